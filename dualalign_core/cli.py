@@ -1,0 +1,229 @@
+"""The ``dualalign`` command. Exit codes: 0 success, 1 a run that failed, 2 bad input (no traceback)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dualalign_core.errors import BadInput, DualAlignError, PluginError, RunFailed
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="DualAlign: clinically grounded synthetic clinical notes.")
+console = Console(stderr=True)
+out = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handled(fn: F) -> F:
+    """Map our errors to exit codes and one-line messages."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BadInput as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+            raise typer.Exit(2) from None
+        except PluginError as exc:
+            console.print(f"[red]plugin error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except RunFailed as exc:
+            console.print(f"[red]run failed:[/red] {exc} (continue it with --resume)", highlight=False)
+            raise typer.Exit(1) from None
+        except DualAlignError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(config: Path | None, run_dir: Path | None, resume: bool, **overrides: Any):
+    from dualalign_core.config import load_config, parse_config
+    from dualalign_core.store import RunStore
+
+    if config is not None:
+        cfg = load_config(config)
+    elif resume and run_dir is not None and (run_dir / "run.sqlite").exists():
+        with RunStore(run_dir) as store:
+            stored = store.get_meta("config")
+        if stored is None:
+            raise BadInput("run directory has no stored config; pass CONFIG", file=str(run_dir))
+        cfg = parse_config(stored, None)
+    else:
+        raise BadInput("give a CONFIG file (or --resume --out RUN_DIR to continue a run)", field="CONFIG")
+    if config is not None or not resume:
+        cfg = cfg.override(**overrides)
+    if run_dir is None:
+        if cfg.out is None:
+            raise BadInput("no run directory: pass --out RUN_DIR or set run.out in the config",
+                           file=cfg.path, field="run.out")
+        run_dir = Path(cfg.out)
+    return cfg, run_dir
+
+
+@app.command()
+@handled
+def run(
+    config: Path | None = typer.Argument(None, help="Run config (TOML)."),
+    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
+    patients: int | None = typer.Option(None, "--patients", min=1, help="Number of synthetic patients."),
+    seed: int | None = typer.Option(None, "--seed", min=0, help="Run seed."),
+    generator: str | None = typer.Option(None, "--generator", help="Generator (or LLM backend) name."),
+    annotator: str | None = typer.Option(None, "--annotator", help="Annotator name."),
+    max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Stop before LLM cost crosses USD."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Sample personas and plans, generate, filter, annotate and store notes."""
+    from dualalign_core.pipeline import Pipeline
+    from dualalign_core.progress import RunProgress
+
+    cfg, run_dir = _load(config, out_dir, resume, patients=patients, seed=seed, generator=generator,
+                         annotator=annotator, max_cost_usd=max_cost)
+    pipeline = Pipeline(cfg, run_dir, resume=resume)
+    with RunProgress(enabled=not quiet, console=console) as progress:
+        pipeline.progress = progress.update
+        manifest = pipeline.run()
+    _summary(run_dir, manifest)
+    if manifest["status"] == "finished_with_failures":
+        raise typer.Exit(1)
+
+
+def _summary(run_dir: Path, manifest: dict[str, Any]) -> None:
+    from dualalign_core.store import RunStore
+
+    counts = manifest["counts"]
+    with RunStore(run_dir) as store:
+        labels = store.label_counts()
+        rejections = store.rejection_counts()
+        status = store.note_status()
+    accepted = sum(1 for s in status.values() if s == "accepted")
+    table = Table(title=f"run {manifest['run_id']} — {manifest['status']}", show_header=False)
+    table.add_row("run directory", str(run_dir))
+    table.add_row("patients", str(counts["personas"]))
+    table.add_row("notes planned / accepted", f"{counts['plans']} / {accepted}")
+    table.add_row("sentences", str(counts["sentences"]))
+    table.add_row("labels", ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "-")
+    table.add_row("rejections", ", ".join(f"{k}={v}" for k, v in rejections.items()) or "none")
+    failed = counts["units"].get("failed", 0)
+    if failed:
+        table.add_row("failed (retried on --resume)", str(failed))
+    usage = counts["usage"]
+    table.add_row("tokens in / out", f"{usage['input_tokens']} / {usage['output_tokens']}")
+    table.add_row("cost (USD)", f"{usage['cost_usd']:.4f}")
+    if manifest.get("throughput"):
+        table.add_row("generation tokens/s", f"{manifest['throughput'].get('tokens_per_s', 0):.1f}")
+    out.print(table)
+    out.print(f"run directory: {run_dir}")
+
+
+@app.command()
+@handled
+def plan(
+    config: Path = typer.Argument(..., help="Run config (TOML)."),
+    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
+    patients: int | None = typer.Option(None, "--patients", min=1),
+    multiplier: float | None = typer.Option(None, "--multiplier", min=0.0, help="Symptom density multiplier."),
+    seed: int | None = typer.Option(None, "--seed", min=0),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable fidelity table."),
+) -> None:
+    """Sample personas and note plans (no LLM calls), store them and print the fidelity table."""
+    from dualalign_core.fidelity import fidelity_report
+    from dualalign_core.pipeline import Pipeline
+
+    cfg, run_dir = _load(config, out_dir, False, patients=patients, seed=seed, multiplier=multiplier)
+    pipeline = Pipeline(cfg, run_dir)
+    try:
+        manifest = pipeline.plan(
+            fidelity=lambda p, n: fidelity_report(pipeline.components.disease, p, n, cfg.multiplier))
+    finally:
+        pipeline.close()
+    fidelity = manifest["fidelity"]
+    if as_json:
+        out.print_json(json.dumps({"run_dir": str(run_dir), "run_id": manifest["run_id"], "fidelity": fidelity}))
+        return
+    print_fidelity(fidelity)
+    out.print(f"planned {fidelity['patients']} patients, {fidelity['notes']} notes -> {run_dir}")
+
+
+def print_fidelity(fidelity: dict[str, Any]) -> None:
+    table = Table(title="fidelity (sampled vs target)")
+    for col in ("metric", "key", "target", "measured", "distance"):
+        table.add_column(col)
+    for row in fidelity["rows"]:
+        t, m = row["target"], row["measured"]
+        if isinstance(t, dict):
+            t = " ".join(f"{k}:{v:.3f}" for k, v in t.items())
+            m = " ".join(f"{v:.3f}" for v in m.values())
+        unit = f" {row['unit']}" if "unit" in row else ""
+        table.add_row(row["metric"], row["key"], str(t), str(m), f"{row['distance']}{unit}")
+    out.print(table)
+    out.print(fidelity["summary"])
+
+
+@app.command()
+@handled
+def plugins(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every plugin, its version, status and the components it registers by kind."""
+    from dualalign_core.plugins import get_registry
+
+    registry = get_registry()
+    rows = [p.as_dict() for p in registry.plugins.values()]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="dualalign plugins")
+    for col in ("plugin", "distribution", "version", "status", "components"):
+        table.add_column(col)
+    for p in rows:
+        comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(p["components"].items()))
+        status = "[green]ok[/green]" if p["status"] == "ok" else f"[red]broken[/red]: {p['error']}"
+        table.add_row(p["name"], p["distribution"], p["version"], status, comps)
+    out.print(table)
+
+
+@app.command()
+@handled
+def validate(paths: list[Path] = typer.Argument(..., help="Configs (.toml), pack dirs, tables (.json).")) -> None:
+    """Validate run configs, disease-pack directories and data tables against their schemas."""
+    from dualalign_core.validation import validate_path
+
+    for path in paths:
+        kind = validate_path(path)
+        out.print(f"[green]ok[/green] {path} ({kind})")
+
+
+@app.command()
+@handled
+def export(
+    run_dir: Path = typer.Argument(..., help="Run directory."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl | parquet"),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Output directory."),
+) -> None:
+    """Export a run's tables (they join on ids)."""
+    from dualalign_core.export import export_run
+
+    counts = export_run(run_dir, fmt, out_path)
+    out.print(f"exported {', '.join(f'{k}={v}' for k, v in counts.items())} -> {out_path}")
+
+
+def main() -> None:
+    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        console.print("interrupted: continue with --resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,143 @@
+"""Base classes for the components plugins register. Capabilities are class attributes.
+
+Every component is constructed as ``cls(**options)`` from the run config's ``options`` table;
+``options_schema`` (a JSON Schema object) lets the host reject bad options before the run starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from attrs import field, frozen
+
+from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence, Usage
+
+if TYPE_CHECKING:
+    from dualalign_core.context import RunContext
+    from dualalign_core.disease import DiseasePack
+
+
+class Component:
+    """Common attributes: ``name`` and ``plugin`` are set by the host at registration."""
+
+    name: ClassVar[str] = ""
+    plugin: ClassVar[str] = ""
+    plugin_version: ClassVar[str] = ""
+    options_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    concurrency: ClassVar[int] = 1
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    @property
+    def model(self) -> str | None:
+        """The model behind this component, for provenance (None for rule-based components)."""
+        return None
+
+
+class PersonaSource(Component):
+    """Samples synthetic patients for a disease."""
+
+    def sample(self, disease: DiseasePack, n: int, seed: int, ctx: RunContext) -> list[Persona]:
+        raise NotImplementedError
+
+
+class TrajectorySampler(Component):
+    """Turns one persona into the note plans of its history."""
+
+    def plan(self, persona: Persona, disease: DiseasePack, seed: int, ctx: RunContext) -> list[NotePlan]:
+        raise NotImplementedError
+
+
+@frozen
+class Generation:
+    """A generator's output for one plan."""
+
+    text: str
+    model: str | None = None
+    prompt_hash: str | None = None
+    usage: Usage = field(factory=Usage)
+
+
+class Generator(Component):
+    """Writes one note from its plan. Async so LLM backends can overlap requests."""
+
+    concurrency: ClassVar[int] = 4
+
+    async def generate(self, plan: NotePlan, persona: Persona, seed: int, ctx: RunContext) -> Generation:
+        raise NotImplementedError
+
+
+@frozen
+class Annotation:
+    """An annotator's labels for one note (one label per sentence) and what they cost."""
+
+    labels: tuple[Label, ...] = field(converter=tuple)
+    usage: Usage = field(factory=Usage)
+
+
+class Annotator(Component):
+    """Labels every sentence of a note with one of the disease's labels or ``none``."""
+
+    concurrency: ClassVar[int] = 4
+
+    async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: RunContext) -> Annotation:
+        raise NotImplementedError
+
+
+@frozen
+class NoteBundle:
+    """Everything a filter may look at for one note."""
+
+    persona: Persona
+    plan: NotePlan
+    note: Note
+    sentences: tuple[Sentence, ...] = ()
+    labels: tuple[Label, ...] = ()
+
+
+@frozen
+class Verdict:
+    """A filter's decision to reject, with the measured value and the threshold it crossed."""
+
+    reason: str
+    value: float | None = None
+    threshold: float | None = None
+
+
+class Filter(Component):
+    """A rejection filter. ``stage`` says when it runs:
+
+    - ``generated``: on the note text, before annotation (cheap checks first);
+    - ``annotated``: with sentences and labels;
+    - ``cohort``: once, over every accepted note of the run, in plan order (e.g. near-duplicates).
+    """
+
+    stage: ClassVar[str] = "generated"
+
+    def check(self, bundle: NoteBundle, ctx: RunContext) -> Verdict | None:
+        raise NotImplementedError
+
+    def check_cohort(self, bundles: Sequence[NoteBundle], ctx: RunContext) -> dict[str, Verdict]:
+        """For ``cohort`` filters: note id -> verdict for the notes to reject."""
+        raise NotImplementedError
+
+
+class Trainer(Component):
+    """Trains a sentence classifier from labelled sentences."""
+
+    def train(self, train: Sequence[tuple[str, str]], valid: Sequence[tuple[str, str]], labels: Sequence[str],
+              out_dir: str, ctx: RunContext | None = None) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+COMPONENT_KINDS: dict[str, type[Component]] = {
+    "persona_source": PersonaSource,
+    "trajectory_sampler": TrajectorySampler,
+    "generator": Generator,
+    "llm_backend": Component,
+    "annotator": Annotator,
+    "filter": Filter,
+    "trainer": Trainer,
+}

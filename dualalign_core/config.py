@@ -1,0 +1,156 @@
+"""Run configuration: one TOML file, validated against ``schemas/run-config.schema.json``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from dualalign_core.errors import BadInput
+from dualalign_core.schemas import validate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULTS = {
+    "persona_source": "prevalence",
+    "sampler": "stage-schedule",
+    "generator": "template",
+    "annotator": "lexicon",
+}
+
+
+@frozen
+class ComponentSpec:
+    """Which component to use and how to build it."""
+
+    name: str
+    options: dict[str, Any] = field(factory=dict, hash=False)
+    model: str | None = None
+    concurrency: int | None = None
+
+    def constructor_options(self) -> dict[str, Any]:
+        opts = dict(self.options)
+        if self.model is not None:
+            opts.setdefault("model", self.model)
+        return opts
+
+
+@frozen
+class RunConfig:
+    """A validated run configuration."""
+
+    raw: dict[str, Any] = field(hash=False, repr=False)
+    path: str | None
+    seed: int = 0
+    patients: int = 10
+    max_notes_per_patient: int | None = None
+    name: str | None = None
+    out: str | None = None
+    disease_name: str | None = None
+    disease_path: str | None = None
+    personas: ComponentSpec = ComponentSpec(DEFAULTS["persona_source"])
+    trajectory: ComponentSpec = ComponentSpec(DEFAULTS["sampler"])
+    multiplier: float = 5.0
+    generator: ComponentSpec = ComponentSpec(DEFAULTS["generator"])
+    annotator: ComponentSpec = ComponentSpec(DEFAULTS["annotator"])
+    filters: tuple[str, ...] | None = None
+    filter_options: dict[str, dict[str, Any]] = field(factory=dict, hash=False)
+    max_cost_usd: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effective config (overrides applied) as TOML-shaped data, for the manifest."""
+        doc: dict[str, Any] = {
+            "run": {"seed": self.seed, "patients": self.patients},
+            "disease": {"name": self.disease_name} if self.disease_name else {"path": self.disease_path},
+            "personas": {"source": self.personas.name, "options": self.personas.options},
+            "trajectory": {"sampler": self.trajectory.name, "multiplier": self.multiplier,
+                           "options": self.trajectory.options},
+            "generator": _spec_dict(self.generator),
+            "annotator": _spec_dict(self.annotator),
+            "filters": {"options": self.filter_options},
+        }
+        if self.max_notes_per_patient:
+            doc["run"]["max_notes_per_patient"] = self.max_notes_per_patient
+        if self.name:
+            doc["run"]["name"] = self.name
+        if self.filters is not None:
+            doc["filters"]["use"] = list(self.filters)
+        if self.max_cost_usd is not None:
+            doc["limits"] = {"max_cost_usd": self.max_cost_usd}
+        return doc
+
+    def override(self, **changes: Any) -> RunConfig:
+        """Apply CLI overrides (``None`` values are ignored)."""
+        real = {k: v for k, v in changes.items() if v is not None}
+        for key in ("generator", "annotator"):
+            if isinstance(real.get(key), str):
+                spec: ComponentSpec = getattr(self, key)
+                keep = spec.name == real[key]
+                real[key] = ComponentSpec(real[key], spec.options if keep else {},
+                                          spec.model if keep else None, spec.concurrency)
+        return attrs.evolve(self, **real)
+
+
+def _spec_dict(spec: ComponentSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": spec.name, "options": spec.options}
+    if spec.model is not None:
+        out["model"] = spec.model
+    if spec.concurrency is not None:
+        out["concurrency"] = spec.concurrency
+    return out
+
+
+def _spec(section: dict[str, Any], key: str, default: str) -> ComponentSpec:
+    return ComponentSpec(
+        name=section.get(key, default), options=dict(section.get("options", {})),
+        model=section.get("model"), concurrency=section.get("concurrency"),
+    )
+
+
+def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
+    """Validate a config document and build a :class:`RunConfig`."""
+    validate(doc, "run-config", file=path or "<config>")
+    run = doc.get("run", {})
+    disease = doc["disease"]
+    disease_path = disease.get("path")
+    if disease_path and path and not Path(disease_path).is_absolute():
+        disease_path = str((Path(path).parent / disease_path).resolve())
+    traj = doc.get("trajectory", {})
+    filters = doc.get("filters", {})
+    return RunConfig(
+        raw=doc, path=path,
+        seed=run.get("seed", 0), patients=run.get("patients", 10),
+        max_notes_per_patient=run.get("max_notes_per_patient"), name=run.get("name"),
+        out=str(Path(path).parent / run["out"]) if path and "out" in run else run.get("out"),
+        disease_name=disease.get("name"), disease_path=disease_path,
+        personas=_spec(doc.get("personas", {}), "source", DEFAULTS["persona_source"]),
+        trajectory=_spec(traj, "sampler", DEFAULTS["sampler"]),
+        multiplier=float(traj.get("multiplier", 5.0)),
+        generator=_spec(doc.get("generator", {}), "name", DEFAULTS["generator"]),
+        annotator=_spec(doc.get("annotator", {}), "name", DEFAULTS["annotator"]),
+        filters=tuple(filters["use"]) if "use" in filters else None,
+        filter_options={k: dict(v) for k, v in filters.get("options", {}).items()},
+        max_cost_usd=doc.get("limits", {}).get("max_cost_usd"),
+    )
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML config; errors name the file and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput("config file not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise BadInput("is a directory, expected a TOML file", file=str(path)) from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"invalid TOML: {exc}", file=str(path)) from None
+    return parse_config(doc, str(path))

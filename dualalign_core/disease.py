@@ -1,0 +1,140 @@
+"""Disease packs: the data a disease brings (tables, lexicon, schedule, prompt, protocol, labels).
+
+A pack is a directory with ``disease.json`` naming its files; every file is validated by ``schemas/``.
+A new disease needs data, not code: the core's generic samplers read these files.
+"""
+
+from __future__ import annotations
+
+import string
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import field, frozen
+
+from dualalign_core.errors import BadInput
+from dualalign_core.schemas import load_json, validate
+from dualalign_core.seeds import short_hash
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROMPT_FIELDS = frozenset(
+    {"age", "sex", "race_ethnicity", "risk_factors", "years_before_diagnosis", "note_type", "stage",
+     "n_mentions", "required_terms"}
+)
+
+
+@frozen
+class PromptTemplate:
+    """A versioned system + user prompt pair; ``str.format`` fields from :data:`PROMPT_FIELDS`."""
+
+    version: str
+    system: str
+    user: str
+
+    @property
+    def hash(self) -> str:
+        return short_hash(f"{self.version}\x00{self.system}\x00{self.user}")
+
+    def render(self, fields: Mapping[str, Any]) -> tuple[str, str]:
+        return self.system.format(**fields), self.user.format(**fields)
+
+    @classmethod
+    def load(cls, path: Path) -> PromptTemplate:
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BadInput("file not found", file=str(path)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInput(f"invalid TOML: {exc}", file=str(path)) from None
+        for key in ("version", "system", "user"):
+            if not isinstance(doc.get(key), str):
+                raise BadInput("missing or not a string", file=str(path), field=key)
+        for key in ("system", "user"):
+            used = {f for _, f, _, _ in string.Formatter().parse(doc[key]) if f}
+            unknown = used - PROMPT_FIELDS
+            if unknown:
+                raise BadInput(f"unknown template field(s) {sorted(unknown)}; allowed: {sorted(PROMPT_FIELDS)}",
+                               file=str(path), field=key)
+        return cls(version=doc["version"], system=doc["system"], user=doc["user"])
+
+
+@frozen
+class DiseasePack:
+    """A disease's data, loaded and validated."""
+
+    name: str
+    title: str
+    version: str
+    labels: tuple[str, ...] = field(converter=tuple)
+    negative_label: str
+    label_precedence: tuple[str, ...] = field(converter=tuple)
+    stages: tuple[str, ...] = field(converter=tuple)
+    directory: Path
+    manifest: dict[str, Any] = field(hash=False, eq=False, repr=False)
+    demographics: dict[str, Any] = field(hash=False, eq=False, repr=False)
+    risk_factors: dict[str, Any] = field(hash=False, eq=False, repr=False)
+    lexicon: dict[str, Any] = field(hash=False, eq=False, repr=False)
+    schedule: dict[str, Any] = field(hash=False, eq=False, repr=False)
+    prompt: PromptTemplate = field(repr=False)
+    protocol: str = field(repr=False)
+    plugin: str = "unknown"
+    plugin_version: str = "unknown"
+
+    @property
+    def all_labels(self) -> tuple[str, ...]:
+        return (*self.labels, self.negative_label)
+
+    def stage_title(self, stage: str) -> str:
+        return self.manifest.get("stage_titles", {}).get(stage, stage.replace("_", " "))
+
+    def note_type_title(self, note_type: str) -> str:
+        return self.manifest.get("note_type_titles", {}).get(note_type, note_type.replace("_", " "))
+
+    def with_plugin(self, plugin: str, version: str) -> DiseasePack:
+        return attrs.evolve(self, plugin=plugin, plugin_version=version)
+
+    def file(self, key: str) -> Path:
+        return self.directory / self.manifest["files"][key]
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> DiseasePack:
+        """Load ``disease.json`` and the files it names; validate each against its schema and semantics."""
+        from dualalign_core import tables  # local import: tables imports nothing from here
+
+        directory = Path(directory)
+        manifest_path = directory / "disease.json"
+        manifest = load_json(manifest_path, "disease-pack")
+        files = manifest["files"]
+        loaded: dict[str, Any] = {}
+        for key, schema in (("demographics", "demographics"), ("risk_factors", "risk-factors"),
+                            ("lexicon", "lexicon"), ("schedule", "schedule")):
+            path = directory / files[key]
+            loaded[key] = load_json(path, schema)
+        tables.check_pack(manifest, loaded, directory)
+        protocol_path = directory / files["protocol"]
+        if not protocol_path.is_file():
+            raise BadInput("file not found", file=str(protocol_path))
+        pack = cls(
+            name=manifest["name"], title=manifest["title"], version=manifest["version"],
+            labels=manifest["labels"], negative_label=manifest.get("negative_label", "none"),
+            label_precedence=manifest.get("label_precedence", manifest["labels"]),
+            stages=manifest["stages"], directory=directory, manifest=manifest,
+            prompt=PromptTemplate.load(directory / files["prompt"]),
+            protocol=protocol_path.read_text(encoding="utf-8"), **loaded,
+        )
+        return pack
+
+
+def validate_pack_dir(directory: str | Path) -> None:
+    """Validate a pack directory (raises :class:`BadInput`)."""
+    DiseasePack.from_directory(directory)
+
+
+__all__ = ["DiseasePack", "PromptTemplate", "PROMPT_FIELDS", "validate"]

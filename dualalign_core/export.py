@@ -1,0 +1,90 @@
+"""Exports of a run: one file per table (personas, plans, notes, sentences, labels, rejections).
+
+Rows are ordered by id so the same run content always gives byte-identical files. Tables join on ids:
+notes.persona_id -> personas.id, notes.plan_id -> plans.id, sentences.note_id -> notes.id, ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dualalign_core.errors import BadInput
+from dualalign_core.store import DB_NAME, RunStore
+
+FORMATS = ("jsonl", "parquet")
+TABLES = ("personas", "plans", "notes", "sentences", "labels", "rejections")
+
+
+def open_run(run_dir: str | Path) -> RunStore:
+    run_dir = Path(run_dir)
+    if not (run_dir / DB_NAME).is_file():
+        raise BadInput("not a run directory (no run.sqlite)", file=str(run_dir))
+    return RunStore(run_dir)
+
+
+def rows(store: RunStore, table: str) -> Iterator[dict[str, Any]]:
+    """Rows of a table; notes carry their status (accepted | rejected | failed)."""
+    if table == "notes":
+        status = store.note_status()
+        for row in store.iter_rows("notes"):
+            yield {**row, "status": status.get(row["id"], "accepted")}
+    elif table == "rejections":
+        for row in store.db.execute("SELECT stage, data FROM rejections ORDER BY record_id, filter"):
+            yield {**json.loads(row[1]), "stage": row[0]}
+    else:
+        yield from store.iter_rows(table)
+
+
+def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> dict[str, int]:
+    """Write every table to ``out/`` (a directory), atomically: a temp dir renamed into place."""
+    if fmt not in FORMATS:
+        raise BadInput(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})", field="--format")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    counts: dict[str, int] = {}
+    try:
+        with open_run(run_dir) as store:
+            for table in TABLES:
+                data = list(rows(store, table))
+                counts[table] = len(data)
+                if fmt == "jsonl":
+                    _write_jsonl(tmp / f"{table}.jsonl", data)
+                else:
+                    _write_parquet(tmp / f"{table}.parquet", data)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return counts
+
+
+def _write_jsonl(path: Path, data: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in data:
+            fh.write(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+            fh.write("\n")
+
+
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested values become JSON strings so every table has flat, typed columns."""
+    return {k: (json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v) for k, v in row.items()}
+
+
+def _write_parquet(path: Path, data: list[dict[str, Any]]) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover
+        raise BadInput("parquet export needs pyarrow: pip install 'dualalign-core[parquet]'",
+                       field="--format") from None
+    table = pa.Table.from_pylist([_flatten(r) for r in data]) if data else pa.table({})
+    pq.write_table(table, path)

@@ -1,0 +1,411 @@
+"""The runner: personas -> plans -> generate -> filters -> annotate -> filters -> store.
+
+Plans are sampled once and stored; notes are units of work committed one transaction each, so a killed
+run resumes where it stopped. Every record's seed is derived from the run seed and its id, so the same
+config and seed give the same personas, plans and prompts whatever the order of execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from dualalign_core import __version__
+from dualalign_core.components import (
+    Annotator,
+    Filter,
+    Generator,
+    NoteBundle,
+    PersonaSource,
+    TrajectorySampler,
+    Verdict,
+)
+from dualalign_core.config import ComponentSpec, RunConfig, parse_config
+from dualalign_core.context import RunContext
+from dualalign_core.disease import DiseasePack
+from dualalign_core.errors import BadInput, RunFailed
+from dualalign_core.executor import Executor, LocalExecutor, WorkUnit
+from dualalign_core.plugins import Registry, get_registry
+from dualalign_core.records import Note, NotePlan, Persona, Rejection, Sentence, Usage, canonical_json
+from dualalign_core.schemas import SCHEMA_VERSION, validate
+from dualalign_core.seeds import derive_seed, short_hash
+from dualalign_core.store import MANIFEST, RunStore, UnitResult, write_json_atomic
+from dualalign_core.text.segment import segment
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_id_for(config: RunConfig) -> str:
+    """Deterministic: the same effective config (seed included) gives the same run id."""
+    return "run-" + short_hash(canonical_json(config.to_dict()), 12)
+
+
+@define
+class Components:
+    """The instantiated components of a run."""
+
+    disease: DiseasePack
+    personas: PersonaSource
+    sampler: TrajectorySampler
+    generator: Generator
+    annotator: Annotator
+    filters: list[Filter]
+
+
+def resolve_disease(config: RunConfig, registry: Registry) -> DiseasePack:
+    if config.disease_path:
+        path = Path(config.disease_path)
+        if not (path / "disease.json").is_file():
+            raise BadInput(f"no disease.json in {path}", file=config.path, field="disease.path")
+        return DiseasePack.from_directory(path).with_plugin("path", "local")
+    return registry.get("disease", config.disease_name or "", file=config.path, field_path="disease.name")
+
+
+def build(registry: Registry, kind: str, spec: ComponentSpec, config: RunConfig, field_path: str) -> Any:
+    """Instantiate a registered component, validating its options against its ``options_schema``."""
+    cls = registry.get(kind, spec.name, file=config.path, field_path=f"{field_path}.name")
+    options = spec.constructor_options()
+    validate(options, cls.options_schema, file=config.path, prefix=f"{field_path}.options")
+    try:
+        component = cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(str(exc), file=config.path, field=f"{field_path}.options") from None
+    if spec.concurrency is not None:
+        component.concurrency = spec.concurrency
+    return component
+
+
+def build_components(config: RunConfig, registry: Registry) -> Components:
+    disease = resolve_disease(config, registry)
+    filters_names = config.filters if config.filters is not None else registry.names("filter")
+    filters = []
+    for i, name in enumerate(filters_names):
+        spec = ComponentSpec(name, config.filter_options.get(name, {}))
+        filters.append(build(registry, "filter", spec, config, f"filters.use[{i}]"))
+    unknown_opts = set(config.filter_options) - set(filters_names)
+    if unknown_opts:
+        raise BadInput(f"options for a filter that is not used: {sorted(unknown_opts)[0]!r}",
+                       file=config.path, field="filters.options")
+    return Components(
+        disease=disease,
+        personas=build(registry, "persona_source", config.personas, config, "personas"),
+        sampler=build(registry, "trajectory_sampler", config.trajectory, config, "trajectory"),
+        generator=build(registry, "generator", config.generator, config, "generator"),
+        annotator=build(registry, "annotator", config.annotator, config, "annotator"),
+        filters=filters,
+    )
+
+
+@define
+class Stats:
+    """Running totals for the progress display and the manifest."""
+
+    total: int = 0
+    done: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    failed: int = 0
+    usage: Usage = field(factory=Usage)
+
+
+class Pipeline:
+    """One run in one run directory."""
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, *, registry: Registry | None = None,
+                 resume: bool = False, executor: Executor | None = None,
+                 progress: Callable[[Stats], None] | None = None):
+        self.registry = registry or get_registry()
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.progress = progress
+        self.store: RunStore | None = None
+        self.config = self._reconcile(config)
+        self.components = build_components(self.config, self.registry)
+        self.run_id = run_id_for(self.config)
+        self.executor = executor
+        self.stats = Stats()
+        self.ctx: RunContext | None = None
+
+    # -- setup --------------------------------------------------------------------------------------
+    def _reconcile(self, config: RunConfig) -> RunConfig:
+        manifest = self.run_dir / MANIFEST
+        exists = manifest.exists() or (self.run_dir / "run.sqlite").exists()
+        if exists and not self.resume:
+            raise BadInput("run directory already holds a run; pass --resume to continue it",
+                           file=str(self.run_dir))
+        if not exists:
+            return config
+        with RunStore(self.run_dir) as store:
+            stored = store.get_meta("config")
+        if stored is None:
+            return config
+        stored_cfg = parse_config(stored, config.path)
+        if config.raw and canonical_json(config.to_dict()) != canonical_json(stored_cfg.to_dict()):
+            mine, theirs = config.to_dict(), stored_cfg.to_dict()
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise BadInput(f"config differs from the run being resumed (section {diff[0]!r}); "
+                           "resume with the same config or without one", file=config.path or str(self.run_dir),
+                           field=diff[0])
+        return stored_cfg
+
+    def _open(self) -> RunStore:
+        if self.store is None:
+            self.store = RunStore(self.run_dir)
+            self.ctx = RunContext(run_id=self.run_id, seed=self.config.seed, disease=self.components.disease,
+                                  store=self.store)
+        return self.store
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # -- plan phase ---------------------------------------------------------------------------------
+    def sample(self) -> tuple[list[Persona], list[NotePlan]]:
+        """Personas and note plans for the whole cohort (pure: no store, no LLM)."""
+        ctx = self.ctx or RunContext(run_id=self.run_id, seed=self.config.seed, disease=self.components.disease)
+        c = self.components
+        ctx.options["multiplier"] = self.config.multiplier
+        personas = c.personas.sample(c.disease, self.config.patients, derive_seed(self.config.seed, "personas"), ctx)
+        plans: list[NotePlan] = []
+        for persona in personas:
+            history = c.sampler.plan(persona, c.disease, derive_seed(self.config.seed, "plan", persona.id), ctx)
+            if self.config.max_notes_per_patient:
+                history = history[-self.config.max_notes_per_patient:]
+            plans.extend(history)
+        return personas, plans
+
+    def plan(self, *, fidelity: Callable[[list[Persona], list[NotePlan]], dict[str, Any]] | None = None
+             ) -> dict[str, Any]:
+        """Sample and store personas and plans unless the store has them; returns the manifest."""
+        store = self._open()
+        if not store.has_plans():
+            personas, plans = self.sample()
+            meta: dict[str, Any] = {"config": self.config.to_dict(), "run_id": self.run_id}
+            if fidelity is not None:
+                meta["fidelity"] = fidelity(personas, plans)
+            store.put_plans(personas, plans, meta)
+        return self.write_manifest(status="planned" if not store.finished_units() else "running")
+
+    # -- manifest -----------------------------------------------------------------------------------
+    def write_manifest(self, **fields: Any) -> dict[str, Any]:
+        store = self._open()
+        path = self.run_dir / MANIFEST
+        old: dict[str, Any] = {}
+        if path.exists():
+            import json
+
+            old = json.loads(path.read_text())
+        d = self.components.disease
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "dualalign_core_version": __version__,
+            "run_id": self.run_id,
+            "name": self.config.name,
+            "seed": self.config.seed,
+            "config": self.config.to_dict(),
+            "config_path": self.config.path,
+            "disease": {"name": d.name, "version": d.version, "plugin": d.plugin, "plugin_version": d.plugin_version,
+                        "prompt_version": d.prompt.version, "prompt_hash": d.prompt.hash},
+            "components": {
+                kind: {"name": comp.name, "plugin": comp.plugin, "plugin_version": comp.plugin_version,
+                       "model": comp.model}
+                for kind, comp in (("personas", self.components.personas), ("trajectory", self.components.sampler),
+                                   ("generator", self.components.generator),
+                                   ("annotator", self.components.annotator))
+            },
+            "filters": [{"name": f.name, "stage": f.stage, "plugin": f.plugin, "plugin_version": f.plugin_version}
+                        for f in self.components.filters],
+            "plugins": [p.as_dict() for p in self.registry.plugins.values()],
+            "started_at": old.get("started_at", now()),
+            "finished_at": None,
+            "status": "running",
+            "counts": store.counts(),
+            "fidelity": store.get_meta("fidelity"),
+            "resumes": old.get("resumes", 0),
+        }
+        manifest.update(fields)
+        write_json_atomic(path, manifest)
+        return manifest
+
+    # -- note phase ---------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Plan if needed, make every unfinished note, run cohort filters, finish the manifest."""
+        try:
+            return asyncio.run(self.run_async())
+        finally:
+            self.close()
+
+    async def run_async(self) -> dict[str, Any]:
+        from dualalign_core.fidelity import fidelity_report
+
+        store = self._open()
+        resumed = store.has_plans()
+        self.plan(fidelity=lambda p, n: fidelity_report(self.components.disease, p, n, self.config.multiplier))
+        manifest = self.write_manifest(resumes=_resumes(self.run_dir) + (1 if resumed and self.resume else 0))
+        personas = {p.id: p for p in store.personas()}
+        finished = store.finished_units()
+        plans = store.plans()
+        units = (WorkUnit(seq, plan, personas[plan.persona_id]) for seq, plan in enumerate(plans)
+                 if plan.id not in finished)
+        st = self.stats
+        st.total, st.done = len(plans), len(finished)
+        counts = store.counts()["units"]
+        st.accepted, st.rejected = counts.get("accepted", 0), counts.get("rejected", 0)
+        st.usage = Usage(**{k: v for k, v in store.counts()["usage"].items()})
+        budget = self.config.max_cost_usd
+        stopped: list[str] = []
+
+        def should_stop() -> bool:
+            if budget is not None and st.usage.cost_usd >= budget:
+                if not stopped:
+                    stopped.append(f"cost budget of ${budget:.2f} reached")
+                return True
+            return False
+
+        def on_result(result: UnitResult) -> None:
+            store.commit_unit(result)
+            st.done += 1
+            st.usage = st.usage + result.usage
+            setattr(st, result.status, getattr(st, result.status) + 1)
+            if self.progress:
+                self.progress(st)
+
+        gen, ann = self.components.generator, self.components.annotator
+        executor = self.executor or LocalExecutor(max_in_flight=2 * max(gen.concurrency, ann.concurrency))
+        self._gen_sem = asyncio.Semaphore(max(1, gen.concurrency))
+        self._ann_sem = asyncio.Semaphore(max(1, ann.concurrency))
+        if self.progress:
+            self.progress(st)
+        await executor.run(units, self.process, on_result, should_stop)
+        self.run_cohort_filters()
+        status = "stopped" if stopped else "finished"
+        manifest = self.write_manifest(status=status, finished_at=now(), stop_reason=stopped[0] if stopped else None,
+                                       resumes=manifest["resumes"])
+        if st.failed and not stopped:
+            failed = store.counts()["units"].get("failed", 0)
+            if failed:
+                manifest = self.write_manifest(status="finished_with_failures", finished_at=now(),
+                                               resumes=manifest["resumes"])
+        return manifest
+
+    async def process(self, unit: WorkUnit) -> UnitResult:
+        """Make one note: generate, filter, segment, annotate, filter. Never raises."""
+        plan, persona = unit.plan, unit.persona
+        assert self.ctx is not None
+        ctx = self.ctx
+        c = self.components
+        usage = Usage()
+        try:
+            seed = derive_seed(self.config.seed, "note", plan.id)
+            async with self._gen_sem:
+                generation = await c.generator.generate(plan, persona, seed, ctx)
+            usage = usage + generation.usage
+            note = Note(id=plan.id, plan_id=plan.id, persona_id=persona.id, text=generation.text,
+                        usage=generation.usage,
+                        provenance=ctx.provenance(c.generator, seed, model=generation.model,
+                                                  prompt_hash=generation.prompt_hash))
+            bundle = NoteBundle(persona=persona, plan=plan, note=note)
+            rejections = self._apply_filters("generated", bundle)
+            if rejections:
+                return UnitResult(plan.id, unit.seq, "rejected", note=note, rejections=rejections, usage=usage)
+            sentences = tuple(
+                Sentence(id=f"{note.id}-s{i:03d}", note_id=note.id, index=i, start=s.start, end=s.end,
+                         text=s.text, section=s.section)
+                for i, s in enumerate(segment(note.text))
+            )
+            async with self._ann_sem:
+                annotation = await c.annotator.annotate(note, sentences, ctx)
+            usage = usage + annotation.usage
+            bundle = NoteBundle(persona=persona, plan=plan, note=note, sentences=sentences,
+                                labels=annotation.labels)
+            rejections = self._apply_filters("annotated", bundle)
+            return UnitResult(plan.id, unit.seq, "rejected" if rejections else "accepted", note=note,
+                              sentences=sentences, labels=annotation.labels, rejections=rejections, usage=usage)
+        except Exception as exc:  # a failed unit is recorded with its reason and retried on resume
+            if isinstance(exc, RunFailed):
+                raise
+            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            return UnitResult(plan.id, unit.seq, "failed", error=error, usage=usage)
+
+    def _apply_filters(self, stage: str, bundle: NoteBundle) -> list[tuple[str, Rejection]]:
+        assert self.ctx is not None
+        out = []
+        for f in self.components.filters:
+            if f.stage != stage:
+                continue
+            verdict = f.check(bundle, self.ctx)
+            if verdict is not None:
+                out.append((stage, self._rejection(f, bundle.note.id, verdict)))
+        return out
+
+    def _rejection(self, f: Filter, note_id: str, verdict: Verdict) -> Rejection:
+        assert self.ctx is not None
+        return Rejection(record_id=note_id, record_kind="note", filter=f.name, reason=verdict.reason,
+                         value=verdict.value, threshold=verdict.threshold,
+                         provenance=self.ctx.provenance(f, self.config.seed))
+
+    def run_cohort_filters(self) -> None:
+        """Run cohort-stage filters over accepted notes in plan order; replaces earlier cohort verdicts."""
+        cohort = [f for f in self.components.filters if f.stage == "cohort"]
+        store = self._open()
+        if not cohort:
+            store.replace_cohort_rejections([])
+            return
+        assert self.ctx is not None
+        bundles = list(self.bundles(accepted_only=True, include_cohort=False))
+        rejections: list[Rejection] = []
+        for f in cohort:
+            verdicts = f.check_cohort(bundles, self.ctx)
+            rejections.extend(self._rejection(f, nid, v) for nid, v in sorted(verdicts.items()))
+        store.replace_cohort_rejections(rejections)
+
+    def bundles(self, *, accepted_only: bool = True, include_cohort: bool = True) -> list[NoteBundle]:
+        """Every stored note with its persona, plan, sentences and labels, in plan order."""
+        store = self._open()
+        return list(load_bundles(store, accepted_only=accepted_only, include_cohort=include_cohort))
+
+
+def load_bundles(store: RunStore, *, accepted_only: bool = True, include_cohort: bool = True
+                 ) -> list[NoteBundle]:
+    personas = {p.id: p for p in store.personas()}
+    plans = {p.id: p for p in store.plans()}
+    statuses = store.unit_status()
+    cohort_rejected = {r[0] for r in store.db.execute("SELECT record_id FROM rejections WHERE stage='cohort'")}
+    sentences: dict[str, list[Sentence]] = {}
+    for s in store.iter_records("sentences"):
+        sentences.setdefault(s.note_id, []).append(s)
+    labels: dict[str, list[Any]] = {}
+    for lb in store.iter_records("labels"):
+        labels.setdefault(lb.note_id, []).append(lb)
+    out = []
+    for note in store.iter_records("notes"):
+        if accepted_only and (statuses.get(note.plan_id) != "accepted"
+                              or (include_cohort and note.id in cohort_rejected)):
+            continue
+        out.append(NoteBundle(persona=personas[note.persona_id], plan=plans[note.plan_id], note=note,
+                              sentences=tuple(sentences.get(note.id, ())), labels=tuple(labels.get(note.id, ()))))
+    return out
+
+
+def _resumes(run_dir: Path) -> int:
+    import json
+
+    path = run_dir / MANIFEST
+    if not path.exists():
+        return 0
+    try:
+        return int(json.loads(path.read_text()).get("resumes", 0))
+    except (ValueError, OSError):
+        return 0
+
+
+__all__ = ["Pipeline", "Stats", "build_components", "load_bundles", "run_id_for"]

@@ -1,0 +1,148 @@
+"""Trajectory sampler driven by the disease pack's stage schedule and lexicon.
+
+Per patient: how many notes over the years before diagnosis, when, which note type, which stage; per note:
+how many symptom mentions (the stage mean times the density multiplier), which categories (multinomial on
+the stage's category proportions, so the multiplier keeps proportions), and which lexicon terms
+(plausible at that stage).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from attrs import frozen
+
+from dualalign_core.components import TrajectorySampler
+from dualalign_core.records import NotePlan, Persona, RequiredTerm
+
+if TYPE_CHECKING:
+    from dualalign_core.context import RunContext
+    from dualalign_core.disease import DiseasePack
+
+
+@frozen
+class Schedule:
+    """A stage schedule compiled to arrays for fast sampling."""
+
+    years: float
+    stages: tuple[str, ...]
+    stage_edges: np.ndarray  # from_years of each stage, descending
+    median_notes: float
+    sigma: float
+    min_notes: int
+    max_notes: int
+    bin_from: np.ndarray
+    bin_to: np.ndarray
+    bin_p: np.ndarray
+    note_types: tuple[str, ...]
+    note_type_p: np.ndarray  # (n_stages, n_types)
+    mentions: np.ndarray  # (n_stages,)
+    labels: tuple[str, ...]
+    category_p: np.ndarray  # (n_stages, n_labels)
+    terms: tuple[tuple[tuple[RequiredTerm, ...], ...], ...]  # [stage][label] -> plausible terms
+
+    @classmethod
+    def compile(cls, disease: DiseasePack) -> Schedule:
+        sched = disease.schedule
+        stages = tuple(disease.stages)
+        labels = tuple(disease.labels)
+        bins = sched["visit_weights_by_year"]
+        width = np.array([b["from_years"] - b["to_years"] for b in bins], dtype=float)
+        weight = np.array([b["weight"] for b in bins], dtype=float) * width
+        types = tuple(sched["note_types"]["types"])
+        nt = np.array([[sched["note_types"]["by_stage"][s].get(t, 0.0) for t in types] for s in stages])
+        cp = np.array([[sched["category_proportions"]["by_stage"][s].get(lb, 0.0) for lb in labels]
+                       for s in stages])
+        rank = {s: i for i, s in enumerate(stages)}
+        terms = []
+        for si in range(len(stages)):
+            per_label = []
+            for lb in labels:
+                per_label.append(tuple(
+                    RequiredTerm(label=lb, term_id=t["id"], term=t["term"])
+                    for t in disease.lexicon["terms"]
+                    if t["label"] == lb and rank[t["earliest_stage"]] <= si
+                ))
+            terms.append(tuple(per_label))
+        npp = sched["notes_per_patient"]
+        return cls(
+            years=float(sched["years_before_diagnosis"]), stages=stages,
+            stage_edges=np.array([w["from_years"] for w in sched["stages"]], dtype=float),
+            median_notes=float(npp["median"]), sigma=float(npp["sigma"]),
+            min_notes=int(npp["min"]), max_notes=int(npp["max"]),
+            bin_from=np.array([b["from_years"] for b in bins], dtype=float),
+            bin_to=np.array([b["to_years"] for b in bins], dtype=float),
+            bin_p=weight / weight.sum(), note_types=types, note_type_p=nt / nt.sum(axis=1, keepdims=True),
+            mentions=np.array([sched["mentions_per_note"]["by_stage"][s] for s in stages], dtype=float),
+            labels=labels, category_p=cp / cp.sum(axis=1, keepdims=True), terms=tuple(terms),
+        )
+
+    def stage_index(self, years_before: np.ndarray) -> np.ndarray:
+        """Stage of each visit: the last stage whose window starts at or before that time."""
+        # edges descending (10, 6, 3, 1): a visit at t belongs to stage i where edge[i] >= t > edge[i+1]
+        idx = np.searchsorted(-self.stage_edges, -years_before, side="left") - 1
+        return np.clip(idx, 0, len(self.stages) - 1)
+
+
+class StageScheduleSampler(TrajectorySampler):
+    """Note histories from the pack's schedule. Options: ``notes`` (fixed count per patient)."""
+
+    options_schema = {
+        "type": "object", "additionalProperties": False,
+        "properties": {"notes": {"type": "integer", "minimum": 1, "description": "fixed notes per patient"}},
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._compiled: dict[str, Schedule] = {}
+
+    def schedule(self, disease: DiseasePack) -> Schedule:
+        if disease.name not in self._compiled:
+            self._compiled[disease.name] = Schedule.compile(disease)
+        return self._compiled[disease.name]
+
+    def plan(self, persona: Persona, disease: DiseasePack, seed: int, ctx: RunContext) -> list[NotePlan]:
+        s = self.schedule(disease)
+        multiplier = float(ctx.options.get("multiplier", 5.0))
+        rng = np.random.default_rng(seed)
+        n = self.options.get("notes") or int(np.clip(
+            np.rint(s.median_notes * np.exp(s.sigma * rng.standard_normal())), s.min_notes, s.max_notes))
+        b = rng.choice(len(s.bin_p), size=n, p=s.bin_p)
+        t = s.bin_to[b] + (s.bin_from[b] - s.bin_to[b]) * rng.random(n)
+        t = np.sort(np.round(t, 3))[::-1]  # oldest first
+        t = np.maximum(t, 0.001)
+        st = s.stage_index(t)
+        u = rng.random(n)
+        type_cdf = np.cumsum(s.note_type_p, axis=1)
+        types = (u[:, None] > type_cdf[st]).sum(axis=1).clip(max=len(s.note_types) - 1)
+        mentions = rng.poisson(s.mentions[st] * multiplier)
+        prov = ctx.provenance(self, seed)
+        plans = []
+        for i in range(n):
+            si = int(st[i])
+            required = self._terms(s, si, int(mentions[i]), rng)
+            plans.append(NotePlan(
+                id=f"{persona.id}-n{i:03d}", persona_id=persona.id, index=i,
+                years_before_diagnosis=float(t[i]), note_type=s.note_types[int(types[i])],
+                stage=s.stages[si], n_mentions=len(required), required_terms=required, provenance=prov,
+            ))
+        return plans
+
+    @staticmethod
+    def _terms(s: Schedule, si: int, k: int, rng: np.random.Generator) -> tuple[RequiredTerm, ...]:
+        if k == 0:
+            return ()
+        p = s.category_p[si].copy()
+        available = np.array([len(x) > 0 for x in s.terms[si]])
+        p = np.where(available, p, 0.0)
+        p /= p.sum()
+        counts = rng.multinomial(k, p)
+        out: list[RequiredTerm] = []
+        for li, c in enumerate(counts):
+            if not c:
+                continue
+            pool = s.terms[si][li]
+            picks = rng.choice(len(pool), size=int(c), replace=int(c) > len(pool))
+            out.extend(pool[j] for j in picks)
+        return tuple(out)

@@ -1,0 +1,265 @@
+"""The run store: a run directory with ``manifest.json`` and ``run.sqlite`` (WAL).
+
+Every unit of work (one note) commits in one transaction, so a run killed at any moment resumes with
+nothing lost and nothing written twice. The LLM response cache lives in the same database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import field, frozen
+
+from dualalign_core.records import (
+    Label,
+    Note,
+    NotePlan,
+    Persona,
+    Rejection,
+    Sentence,
+    Usage,
+    canonical_json,
+    from_dict,
+    to_dict,
+)
+
+DB_NAME = "run.sqlite"
+MANIFEST = "manifest.json"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS personas (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plans (id TEXT PRIMARY KEY, persona_id TEXT NOT NULL, seq INTEGER NOT NULL,
+                                  data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS units (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, status TEXT NOT NULL,
+                                  error TEXT, input_tokens INTEGER NOT NULL DEFAULT 0,
+                                  output_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS notes (id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, persona_id TEXT NOT NULL,
+                                  seq INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sentences (id TEXT PRIMARY KEY, note_id TEXT NOT NULL, seq INTEGER NOT NULL,
+                                      data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS labels (id TEXT PRIMARY KEY, sentence_id TEXT NOT NULL, note_id TEXT NOT NULL,
+                                   annotator TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rejections (id TEXT PRIMARY KEY, record_id TEXT NOT NULL, filter TEXT NOT NULL,
+                                       stage TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS plans_persona ON plans (persona_id);
+CREATE INDEX IF NOT EXISTS sentences_note ON sentences (note_id);
+CREATE INDEX IF NOT EXISTS labels_note ON labels (note_id);
+"""
+
+TABLES: dict[str, tuple[str, type]] = {
+    "personas": ("seq", Persona),
+    "plans": ("seq", NotePlan),
+    "notes": ("seq", Note),
+    "sentences": ("note_id, seq", Sentence),
+    "labels": ("note_id, sentence_id, annotator", Label),
+    "rejections": ("record_id, filter", Rejection),
+}
+
+
+@frozen
+class UnitResult:
+    """Everything one unit of work produced; committed atomically."""
+
+    plan_id: str
+    seq: int
+    status: str  # accepted | rejected | failed
+    note: Note | None = None
+    sentences: tuple[Sentence, ...] = field(default=(), converter=tuple)
+    labels: tuple[Label, ...] = field(default=(), converter=tuple)
+    rejections: tuple[tuple[str, Rejection], ...] = field(default=(), converter=tuple)  # (stage, rejection)
+    error: str | None = None
+    usage: Usage = field(factory=Usage)
+
+
+class RunStore:
+    """One run's SQLite database. Use from one thread (the pipeline's event loop)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.dir = Path(run_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / DB_NAME
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions -------------------------------------------------------------------------------
+    def _tx(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    # -- meta ---------------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._tx():
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, canonical_json(value)))
+
+    # -- plan phase ---------------------------------------------------------------------------------
+    def has_plans(self) -> bool:
+        return self.db.execute("SELECT 1 FROM meta WHERE key='planned'").fetchone() is not None
+
+    def put_plans(self, personas: Sequence[Persona], plans: Sequence[NotePlan], meta: dict[str, Any]) -> None:
+        """Store the whole cohort and its plans in one transaction (marks the plan phase done)."""
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO personas VALUES (?, ?, ?)",
+                ((p.id, i, canonical_json(to_dict(p))) for i, p in enumerate(personas)),
+            )
+            self.db.executemany(
+                "INSERT INTO plans VALUES (?, ?, ?, ?)",
+                ((p.id, p.persona_id, i, canonical_json(to_dict(p))) for i, p in enumerate(plans)),
+            )
+            for key, value in meta.items():
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, canonical_json(value)))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('planned', 'true')")
+
+    def personas(self) -> list[Persona]:
+        return list(self.iter_records("personas"))
+
+    def plans(self) -> list[NotePlan]:
+        return list(self.iter_records("plans"))
+
+    # -- units --------------------------------------------------------------------------------------
+    def finished_units(self) -> set[str]:
+        """Plan ids whose unit is accepted or rejected (failed units are retried on resume)."""
+        return {r[0] for r in self.db.execute("SELECT id FROM units WHERE status != 'failed'")}
+
+    def commit_unit(self, result: UnitResult) -> None:
+        """Write a unit's records in one transaction, replacing any earlier (failed) attempt."""
+        pid = result.plan_id
+        with self._tx():
+            self._delete_unit(pid)
+            if result.note is not None:
+                n = result.note
+                self.db.execute("INSERT INTO notes VALUES (?, ?, ?, ?, ?)",
+                                (n.id, n.plan_id, n.persona_id, result.seq, canonical_json(to_dict(n))))
+            self.db.executemany(
+                "INSERT INTO sentences VALUES (?, ?, ?, ?)",
+                ((s.id, s.note_id, s.index, canonical_json(to_dict(s))) for s in result.sentences),
+            )
+            self.db.executemany(
+                "INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
+                ((f"{lb.sentence_id}:{lb.annotator}", lb.sentence_id, lb.note_id, lb.annotator,
+                  canonical_json(to_dict(lb))) for lb in result.labels),
+            )
+            self._put_rejections(result.rejections)
+            u = result.usage
+            self.db.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (pid, result.seq, result.status, result.error, u.input_tokens, u.output_tokens,
+                             u.cost_usd))
+
+    def _delete_unit(self, plan_id: str) -> None:
+        note_ids = [r[0] for r in self.db.execute("SELECT id FROM notes WHERE plan_id=?", (plan_id,))]
+        for nid in note_ids:
+            self.db.execute("DELETE FROM sentences WHERE note_id=?", (nid,))
+            self.db.execute("DELETE FROM labels WHERE note_id=?", (nid,))
+            self.db.execute("DELETE FROM rejections WHERE record_id=?", (nid,))
+        self.db.execute("DELETE FROM notes WHERE plan_id=?", (plan_id,))
+        self.db.execute("DELETE FROM units WHERE id=?", (plan_id,))
+
+    def _put_rejections(self, rejections: Iterable[tuple[str, Rejection]]) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?)",
+            ((f"{r.record_id}:{r.filter}", r.record_id, r.filter, stage, canonical_json(to_dict(r)))
+             for stage, r in rejections),
+        )
+
+    def replace_cohort_rejections(self, rejections: Sequence[Rejection]) -> None:
+        """Cohort filters run once over the whole run; rerunning them replaces their earlier verdicts."""
+        with self._tx():
+            self.db.execute("DELETE FROM rejections WHERE stage='cohort'")
+            self._put_rejections(("cohort", r) for r in rejections)
+
+    def note_status(self) -> dict[str, str]:
+        """note id -> accepted | rejected (by any filter, cohort filters included)."""
+        rejected = {r[0] for r in self.db.execute("SELECT DISTINCT record_id FROM rejections")}
+        return {nid: ("rejected" if nid in rejected else "accepted")
+                for (nid,) in self.db.execute("SELECT id FROM notes")}
+
+    def unit_status(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT id, status FROM units"))
+
+    # -- reading ------------------------------------------------------------------------------------
+    def iter_records(self, table: str, where: str = "", params: Sequence[Any] = ()) -> Iterator[Any]:
+        order, cls = TABLES[table]
+        sql = f"SELECT data FROM {table} {where} ORDER BY {order}"
+        for (data,) in self.db.execute(sql, params):
+            yield from_dict(cls, json.loads(data))
+
+    def iter_rows(self, table: str) -> Iterator[dict[str, Any]]:
+        order, _ = TABLES[table]
+        for (data,) in self.db.execute(f"SELECT data FROM {table} ORDER BY {order}"):
+            yield json.loads(data)
+
+    def counts(self) -> dict[str, Any]:
+        c = {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+        c["units"] = dict(self.db.execute("SELECT status, COUNT(*) FROM units GROUP BY status"))
+        tokens = self.db.execute(
+            "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0) "
+            "FROM units").fetchone()
+        c["usage"] = {"input_tokens": tokens[0], "output_tokens": tokens[1], "cost_usd": round(tokens[2], 6)}
+        return c
+
+    def label_counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT json_extract(data, '$.label'), COUNT(*) FROM labels GROUP BY 1")
+        return dict(rows)
+
+    def rejection_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT filter, COUNT(*) FROM rejections GROUP BY filter ORDER BY filter"))
+
+    # -- LLM cache ----------------------------------------------------------------------------------
+    def cache_get(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT value FROM llm_cache WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def cache_put(self, key: str, value: dict[str, Any]) -> None:
+        with self._tx():
+            self.db.execute("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?)",
+                            (key, canonical_json(value), time.time()))
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON via a temporary file and rename, so readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True, ensure_ascii=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,147 @@
+"""Semantic checks for disease-pack tables that a JSON Schema cannot express.
+
+Probabilities sum to 1 per condition, every number cites a source, conditioning variables exist,
+lexicon labels and stages match the pack manifest, stage windows tile the years before diagnosis.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dualalign_core.errors import BadInput
+
+TOLERANCE = 1e-3
+
+
+def _bad(path: Path | str, field: str, message: str) -> BadInput:
+    return BadInput(message, file=str(path), field=field)
+
+
+def _check_source(doc: Mapping[str, Any], item: Mapping[str, Any], path: Path, field: str) -> None:
+    src = item.get("source")
+    if src is None:
+        raise _bad(path, field, "number without a source")
+    if src not in doc.get("sources", {}):
+        raise _bad(path, f"{field}.source", f"unknown source {src!r}")
+    der = item.get("derivation")
+    if der is not None and der not in doc.get("derivations", {}):
+        raise _bad(path, f"{field}.derivation", f"unknown derivation {der!r}")
+
+
+def check_demographics(doc: Mapping[str, Any], path: Path) -> None:
+    variables: dict[str, list[str]] = doc["variables"]
+    defined: set[str] = set()
+    for i, factor in enumerate(doc["factors"]):
+        where = f"factors[{i}]"
+        for var in (*factor["variables"], *factor.get("given", [])):
+            if var not in variables:
+                raise _bad(path, where, f"unknown variable {var!r}")
+        for var in factor.get("given", []):
+            if var not in defined:
+                raise _bad(path, f"{where}.given", f"{var!r} must be sampled by an earlier factor")
+        sums: dict[tuple, float] = {}
+        for j, row in enumerate(factor["rows"]):
+            rw = f"{where}.rows[{j}]"
+            _check_source(doc, row, path, rw)
+            if set(row["values"]) != set(factor["variables"]):
+                raise _bad(path, f"{rw}.values", f"must give exactly {factor['variables']}")
+            for var, value in {**row["values"], **row.get("given", {})}.items():
+                if value not in variables.get(var, []):
+                    raise _bad(path, rw, f"{value!r} is not a category of {var!r}")
+            if set(row.get("given", {})) != set(factor.get("given", [])):
+                raise _bad(path, f"{rw}.given", f"must give exactly {factor.get('given', [])}")
+            key = tuple(row.get("given", {}).get(g) for g in factor.get("given", []))
+            sums[key] = sums.get(key, 0.0) + row["p"]
+        expected = list(itertools.product(*(variables[g] for g in factor.get("given", []))))
+        for key in expected:
+            total = sums.get(tuple(key), 0.0)
+            if abs(total - 1.0) > TOLERANCE:
+                cond = dict(zip(factor.get("given", []), key, strict=True))
+                raise _bad(path, f"{where}.rows", f"probabilities sum to {total:.4f}, not 1, given {cond}")
+        defined.update(factor["variables"])
+    missing = set(variables) - defined
+    if missing:
+        raise _bad(path, "factors", f"variables never sampled: {sorted(missing)}")
+
+
+def check_risk_factors(doc: Mapping[str, Any], path: Path, variables: Mapping[str, list[str]]) -> None:
+    seen: set[str] = set()
+    for i, factor in enumerate(doc["factors"]):
+        where = f"factors[{i}]"
+        if factor["id"] in seen:
+            raise _bad(path, f"{where}.id", f"duplicate factor {factor['id']!r}")
+        seen.add(factor["id"])
+        if factor["group"] not in doc["groups"]:
+            raise _bad(path, f"{where}.group", f"unknown group {factor['group']!r}")
+        if "rate" in factor:
+            _check_source(doc, factor, path, where)
+            continue
+        given = factor.get("given", [])
+        for var in given:
+            if var not in variables:
+                raise _bad(path, f"{where}.given", f"unknown demographic variable {var!r}")
+        covered = set()
+        for j, entry in enumerate(factor.get("rates", [])):
+            _check_source(doc, entry, path, f"{where}.rates[{j}]")
+            covered.add(tuple(entry["given"].get(v) for v in given))
+        needed = set(itertools.product(*(variables[v] for v in given)))
+        if needed - covered:
+            raise _bad(path, f"{where}.rates", f"no rate for {sorted(needed - covered)[0]}")
+
+
+def check_lexicon(doc: Mapping[str, Any], path: Path, labels: list[str], stages: list[str]) -> None:
+    ids: set[str] = set()
+    for i, term in enumerate(doc["terms"]):
+        where = f"terms[{i}]"
+        if term["id"] in ids:
+            raise _bad(path, f"{where}.id", f"duplicate term id {term['id']!r}")
+        ids.add(term["id"])
+        if term["label"] not in labels:
+            raise _bad(path, f"{where}.label", f"{term['label']!r} is not a label of this disease")
+        if term["earliest_stage"] not in stages:
+            raise _bad(path, f"{where}.earliest_stage", f"{term['earliest_stage']!r} is not a stage")
+        if "domains" in doc and term.get("domain") not in doc["domains"]:
+            raise _bad(path, f"{where}.domain", f"{term.get('domain')!r} is not a domain")
+
+
+def check_schedule(doc: Mapping[str, Any], path: Path, labels: list[str], stages: list[str]) -> None:
+    years = doc["years_before_diagnosis"]
+    windows = doc["stages"]
+    if [w["id"] for w in windows] != list(stages):
+        raise _bad(path, "stages", f"stage windows must list {stages} in order")
+    edge = years
+    for i, w in enumerate(windows):
+        if abs(w["from_years"] - edge) > 1e-9 or w["to_years"] >= w["from_years"]:
+            raise _bad(path, f"stages[{i}]", f"windows must tile {years}..0 years in order (expected from {edge})")
+        edge = w["to_years"]
+    if abs(edge) > 1e-9:
+        raise _bad(path, "stages", "the last stage window must end at 0 (diagnosis)")
+    types = doc["note_types"]["types"]
+    for section in ("note_types", "mentions_per_note", "category_proportions"):
+        by_stage = doc[section]["by_stage"]
+        for stage in stages:
+            if stage not in by_stage:
+                raise _bad(path, f"{section}.by_stage", f"missing stage {stage!r}")
+    for stage, mix in doc["note_types"]["by_stage"].items():
+        if set(mix) - set(types):
+            raise _bad(path, f"note_types.by_stage.{stage}", f"unknown note types {sorted(set(mix) - set(types))}")
+        if abs(sum(mix.values()) - 1) > TOLERANCE:
+            raise _bad(path, f"note_types.by_stage.{stage}", "proportions must sum to 1")
+    for stage, mix in doc["category_proportions"]["by_stage"].items():
+        if set(mix) - set(labels):
+            raise _bad(path, f"category_proportions.by_stage.{stage}", "unknown labels")
+        if abs(sum(mix.values()) - 1) > TOLERANCE:
+            raise _bad(path, f"category_proportions.by_stage.{stage}", "proportions must sum to 1")
+
+
+def check_pack(manifest: Mapping[str, Any], loaded: Mapping[str, Any], directory: Path) -> None:
+    files = manifest["files"]
+    labels, stages = list(manifest["labels"]), list(manifest["stages"])
+    check_demographics(loaded["demographics"], directory / files["demographics"])
+    check_risk_factors(loaded["risk_factors"], directory / files["risk_factors"],
+                       loaded["demographics"]["variables"])
+    check_lexicon(loaded["lexicon"], directory / files["lexicon"], labels, stages)
+    check_schedule(loaded["schedule"], directory / files["schedule"], labels, stages)

@@ -1,0 +1,1 @@
+"""Text utilities: clinical sentence segmentation and assertion context."""
