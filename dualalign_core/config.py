@@ -50,6 +50,7 @@ class RunConfig:
     seed: int = 0
     patients: int = 10
     max_notes_per_patient: int | None = None
+    max_attempts: int = 3
     name: str | None = None
     out: str | None = None
     disease_name: str | None = None
@@ -66,7 +67,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """The effective config (overrides applied) as TOML-shaped data, for the manifest."""
         doc: dict[str, Any] = {
-            "run": {"seed": self.seed, "patients": self.patients},
+            "run": {"seed": self.seed, "patients": self.patients, "max_attempts": self.max_attempts},
             "disease": {"name": self.disease_name} if self.disease_name else {"path": self.disease_path},
             "personas": {"source": self.personas.name, "options": self.personas.options},
             "trajectory": {"sampler": self.trajectory.name, "multiplier": self.multiplier,
@@ -126,7 +127,8 @@ def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
     return RunConfig(
         raw=doc, path=path,
         seed=run.get("seed", 0), patients=run.get("patients", 10),
-        max_notes_per_patient=run.get("max_notes_per_patient"), name=run.get("name"),
+        max_notes_per_patient=run.get("max_notes_per_patient"), max_attempts=run.get("max_attempts", 3),
+        name=run.get("name"),
         out=str(Path(path).parent / run["out"]) if path and "out" in run else run.get("out"),
         disease_name=disease.get("name"), disease_path=disease_path,
         personas=_spec(doc.get("personas", {}), "source", DEFAULTS["persona_source"]),

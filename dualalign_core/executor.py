@@ -23,6 +23,8 @@ class WorkUnit:
     seq: int
     plan: NotePlan
     persona: Persona
+    attempt: int = 0
+    prior_rejections: tuple = ()  # (stage, Rejection) of earlier attempts, kept in the ledger
 
 
 class Executor(Protocol):

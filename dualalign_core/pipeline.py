@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import define, field
 
 from dualalign_core import __version__
@@ -286,7 +287,7 @@ class Pipeline:
         if self.progress:
             self.progress(st)
         await executor.run(units, self.process, on_result, should_stop)
-        self.run_cohort_filters()
+        await self.cohort_phase(executor, on_result, should_stop)
         status = "stopped" if stopped else "finished"
         manifest = self.write_manifest(status=status, finished_at=now(), stop_reason=stopped[0] if stopped else None,
                                        resumes=manifest["resumes"])
@@ -298,14 +299,28 @@ class Pipeline:
         return manifest
 
     async def process(self, unit: WorkUnit) -> UnitResult:
-        """Make one note: generate, filter, segment, annotate, filter. Never raises."""
+        """Make one note; on rejection regenerate (quota refill) up to ``run.max_attempts``. Never raises.
+
+        Earlier attempts stay in the rejection ledger as ``<note id>@<attempt>``.
+        """
+        ledger = list(unit.prior_rejections)
+        attempt = unit.attempt
+        while True:
+            result = await self._attempt(unit, attempt)
+            if result.status != "rejected" or attempt + 1 >= self.config.max_attempts:
+                return attrs.evolve(result, rejections=(*ledger, *result.rejections))
+            ledger.extend((stage, attrs.evolve(r, record_id=f"{r.record_id}@{attempt}"))
+                          for stage, r in result.rejections)
+            attempt += 1
+
+    async def _attempt(self, unit: WorkUnit, attempt: int) -> UnitResult:
         plan, persona = unit.plan, unit.persona
         assert self.ctx is not None
         ctx = self.ctx
         c = self.components
         usage = Usage()
         try:
-            seed = derive_seed(self.config.seed, "note", plan.id)
+            seed = derive_seed(self.config.seed, "note", plan.id, *((attempt,) if attempt else ()))
             async with self._gen_sem:
                 generation = await c.generator.generate(plan, persona, seed, ctx)
             usage = usage + generation.usage
@@ -316,7 +331,8 @@ class Pipeline:
             bundle = NoteBundle(persona=persona, plan=plan, note=note)
             rejections = self._apply_filters("generated", bundle)
             if rejections:
-                return UnitResult(plan.id, unit.seq, "rejected", note=note, rejections=rejections, usage=usage)
+                return UnitResult(plan.id, unit.seq, "rejected", note=note, rejections=rejections, usage=usage,
+                                  attempt=attempt)
             sentences = tuple(
                 Sentence(id=f"{note.id}-s{i:03d}", note_id=note.id, index=i, start=s.start, end=s.end,
                          text=s.text, section=s.section)
@@ -329,12 +345,13 @@ class Pipeline:
                                 labels=annotation.labels)
             rejections = self._apply_filters("annotated", bundle)
             return UnitResult(plan.id, unit.seq, "rejected" if rejections else "accepted", note=note,
-                              sentences=sentences, labels=annotation.labels, rejections=rejections, usage=usage)
+                              sentences=sentences, labels=annotation.labels, rejections=rejections, usage=usage,
+                              attempt=attempt)
+        except RunFailed:
+            raise
         except Exception as exc:  # a failed unit is recorded with its reason and retried on resume
-            if isinstance(exc, RunFailed):
-                raise
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            return UnitResult(plan.id, unit.seq, "failed", error=error, usage=usage)
+            return UnitResult(plan.id, unit.seq, "failed", error=error, usage=usage, attempt=attempt)
 
     def _apply_filters(self, stage: str, bundle: NoteBundle) -> list[tuple[str, Rejection]]:
         assert self.ctx is not None
@@ -353,13 +370,37 @@ class Pipeline:
                          value=verdict.value, threshold=verdict.threshold,
                          provenance=self.ctx.provenance(f, self.config.seed))
 
-    def run_cohort_filters(self) -> None:
+    async def cohort_phase(self, executor: Executor, on_result: Callable[[UnitResult], None],
+                           should_stop: Callable[[], bool]) -> None:
+        """Run cohort filters; regenerate what they reject (next attempt) and run them again, bounded."""
+        store = self._open()
+        for _ in range(self.config.max_attempts):
+            rejected = self.run_cohort_filters()
+            attempts = store.unit_attempts()
+            personas = {p.id: p for p in store.personas()} if rejected else {}
+            plans = {p.id: p for p in store.plans()} if rejected else {}
+            refill = []
+            for note_id in sorted(rejected):
+                seq, attempt = attempts[note_id]
+                if attempt + 1 < self.config.max_attempts:
+                    prior = tuple((stage, attrs.evolve(r, record_id=f"{r.record_id}@{attempt}")
+                                   if r.record_id == note_id else r) for stage, r in store.rejections_of(note_id))
+                    refill.append(WorkUnit(seq, plans[note_id], personas[plans[note_id].persona_id],
+                                           attempt=attempt + 1, prior_rejections=prior))
+            if not refill or should_stop():
+                return
+            self.stats.done -= len(refill)
+            self.stats.accepted -= len(refill)
+            await executor.run(refill, self.process, on_result, should_stop)
+        self.run_cohort_filters()
+
+    def run_cohort_filters(self) -> set[str]:
         """Run cohort-stage filters over accepted notes in plan order; replaces earlier cohort verdicts."""
         cohort = [f for f in self.components.filters if f.stage == "cohort"]
         store = self._open()
         if not cohort:
             store.replace_cohort_rejections([])
-            return
+            return set()
         assert self.ctx is not None
         bundles = list(self.bundles(accepted_only=True, include_cohort=False))
         rejections: list[Rejection] = []
@@ -367,6 +408,7 @@ class Pipeline:
             verdicts = f.check_cohort(bundles, self.ctx)
             rejections.extend(self._rejection(f, nid, v) for nid, v in sorted(verdicts.items()))
         store.replace_cohort_rejections(rejections)
+        return {r.record_id for r in rejections}
 
     def bundles(self, *, accepted_only: bool = True, include_cohort: bool = True) -> list[NoteBundle]:
         """Every stored note with its persona, plan, sentences and labels, in plan order."""

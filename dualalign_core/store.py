@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS plans (id TEXT PRIMARY KEY, persona_id TEXT NOT NULL,
                                   data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, status TEXT NOT NULL,
                                   error TEXT, input_tokens INTEGER NOT NULL DEFAULT 0,
-                                  output_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0);
+                                  output_tokens INTEGER NOT NULL DEFAULT 0, cost_usd REAL NOT NULL DEFAULT 0,
+                                  attempt INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS notes (id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, persona_id TEXT NOT NULL,
                                   seq INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sentences (id TEXT PRIMARY KEY, note_id TEXT NOT NULL, seq INTEGER NOT NULL,
@@ -78,6 +79,7 @@ class UnitResult:
     rejections: tuple[tuple[str, Rejection], ...] = field(default=(), converter=tuple)  # (stage, rejection)
     error: str | None = None
     usage: Usage = field(factory=Usage)
+    attempt: int = 0
 
 
 class RunStore:
@@ -164,16 +166,16 @@ class RunStore:
             )
             self._put_rejections(result.rejections)
             u = result.usage
-            self.db.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.db.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (pid, result.seq, result.status, result.error, u.input_tokens, u.output_tokens,
-                             u.cost_usd))
+                             u.cost_usd, result.attempt))
 
     def _delete_unit(self, plan_id: str) -> None:
         note_ids = [r[0] for r in self.db.execute("SELECT id FROM notes WHERE plan_id=?", (plan_id,))]
         for nid in note_ids:
             self.db.execute("DELETE FROM sentences WHERE note_id=?", (nid,))
             self.db.execute("DELETE FROM labels WHERE note_id=?", (nid,))
-            self.db.execute("DELETE FROM rejections WHERE record_id=?", (nid,))
+            self.db.execute("DELETE FROM rejections WHERE record_id=? OR record_id LIKE ?", (nid, f"{nid}@%"))
         self.db.execute("DELETE FROM notes WHERE plan_id=?", (plan_id,))
         self.db.execute("DELETE FROM units WHERE id=?", (plan_id,))
 
@@ -187,7 +189,7 @@ class RunStore:
     def replace_cohort_rejections(self, rejections: Sequence[Rejection]) -> None:
         """Cohort filters run once over the whole run; rerunning them replaces their earlier verdicts."""
         with self._tx():
-            self.db.execute("DELETE FROM rejections WHERE stage='cohort'")
+            self.db.execute("DELETE FROM rejections WHERE stage='cohort' AND record_id NOT LIKE '%@%'")
             self._put_rejections(("cohort", r) for r in rejections)
 
     def note_status(self) -> dict[str, str]:
@@ -195,6 +197,16 @@ class RunStore:
         rejected = {r[0] for r in self.db.execute("SELECT DISTINCT record_id FROM rejections")}
         return {nid: ("rejected" if nid in rejected else "accepted")
                 for (nid,) in self.db.execute("SELECT id FROM notes")}
+
+    def unit_attempts(self) -> dict[str, tuple[int, int]]:
+        """plan id -> (seq, attempt) of its stored unit."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT id, seq, attempt FROM units")}
+
+    def rejections_of(self, record_id: str) -> list[tuple[str, Rejection]]:
+        """Ledger entries of a note and of its earlier attempts (``id@k``)."""
+        rows = self.db.execute("SELECT stage, data FROM rejections WHERE record_id=? OR record_id LIKE ? "
+                               "ORDER BY record_id, filter", (record_id, f"{record_id}@%"))
+        return [(stage, from_dict(Rejection, json.loads(data))) for stage, data in rows]
 
     def unit_status(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT id, status FROM units"))

@@ -1,0 +1,72 @@
+"""A run killed with SIGKILL mid-way and resumed equals an uninterrupted run, byte for byte."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import cli_env, dualalign, toy_config
+
+
+def _units(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _export(run: Path, out: Path) -> dict[str, bytes]:
+    result = dualalign("export", str(run), "--format", "jsonl", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(plugin_site, tmp_path):
+    cfg = toy_config(tmp_path / "toy.toml", run="seed = 5\npatients = 8")
+    env = cli_env(plugin_site, DUALALIGN_TESTKIT_DELAY="0.04")
+
+    reference = tmp_path / "reference"
+    done = dualalign("run", str(cfg), "--out", str(reference), "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(killed),
+                             "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while _units(killed / "run.sqlite") < 12 and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = _units(killed / "run.sqlite")
+    total = _units(reference / "run.sqlite")
+    assert 0 < partial < total, (partial, total)
+
+    again = dualalign("run", str(cfg), "--out", str(killed), "--quiet", env=env)
+    assert again.returncode == 2 and "--resume" in again.stderr  # never silently overwrites
+
+    resumed = dualalign("run", "--resume", "--out", str(killed), "--quiet", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+
+    a = _export(reference, tmp_path / "export-a")
+    b = _export(killed, tmp_path / "export-b")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name] == b[name], f"{name} differs after resume"
+    notes = a["notes.jsonl"].decode().splitlines()
+    ids = [line.split('"id":"')[1].split('"')[0] for line in notes]
+    assert len(ids) == len(set(ids)) == total
+
+
+def test_resume_with_nothing_left_is_a_no_op(plugin_site, tmp_path):
+    cfg = toy_config(tmp_path / "toy.toml", run="seed = 2\npatients = 2")
+    run = tmp_path / "run"
+    assert dualalign("run", str(cfg), "--out", str(run), "--quiet", site=plugin_site).returncode == 0
+    before = _export(run, tmp_path / "e1")
+    again = dualalign("run", str(cfg), "--resume", "--out", str(run), "--quiet", site=plugin_site)
+    assert again.returncode == 0, again.stderr
+    assert _export(run, tmp_path / "e2") == before
