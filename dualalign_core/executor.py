@@ -29,7 +29,8 @@ class WorkUnit:
 
 class Executor(Protocol):
     async def run(self, units: Iterable[WorkUnit], work: Callable[[WorkUnit], Awaitable[UnitResult]],
-                  on_result: Callable[[UnitResult], None], should_stop: Callable[[], bool]) -> None: ...
+                  on_results: Callable[[list[UnitResult]], None], should_stop: Callable[[], bool]) -> None:
+        """Run ``work`` on every unit; hand finished results to ``on_results`` in batches (group commit)."""
 
 
 class LocalExecutor:
@@ -39,7 +40,7 @@ class LocalExecutor:
         self.max_in_flight = max(1, max_in_flight)
 
     async def run(self, units: Iterable[WorkUnit], work: Callable[[WorkUnit], Awaitable[UnitResult]],
-                  on_result: Callable[[UnitResult], None], should_stop: Callable[[], bool]) -> None:
+                  on_results: Callable[[list[UnitResult]], None], should_stop: Callable[[], bool]) -> None:
         pending: set[asyncio.Task[UnitResult]] = set()
         source = iter(units)
         exhausted = False
@@ -53,5 +54,4 @@ class LocalExecutor:
             if not pending:
                 return
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in sorted(done, key=lambda t: t.result().seq):
-                on_result(task.result())
+            on_results(sorted((t.result() for t in done), key=lambda r: r.seq))

@@ -272,11 +272,12 @@ class Pipeline:
                 return True
             return False
 
-        def on_result(result: UnitResult) -> None:
-            store.commit_unit(result)
-            st.done += 1
-            st.usage = st.usage + result.usage
-            setattr(st, result.status, getattr(st, result.status) + 1)
+        def on_result(results: list[UnitResult]) -> None:
+            store.commit_units(results)
+            for result in results:
+                st.done += 1
+                st.usage = st.usage + result.usage
+                setattr(st, result.status, getattr(st, result.status) + 1)
             if self.progress:
                 self.progress(st)
 
@@ -370,7 +371,7 @@ class Pipeline:
                          value=verdict.value, threshold=verdict.threshold,
                          provenance=self.ctx.provenance(f, self.config.seed))
 
-    async def cohort_phase(self, executor: Executor, on_result: Callable[[UnitResult], None],
+    async def cohort_phase(self, executor: Executor, on_result: Callable[[list[UnitResult]], None],
                            should_stop: Callable[[], bool]) -> None:
         """Run cohort filters; regenerate what they reject (next attempt) and run them again, bounded."""
         store = self._open()

@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS rejections (id TEXT PRIMARY KEY, record_id TEXT NOT N
                                        stage TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS plans_persona ON plans (persona_id);
+CREATE INDEX IF NOT EXISTS notes_plan ON notes (plan_id);
+CREATE INDEX IF NOT EXISTS rejections_record ON rejections (record_id);
 CREATE INDEX IF NOT EXISTS sentences_note ON sentences (note_id);
 CREATE INDEX IF NOT EXISTS labels_note ON labels (note_id);
 """
@@ -148,34 +150,43 @@ class RunStore:
 
     def commit_unit(self, result: UnitResult) -> None:
         """Write a unit's records in one transaction, replacing any earlier (failed) attempt."""
-        pid = result.plan_id
+        self.commit_units([result])
+
+    def commit_units(self, results: Sequence[UnitResult]) -> None:
+        """Group commit: several whole units in one transaction (each unit is all-or-nothing)."""
         with self._tx():
-            self._delete_unit(pid)
-            if result.note is not None:
-                n = result.note
-                self.db.execute("INSERT INTO notes VALUES (?, ?, ?, ?, ?)",
-                                (n.id, n.plan_id, n.persona_id, result.seq, canonical_json(to_dict(n))))
-            self.db.executemany(
-                "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-                ((s.id, s.note_id, s.index, canonical_json(to_dict(s))) for s in result.sentences),
-            )
-            self.db.executemany(
-                "INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
-                ((f"{lb.sentence_id}:{lb.annotator}", lb.sentence_id, lb.note_id, lb.annotator,
-                  canonical_json(to_dict(lb))) for lb in result.labels),
-            )
-            self._put_rejections(result.rejections)
-            u = result.usage
-            self.db.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (pid, result.seq, result.status, result.error, u.input_tokens, u.output_tokens,
-                             u.cost_usd, result.attempt))
+            for result in results:
+                self._write_unit(result)
+
+    def _write_unit(self, result: UnitResult) -> None:
+        pid = result.plan_id
+        self._delete_unit(pid)
+        if result.note is not None:
+            n = result.note
+            self.db.execute("INSERT INTO notes VALUES (?, ?, ?, ?, ?)",
+                            (n.id, n.plan_id, n.persona_id, result.seq, canonical_json(to_dict(n))))
+        self.db.executemany(
+            "INSERT INTO sentences VALUES (?, ?, ?, ?)",
+            ((s.id, s.note_id, s.index, canonical_json(to_dict(s))) for s in result.sentences),
+        )
+        self.db.executemany(
+            "INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
+            ((f"{lb.sentence_id}:{lb.annotator}", lb.sentence_id, lb.note_id, lb.annotator,
+              canonical_json(to_dict(lb))) for lb in result.labels),
+        )
+        self._put_rejections(result.rejections)
+        u = result.usage
+        self.db.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (pid, result.seq, result.status, result.error, u.input_tokens, u.output_tokens,
+                         u.cost_usd, result.attempt))
 
     def _delete_unit(self, plan_id: str) -> None:
         note_ids = [r[0] for r in self.db.execute("SELECT id FROM notes WHERE plan_id=?", (plan_id,))]
         for nid in note_ids:
             self.db.execute("DELETE FROM sentences WHERE note_id=?", (nid,))
             self.db.execute("DELETE FROM labels WHERE note_id=?", (nid,))
-            self.db.execute("DELETE FROM rejections WHERE record_id=? OR record_id LIKE ?", (nid, f"{nid}@%"))
+            self.db.execute("DELETE FROM rejections WHERE record_id=? OR (record_id >= ? AND record_id < ?)",
+                            (nid, f"{nid}@", f"{nid}A"))
         self.db.execute("DELETE FROM notes WHERE plan_id=?", (plan_id,))
         self.db.execute("DELETE FROM units WHERE id=?", (plan_id,))
 
@@ -204,8 +215,9 @@ class RunStore:
 
     def rejections_of(self, record_id: str) -> list[tuple[str, Rejection]]:
         """Ledger entries of a note and of its earlier attempts (``id@k``)."""
-        rows = self.db.execute("SELECT stage, data FROM rejections WHERE record_id=? OR record_id LIKE ? "
-                               "ORDER BY record_id, filter", (record_id, f"{record_id}@%"))
+        rows = self.db.execute("SELECT stage, data FROM rejections WHERE record_id=? OR "
+                               "(record_id >= ? AND record_id < ?) ORDER BY record_id, filter",
+                               (record_id, f"{record_id}@", f"{record_id}A"))
         return [(stage, from_dict(Rejection, json.loads(data))) for stage, data in rows]
 
     def unit_status(self) -> dict[str, str]:
