@@ -96,6 +96,56 @@ def sample_columns(demographics: dict[str, Any], risk_factors: dict[str, Any], n
     return CohortColumns(variables, codes, ages, tuple(f["id"] for f in factors), risk)
 
 
+def allocate(n: int, p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Integer counts summing to ``n`` with E[count] = n*p: floors plus the remainder drawn by fractional parts."""
+    expected = n * np.asarray(p, dtype=float)
+    counts = np.floor(expected).astype(np.int64)
+    rest = n - int(counts.sum())
+    if rest > 0:
+        frac = expected - counts
+        picks = rng.choice(len(p), size=rest, replace=False, p=frac / frac.sum())
+        counts[picks] += 1
+    return counts
+
+
+def sample_columns_stratified(demographics: dict[str, Any], risk_factors: dict[str, Any], n: int,
+                              rng: np.random.Generator) -> CohortColumns:
+    """Quota sampling: demographic cells and risk-factor counts per stratum match the targets to rounding.
+
+    Cells of the full demographic joint get ``allocate``d counts (shuffled), and each risk factor is given
+    to exactly round(rate x stratum size) randomly chosen personas of each conditioning stratum. Marginals
+    then sit within 1/n of the target instead of the ~1/sqrt(n) sampling noise of i.i.d. draws.
+    """
+    from dualalign_core.sampling.tables import target_joint
+
+    variables = {k: list(v) for k, v in demographics["variables"].items()}
+    order, joint = target_joint(demographics)
+    cells = list(joint)
+    counts = allocate(n, np.array([joint[c] for c in cells]), rng)
+    cell_of = rng.permutation(np.repeat(np.arange(len(cells)), counts))
+    table = np.array([[variables[v].index(c[j]) for j, v in enumerate(order)] for c in cells])
+    codes = {v: table[cell_of, j] for j, v in enumerate(order)}
+    ages = (sample_ages(variables["age_band"], codes["age_band"], rng) if "age_band" in variables
+            else np.zeros(n, dtype=np.int64))
+    factors = risk_factors["factors"]
+    risk = np.zeros((n, len(factors)), dtype=bool)
+    for j, factor in enumerate(factors):
+        given, rates = rate_lookup(factor)
+        gidx = _combo_index(given, variables, codes) if given else np.zeros(n, dtype=np.int64)
+        combos = _combos(given, variables) if given else [()]
+        for g, combo in enumerate(combos):
+            members = np.flatnonzero(gidx == g)
+            m = len(members)
+            if not m:
+                continue
+            expected = m * rates[combo]
+            k = int(np.floor(expected)) + int(rng.random() < expected - np.floor(expected))
+            if k:
+                chosen = members[np.argpartition(rng.random(m), k - 1)[:k]] if k < m else members
+                risk[chosen, j] = True
+    return CohortColumns(variables, codes, ages, tuple(f["id"] for f in factors), risk)
+
+
 def _draw(rng: np.random.Generator, p: np.ndarray, k: int) -> np.ndarray:
     """Inverse-CDF categorical draws (faster than ``rng.choice`` for large k)."""
     cdf = np.cumsum(p)
@@ -137,11 +187,18 @@ def to_personas(cols: CohortColumns, ctx: RunContext, component: Any, seed: int,
 
 
 class PrevalencePersonaSource(PersonaSource):
-    """Personas from the disease pack's demographics and risk-factor tables."""
+    """Personas from the disease pack's demographics and risk-factor tables.
 
-    options_schema = {"type": "object", "additionalProperties": False, "properties": {}}
+    Option ``method``: ``stratified`` (default; quota sampling, marginals exact to rounding) or ``iid``.
+    """
+
+    options_schema = {"type": "object", "additionalProperties": False,
+                      "properties": {"method": {"enum": ["stratified", "iid"]}}}
 
     def sample(self, disease: DiseasePack, n: int, seed: int, ctx: RunContext) -> list[Persona]:
+        return to_personas(self.columns(disease, n, seed), ctx, self, seed)
+
+    def columns(self, disease: DiseasePack, n: int, seed: int) -> CohortColumns:
         rng = np.random.default_rng(seed)
-        cols = sample_columns(disease.demographics, disease.risk_factors, n, rng)
-        return to_personas(cols, ctx, self, seed)
+        sampler = sample_columns if self.options.get("method") == "iid" else sample_columns_stratified
+        return sampler(disease.demographics, disease.risk_factors, n, rng)
