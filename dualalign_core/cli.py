@@ -210,10 +210,120 @@ def export(
     out_path: Path = typer.Option(..., "--out", "-o", help="Output directory."),
 ) -> None:
     """Export a run's tables (they join on ids)."""
+    if fmt == "review":
+        from dualalign_core.annotate.cli_support import export_review
+
+        result = export_review(run_dir, out_path)
+        out.print(f"review file -> {out_path}: {json.dumps(result, default=str)[:300]}")
+        return
     from dualalign_core.export import export_run
 
     counts = export_run(run_dir, fmt, out_path)
     out.print(f"exported {', '.join(f'{k}={v}' for k, v in counts.items())} -> {out_path}")
+
+
+@app.command()
+@handled
+def annotate(
+    file: Path = typer.Argument(..., help="JSONL with a `text` field (sentences or whole notes)."),
+    annotator: str = typer.Option("lexicon", "--annotator", "-a", help="Annotator or LLM backend name."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Output JSONL (input fields + label, binary, evidence)."),
+    disease: str = typer.Option("alzheimers", "--disease", help="Disease pack whose labels and protocol apply."),
+    segment_mode: str = typer.Option("auto", "--segment", help="auto | always | never split texts into sentences."),
+    model: str | None = typer.Option(None, "--model", help="Model for an LLM annotator."),
+) -> None:
+    """Label users' own text with any annotator (pre-label real notes for review, compare annotators)."""
+    from dualalign_core.annotate.cli_support import annotate_file
+    from dualalign_core.plugins import get_registry
+
+    registry = get_registry()
+    options = {"model": model} if model else {}
+    if annotator not in registry.components.get("annotator", {}) and \
+            annotator in registry.components.get("llm_backend", {}):
+        stats = _annotate_with_backend(file, out_path, annotator, disease, segment_mode, options)
+    else:
+        stats = annotate_file(file, out_path, annotator, disease, segment_mode=segment_mode, options=options)
+    out.print_json(json.dumps(stats.as_dict(), default=str))
+
+
+def _annotate_with_backend(file: Path, out_path: Path, backend: str, disease: str, segment_mode: str,
+                           options: dict[str, Any]):
+    """Wrap an LLM backend as the core's LLM annotator and label the file with it."""
+    from dualalign_core.annotate import cli_support
+    from dualalign_core.llm import for_role
+    from dualalign_core.plugins import get_registry
+
+    registry = get_registry()
+    cls = registry.get("llm_backend", backend, field_path="--annotator")
+    wrapped = for_role("annotator", cls(**options))
+
+    class _Registry:
+        components = {"annotator": {backend: lambda **_: wrapped}}
+
+        def get(self, kind: str, name: str, **kw: Any) -> Any:
+            return self.components["annotator"][name] if kind == "annotator" else registry.get(kind, name, **kw)
+
+    return cli_support.annotate_file(file, out_path, backend, disease, segment_mode=segment_mode,
+                                     registry=_Registry())
+
+
+@app.command()
+@handled
+def agreement(
+    a: Path = typer.Argument(..., help="Annotated JSONL (annotator A)."),
+    b: Path = typer.Argument(..., help="Annotated JSONL (annotator B), same sentences."),
+    review: Path | None = typer.Option(None, "--review", help="Write disagreements as a review JSONL."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Cohen's kappa per label and overall between two annotators; disagreements for adjudication."""
+    from dualalign_core.annotate.cli_support import agreement_files
+
+    report = agreement_files(a, b, review_out=review).as_dict()
+    if as_json:
+        out.print_json(json.dumps(report, default=str))
+        return
+    table = Table(title="annotator agreement (Cohen's kappa)")
+    table.add_column("label")
+    table.add_column("kappa")
+    for key, value in sorted(report.items()):
+        if isinstance(value, (int, float)):
+            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    for label, value in sorted((report.get("per_label") or {}).items()):
+        table.add_row(label, f"{value:.3f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
+@app.command()
+@handled
+def estimate(
+    config: Path = typer.Argument(..., help="Run config (TOML)."),
+    patients: int | None = typer.Option(None, "--patients", min=1),
+    max_cost: float | None = typer.Option(None, "--max-cost", min=0),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Tokens and dollars a run would cost, before any request is sent."""
+    from dualalign_core.config import load_config
+    from dualalign_core.llm.estimate import estimate_run, over_budget
+
+    cfg = load_config(config).override(patients=patients)
+    result = estimate_run(cfg)
+    if as_json:
+        out.print_json(json.dumps(result.as_dict(), default=str))
+    else:
+        table = Table(title=f"estimate for {config}")
+        table.add_column("role")
+        table.add_column("requests")
+        table.add_column("tokens")
+        table.add_column("USD")
+        for role in ("generator", "annotator"):
+            r = getattr(result, role)
+            table.add_row(role, str(r.requests), str(r.input_tokens + r.output_tokens),
+                          f"{r.cost_usd:.4f}" if r.priced else "unpriced")
+        table.add_row("total", "", str(result.tokens), f"{result.cost_usd:.4f}")
+        out.print(table)
+    warning = over_budget(result, max_cost if max_cost is not None else cfg.max_cost_usd)
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def main() -> None:

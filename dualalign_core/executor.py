@@ -44,14 +44,20 @@ class LocalExecutor:
         pending: set[asyncio.Task[UnitResult]] = set()
         source = iter(units)
         exhausted = False
+        failure: BaseException | None = None
         while True:
-            while not exhausted and len(pending) < self.max_in_flight and not should_stop():
+            while failure is None and not exhausted and len(pending) < self.max_in_flight and not should_stop():
                 unit = next(source, None)
                 if unit is None:
                     exhausted = True
                     break
                 pending.add(asyncio.ensure_future(work(unit)))
             if not pending:
+                if failure is not None:
+                    raise failure
                 return
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            on_results(sorted((t.result() for t in done), key=lambda r: r.seq))
+            ok = [t.result() for t in done if t.exception() is None]
+            failure = failure or next((t.exception() for t in done if t.exception() is not None), None)
+            if ok:  # a run-stopping error (budget, breaker) still lets finished units commit
+                on_results(sorted(ok, key=lambda r: r.seq))

@@ -72,6 +72,11 @@ def resolve_disease(config: RunConfig, registry: Registry) -> DiseasePack:
 
 def build(registry: Registry, kind: str, spec: ComponentSpec, config: RunConfig, field_path: str) -> Any:
     """Instantiate a registered component, validating its options against its ``options_schema``."""
+    if kind in ("generator", "annotator") and spec.name not in registry.components.get(kind, {}) \
+            and spec.name in registry.components.get("llm_backend", {}):
+        from dualalign_core.llm import for_role  # an LLM backend serves as a generator and an annotator
+
+        return for_role(kind, build(registry, "llm_backend", spec, config, field_path))
     cls = registry.get(kind, spec.name, file=config.path, field_path=f"{field_path}.name")
     options = spec.constructor_options()
     validate(options, cls.options_schema, file=config.path, prefix=f"{field_path}.options")
@@ -162,6 +167,10 @@ class Pipeline:
             self.store = RunStore(self.run_dir)
             self.ctx = RunContext(run_id=self.run_id, seed=self.config.seed, disease=self.components.disease,
                                   store=self.store)
+            from dualalign_core.llm.estimate import budget_options
+
+            spent = self.store.counts()["usage"]["cost_usd"]
+            self.ctx.options.update(budget_options(self.config.max_cost_usd, spent_usd=spent))
         return self.store
 
     def close(self) -> None:
@@ -287,8 +296,13 @@ class Pipeline:
         self._ann_sem = asyncio.Semaphore(max(1, ann.concurrency))
         if self.progress:
             self.progress(st)
-        await executor.run(units, self.process, on_result, should_stop)
-        await self.cohort_phase(executor, on_result, should_stop)
+        try:
+            await executor.run(units, self.process, on_result, should_stop)
+            await self.cohort_phase(executor, on_result, should_stop)
+        except RunFailed as exc:  # budget reached, error-rate breaker: stop cleanly, resumable
+            self.write_manifest(status="stopped", finished_at=now(), stop_reason=str(exc),
+                                resumes=manifest["resumes"])
+            raise
         status = "stopped" if stopped else "finished"
         manifest = self.write_manifest(status=status, finished_at=now(), stop_reason=stopped[0] if stopped else None,
                                        resumes=manifest["resumes"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import dualalign, toy_config
+from support import dualalign, toy_config
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_bad_table_names_file_and_field(tmp_path):
     import json
     import shutil
 
-    from conftest import TOY_PACK
+    from support import TOY_PACK
 
     pack = tmp_path / "pack"
     shutil.copytree(TOY_PACK, pack)

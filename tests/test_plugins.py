@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import cli_env, dualalign, toy_config
+from support import cli_env, dualalign, toy_config
 
 
 def test_third_party_plugin_listed_and_broken_plugin_reported(plugin_site):

@@ -7,10 +7,10 @@ import json
 import attrs
 import pytest
 
-from conftest import dualalign, toy_config
 from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, RequiredTerm, Usage, from_dict, to_dict
 from dualalign_core.schemas import validate
 from dualalign_core.seeds import derive_seed
+from support import dualalign, toy_config
 
 PROV = Provenance(run_id="r", seed=1, component="generator:x", plugin="p", plugin_version="1")
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import cli_env, dualalign, toy_config
+from support import cli_env, dualalign, toy_config
 
 
 def _units(db: Path) -> int:

@@ -1,21 +1,37 @@
 """The core's own components, registered through the same entry point mechanism as any plugin."""
 
 from dualalign_core import hookimpl
+from dualalign_core.annotate.lexicon import LexiconAnnotator
 from dualalign_core.builtin.template_generator import TemplateGenerator
+from dualalign_core.filters import FILTERS
 from dualalign_core.sampling.personas import PrevalencePersonaSource
 from dualalign_core.sampling.trajectory import StageScheduleSampler
+from dualalign_core.sampling.uniform import UniformPersonaSource, UniformSampler
 
 
 @hookimpl
 def register_persona_sources(register):
     register("prevalence", PrevalencePersonaSource)
+    register("uniform", UniformPersonaSource)  # the unaligned ablation baseline
 
 
 @hookimpl
 def register_trajectory_samplers(register):
     register("stage-schedule", StageScheduleSampler)
+    register("uniform", UniformSampler)  # the unaligned ablation baseline: no trajectory
 
 
 @hookimpl
 def register_generators(register):
     register("template", TemplateGenerator)
+
+
+@hookimpl
+def register_annotators(register):
+    register("lexicon", LexiconAnnotator)
+
+
+@hookimpl
+def register_filters(register):
+    for name, cls in FILTERS.items():
+        register(name, cls)

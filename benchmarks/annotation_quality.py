@@ -1,0 +1,90 @@
+"""Annotation quality figures: segmentation accuracy on the hard cases (ours vs pysbd) and the lexicon
+annotator's precision/recall per label on the labelled sentence sets in tests/data.
+
+    python benchmarks/annotation_quality.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+from pathlib import Path
+
+from dualalign_core.annotate.lexicon import LexiconAnnotator
+from dualalign_core.annotate.quality import label_quality, load_cases, load_labelled, segmentation_quality
+from dualalign_core.text.segment import Span
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+LABELS = ("cognitive_impairment", "neuropsychiatric_symptoms", "notice_by_others", "physiological_changes",
+          "requiring_assistance")
+
+
+def _disease() -> types.SimpleNamespace:
+    return types.SimpleNamespace(
+        name="alzheimers", title="Alzheimer's disease", labels=LABELS, negative_label="none",
+        label_precedence=("requiring_assistance", "notice_by_others", "neuropsychiatric_symptoms",
+                          "physiological_changes", "cognitive_impairment"),
+        stages=("early_prodromal", "mci", "mild", "moderate"),
+        lexicon=json.loads((DATA / "test_lexicon.json").read_text(encoding="utf-8")))
+
+
+def _pysbd():
+    try:
+        import pysbd
+    except ImportError:
+        return None
+    seg = pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+    def run(text: str) -> list[Span]:
+        out = []
+        for s in seg.segment(text):
+            body = s.sent.strip()
+            start = s.start + (len(s.sent) - len(s.sent.lstrip()))
+            out.append(Span(start, start + len(body), body, None))
+        return out
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    report: dict = {"segmentation": {}, "lexicon_annotator": {}}
+    baseline = _pysbd()
+    for name in ("segmentation_cases", "segmentation_cases_blind"):
+        cases = load_cases(DATA / f"{name}.jsonl")
+        for seg_name, fn in (("dualalign", None), ("pysbd", baseline)):
+            if seg_name == "pysbd" and fn is None:
+                continue
+            s = segmentation_quality(cases) if fn is None else segmentation_quality(cases, fn)
+            report["segmentation"][f"{name}/{seg_name}"] = {
+                "cases": s.cases, "exact_case_accuracy": round(s.accuracy, 4), "sentence_precision":
+                round(s.precision, 4), "sentence_recall": round(s.recall, 4), "f1": round(s.f1, 4)}
+    disease, ann = _disease(), LexiconAnnotator()
+    for name in ("labelled_sentences", "labelled_sentences_blind"):
+        rows = load_labelled(DATA / f"{name}.jsonl")
+        pred = [ann.label_text(r["text"], disease).label for r in rows]
+        q = label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS)
+        report["lexicon_annotator"][name] = {**q.as_dict(), "errors": [list(e) for e in q.errors]}
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    print("Segmentation (exact spans)")
+    print(f"  {'set/segmenter':45s} cases  exact  sent-P  sent-R")
+    for k, v in report["segmentation"].items():
+        print(f"  {k:45s} {v['cases']:5d}  {v['exact_case_accuracy']:.3f}  {v['sentence_precision']:.3f}   "
+              f"{v['sentence_recall']:.3f}")
+    for name, q in report["lexicon_annotator"].items():
+        print(f"\nLexicon annotator on {name} (n={q['n']}, accuracy {q['accuracy']:.3f})")
+        print(f"  {'label':28s} P      R      F1     support")
+        for lab, s in {**q["per_label"], "binary (any vs none)": q["binary"]}.items():
+            print(f"  {lab:28s} {s['precision']:.3f}  {s['recall']:.3f}  {s['f1']:.3f}  {s['support']}")
+        for text, gold, pred in q["errors"]:
+            print(f"  miss: {text!r} gold={gold} pred={pred}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sentence annotators (lexicon, with assertion context), agreement and annotation quality figures."""

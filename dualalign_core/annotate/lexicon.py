@@ -1,0 +1,252 @@
+"""Deterministic lexicon annotator: disease-lexicon matching with NegEx/ConText assertion handling.
+
+Matching: every term, variant and abbreviation of the disease lexicon goes into one compiled regex per
+lexicon (cached), longest phrase first, at word boundaries. Terms and variants match case-insensitively,
+with any run of spaces/hyphens between words and an optional plural ``s``/``es`` on the last word;
+abbreviations that contain a capital letter (``MCI``, ``ADL``) match case-sensitively so they cannot hit
+ordinary words, lower-case abbreviations case-insensitively.
+
+Labelling: a sentence's label is the highest-precedence label (the pack's ``label_precedence``) among its
+*affirmed* mentions; negated, family, hypothetical, historical and other-cause mentions do not count. An
+optional *reporter* rule labels a sentence where a third party (daughter, wife, caregiver...) reports or
+worries about a change with ``reporter_label`` (default: ``notice_by_others`` when the pack has that label).
+No affirmed mention: the negative label. Evidence is the text of the winning mention.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from attrs import field, frozen
+
+from dualalign_core.components import Annotation, Annotator
+from dualalign_core.records import Label, Note, Sentence
+from dualalign_core.text.context import Assertion, ContextDetector, TriggerHit
+
+_REPORTER = re.compile(
+    r"(?<!\w)(?:(?:his|her|their|the|pt's|patient's)\s+)?"
+    r"(?P<who>daughters?|sons?|wife|husband|spouse|partner|family|caregivers?|children|sister|brother|friends?|"
+    r"neighbou?rs?|niece|nephew|grandchildren|granddaughter|grandson|informant|roommate|coworkers?)"
+    r"(?:\s+\w+){0,4}?\s+(?P<cue>reports?|reported|noticed|notices|notes|noted|observed|observes|states|"
+    r"says|describes|commented|comments|feels|concerned|worried|concerns?|worries|complains?)(?!\w)"
+    r"|(?<!\w)(?P<per>per|according to)\s+(?:(?:his|her|the)\s+)?(?:daughter|son|wife|husband|spouse|family|"
+    r"caregiver|informant|children)(?!\w)",
+    re.IGNORECASE,
+)
+_CHANGE_CUE = re.compile(
+    r"(?<!\w)(?:memory|forget\w*|confus\w*|behaviou?r\w*|personality|mood|changes?|chang\w+|decline\w*|"
+    r"driving|safety|safe|function\w*|cognition|cognitive|repeat\w*|lost|withdrawn|different)(?!\w)",
+    re.IGNORECASE,
+)
+DEFAULT_SELF_CAUSE = ("dementia", "neurodegenerat\\w*", "neurocognitive disorder", "cognitive decline",
+                      "cognitive impairment", "disease progression", "progression of (?:his|her|the) disease")
+
+
+@frozen
+class Mention:
+    """One lexicon match in a sentence, with the assertion its context gives it."""
+
+    term_id: str
+    label: str
+    start: int
+    end: int
+    text: str
+    earliest_stage: str | None
+    assertion: Assertion
+
+    @property
+    def affirmed(self) -> bool:
+        return self.assertion.affirmed
+
+
+@frozen
+class _Term:
+    id: str
+    label: str
+    earliest_stage: str | None
+
+
+def _phrase_regex(phrase: str) -> str:
+    words = [w for w in re.split(r"[\s\-]+", phrase.strip()) if w]
+    last = words[-1]
+    plural = last[-1:].isalpha()
+    if len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "us", "is")):
+        words[-1] = last[:-1]  # "hallucinations" also matches "hallucination"
+    body = r"[\s\-]+".join(re.escape(w) for w in words)
+    return body + r"(?:s|es)?" if plural else body
+
+
+class LexiconMatcher:
+    """A lexicon compiled once: :meth:`find` returns raw matches, :meth:`mentions` adds context."""
+
+    def __init__(self, lexicon: Mapping[str, Any], *, self_cause_terms: Sequence[str] = DEFAULT_SELF_CAUSE,
+                 max_scope_words: int = 8) -> None:
+        self.terms: list[_Term] = []
+        phrases: list[tuple[str, int, bool]] = []  # (phrase, term index, case-sensitive)
+        seen: set[tuple[str, bool]] = set()
+        for entry in lexicon.get("terms", []):
+            idx = len(self.terms)
+            self.terms.append(_Term(entry["id"], entry["label"], entry.get("earliest_stage")))
+            for text in (entry["term"], *entry.get("variants", ())):
+                phrases.append((text, idx, False))
+            for abbr in entry.get("abbreviations", ()):
+                phrases.append((abbr, idx, any(ch.isupper() for ch in abbr)))
+        alternatives = []
+        for text, idx, case in sorted(phrases, key=lambda p: (-len(p[0]), p[0])):
+            key = (text if case else text.lower(), case)
+            if key in seen or not text.strip():
+                continue
+            seen.add(key)
+            body = re.escape(text) if case else f"(?i:{_phrase_regex(text)})"
+            alternatives.append(f"(?P<t{idx}_{len(alternatives)}>(?<!\\w){body}(?!\\w))")
+        self._regex = re.compile("|".join(alternatives)) if alternatives else None
+        self._self_cause = re.compile(
+            "|".join(f"(?<!\\w){t}(?!\\w)" for t in self_cause_terms), re.IGNORECASE
+        ) if self_cause_terms else None
+        self.context = ContextDetector(max_scope_words=max_scope_words, self_cause=self.is_self_cause)
+
+    def is_self_cause(self, cause: str) -> bool:
+        """Whether a cause phrase names the disease itself (its names or any lexicon symptom)."""
+        if self._self_cause is not None and self._self_cause.search(cause):
+            return True
+        return bool(self.find(cause))
+
+    def find(self, text: str) -> list[tuple[_Term, int, int]]:
+        """Non-overlapping matches, longest phrase first at each position."""
+        if self._regex is None:
+            return []
+        out = []
+        for m in self._regex.finditer(text):
+            idx = int(m.lastgroup[1:].split("_")[0])  # type: ignore[index]
+            out.append((self.terms[idx], m.start(), m.end()))
+        return out
+
+    def mentions(self, text: str, section: str | None = None) -> list[Mention]:
+        """Every match in ``text`` with its assertion (negated, family, hypothetical...)."""
+        matches = self.find(text)
+        if not matches:
+            return []
+        hits: list[TriggerHit] = self.context.triggers(text)
+        return [
+            Mention(term.id, term.label, a, b, text[a:b], term.earliest_stage,
+                    self.context.assess(text, a, b, section=section, hits=hits))
+            for term, a, b in matches
+        ]
+
+    def reporter(self, text: str, mentions: Sequence[Mention]) -> str | None:
+        """Evidence of a third party reporting a change (``Daughter reports ...``), or None."""
+        hits = None
+        for m in _REPORTER.finditer(text):
+            if not (any(x.affirmed for x in mentions) or _CHANGE_CUE.search(text)):
+                return None
+            hits = self.context.triggers(text) if hits is None else hits
+            cue = m.span("cue") if m.group("cue") else m.span()
+            if self.context.assess(text, *cue, hits=hits).affirmed:
+                return m.group(0)
+        return None
+
+
+_CACHE: dict[tuple[int, tuple[str, ...], int], tuple[Mapping[str, Any], LexiconMatcher]] = {}
+
+
+def matcher_for(lexicon: Mapping[str, Any], self_cause_terms: Sequence[str] = DEFAULT_SELF_CAUSE,
+                max_scope_words: int = 8) -> LexiconMatcher:
+    """The compiled matcher for a lexicon object (compiled once per lexicon and settings)."""
+    key = (id(lexicon), tuple(self_cause_terms), max_scope_words)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] is lexicon:
+        return cached[1]
+    matcher = LexiconMatcher(lexicon, self_cause_terms=self_cause_terms, max_scope_words=max_scope_words)
+    _CACHE[key] = (lexicon, matcher)
+    return matcher
+
+
+def _disease_self_terms(disease: Any) -> tuple[str, ...]:
+    names = [getattr(disease, "name", ""), getattr(disease, "title", "")]
+    words = []
+    for name in names:
+        for w in re.split(r"[\s_'’]+", name or ""):
+            w = w.lower()
+            if len(w) > 3 and w not in ("disease", "disorder", "syndrome"):
+                words.append(re.escape(w) + r"\w*")
+    return tuple(words)
+
+
+@frozen
+class SentenceLabel:
+    """The lexicon annotator's decision for one sentence."""
+
+    label: str
+    evidence: str | None
+    mentions: tuple[Mention, ...]
+    expressed: dict[str, str] = field(hash=False)  # every label with evidence (label is the top one)
+
+
+class LexiconAnnotator(Annotator):
+    """Labels sentences from the disease lexicon; offline, deterministic, with assertion context."""
+
+    name: ClassVar[str] = "lexicon"
+    concurrency: ClassVar[int] = 1
+    options_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "reporter_label": {"type": ["string", "null"],
+                               "description": "Label for third-party reports ('auto': notice_by_others if "
+                                              "the pack has it; null: off)."},
+            "self_cause_terms": {"type": "array", "items": {"type": "string"},
+                                 "description": "Regexes naming the disease itself in 'due to ...' phrases."},
+            "max_scope_words": {"type": "integer", "minimum": 1, "maximum": 50},
+        },
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.reporter_label: str | None = options.get("reporter_label", "auto")
+        self.self_cause_terms = tuple(options.get("self_cause_terms", DEFAULT_SELF_CAUSE))
+        self.max_scope_words = int(options.get("max_scope_words", 8))
+
+    def matcher(self, disease: Any) -> LexiconMatcher:
+        terms = (*self.self_cause_terms, *_disease_self_terms(disease))
+        return matcher_for(disease.lexicon, terms, self.max_scope_words)
+
+    def _reporter_label(self, disease: Any) -> str | None:
+        if self.reporter_label == "auto":
+            return "notice_by_others" if "notice_by_others" in disease.labels else None
+        return self.reporter_label if self.reporter_label in disease.labels else None
+
+    def label_text(self, text: str, disease: Any, section: str | None = None) -> SentenceLabel:
+        """Label one sentence (synchronous; :meth:`annotate` uses it for every sentence of a note)."""
+        matcher = self.matcher(disease)
+        mentions = tuple(matcher.mentions(text, section))
+        evidence: dict[str, str] = {}
+        for m in mentions:
+            if m.affirmed:
+                evidence.setdefault(m.label, m.text)
+        reporter_label = self._reporter_label(disease)
+        if reporter_label and reporter_label not in evidence:
+            found = matcher.reporter(text, mentions)
+            if found:
+                evidence[reporter_label] = found
+        for label in _precedence(disease):
+            if label in evidence:
+                return SentenceLabel(label, evidence[label], mentions, evidence)
+        return SentenceLabel(disease.negative_label, None, mentions, evidence)
+
+    async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: Any) -> Annotation:
+        disease = ctx.disease
+        prov = ctx.provenance(self, ctx.seed)
+        labels = []
+        for s in sentences:
+            decision = self.label_text(s.text, disease, s.section)
+            labels.append(Label(sentence_id=s.id, note_id=note.id, label=decision.label,
+                                binary=decision.label != disease.negative_label, annotator=self.name or "lexicon",
+                                evidence=decision.evidence, provenance=prov))
+        return Annotation(labels=tuple(labels))
+
+
+def _precedence(disease: Any) -> tuple[str, ...]:
+    order = tuple(getattr(disease, "label_precedence", ()) or ())
+    return order + tuple(lab for lab in disease.labels if lab not in order)

@@ -1,0 +1,19 @@
+"""Rejection filters: plan adherence, near-duplicates, temporal coherence, identifiers, length and form."""
+
+from dualalign_core.filters.identifiers import IdentifierFilter
+from dualalign_core.filters.length_form import LengthFormFilter
+from dualalign_core.filters.near_duplicate import NearDuplicateFilter
+from dualalign_core.filters.plan_adherence import PlanAdherenceFilter
+from dualalign_core.filters.temporal import TemporalCoherenceFilter, TemporalRegressionFilter
+
+FILTERS = {
+    "plan_adherence": PlanAdherenceFilter,
+    "near_duplicate": NearDuplicateFilter,
+    "temporal_coherence": TemporalCoherenceFilter,
+    "temporal_regression": TemporalRegressionFilter,
+    "identifiers": IdentifierFilter,
+    "length_form": LengthFormFilter,
+}
+
+__all__ = ["FILTERS", "IdentifierFilter", "LengthFormFilter", "NearDuplicateFilter", "PlanAdherenceFilter",
+           "TemporalCoherenceFilter", "TemporalRegressionFilter"]

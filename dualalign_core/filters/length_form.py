@@ -1,0 +1,56 @@
+"""Length and form: SOAP sections present and the word count within bounds (stage ``generated``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from dualalign_core.components import Filter, NoteBundle, Verdict
+from dualalign_core.text.segment import SOAP_SECTIONS, sections
+
+_WORD = re.compile(r"\b\w[\w'/.-]*")
+
+
+class LengthFormFilter(Filter):
+    """Rejects a note missing a required section or outside ``[min_words, max_words]``.
+
+    ``A/P`` or ``Assessment and Plan`` satisfies both ``assessment`` and ``plan``; ``HPI`` counts as
+    ``subjective`` and ``Exam``/``Vitals`` as ``objective`` (see :func:`dualalign_core.text.segment.sections`).
+    """
+
+    name: ClassVar[str] = "length_form"
+    stage: ClassVar[str] = "generated"
+    options_schema: ClassVar[dict[str, Any]] = {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "required_sections": {"type": "array", "items": {"type": "string"}},
+            "min_words": {"type": "integer", "minimum": 0},
+            "max_words": {"type": "integer", "minimum": 1},
+        },
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.required = tuple(options.get("required_sections", SOAP_SECTIONS))
+        self.min_words = int(options.get("min_words", 40))
+        self.max_words = int(options.get("max_words", 1000))
+
+    def missing_sections(self, text: str) -> list[str]:
+        found = sections(text)
+        if "assessment_plan" in found:
+            found |= {"assessment", "plan"}
+        return [s for s in self.required if s not in found]
+
+    def check(self, bundle: NoteBundle, ctx: Any) -> Verdict | None:
+        text = bundle.note.text
+        missing = self.missing_sections(text)
+        if missing:
+            return Verdict(f"missing section(s): {', '.join(missing)}", value=float(len(missing)), threshold=0.0)
+        words = len(_WORD.findall(text))
+        if words < self.min_words:
+            return Verdict(f"too short: {words} words < {self.min_words}", value=float(words),
+                           threshold=float(self.min_words))
+        if words > self.max_words:
+            return Verdict(f"too long: {words} words > {self.max_words}", value=float(words),
+                           threshold=float(self.max_words))
+        return None

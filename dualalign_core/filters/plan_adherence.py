@@ -1,0 +1,70 @@
+"""Plan adherence: the note must express the symptom categories its plan asked for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from attrs import frozen
+
+from dualalign_core.components import Filter, NoteBundle, Verdict
+from dualalign_core.filters._mentions import expressed_labels
+
+
+@frozen
+class AdherenceReport:
+    """Planned categories, those found (by labels or affirmed lexicon mentions), recall and invented ones."""
+
+    planned: tuple[str, ...]
+    found: tuple[str, ...]
+    missing: tuple[str, ...]
+    invented: tuple[str, ...]
+    recall: float
+
+
+class PlanAdherenceFilter(Filter):
+    """Rejects a note whose recall of planned categories is below ``min_recall`` (stage ``annotated``).
+
+    A planned category counts as expressed when a sentence carries that label or the lexicon finds an
+    affirmed mention of it (one label per sentence hides the second category of a sentence such as
+    "Daughter reports she needs help with bills"). Categories expressed but not planned are *invented*;
+    they are reported, and reject only when ``max_invented`` is set and exceeded.
+    """
+
+    name: ClassVar[str] = "plan_adherence"
+    stage: ClassVar[str] = "annotated"
+    options_schema: ClassVar[dict[str, Any]] = {
+        "type": "object", "additionalProperties": False,
+        "properties": {"min_recall": {"type": "number", "minimum": 0, "maximum": 1},
+                       "max_invented": {"type": ["integer", "null"], "minimum": 0}},
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.min_recall = float(options.get("min_recall", 0.6))
+        self.max_invented: int | None = options.get("max_invented")
+
+    def measure(self, bundle: NoteBundle, ctx: Any) -> AdherenceReport:
+        disease = ctx.disease
+        planned = tuple(sorted({t.label for t in bundle.plan.required_terms}))
+        found = {lab.label for lab in bundle.labels if lab.label != disease.negative_label}
+        found |= expressed_labels(bundle, disease)
+        missing = tuple(c for c in planned if c not in found)
+        invented = tuple(sorted(found - set(planned)))
+        recall = 1.0 if not planned else (len(planned) - len(missing)) / len(planned)
+        return AdherenceReport(planned, tuple(sorted(found)), missing, invented, recall)
+
+    def check(self, bundle: NoteBundle, ctx: Any) -> Verdict | None:
+        r = self.measure(bundle, ctx)
+        if r.recall < self.min_recall:
+            return Verdict(f"planned-category recall {r.recall:.2f} < {self.min_recall:.2f}; "
+                           f"missing: {_list(r.missing)}; invented: {_list(r.invented)}",
+                           value=r.recall, threshold=self.min_recall)
+        if self.max_invented is not None and len(r.invented) > self.max_invented:
+            return Verdict(f"{len(r.invented)} invented categories: {_list(r.invented)}",
+                           value=float(len(r.invented)), threshold=float(self.max_invented))
+        return None
+
+
+def _list(items: Sequence[str]) -> str:
+    return ", ".join(items) if items else "none"

@@ -1,0 +1,118 @@
+"""The backend base class vendor plugins implement. Capabilities are class attributes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from attrs import frozen
+
+from dualalign_core.components import Component
+from dualalign_core.errors import BadInput
+from dualalign_core.llm.errors import LLMError
+from dualalign_core.llm.types import LLMRequest, LLMResponse
+
+_PRICE = {
+    "type": "object",
+    "properties": {k: {"type": "number", "minimum": 0} for k in
+                   ("input", "output", "cached_input", "cache_write", "batch_input", "batch_output")},
+    "required": ["input", "output"],
+    "additionalProperties": False,
+}
+
+RUNTIME_OPTIONS: dict[str, Any] = {
+    "model": {"type": "string", "minLength": 1},
+    "base_url": {"type": "string"},
+    "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+    "timeout": {"type": "number", "exclusiveMinimum": 0},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "max_tokens": {"type": "integer", "minimum": 1},
+    "rpm": {"type": "number", "exclusiveMinimum": 0},
+    "tpm": {"type": "number", "exclusiveMinimum": 0},
+    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
+    "backoff_initial": {"type": "number", "minimum": 0},
+    "backoff_max": {"type": "number", "minimum": 0},
+    "breaker_window": {"type": "integer", "minimum": 1},
+    "breaker_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    "batch": {"type": "boolean"},
+    "batch_size": {"type": "integer", "minimum": 1},
+    "batch_flush_s": {"type": "number", "minimum": 0},
+    "batch_poll_s": {"type": "number", "exclusiveMinimum": 0},
+    "price": _PRICE,
+    "strategy": {"enum": ["note", "sentence"]},
+}
+
+
+def options_schema(**extra: Any) -> dict[str, Any]:
+    """The options schema every backend accepts, plus vendor-specific ``extra`` properties."""
+    return {"type": "object", "properties": {**RUNTIME_OPTIONS, **extra}, "additionalProperties": False}
+
+
+@frozen
+class BatchItem:
+    """One request of a batch, with the id its result comes back under."""
+
+    custom_id: str
+    request: LLMRequest
+
+
+@frozen
+class BatchStatus:
+    """Where a submitted batch stands: ``in_progress``, ``ended`` (results ready) or ``failed``."""
+
+    id: str
+    state: str
+    detail: str | None = None
+
+
+class LLMBackend(Component):
+    """A vendor connection. Subclasses implement :meth:`complete` and translate SDK errors into
+    :class:`~dualalign_core.llm.errors.RateLimited`, ``TransientError`` or ``PermanentError``.
+
+    Everything else (concurrency, throttling, retries, cache, cost) is the core's :mod:`runtime`.
+    """
+
+    provider: ClassVar[str] = ""
+    default_model: ClassVar[str] = ""
+    api_key_env: ClassVar[str] = ""
+    supports_json_schema: ClassVar[bool] = False
+    supports_batch: ClassVar[bool] = False
+    concurrency: ClassVar[int] = 16
+    options_schema: ClassVar[dict[str, Any]] = options_schema()
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.model_name: str = options.get("model") or self.default_model
+        if not self.model_name:
+            raise ValueError(f"{type(self).__name__}: no model given")
+
+    @property
+    def model(self) -> str | None:
+        return self.model_name
+
+    def api_key(self, *, required: bool = True) -> str | None:
+        """The API key from the environment variable named by ``api_key_env`` (never from the config)."""
+        env = self.options.get("api_key_env") or self.api_key_env
+        key = os.environ.get(env) if env else None
+        if not key and required:
+            raise BadInput(f"environment variable {env} is not set (the {self.provider} API key)")
+        return key
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        raise NotImplementedError
+
+    # -- optional batch interface (supports_batch = True) --------------------------------------------
+    async def submit_batch(self, items: Sequence[BatchItem]) -> str:
+        """Submit requests; returns the vendor's batch id (stored by the runtime so a restart can resume)."""
+        raise NotImplementedError
+
+    async def poll_batch(self, batch_id: str) -> BatchStatus:
+        raise NotImplementedError
+
+    async def collect_batch(self, batch_id: str) -> Mapping[str, LLMResponse | LLMError]:
+        """Results of an ended batch by ``custom_id``: a response or the error that item met."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release connections (called by the runtime when the run ends)."""

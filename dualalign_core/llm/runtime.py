@@ -1,0 +1,373 @@
+"""The runtime every backend shares: response cache, bounded adaptive concurrency, RPM/TPM limits,
+retries with backoff and jitter, an error-rate breaker, structured-output validation with one corrective
+re-ask, batch submission, a cost budget, and token/cost accounting.
+
+Cache keys are sha256 of (provider, model, messages, parameters, schema); API keys are never part of a
+request, a key or a cached value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import jsonschema
+from attrs import define, field, frozen
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from dualalign_core.errors import RunFailed
+from dualalign_core.llm.backend import LLMBackend
+from dualalign_core.llm.batch import Batcher
+from dualalign_core.llm.errors import (
+    LLMCallFailed,
+    LLMError,
+    LLMOutputError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from dualalign_core.llm.pricing import FREE, Price, price_for
+from dualalign_core.llm.throttle import AdaptiveLimiter, ErrorBreaker, TokenBucket
+from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
+from dualalign_core.records import Usage, canonical_json
+
+if TYPE_CHECKING:
+    from dualalign_core.context import RunContext
+
+CACHE_VERSION = 1
+
+
+class BreakerTripped(RunFailed):
+    """The backend's error rate stayed above the threshold: the run stops cleanly and can be resumed."""
+
+
+class BudgetReached(RunFailed):
+    """The next call could cross ``--max-cost``: the run stops cleanly before spending it."""
+
+
+@frozen
+class RuntimeSettings:
+    """Runtime knobs, read from the backend's options (same names)."""
+
+    concurrency: int = 16
+    rpm: float | None = None
+    tpm: float | None = None
+    max_attempts: int = 6
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    breaker_window: int = 50
+    breaker_threshold: float = 0.5
+    batch: bool = False
+    batch_size: int = 1000
+    batch_flush_s: float = 5.0
+    batch_poll_s: float = 30.0
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], concurrency: int) -> RuntimeSettings:
+        names = {a.name for a in attrs.fields(cls)} - {"concurrency"}
+        return cls(concurrency=options.get("concurrency", concurrency),
+                   **{k: options[k] for k in names if k in options})
+
+
+@define
+class RuntimeStats:
+    """What the runtime did; ``requests`` counts HTTP attempts that reached the backend."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    reasks: int = 0
+    failures: dict[str, int] = field(factory=dict)
+    spent_usd: float = 0.0
+    batches: int = 0
+
+    def fail(self, reason: str) -> None:
+        self.failures[reason] = self.failures.get(reason, 0) + 1
+
+
+@frozen
+class LLMResult:
+    """A response and its cost; ``cached`` when it came from the run's cache (and cost nothing now)."""
+
+    response: LLMResponse
+    usage: Usage
+    cached: bool = False
+
+
+@frozen
+class JSONResult:
+    """A validated structured reply."""
+
+    data: Any
+    response: LLMResponse
+    usage: Usage
+    cached: bool = False
+
+
+def request_key(request: LLMRequest, provider: str = "") -> str:
+    """sha256 of everything that determines a reply (never credentials or endpoints)."""
+    doc = {
+        "v": CACHE_VERSION, "provider": provider, "model": request.model,
+        "messages": [[m.role, m.content] for m in request.messages],
+        "temperature": request.temperature, "max_tokens": request.max_tokens, "seed": request.seed,
+        "schema": request.json_schema,
+    }
+    return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
+
+
+class Budget:
+    """A run-wide spending cap shared by every runtime of the run (kept in ``ctx.options``)."""
+
+    def __init__(self, limit_usd: float, spent_usd: float = 0.0):
+        self.limit = limit_usd
+        self.spent = spent_usd
+        self.reserved = 0.0
+
+    def reserve(self, worst_case: float) -> None:
+        if self.spent + self.reserved + worst_case > self.limit:
+            raise BudgetReached(f"cost budget of ${self.limit:.2f} would be crossed by the next LLM call "
+                                f"(spent ${self.spent:.4f}, in flight ${self.reserved:.4f}); stopped before it")
+        self.reserved += worst_case
+
+    def settle(self, worst_case: float, actual: float) -> None:
+        self.reserved = max(0.0, self.reserved - worst_case)
+        self.spent += actual
+
+    @staticmethod
+    def of(ctx: RunContext | None) -> Budget | None:
+        if ctx is None:
+            return None
+        budget = ctx.options.get("_llm_budget")
+        if budget is None and ctx.options.get("max_cost_usd") is not None:
+            budget = ctx.options["_llm_budget"] = Budget(float(ctx.options["max_cost_usd"]))
+        return budget
+
+
+class LLMRuntime:
+    """One backend's runtime. Async-safe within one event loop."""
+
+    def __init__(self, backend: LLMBackend, settings: RuntimeSettings | None = None):
+        self.backend = backend
+        self.settings = settings or RuntimeSettings.from_options(backend.options, backend.concurrency)
+        s = self.settings
+        self.limiter = AdaptiveLimiter(s.concurrency)
+        self.rpm = TokenBucket(s.rpm) if s.rpm else None
+        self.tpm = TokenBucket(s.tpm) if s.tpm else None
+        self.breaker = ErrorBreaker(s.breaker_window, s.breaker_threshold)
+        self.stats = RuntimeStats()
+        self.price: Price = price_for(backend.model_name, backend.options.get("price")) or FREE
+        self.priced = self.price is not FREE or bool(backend.options.get("price"))
+        self.batcher = Batcher(self) if s.batch and backend.supports_batch else None
+
+    # -- public ---------------------------------------------------------------------------------------
+    def key(self, request: LLMRequest) -> str:
+        return request_key(request, self.backend.provider)
+
+    async def complete(self, request: LLMRequest, ctx: RunContext | None = None, *, cache: bool = True,
+                       accept_truncated: bool = False) -> LLMResult:
+        """One reply: from the cache, or from the backend under every limit. Raises ``LLMCallFailed`` after
+        the attempt cap, ``LLMOutputError`` for a cut-off reply, ``RunFailed`` when the run must stop."""
+        key = self.key(request)
+        hit = ctx.cache_get(key) if ctx is not None and cache else None
+        if hit is not None:
+            return self._from_cache(hit)
+        response, usage = await self._fetch(key, request, ctx)
+        if response.truncated and not accept_truncated:
+            self.stats.fail("truncated")
+            raise LLMOutputError(f"reply cut off (finish_reason={response.finish_reason}, "
+                                 f"max_tokens={request.max_tokens})", response.text).with_usage(usage)
+        if ctx is not None and cache:
+            ctx.cache_put(key, _cache_value(response, usage))
+        return LLMResult(response, usage)
+
+    async def complete_json(self, request: LLMRequest, ctx: RunContext | None = None,
+                            check: Callable[[Any], Sequence[str]] | None = None) -> JSONResult:
+        """A JSON reply valid against ``request.json_schema`` and ``check`` (extra rules returning error
+        strings). One corrective re-ask on failure; then ``LLMOutputError`` carrying the raw text. Only
+        valid replies are cached (under the original request's key)."""
+        assert request.json_schema is not None, "complete_json needs request.json_schema"
+        key = self.key(request)
+        hit = ctx.cache_get(key) if ctx is not None else None
+        if hit is not None:
+            cached = self._from_cache(hit)
+            data, error = parse_json(cached.response.text, request.json_schema, check)
+            if error is None:
+                return JSONResult(data, cached.response, cached.usage, cached=True)
+        first = await self.complete(request, ctx, cache=False, accept_truncated=True)
+        usage = first.usage
+        data, error = parse_json(first.response.text, request.json_schema, check, first.response)
+        final = first.response
+        if error is not None:
+            self.stats.reasks += 1
+            fix = attrs.evolve(request, messages=(
+                *request.messages, Message("assistant", first.response.text or "(empty)"),
+                Message("user", reask_text(error, request, self.backend))))
+            try:
+                second = await self.complete(fix, ctx, cache=False, accept_truncated=True)
+            except (LLMCallFailed, LLMOutputError) as exc:
+                raise _with_usage(exc, usage + getattr(exc, "usage", Usage())) from None
+            usage = usage + second.usage
+            final = second.response
+            data, error = parse_json(second.response.text, request.json_schema, check, second.response)
+            if error is not None:
+                self.stats.fail("invalid_output")
+                raise LLMOutputError(f"invalid structured reply after one corrective re-ask: {error}",
+                                     second.response.text).with_usage(usage)
+        if ctx is not None:
+            ctx.cache_put(key, _cache_value(final, usage))
+        return JSONResult(data, final, usage)
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _from_cache(self, hit: dict[str, Any]) -> LLMResult:
+        self.stats.cache_hits += 1
+        fields = {a.name for a in attrs.fields(LLMResponse)}
+        response = LLMResponse(**{k: v for k, v in hit.items() if k in fields})
+        usage = Usage(response.input_tokens, response.output_tokens, 0.0, True)
+        return LLMResult(response, usage, cached=True)
+
+    def cost(self, response: LLMResponse, *, batch: bool = False) -> float:
+        return self.price.cost(response.input_tokens, response.output_tokens, response.cached_input_tokens,
+                               response.cache_write_tokens, batch=batch)
+
+    async def _fetch(self, key: str, request: LLMRequest, ctx: RunContext | None) -> tuple[LLMResponse, Usage]:
+        budget = Budget.of(ctx)
+        batch = self.batcher is not None
+        worst = 0.0
+        if budget is not None:
+            tokens = request.approx_tokens()
+            worst = self.price.cost(tokens - request.max_tokens, request.max_tokens, batch=batch)
+            budget.reserve(worst)
+        actual = 0.0
+        try:
+            if self.batcher is not None:
+                response = await self.batcher.call(key, request, ctx)
+            else:
+                response = await self._with_retries(request)
+            actual = self.cost(response, batch=batch)
+        finally:
+            if budget is not None:
+                budget.settle(worst, actual)
+        self.stats.spent_usd += actual
+        usage = Usage(response.input_tokens, response.output_tokens, actual, False)
+        if ctx is not None:
+            ctx.add_usage(usage)
+        return response, usage
+
+    def _wait(self, state: RetryCallState) -> float:
+        s = self.settings
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = min(s.backoff_max, s.backoff_initial * 2 ** (state.attempt_number - 1))
+        backoff += random.uniform(0, s.backoff_initial)
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return exc.retry_after + random.uniform(0, min(1.0, 0.1 * exc.retry_after + 0.01))
+        return backoff
+
+    async def _with_retries(self, request: LLMRequest) -> LLMResponse:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_attempts), wait=self._wait,
+            retry=retry_if_exception_type((RateLimited, TransientError)), reraise=True,
+            before_sleep=lambda _s: setattr(self.stats, "retries", self.stats.retries + 1),
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(request)
+        except RateLimited as exc:
+            self.stats.fail("rate_limited")
+            raise LLMCallFailed(f"rate limited on all {self.settings.max_attempts} attempts: {exc}") from None
+        except TransientError as exc:
+            self.stats.fail("transient")
+            raise LLMCallFailed(f"{type(exc).__name__} on all {self.settings.max_attempts} attempts: "
+                                f"{exc}") from None
+        except PermanentError as exc:
+            self.stats.fail("permanent")
+            raise LLMCallFailed(f"request refused (HTTP {exc.status}): {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, request: LLMRequest) -> LLMResponse:
+        if self.breaker.tripped:
+            raise self._trip()
+        if self.rpm is not None:
+            await self.rpm.acquire(1)
+        if self.tpm is not None:
+            await self.tpm.acquire(request.approx_tokens())
+        await self.limiter.acquire()
+        try:
+            self.stats.requests += 1
+            response = await self.backend.complete(request)
+        except RateLimited as exc:
+            self.stats.rate_limited += 1
+            self.limiter.on_rate_limited(exc.retry_after)
+            raise
+        except LLMError as exc:
+            if self.breaker.record(False, f"{type(exc).__name__}: {exc}"):
+                raise self._trip() from exc
+            raise
+        finally:
+            self.limiter.release()
+        self.limiter.on_success()
+        self.breaker.record(True)
+        return response
+
+    def _trip(self) -> BreakerTripped:
+        b = self.breaker
+        return BreakerTripped(
+            f"{self.backend.provider or self.backend.name}: error rate {b.error_rate:.0%} over the last "
+            f"{b.window} requests (threshold {b.threshold:.0%}; last error: {b.last_error}); "
+            "stopped cleanly — resume the run when the service recovers")
+
+
+def _cache_value(response: LLMResponse, usage: Usage) -> dict[str, Any]:
+    value = attrs.asdict(response)
+    value["cost_usd"] = usage.cost_usd
+    return value
+
+
+def _with_usage(exc: Exception, usage: Usage) -> Exception:
+    exc.usage = usage  # type: ignore[attr-defined]
+    return exc
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
+
+
+def parse_json(text: str, schema: dict[str, Any], check: Callable[[Any], Sequence[str]] | None = None,
+               response: LLMResponse | None = None) -> tuple[Any, str | None]:
+    """(data, None) for a valid reply, else (None, what is wrong) in words fit to show the model."""
+    if response is not None and response.truncated:
+        return None, "the reply was cut off before it ended (keep it shorter)"
+    match = _FENCE.match(text or "")
+    body = match.group(1) if match else (text or "")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        shown = "; ".join(f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5])
+        return None, f"does not match the schema: {shown}"
+    if check is not None:
+        problems = list(check(data))
+        if problems:
+            return None, "; ".join(problems[:8])
+    return data, None
+
+
+def reask_text(error: str, request: LLMRequest, backend: LLMBackend) -> str:
+    text = f"Your reply was not usable: {error}. Reply again with only the corrected JSON object"
+    if not backend.supports_json_schema:
+        text += " matching this JSON Schema:\n" + json.dumps(request.json_schema)
+    return text + "."
+
+
+__all__ = ["LLMRuntime", "RuntimeSettings", "LLMResult", "JSONResult", "Budget", "BreakerTripped",
+           "BudgetReached", "request_key", "parse_json"]

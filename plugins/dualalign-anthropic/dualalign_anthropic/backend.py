@@ -1,0 +1,172 @@
+"""Anthropic Messages over the official ``anthropic`` SDK: prompt caching of the shared system prompt
+(the generation prompt, the annotation protocol), structured replies through a forced tool, Message Batches.
+
+The SDK's own retries are off (``max_retries=0``): retries, throttling, caching and cost live in the core.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import anthropic
+
+from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
+from dualalign_core.llm.errors import LLMError, PermanentError, RateLimited, TransientError, retry_after_seconds
+from dualalign_core.llm.types import LLMRequest, LLMResponse
+
+TOOL = "record_reply"
+# Newer SDKs (2.x) dropped ``temperature`` from Messages; send it only where the installed SDK accepts it.
+SENDS_TEMPERATURE = "temperature" in inspect.signature(anthropic.resources.messages.AsyncMessages.create).parameters
+STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length",
+        "refusal": "filtered", "pause_turn": "length"}
+
+
+class AnthropicBackend(LLMBackend):
+    """Claude models through the Messages API."""
+
+    provider: ClassVar[str] = "anthropic"
+    default_model: ClassVar[str] = "claude-sonnet-4-6"
+    api_key_env: ClassVar[str] = "ANTHROPIC_API_KEY"
+    supports_json_schema: ClassVar[bool] = True
+    supports_batch: ClassVar[bool] = True
+    options_schema: ClassVar[dict[str, Any]] = options_schema(
+        structured={"enum": ["tool", "prompt"]},
+        prompt_cache={"type": "boolean"},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._client: anthropic.AsyncAnthropic | None = None
+        self.structured: str = options.get("structured", "tool")
+        self.prompt_cache: bool = options.get("prompt_cache", True)
+        self.supports_json_schema = self.structured == "tool"  # type: ignore[misc]
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        if self._client is None:
+            self._client = anthropic.AsyncAnthropic(api_key=self.api_key(), base_url=self.options.get("base_url"),
+                                                    timeout=self.options.get("timeout", 120.0), max_retries=0)
+        return self._client
+
+    def params(self, request: LLMRequest) -> dict[str, Any]:
+        """The Messages request body (also a Message Batches ``params`` object)."""
+        params: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens,
+                                  "messages": [{"role": m.role, "content": m.content} for m in request.chat]}
+        system = request.system
+        if request.json_schema is not None and self.structured == "prompt":
+            hint = "Reply with only a JSON object matching this JSON Schema:\n" + json.dumps(request.json_schema)
+            system = f"{system}\n\n{hint}" if system else hint
+        if system:
+            block: dict[str, Any] = {"type": "text", "text": system}
+            if request.cache_system and self.prompt_cache:
+                block["cache_control"] = {"type": "ephemeral"}
+            params["system"] = [block]
+        if request.temperature is not None and SENDS_TEMPERATURE:
+            params["temperature"] = request.temperature
+        if request.json_schema is not None and self.structured == "tool":
+            params["tools"] = [{"name": TOOL, "description": "Record the reply, matching the schema exactly.",
+                                "input_schema": request.json_schema}]
+            params["tool_choice"] = {"type": "tool", "name": TOOL}
+        return params
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        try:
+            message = await self.client.messages.create(**self.params(request))
+        except anthropic.APIError as exc:
+            raise translate(exc) from None
+        except (ValueError, TypeError) as exc:
+            raise TransientError(f"malformed response: {type(exc).__name__}: {exc}") from None
+        return parse_message(message.model_dump() if hasattr(message, "model_dump") else message)
+
+    # -- Message Batches --------------------------------------------------------------------------------
+    async def submit_batch(self, items: Sequence[BatchItem]) -> str:
+        requests = [{"custom_id": it.custom_id, "params": self.params(it.request)} for it in items]
+        try:
+            batch = await self.client.messages.batches.create(requests=requests)
+        except anthropic.APIError as exc:
+            raise translate(exc) from None
+        return batch.id
+
+    async def poll_batch(self, batch_id: str) -> BatchStatus:
+        try:
+            batch = await self.client.messages.batches.retrieve(batch_id)
+        except anthropic.APIError as exc:
+            raise translate(exc) from None
+        state = "ended" if batch.processing_status == "ended" else "in_progress"
+        return BatchStatus(batch_id, state, batch.processing_status)
+
+    async def collect_batch(self, batch_id: str) -> Mapping[str, LLMResponse | LLMError]:
+        out: dict[str, LLMResponse | LLMError] = {}
+        try:
+            async for entry in await self.client.messages.batches.results(batch_id):
+                data = entry.model_dump()
+                result = data["result"]
+                if result["type"] == "succeeded":
+                    try:
+                        out[data["custom_id"]] = parse_message(result["message"])
+                    except LLMError as exc:
+                        out[data["custom_id"]] = exc
+                elif result["type"] == "errored":
+                    err = (result.get("error") or {}).get("error") or {}
+                    out[data["custom_id"]] = PermanentError(f"{err.get('type')}: {err.get('message')}")
+                else:  # canceled, expired: a restart submits it again
+                    out[data["custom_id"]] = TransientError(f"batch item {result['type']}")
+        except anthropic.APIError as exc:
+            raise translate(exc) from None
+        return out
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def translate(exc: anthropic.APIError) -> LLMError:
+    """SDK error -> the core's retry classes (never carrying the request's headers)."""
+    if isinstance(exc, anthropic.APITimeoutError):
+        return TransientError(f"timeout: {exc}")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return TransientError(f"connection error: {exc}")
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        message = f"HTTP {status}: {_message(exc)}"
+        if status == 429:
+            return RateLimited(message, retry_after=retry_after_seconds(exc.response.headers))
+        if status == 529:  # overloaded: back off like a 429
+            return RateLimited(message, retry_after=retry_after_seconds(exc.response.headers), status=529)
+        if status >= 500 or status in (408, 409):
+            return TransientError(message, status=status)
+        return PermanentError(message, status=status)
+    return TransientError(f"malformed response: {type(exc).__name__}: {exc}")
+
+
+def _message(exc: anthropic.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(exc.message)
+
+
+def parse_message(data: Mapping[str, Any]) -> LLMResponse:
+    """A Messages response body -> LLMResponse (input tokens include cache reads and writes)."""
+    content = data.get("content")
+    if content is None:
+        raise TransientError("malformed response: no content")
+    tool = next((b for b in content if b.get("type") == "tool_use" and b.get("name") == TOOL), None)
+    if tool is not None:
+        text = json.dumps(tool.get("input"), ensure_ascii=False)
+    else:
+        text = "".join(b.get("text") or "" for b in content if b.get("type") == "text")
+    usage = data.get("usage") or {}
+    read = usage.get("cache_read_input_tokens") or 0
+    write = usage.get("cache_creation_input_tokens") or 0
+    stop = data.get("stop_reason")
+    return LLMResponse(text=text, input_tokens=(usage.get("input_tokens") or 0) + read + write,
+                       output_tokens=usage.get("output_tokens") or 0, cached_input_tokens=read,
+                       cache_write_tokens=write, finish_reason=STOP.get(stop, stop), model=data.get("model"),
+                       request_id=data.get("id"))

@@ -1,0 +1,194 @@
+"""OpenAI Chat Completions (and any OpenAI-compatible server) over the official ``openai`` SDK.
+
+The SDK's own retries are off (``max_retries=0``): retries, throttling, caching and cost live in the core.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import openai
+
+from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
+from dualalign_core.llm.errors import LLMError, PermanentError, RateLimited, TransientError, retry_after_seconds
+from dualalign_core.llm.types import LLMRequest, LLMResponse
+
+FINISH = {"stop": "stop", "length": "length", "content_filter": "filtered", "tool_calls": "tool",
+          "function_call": "tool"}
+ENDPOINT = "/v1/chat/completions"
+LOCAL_KEY = "not-needed"  # OpenAI-compatible local servers ignore the key but the SDK wants one
+
+
+class OpenAIBackend(LLMBackend):
+    """GPT-4-class models, or a local server via ``base_url`` (vLLM, Ollama, llama.cpp server)."""
+
+    provider: ClassVar[str] = "openai"
+    default_model: ClassVar[str] = "gpt-4o"
+    api_key_env: ClassVar[str] = "OPENAI_API_KEY"
+    supports_json_schema: ClassVar[bool] = True
+    supports_batch: ClassVar[bool] = True
+    options_schema: ClassVar[dict[str, Any]] = options_schema(
+        structured={"enum": ["json_schema", "json_object", "prompt"]},
+        token_param={"enum": ["max_tokens", "max_completion_tokens"]},
+        organization={"type": "string"},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._client: openai.AsyncOpenAI | None = None
+        self.structured: str = options.get("structured", "json_schema")
+        self.supports_json_schema = self.structured == "json_schema"  # type: ignore[misc]
+        default_param = "max_tokens" if options.get("base_url") else "max_completion_tokens"
+        self.token_param: str = options.get("token_param", default_param)
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            base_url = self.options.get("base_url")
+            key = self.api_key(required=not base_url) or LOCAL_KEY
+            self._client = openai.AsyncOpenAI(api_key=key, base_url=base_url,
+                                              organization=self.options.get("organization"),
+                                              timeout=self.options.get("timeout", 120.0), max_retries=0)
+        return self._client
+
+    def body(self, request: LLMRequest) -> dict[str, Any]:
+        """The Chat Completions request body (also one line of a Batch API input file)."""
+        body: dict[str, Any] = {"model": request.model,
+                                "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+                                self.token_param: request.max_tokens}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.json_schema is not None:
+            if self.structured == "json_schema":
+                spec = {"name": "reply", "schema": request.json_schema, "strict": True}
+                body["response_format"] = {"type": "json_schema", "json_schema": spec}
+            else:
+                if self.structured == "json_object":
+                    body["response_format"] = {"type": "json_object"}
+                hint = "Reply with only a JSON object matching this JSON Schema:\n" + json.dumps(request.json_schema)
+                body["messages"] = [*body["messages"], {"role": "system", "content": hint}]
+        return body
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        try:
+            completion = await self.client.chat.completions.create(**self.body(request))
+        except openai.APIError as exc:
+            raise translate(exc) from None
+        except (ValueError, TypeError) as exc:  # an unreadable body from a proxy or a broken server
+            raise TransientError(f"malformed response: {type(exc).__name__}: {exc}") from None
+        return parse_completion(completion.model_dump() if hasattr(completion, "model_dump") else completion)
+
+    # -- Batch API --------------------------------------------------------------------------------------
+    async def submit_batch(self, items: Sequence[BatchItem]) -> str:
+        lines = [json.dumps({"custom_id": it.custom_id, "method": "POST", "url": ENDPOINT,
+                             "body": self.body(it.request)}) for it in items]
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        try:
+            upload = await self.client.files.create(file=("dualalign-batch.jsonl", data, "application/jsonl"),
+                                                    purpose="batch")
+            batch = await self.client.batches.create(input_file_id=upload.id, endpoint=ENDPOINT,
+                                                     completion_window="24h")
+        except openai.APIError as exc:
+            raise translate(exc) from None
+        return batch.id
+
+    async def poll_batch(self, batch_id: str) -> BatchStatus:
+        try:
+            batch = await self.client.batches.retrieve(batch_id)
+        except openai.APIError as exc:
+            raise translate(exc) from None
+        if batch.status in ("completed", "expired", "cancelled"):  # expired/cancelled: collect what finished
+            return BatchStatus(batch_id, "ended", batch.status)
+        if batch.status == "failed":
+            errors = getattr(batch, "errors", None)
+            return BatchStatus(batch_id, "failed", str(errors.model_dump() if errors else "failed"))
+        return BatchStatus(batch_id, "in_progress", batch.status)
+
+    async def collect_batch(self, batch_id: str) -> Mapping[str, LLMResponse | LLMError]:
+        try:
+            batch = await self.client.batches.retrieve(batch_id)
+            out: dict[str, LLMResponse | LLMError] = {}
+            for file_id in (batch.output_file_id, batch.error_file_id):
+                if not file_id:
+                    continue
+                content = await self.client.files.content(file_id)
+                for line in content.text.splitlines():
+                    if line.strip():
+                        custom_id, result = parse_batch_line(json.loads(line))
+                        out[custom_id] = result
+        except openai.APIError as exc:
+            raise translate(exc) from None
+        return out
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def translate(exc: openai.APIError) -> LLMError:
+    """SDK error -> the core's retry classes (never carrying the request's headers)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return TransientError(f"timeout: {exc}")
+    if isinstance(exc, openai.APIConnectionError):
+        return TransientError(f"connection error: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = f"HTTP {status}: {_message(exc)}"
+        if status == 429 and getattr(exc, "code", None) != "insufficient_quota":
+            return RateLimited(message, retry_after=retry_after_seconds(exc.response.headers))
+        if status >= 500 or status in (408, 409):
+            return TransientError(message, status=status)
+        return PermanentError(message, status=status)
+    return TransientError(f"malformed response: {type(exc).__name__}: {exc}")
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return str(exc.message)
+
+
+def parse_completion(data: Mapping[str, Any]) -> LLMResponse:
+    """A Chat Completions response body -> LLMResponse."""
+    choices = data.get("choices") or []
+    if not choices:
+        raise TransientError("malformed response: no choices")
+    choice = choices[0]
+    message = choice.get("message") or {}
+    usage = data.get("usage") or {}
+    details = usage.get("prompt_tokens_details") or {}
+    finish = choice.get("finish_reason")
+    text = message.get("content") or ""
+    if not text and message.get("refusal"):
+        text, finish = message["refusal"], "content_filter"
+    return LLMResponse(text=text, input_tokens=usage.get("prompt_tokens") or 0,
+                       output_tokens=usage.get("completion_tokens") or 0,
+                       cached_input_tokens=details.get("cached_tokens") or 0,
+                       finish_reason=FINISH.get(finish, finish), model=data.get("model"), request_id=data.get("id"))
+
+
+def parse_batch_line(line: Mapping[str, Any]) -> tuple[str, LLMResponse | LLMError]:
+    """One line of a Batch API output or error file."""
+    custom_id = line["custom_id"]
+    response = line.get("response") or {}
+    status = response.get("status_code")
+    if status == 200:
+        try:
+            return custom_id, parse_completion(response.get("body") or {})
+        except LLMError as exc:
+            return custom_id, exc
+    error = line.get("error") or (response.get("body") or {}).get("error") or {}
+    message = error.get("message", "batch item failed") if isinstance(error, dict) else str(error)
+    if status == 429:
+        return custom_id, RateLimited(message)
+    if status is None or status >= 500:
+        return custom_id, TransientError(message, status=status)
+    return custom_id, PermanentError(message, status=status)
