@@ -61,3 +61,37 @@ def test_pipeline_run_faults_resume_and_no_secrets(vendor, tmp_path):
         if path.is_file():
             assert SECRET[vendor].encode() not in path.read_bytes(), path
     assert "SECRET" not in json.dumps(manifest2)
+
+
+def test_cli_run_with_vendor_generator_and_annotator(vendor, tmp_path):
+    """`dualalign run --generator openai|anthropic` end to end through the real CLI, cost in the manifest."""
+    import os
+    import subprocess
+    import sys
+
+    from fakeserver import FakeLLMServer
+
+    srv = FakeLLMServer().start()
+    try:
+        url = srv.url + ("/v1" if vendor == "openai" else "")
+        cfg = tmp_path / "vendor.toml"
+        cfg.write_text(
+            '[run]\nseed = 8\npatients = 1\nmax_notes_per_patient = 3\n[disease]\nname = "alzheimers"\n'
+            f'[generator]\nname = "{vendor}"\nmodel = "{MODELS[vendor]}"\noptions = {{ base_url = "{url}" }}\n'
+            '[annotator]\nname = "lexicon"\n[filters]\nuse = []\n'
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DUALALIGN_")}
+        env["OPENAI_API_KEY"], env["ANTHROPIC_API_KEY"] = SECRET["openai"], SECRET["anthropic"]
+        run_dir = tmp_path / "run"
+        result = subprocess.run([sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run_dir),
+                                 "--quiet"], capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["status"] == "finished"
+        assert manifest["components"]["generator"]["name"] == vendor
+        assert manifest["counts"]["usage"]["cost_usd"] > 0
+        assert manifest["counts"]["notes"] == 3 and srv.completions >= 3
+        blob = b"".join(p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
+        assert SECRET[vendor].encode() not in blob
+    finally:
+        srv.stop()
