@@ -206,10 +206,17 @@ def validate(paths: list[Path] = typer.Argument(..., help="Configs (.toml), pack
 @handled
 def export(
     run_dir: Path = typer.Argument(..., help="Run directory."),
-    fmt: str = typer.Option("jsonl", "--format", "-f", help="jsonl | parquet"),
+    fmt: str = typer.Option("jsonl", "--format", "-f",
+                            help="jsonl | parquet (one file per table) | hf (datasets.load_from_disk) | "
+                                 "fhir (R4 Bundles per patient) | review (labels to adjudicate)"),
     out_path: Path = typer.Option(..., "--out", "-o", help="Output directory."),
+    anchor_date: str | None = typer.Option(None, "--anchor-date",
+                                           help="fhir: the fictitious diagnosis date notes are dated back from "
+                                                "(YYYY-MM-DD; default 2025-01-01)."),
 ) -> None:
-    """Export a run's tables (they join on ids)."""
+    """Export a run (tables join on ids), with a DATASET_CARD.md."""
+    from datetime import date
+
     if fmt == "review":
         from dualalign_core.annotate.cli_support import export_review
 
@@ -218,7 +225,13 @@ def export(
         return
     from dualalign_core.export import export_run
 
-    counts = export_run(run_dir, fmt, out_path)
+    anchor = None
+    if anchor_date:
+        try:
+            anchor = date.fromisoformat(anchor_date)
+        except ValueError:
+            raise BadInput(f"not a date (YYYY-MM-DD): {anchor_date!r}", field="--anchor-date") from None
+    counts = export_run(run_dir, fmt, out_path, anchor_date=anchor)
     out.print(f"exported {', '.join(f'{k}={v}' for k, v in counts.items())} -> {out_path}")
 
 
@@ -324,6 +337,29 @@ def estimate(
     warning = over_budget(result, max_cost if max_cost is not None else cfg.max_cost_usd)
     if warning:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+@app.command()
+@handled
+def report(
+    run_dir: Path = typer.Argument(..., help="Run directory."),
+    out_path: Path | None = typer.Option(None, "--out", "-o", help="HTML file (default RUN_DIR/report.html)."),
+    embeddings: bool = typer.Option(True, "--embeddings/--no-embeddings",
+                                    help="Mean pairwise MiniLM similarity (needs the [embeddings] extra)."),
+    as_json: Path | None = typer.Option(None, "--json", help="Also write the report's numbers as JSON here."),
+) -> None:
+    """Write the alignment audit: one self-contained HTML file (plots embedded, no network needed)."""
+    from dualalign_core.report import build_report, write_atomic
+
+    path, metrics = build_report(run_dir, out_path, embeddings=embeddings)
+    if as_json:
+        write_atomic(as_json, json.dumps(metrics, indent=1, sort_keys=True, default=str) + "\n")
+    out.print(f"report -> {path}")
+
+
+from dualalign_core.cli_training import register as _register_training  # noqa: E402
+
+_register_training(app, handled)  # train, evaluate, ablate
 
 
 def main() -> None:

@@ -7,7 +7,8 @@ Every component is constructed as ``cls(**options)`` from the run config's ``opt
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from attrs import field, frozen
 
@@ -124,11 +125,39 @@ class Filter(Component):
         raise NotImplementedError
 
 
-class Trainer(Component):
-    """Trains a sentence classifier from labelled sentences."""
+@frozen
+class Example:
+    """One labelled sentence for a classifier. ``groups``: subgroup values (demographics) for metrics;
+    ``unit``: the patient (or note) it came from, so splits never cut a patient in two."""
 
-    def train(self, train: Sequence[tuple[str, str]], valid: Sequence[tuple[str, str]], labels: Sequence[str],
-              out_dir: str, ctx: RunContext | None = None) -> dict[str, Any]:
+    text: str
+    label: str
+    groups: dict[str, str] = field(factory=dict, hash=False)
+    unit: str = ""
+    source: str = "synthetic"  # synthetic | gold
+
+
+class Classifier(Protocol):
+    """A trained sentence classifier, as :meth:`Trainer.load` restores it."""
+
+    labels: tuple[str, ...]
+
+    def predict(self, texts: Sequence[str]) -> list[str]: ...
+
+
+class Trainer(Component):
+    """Trains a sentence classifier into a directory and restores it from there.
+
+    ``train`` returns a summary (loss history, best validation score); ``load`` must give a classifier that
+    predicts exactly what the trained one did.
+    """
+
+    def train(self, train: Sequence[Example], valid: Sequence[Example], labels: Sequence[str],
+              out_dir: str | Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Classifier:
         raise NotImplementedError
 
 

@@ -1,7 +1,10 @@
-"""Exports of a run: one file per table (personas, plans, notes, sentences, labels, rejections).
+"""Exports of a run, each with a ``DATASET_CARD.md``.
 
-Rows are ordered by id so the same run content always gives byte-identical files. Tables join on ids:
+``jsonl`` / ``parquet``: one file per table (personas, plans, notes, sentences, labels, rejections). Rows are
+ordered by id so the same run content always gives byte-identical files. Tables join on ids:
 notes.persona_id -> personas.id, notes.plan_id -> plans.id, sentences.note_id -> notes.id, ...
+``hf``: a ``datasets.load_from_disk`` directory (see :mod:`dualalign_core.exports.hf`).
+``fhir``: FHIR R4 Bundles per patient (see :mod:`dualalign_core.exports.fhir`).
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from dualalign_core.errors import BadInput
 from dualalign_core.store import DB_NAME, RunStore
 
-FORMATS = ("jsonl", "parquet")
+FORMATS = ("jsonl", "parquet", "hf", "fhir")
+CARD = "DATASET_CARD.md"
 TABLES = ("personas", "plans", "notes", "sentences", "labels", "rejections")
 
 
@@ -41,23 +46,44 @@ def rows(store: RunStore, table: str) -> Iterator[dict[str, Any]]:
         yield from store.iter_rows(table)
 
 
-def export_run(run_dir: str | Path, fmt: str, out: str | Path) -> dict[str, int]:
-    """Write every table to ``out/`` (a directory), atomically: a temp dir renamed into place."""
+def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: date | None = None
+               ) -> dict[str, int]:
+    """Write the export to ``out/`` (a directory), atomically: a temp dir renamed into place."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})", field="--format")
+    from dualalign_core.card import dataset_card
+    from dualalign_core.report.view import RunView
+
     out = Path(out)
+    open_run(run_dir).close()  # a clear error for a directory that is not a run
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     counts: dict[str, int] = {}
+    extra = ""
     try:
-        with open_run(run_dir) as store:
-            for table in TABLES:
-                data = list(rows(store, table))
-                counts[table] = len(data)
-                if fmt == "jsonl":
-                    _write_jsonl(tmp / f"{table}.jsonl", data)
-                else:
-                    _write_parquet(tmp / f"{table}.parquet", data)
+        with RunView(run_dir) as view:
+            store = view.store
+            if fmt in ("jsonl", "parquet"):
+                for table in TABLES:
+                    data = list(rows(store, table))
+                    counts[table] = len(data)
+                    if fmt == "jsonl":
+                        _write_jsonl(tmp / f"{table}.jsonl", data)
+                    else:
+                        _write_parquet(tmp / f"{table}.parquet", data)
+            elif fmt == "hf":
+                from dualalign_core.exports import hf
+
+                counts = hf.write(view, tmp)
+                extra = hf.CARD_NOTE
+            else:
+                from dualalign_core.exports import fhir
+
+                anchor = anchor_date or fhir.ANCHOR_DATE
+                counts = fhir.write(view, tmp, anchor)
+                extra = fhir.card_note(anchor)
+            (tmp / CARD).write_text(dataset_card(view, fmt, counts, extra), encoding="utf-8")
+        os.chmod(tmp, 0o755)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -1,0 +1,108 @@
+"""Train and evaluate sentence classifiers through the trainer registry (the core never imports torch).
+
+A model directory holds whatever the trainer saves plus ``dualalign-model.json``: the trainer's name, the task,
+the label space and the data it saw, so ``evaluate`` can restore it through the same trainer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dualalign_core.components import Classifier, Example, Trainer
+from dualalign_core.errors import BadInput
+from dualalign_core.schemas import validate
+from dualalign_core.training.data import assemble, check_labels, load_gold, run_examples, task_view
+from dualalign_core.training.metrics import report
+
+MODEL_META = "dualalign-model.json"
+
+
+def build_trainer(name: str, options: dict[str, Any], *, field: str = "--trainer") -> Trainer:
+    """Instantiate a registered trainer, validating its options against its ``options_schema``."""
+    from dualalign_core.plugins import get_registry
+
+    cls = get_registry().get("trainer", name, field_path=field)
+    validate(options, cls.options_schema, prefix=f"{field}.options")
+    return cls(**options)
+
+
+def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, trainer: str = "lora",
+                options: dict[str, Any] | None = None, gold: str | Path | None = None, mix: str | None = None,
+                seed: int = 0, gold_split: Sequence[float] = (0.6, 0.2, 0.2)) -> dict[str, Any]:
+    """Train on a run's sentences and/or a gold set, then score the held-out test split."""
+    if run_dir is None and gold is None:
+        raise BadInput("give a run directory, a gold set, or both", field="RUN_DIR")
+    synthetic, labels = run_examples(run_dir) if run_dir is not None else ([], [])
+    gold_examples = load_gold(gold) if gold is not None else None
+    if gold_examples is not None and not labels:
+        labels = ["none", *sorted({e.label for e in gold_examples} - {"none"})]
+    if gold_examples is not None:
+        check_labels(gold_examples, labels, str(gold))
+    mix = mix or ("gold+synthetic" if gold_examples and synthetic else "gold" if gold_examples else "synthetic")
+    splits = assemble(mix, synthetic, gold_examples, seed=seed, gold_split=gold_split)
+    train, task_labels = task_view(splits.train, labels, task)
+    valid, _ = task_view(splits.valid, labels, task)
+    test, _ = task_view(splits.test, labels, task)
+    if not train:
+        raise BadInput(f"no training sentences for data mix {mix!r}", field="RUN_DIR")
+    component = build_trainer(trainer, dict(options or {}))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    summary = component.train(train, valid, task_labels, out_dir)
+    meta = {
+        "trainer": trainer, "plugin": component.plugin, "plugin_version": component.plugin_version,
+        "task": task, "labels": task_labels, "mix": mix, "seed": seed, "run_dir": str(run_dir) if run_dir else None,
+        "gold": str(gold) if gold else None,
+        "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
+                  "train_gold": sum(e.source == "gold" for e in train),
+                  "train_synthetic": sum(e.source == "synthetic" for e in train)},
+        "train_seconds": round(time.perf_counter() - t0, 2),
+    }
+    (out_dir / MODEL_META).write_text(json.dumps(meta, indent=2))
+    result = {"model_dir": str(out_dir), **meta, "summary": summary}
+    if test:
+        result["test"] = score(type(component).load(out_dir), test, task_labels)
+        (out_dir / "test_metrics.json").write_text(json.dumps(result["test"], indent=2))
+    return result
+
+
+def load_model(model_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
+    """Restore a trained classifier through the trainer that made it."""
+    from dualalign_core.plugins import get_registry
+
+    path = Path(model_dir) / MODEL_META
+    if not path.is_file():
+        raise BadInput(f"not a model directory (no {MODEL_META})", file=str(model_dir))
+    meta = json.loads(path.read_text())
+    cls = get_registry().get("trainer", meta["trainer"], file=str(path), field_path="trainer")
+    return cls.load(model_dir), meta
+
+
+def score(model: Classifier, examples: Sequence[Example], labels: Sequence[str]) -> dict[str, Any]:
+    """Predict and compute the metrics report (subgroups from each example's ``groups``)."""
+    predictions = model.predict([e.text for e in examples])
+    return report([e.label for e in examples], predictions, labels, [e.groups for e in examples])
+
+
+def evaluate_model(model_dir: str | Path, gold: str | Path, *, out: str | Path | None = None) -> dict[str, Any]:
+    """Score a saved model on a gold JSONL (mapped to the model's task); writes ``metrics.json``."""
+    examples = load_gold(gold)
+    model, meta = load_model(model_dir)
+    if meta["task"] == "binary":
+        examples, labels = task_view(examples, ["none"], "binary")
+    else:
+        check_labels(examples, meta["labels"], str(gold))
+        labels = meta["labels"]
+    result = {"model_dir": str(model_dir), "gold": str(gold), "task": meta["task"],
+              **score(model, examples, labels)}
+    target = Path(out) if out else Path(model_dir) / "metrics.json"
+    target.write_text(json.dumps(result, indent=2))
+    return result
+
+
+__all__ = ["MODEL_META", "build_trainer", "evaluate_model", "load_model", "score", "train_model"]

@@ -1,0 +1,147 @@
+"""The training loop: gradient accumulation to the effective batch, class-weighted loss, early stopping on
+validation macro-F1 (the best adapter and head are restored before saving)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dualalign_core.components import Example
+from dualalign_core.training.metrics import scores
+from dualalign_llama import model as M
+from dualalign_llama.batching import collate, length_grouped_batches
+from dualalign_llama.trainer import LoraSettings
+
+
+def class_weights(y: np.ndarray, n_labels: int) -> torch.Tensor:
+    """Inverse-frequency weights (mean 1 over the labels present); absent labels get 0."""
+    counts = np.bincount(y, minlength=n_labels).astype(float)
+    w = np.divide(len(y), n_labels * counts, out=np.zeros_like(counts), where=counts > 0)
+    present = counts > 0
+    w[present] /= w[present].mean()
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def trainable_state(model: Any) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+
+def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], labels: list[str],
+        out_dir: Path) -> tuple[dict[str, Any], M.LoraClassifier]:
+    """Train, early-stop, restore the best state, save adapter + head + tokenizer.
+
+    Returns the history and the trained (in-memory) classifier.
+    """
+    from transformers import get_linear_schedule_with_warmup
+
+    torch.manual_seed(s.seed)
+    rng = np.random.default_rng(s.seed)
+    device = M.pick_device(s.device)
+    bf16 = M.use_bf16(s.bf16, device)
+    tokenizer = M.load_tokenizer(s.model)
+    base, fresh = M.load_base(s.model, labels, tokenizer.pad_token_id, torch.bfloat16 if bf16 else torch.float32)
+    model = M.wrap_lora(base, fresh, r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout,
+                        target_modules=s.target_modules)
+    for p in model.parameters():  # trainable weights in fp32 even when the frozen base is bf16
+        if p.requires_grad:
+            p.data = p.data.float()
+    model.to(device)
+    index = {lb: i for i, lb in enumerate(labels)}
+    ids = [tokenizer(e.text, truncation=True, max_length=s.max_length)["input_ids"] for e in train]
+    y = np.array([index[e.label] for e in train])
+    weight = class_weights(y, len(labels)).to(device) if s.class_weights else None
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
+    micro = min(s.micro_batch_size, s.batch_size)
+    accum = max(1, math.ceil(s.batch_size / micro))
+    steps_per_epoch = math.ceil(math.ceil(len(train) / micro) / accum)
+    total = steps_per_epoch * s.epochs if not s.max_steps else min(s.max_steps, steps_per_epoch * s.epochs)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
+    sched = get_linear_schedule_with_warmup(opt, int(s.warmup_ratio * total), total)
+
+    history: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    best, best_state, bad, step, tokens = -1.0, None, 0, 0, 0
+    t0 = time.perf_counter()
+
+    def validate() -> bool:
+        """Score the validation set; keep the best state; True when patience ran out."""
+        nonlocal best, best_state, bad
+        if not valid:
+            return False
+        logits = M.predict_logits(model, tokenizer, [e.text for e in valid], max_length=s.max_length,
+                                  batch_size=micro * 2, device=device, bf16=bf16)
+        pred = [labels[i] for i in logits.argmax(axis=1)]
+        f1 = scores([e.label for e in valid], pred, labels)["macro_f1"]
+        evals.append({"step": step, "valid_macro_f1": round(f1, 4)})
+        model.train()
+        if f1 > best:
+            best, best_state, bad = f1, trainable_state(model), 0
+            return False
+        bad += 1
+        return bad >= s.patience
+
+    stop = False
+    for epoch in range(s.epochs):
+        model.train()
+        batches = length_grouped_batches([len(x) for x in ids], micro, rng)
+        running, seen = 0.0, 0
+        for i, batch in enumerate(batches):
+            inputs = collate([ids[j] for j in batch], tokenizer.pad_token_id, device)
+            target = torch.tensor(y[batch], device=device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(**inputs).logits
+            loss = loss_fn(logits.float(), target)
+            (loss / accum).backward()
+            running += loss.item() * len(batch)
+            seen += len(batch)
+            tokens += int(inputs["attention_mask"].sum())
+            if (i + 1) % accum and i + 1 != len(batches):
+                continue
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            if step % s.log_every == 0 or step == total:
+                history.append({"step": step, "epoch": epoch + 1, "loss": round(running / seen, 5)})
+            running, seen = 0.0, 0
+            if s.eval_every and step % s.eval_every == 0:
+                stop = validate()
+            if stop or step >= total:
+                break
+        if not stop and not s.eval_every:
+            stop = validate()
+        if stop or step >= total:
+            break
+    if best_state is not None:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in best_state:
+                    p.copy_(best_state[name])
+    seconds = time.perf_counter() - t0
+    meta = {"base_model": str(Path(s.model).resolve()) if Path(s.model).exists() else s.model,
+            "labels": labels, "max_length": s.max_length, "bf16": "on" if bf16 else "off",
+            "modules_to_save": fresh, "settings": {k: v for k, v in _settings(s).items() if k != "model"}}
+    M.save(model, tokenizer, out_dir, meta)
+    trainable = sum(p.numel() for p in params)
+    summary = {
+        "steps": step, "epochs_run": history[-1]["epoch"] if history else 0, "history": history,
+        "evals": evals, "best_valid_macro_f1": round(best, 4) if best >= 0 else None,
+        "early_stopped": stop, "device": str(device), "bf16": bf16, "accumulation": accum,
+        "trainable_parameters": trainable, "train_seconds": round(seconds, 2),
+        "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+    }
+    return summary, M.LoraClassifier(model, tokenizer, meta, device, bf16)
+
+
+def _settings(s: LoraSettings) -> dict[str, Any]:
+    import attrs
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in attrs.asdict(s).items()}

