@@ -1,6 +1,6 @@
 """Deterministic lexicon annotator: disease-lexicon matching with NegEx/ConText assertion handling.
 
-Matching: every term, variant and abbreviation of the disease lexicon goes into one compiled regex per
+Matching: every term, variant and abbreviation of the disease lexicon goes into one token trie per
 lexicon (cached), longest phrase first, at word boundaries. Terms and variants match case-insensitively,
 with any run of spaces/hyphens between words and an optional plural ``s``/``es`` on the last word;
 abbreviations that contain a capital letter (``MCI``, ``ADL``) match case-sensitively so they cannot hit
@@ -68,14 +68,40 @@ class _Term:
     earliest_stage: str | None
 
 
-def _phrase_regex(phrase: str) -> str:
-    words = [w for w in re.split(r"[\s\-]+", phrase.strip()) if w]
-    last = words[-1]
-    plural = last[-1:].isalpha()
-    if len(last) > 3 and last.endswith("s") and not last.endswith(("ss", "us", "is")):
-        words[-1] = last[:-1]  # "hallucinations" also matches "hallucination"
-    body = r"[\s\-]+".join(re.escape(w) for w in words)
-    return body + r"(?:s|es)?" if plural else body
+_TOKEN = re.compile(r"\w+")
+_SPACE = re.compile(r"[\s\-]+")
+
+
+def _norm(token: str) -> str:
+    """Case-folded token with a plural ``s`` dropped ("hallucinations" ~ "hallucination")."""
+    t = token.lower()
+    if len(t) > 3 and t.endswith("s") and not t.endswith(("ss", "us", "is")):
+        return t[:-1]
+    return t
+
+
+def _gap(text: str) -> str:
+    """Normalised separator between two tokens: any run of spaces/hyphens is one kind of gap."""
+    return " " if _SPACE.fullmatch(text) else text.strip().lower()
+
+
+def _steps(phrase: str, case_sensitive: bool) -> list[tuple[str, str, str]]:
+    """A phrase as trie keys: (gap before the token, how the token is compared, token).
+
+    Case-sensitive phrases compare tokens exactly; others case-fold, and the last word also drops a plural.
+    """
+    tokens = list(_TOKEN.finditer(phrase))
+    out, prev = [], None
+    for n, m in enumerate(tokens):
+        gap = "" if prev is None else _gap(phrase[prev:m.start()])
+        if case_sensitive:
+            out.append((gap, "exact", m.group()))
+        elif n == len(tokens) - 1:
+            out.append((gap, "last", _norm(m.group())))
+        else:
+            out.append((gap, "fold", m.group().lower()))
+        prev = m.end()
+    return out
 
 
 class LexiconMatcher:
@@ -85,7 +111,6 @@ class LexiconMatcher:
                  max_scope_words: int = 8) -> None:
         self.terms: list[_Term] = []
         phrases: list[tuple[str, int, bool]] = []  # (phrase, term index, case-sensitive)
-        seen: set[tuple[str, bool]] = set()
         for entry in lexicon.get("terms", []):
             idx = len(self.terms)
             self.terms.append(_Term(entry["id"], entry["label"], entry.get("earliest_stage")))
@@ -93,15 +118,16 @@ class LexiconMatcher:
                 phrases.append((text, idx, False))
             for abbr in entry.get("abbreviations", ()):
                 phrases.append((abbr, idx, any(ch.isupper() for ch in abbr)))
-        alternatives = []
+        # a token trie: each text token is looked up once per start position, whatever the lexicon size
+        self._trie: dict[Any, Any] = {}
         for text, idx, case in sorted(phrases, key=lambda p: (-len(p[0]), p[0])):
-            key = (text if case else text.lower(), case)
-            if key in seen or not text.strip():
+            steps = _steps(text, case)
+            if not steps:
                 continue
-            seen.add(key)
-            body = re.escape(text) if case else f"(?i:{_phrase_regex(text)})"
-            alternatives.append(f"(?P<t{idx}_{len(alternatives)}>(?<!\\w){body}(?!\\w))")
-        self._regex = re.compile("|".join(alternatives)) if alternatives else None
+            node = self._trie
+            for step in steps:
+                node = node.setdefault(step, {})
+            node.setdefault(None, idx)  # first registration wins (longest, then alphabetical)
         self._self_cause = re.compile(
             "|".join(f"(?<!\\w){t}(?!\\w)" for t in self_cause_terms), re.IGNORECASE
         ) if self_cause_terms else None
@@ -114,13 +140,34 @@ class LexiconMatcher:
         return bool(self.find(cause))
 
     def find(self, text: str) -> list[tuple[_Term, int, int]]:
-        """Non-overlapping matches, longest phrase first at each position."""
-        if self._regex is None:
+        """Non-overlapping matches at word boundaries, leftmost first, the longest phrase at each position."""
+        toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+        if not toks or not self._trie:
             return []
+        keys = [(t, t.lower(), _norm(t)) for _, _, t in toks]
+        gaps = [""] + [_gap(text[toks[i - 1][1]:toks[i][0]]) for i in range(1, len(toks))]
         out = []
-        for m in self._regex.finditer(text):
-            idx = int(m.lastgroup[1:].split("_")[0])  # type: ignore[index]
-            out.append((self.terms[idx], m.start(), m.end()))
+        i = 0
+        while i < len(toks):
+            best: tuple[int, int] | None = None  # (last token index, term index)
+            stack = [(self._trie, i)]
+            while stack:
+                node, j = stack.pop()
+                if j > i and None in node and (best is None or j - 1 > best[0]):
+                    best = (j - 1, node[None])
+                if j >= len(toks):
+                    continue
+                gap = gaps[j] if j > i else ""
+                exact, folded, last = keys[j]
+                for key in ((gap, "fold", folded), (gap, "last", last), (gap, "exact", exact)):
+                    child = node.get(key)
+                    if child is not None:
+                        stack.append((child, j + 1))
+            if best is None:
+                i += 1
+                continue
+            out.append((self.terms[best[1]], toks[i][0], toks[best[0]][1]))
+            i = best[0] + 1
         return out
 
     def mentions(self, text: str, section: str | None = None) -> list[Mention]:

@@ -188,8 +188,9 @@ class ContextDetector:
         self.self_cause = self_cause
         ordered = sorted(range(len(self.rules)), key=lambda i: -len(self.rules[i].pattern))
         self._order = ordered
+        # the shared left boundary is tested once per position, so positions inside words fail fast
         self._regex = re.compile(
-            "|".join(rf"(?P<r{i}>(?<![\w/])(?:{self.rules[i].pattern})(?![\w/]))" for i in ordered),
+            r"(?<![\w/])(?:" + "|".join(rf"(?P<r{i}>(?:{self.rules[i].pattern})(?![\w/]))" for i in ordered) + ")",
             re.IGNORECASE,
         )
 
