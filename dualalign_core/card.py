@@ -55,8 +55,7 @@ def dataset_card(view: RunView, fmt: str, files: Mapping[str, int], extra: str =
              f"{m.get('config', {}).get('trajectory', {}).get('multiplier', '?')}). A generator wrote each note "
              "from a structured prompt, an annotator labelled every sentence, and rejection filters dropped notes "
              "that failed (rejected notes were regenerated up to `run.max_attempts` times).", "",
-             f"- run id `{m.get('run_id')}`, seed {m.get('seed')}, status {m.get('status')}, "
-             f"finished {m.get('finished_at')}",
+             f"- run id `{m.get('run_id')}`, seed {m.get('seed')}, status {m.get('status')}",
              f"- disease pack `{dm.get('name')}` {dm.get('version')} (plugin {dm.get('plugin')} "
              f"{dm.get('plugin_version')})" + (f"; population: {d.demographics.get('population')}" if d else ""),
              ""]
