@@ -36,6 +36,7 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/runner_overhead.py
 	$(BIN)/python benchmarks/sampler_throughput.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/local_generation.py
 
 clean:
 	rm -rf $(VENV) runs

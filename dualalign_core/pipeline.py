@@ -304,14 +304,17 @@ class Pipeline:
                                 resumes=manifest["resumes"])
             raise
         status = "stopped" if stopped else "finished"
+        if not stopped and store.counts()["units"].get("failed", 0):
+            status = "finished_with_failures"
         manifest = self.write_manifest(status=status, finished_at=now(), stop_reason=stopped[0] if stopped else None,
-                                       resumes=manifest["resumes"])
-        if st.failed and not stopped:
-            failed = store.counts()["units"].get("failed", 0)
-            if failed:
-                manifest = self.write_manifest(status="finished_with_failures", finished_at=now(),
-                                               resumes=manifest["resumes"])
+                                       resumes=manifest["resumes"], throughput=self.throughput())
         return manifest
+
+    def throughput(self) -> dict[str, Any] | None:
+        """Generation speed reported by the generator's backend, if it measures one (local models do)."""
+        backend = getattr(self.components.generator, "backend", None)
+        measure = getattr(backend, "throughput", None)
+        return measure() if callable(measure) else None
 
     async def process(self, unit: WorkUnit) -> UnitResult:
         """Make one note; on rejection regenerate (quota refill) up to ``run.max_attempts``. Never raises.

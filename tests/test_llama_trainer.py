@@ -45,7 +45,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dualalign_core.config import load_config
     from dualalign_core.pipeline import Pipeline
 
-    cfg = load_config(ROOT / "examples" / "alzheimers-demo.toml").override(patients=2)
+    cfg = load_config(ROOT / "examples" / "alzheimers-template.toml").override(patients=2)
     out = tmp_path_factory.mktemp("runs") / "demo"
     pipeline = Pipeline(cfg, out)
     try:
@@ -115,7 +115,7 @@ def test_cli_train_evaluate_and_bad_gold(tiny: Path, run_dir: Path, gold_file: P
 
 def test_ablate_smoke(tiny: Path, gold_file: Path, tmp_path: Path) -> None:
     base = tmp_path / "base.toml"
-    base.write_text((ROOT / "examples" / "alzheimers-demo.toml").read_text().replace(
+    base.write_text((ROOT / "examples" / "alzheimers-template.toml").read_text().replace(
         "max_notes_per_patient = 4", "max_notes_per_patient = 2"))
     config = tmp_path / "ablation.toml"
     config.write_text(f'''
