@@ -61,6 +61,7 @@ class RunConfig:
     generator: ComponentSpec = ComponentSpec(DEFAULTS["generator"])
     annotator: ComponentSpec = ComponentSpec(DEFAULTS["annotator"])
     filters: tuple[str, ...] | None = None
+    warn_filters: tuple[str, ...] = ()
     filter_options: dict[str, dict[str, Any]] = field(factory=dict, hash=False)
     max_cost_usd: float | None = None
 
@@ -82,6 +83,8 @@ class RunConfig:
             doc["run"]["name"] = self.name
         if self.filters is not None:
             doc["filters"]["use"] = list(self.filters)
+        if self.warn_filters:
+            doc["filters"]["warn"] = list(self.warn_filters)
         if self.max_cost_usd is not None:
             doc["limits"] = {"max_cost_usd": self.max_cost_usd}
         return doc
@@ -137,6 +140,7 @@ def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
         generator=_spec(doc.get("generator", {}), "name", DEFAULTS["generator"]),
         annotator=_spec(doc.get("annotator", {}), "name", DEFAULTS["annotator"]),
         filters=tuple(filters["use"]) if "use" in filters else None,
+        warn_filters=tuple(filters.get("warn", ())),
         filter_options={k: dict(v) for k, v in filters.get("options", {}).items()},
         max_cost_usd=doc.get("limits", {}).get("max_cost_usd"),
     )

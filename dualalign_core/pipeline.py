@@ -96,6 +96,10 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
     for i, name in enumerate(filters_names):
         spec = ComponentSpec(name, config.filter_options.get(name, {}))
         filters.append(build(registry, "filter", spec, config, f"filters.use[{i}]"))
+    for i, name in enumerate(config.warn_filters):
+        if name not in filters_names:
+            raise BadInput(f"warn-only filter {name!r} is not among the filters used",
+                           file=config.path, field=f"filters.warn[{i}]")
     unknown_opts = set(config.filter_options) - set(filters_names)
     if unknown_opts:
         raise BadInput(f"options for a filter that is not used: {sorted(unknown_opts)[0]!r}",
@@ -348,7 +352,7 @@ class Pipeline:
                                                   prompt_hash=generation.prompt_hash))
             bundle = NoteBundle(persona=persona, plan=plan, note=note)
             rejections = self._apply_filters("generated", bundle)
-            if rejections:
+            if any(r.enforced for _, r in rejections):
                 return UnitResult(plan.id, unit.seq, "rejected", note=note, rejections=rejections, usage=usage,
                                   attempt=attempt)
             sentences = tuple(
@@ -361,8 +365,9 @@ class Pipeline:
             usage = usage + annotation.usage
             bundle = NoteBundle(persona=persona, plan=plan, note=note, sentences=sentences,
                                 labels=annotation.labels)
-            rejections = self._apply_filters("annotated", bundle)
-            return UnitResult(plan.id, unit.seq, "rejected" if rejections else "accepted", note=note,
+            rejections = [*rejections, *self._apply_filters("annotated", bundle)]
+            rejected = any(r.enforced for _, r in rejections)
+            return UnitResult(plan.id, unit.seq, "rejected" if rejected else "accepted", note=note,
                               sentences=sentences, labels=annotation.labels, rejections=rejections, usage=usage,
                               attempt=attempt)
         except RunFailed:
@@ -386,7 +391,8 @@ class Pipeline:
         assert self.ctx is not None
         return Rejection(record_id=note_id, record_kind="note", filter=f.name, reason=verdict.reason,
                          value=verdict.value, threshold=verdict.threshold,
-                         provenance=self.ctx.provenance(f, self.config.seed))
+                         provenance=self.ctx.provenance(f, self.config.seed),
+                         enforced=f.name not in self.config.warn_filters)
 
     async def cohort_phase(self, executor: Executor, on_result: Callable[[list[UnitResult]], None],
                            should_stop: Callable[[], bool]) -> None:
@@ -426,7 +432,7 @@ class Pipeline:
             verdicts = f.check_cohort(bundles, self.ctx)
             rejections.extend(self._rejection(f, nid, v) for nid, v in sorted(verdicts.items()))
         store.replace_cohort_rejections(rejections)
-        return {r.record_id for r in rejections}
+        return {r.record_id for r in rejections if r.enforced}
 
     def bundles(self, *, accepted_only: bool = True, include_cohort: bool = True) -> list[NoteBundle]:
         """Every stored note with its persona, plan, sentences and labels, in plan order."""
@@ -439,7 +445,8 @@ def load_bundles(store: RunStore, *, accepted_only: bool = True, include_cohort:
     personas = {p.id: p for p in store.personas()}
     plans = {p.id: p for p in store.plans()}
     statuses = store.unit_status()
-    cohort_rejected = {r[0] for r in store.db.execute("SELECT record_id FROM rejections WHERE stage='cohort'")}
+    cohort_rejected = {r[0] for r in store.db.execute(
+        "SELECT record_id FROM rejections WHERE stage='cohort' AND enforced=1")}
     sentences: dict[str, list[Sentence]] = {}
     for s in store.iter_records("sentences"):
         sentences.setdefault(s.note_id, []).append(s)

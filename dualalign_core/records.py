@@ -152,6 +152,7 @@ class Rejection:
     value: float | None = None
     threshold: float | None = None
     provenance: Provenance | None = None
+    enforced: bool = True  # False: a warn-only filter recorded it in the ledger without rejecting
 
 
 RECORD_TYPES: dict[str, type] = {

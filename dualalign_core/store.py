@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS sentences (id TEXT PRIMARY KEY, note_id TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS labels (id TEXT PRIMARY KEY, sentence_id TEXT NOT NULL, note_id TEXT NOT NULL,
                                    annotator TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rejections (id TEXT PRIMARY KEY, record_id TEXT NOT NULL, filter TEXT NOT NULL,
-                                       stage TEXT NOT NULL, data TEXT NOT NULL);
+                                       stage TEXT NOT NULL, data TEXT NOT NULL,
+                                       enforced INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS plans_persona ON plans (persona_id);
 CREATE INDEX IF NOT EXISTS notes_plan ON notes (plan_id);
@@ -192,8 +193,8 @@ class RunStore:
 
     def _put_rejections(self, rejections: Iterable[tuple[str, Rejection]]) -> None:
         self.db.executemany(
-            "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?)",
-            ((f"{r.record_id}:{r.filter}", r.record_id, r.filter, stage, canonical_json(to_dict(r)))
+            "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?, ?)",
+            ((f"{r.record_id}:{r.filter}", r.record_id, r.filter, stage, canonical_json(to_dict(r)), int(r.enforced))
              for stage, r in rejections),
         )
 
@@ -205,7 +206,7 @@ class RunStore:
 
     def note_status(self) -> dict[str, str]:
         """note id -> accepted | rejected (by any filter, cohort filters included)."""
-        rejected = {r[0] for r in self.db.execute("SELECT DISTINCT record_id FROM rejections")}
+        rejected = {r[0] for r in self.db.execute("SELECT DISTINCT record_id FROM rejections WHERE enforced=1")}
         return {nid: ("rejected" if nid in rejected else "accepted")
                 for (nid,) in self.db.execute("SELECT id FROM notes")}
 
@@ -249,7 +250,8 @@ class RunStore:
         return dict(rows)
 
     def rejection_counts(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT filter, COUNT(*) FROM rejections GROUP BY filter ORDER BY filter"))
+        return dict(self.db.execute("SELECT filter || CASE WHEN enforced THEN '' ELSE ' (warn)' END, COUNT(*) "
+                                    "FROM rejections GROUP BY 1 ORDER BY 1"))
 
     # -- LLM cache ----------------------------------------------------------------------------------
     def cache_get(self, key: str) -> dict[str, Any] | None:
