@@ -327,10 +327,12 @@ class Pipeline:
         """
         ledger = list(unit.prior_rejections)
         attempt = unit.attempt
+        spent = Usage()  # every attempt is paid for, the unit carries the sum
         while True:
             result = await self._attempt(unit, attempt)
+            spent = spent + result.usage
             if result.status != "rejected" or attempt + 1 >= self.config.max_attempts:
-                return attrs.evolve(result, rejections=(*ledger, *result.rejections))
+                return attrs.evolve(result, rejections=(*ledger, *result.rejections), usage=spent)
             ledger.extend((stage, attrs.evolve(r, record_id=f"{r.record_id}@{attempt}"))
                           for stage, r in result.rejections)
             attempt += 1
