@@ -71,3 +71,17 @@ def retry_after_seconds(headers: object) -> float | None:
         if parsed is None:
             return None
         return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+def from_http_status(status: int, message: str, headers: object, *, overloaded: tuple[int, ...] = (),
+                     quota_exhausted: bool = False) -> LLMError:
+    """The retry class for an HTTP error reply, shared by every vendor backend.
+
+    429 (and a vendor's ``overloaded`` statuses, e.g. Anthropic's 529) back off and honour ``Retry-After``;
+    5xx, 408 and 409 are retried; anything else (and a 429 for an exhausted quota) is permanent.
+    """
+    if (status == 429 and not quota_exhausted) or status in overloaded:
+        return RateLimited(message, retry_after=retry_after_seconds(headers), status=status)
+    if status >= 500 or status in (408, 409):
+        return TransientError(message, status=status)
+    return PermanentError(message, status=status)

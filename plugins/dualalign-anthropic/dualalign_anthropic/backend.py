@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import anthropic
 
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
-from dualalign_core.llm.errors import LLMError, PermanentError, RateLimited, TransientError, retry_after_seconds
+from dualalign_core.llm.errors import LLMError, PermanentError, TransientError, from_http_status
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 TOOL = "record_reply"
@@ -132,14 +132,8 @@ def translate(exc: anthropic.APIError) -> LLMError:
         return TransientError(f"connection error: {exc}")
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
-        message = f"HTTP {status}: {_message(exc)}"
-        if status == 429:
-            return RateLimited(message, retry_after=retry_after_seconds(exc.response.headers))
-        if status == 529:  # overloaded: back off like a 429
-            return RateLimited(message, retry_after=retry_after_seconds(exc.response.headers), status=529)
-        if status >= 500 or status in (408, 409):
-            return TransientError(message, status=status)
-        return PermanentError(message, status=status)
+        # 529 overloaded: back off like a 429
+        return from_http_status(status, f"HTTP {status}: {_message(exc)}", exc.response.headers, overloaded=(529,))
     return TransientError(f"malformed response: {type(exc).__name__}: {exc}")
 
 

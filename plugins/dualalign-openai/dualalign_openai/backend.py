@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import openai
 
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
-from dualalign_core.llm.errors import LLMError, PermanentError, RateLimited, TransientError, retry_after_seconds
+from dualalign_core.llm.errors import LLMError, PermanentError, RateLimited, TransientError, from_http_status
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 FINISH = {"stop": "stop", "length": "length", "content_filter": "filtered", "tool_calls": "tool",
@@ -138,12 +138,8 @@ def translate(exc: openai.APIError) -> LLMError:
         return TransientError(f"connection error: {exc}")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        message = f"HTTP {status}: {_message(exc)}"
-        if status == 429 and getattr(exc, "code", None) != "insufficient_quota":
-            return RateLimited(message, retry_after=retry_after_seconds(exc.response.headers))
-        if status >= 500 or status in (408, 409):
-            return TransientError(message, status=status)
-        return PermanentError(message, status=status)
+        return from_http_status(status, f"HTTP {status}: {_message(exc)}", exc.response.headers,
+                                quota_exhausted=getattr(exc, "code", None) == "insufficient_quota")
     return TransientError(f"malformed response: {type(exc).__name__}: {exc}")
 
 
