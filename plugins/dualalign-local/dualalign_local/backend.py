@@ -54,6 +54,20 @@ class ThroughputStats:
         return self.output_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
+def check_device(device: str) -> None:
+    """Fail at build time (a clear config error), not once per note, when the device is not there."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: this torch build ({torch.__version__}) sees no CUDA GPU")
+    elif device == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise ValueError("device 'mps': not available on this machine")
+
+
 class LocalBackend(LLMBackend):
     """A local causal LM (HF directory or GGUF) with batched generation; free, offline, no API key."""
 
@@ -75,6 +89,7 @@ class LocalBackend(LLMBackend):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.source = ModelSource.resolve(options.get("model_path"), options.get("gguf_file"))
+        check_device(options.get("device", "cpu"))
         if not options.get("model"):
             self.model_name = self.source.name
         self.batch_size: int = options.get("batch_size", DEFAULT_BATCH_SIZE)
