@@ -195,3 +195,13 @@ def test_readme_demo_runs_offline_on_one_patient(tmp_path: Path) -> None:
     with sqlite3.connect(out / "run.sqlite") as db:
         assert db.execute("select count(*) from notes").fetchone()[0] == 4
         assert db.execute("select count(*) from units").fetchone()[0] == 4
+
+
+@needs_smollm2
+def test_unavailable_device_is_a_config_error() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="sees no CUDA GPU"):
+        LocalBackend(device="cuda")
