@@ -230,3 +230,25 @@ def test_unaligned_samplers_ignore_prevalence_and_stage() -> None:
     late = [t["id"] for t in disease.lexicon["terms"] if t["earliest_stage"] != disease.stages[0]]
     early_plans = [p for p in plans if p.stage == disease.stages[0]]
     assert any(t.term_id in late for p in early_plans for t in p.required_terms)  # no stage gating
+
+
+def test_torchrun_two_processes_train_in_lockstep(tiny: Path, tmp_path: Path) -> None:
+    """DDP under torchrun (gloo on CPU): sharded batches, synced gradients, rank 0 saves."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(tiny, tmp_path / "llama")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           str(ROOT / "tests" / "fixtures" / "ddp_train.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = (json.loads((tmp_path / f"summary-{r}.json").read_text()) for r in (0, 1))
+    assert a["world_size"] == b["world_size"] == 2 and a["accumulation"] == 2  # 16 = 4 x 2 accum x 2 ranks
+    assert a["evals"] == b["evals"]  # identical weights on both ranks after every step
+    losses = [h["loss"] for h in a["history"]]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    reloaded = LoraTrainer.load(tmp_path / "model")
+    assert len(reloaded.predict(["Pt forgets recent conversations."])) == 1

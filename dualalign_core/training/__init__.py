@@ -7,6 +7,7 @@ the label space and the data it saw, so ``evaluate`` can restore it through the 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,8 +64,10 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
                   "train_synthetic": sum(e.source == "synthetic" for e in train)},
         "train_seconds": round(time.perf_counter() - t0, 2),
     }
-    (out_dir / MODEL_META).write_text(json.dumps(meta, indent=2))
     result = {"model_dir": str(out_dir), **meta, "summary": summary}
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes and scores
+        return result
+    (out_dir / MODEL_META).write_text(json.dumps(meta, indent=2))
     if test:
         result["test"] = score(type(component).load(out_dir), test, task_labels)
         (out_dir / "test_metrics.json").write_text(json.dumps(result["test"], indent=2))

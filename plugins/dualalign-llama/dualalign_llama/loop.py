@@ -3,7 +3,9 @@ validation macro-F1 (the best adapter and head are restored before saving)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +30,35 @@ def class_weights(y: np.ndarray, n_labels: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
+def distributed(device_name: str) -> tuple[int, int, torch.device] | None:
+    """(rank, world size, device) when launched by ``torchrun`` with more than one process, else None.
+
+    NCCL on CUDA (one GPU per local rank), gloo on CPU; every rank sees the same data and seeds.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return None
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and device_name in ("auto", "cuda"):
+        torch.cuda.set_device(local)
+        device, backend = torch.device("cuda", local), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def shard(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
+    """This rank's batches: every ``world``-th, the same count on every rank (DDP steps in lockstep)."""
+    if len(batches) < world:
+        batches = batches * math.ceil(world / len(batches))
+    usable = len(batches) // world * world
+    return batches[rank:usable:world]
+
+
 def trainable_state(model: Any) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
 
@@ -42,7 +73,9 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
 
     torch.manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
-    device = M.pick_device(s.device)
+    ddp = distributed(s.device)
+    rank, world = (ddp[0], ddp[1]) if ddp else (0, 1)
+    device = ddp[2] if ddp else M.pick_device(s.device)
     bf16 = M.use_bf16(s.bf16, device)
     tokenizer = M.load_tokenizer(s.model)
     base, fresh = M.load_base(s.model, labels, tokenizer.pad_token_id, torch.bfloat16 if bf16 else torch.float32)
@@ -52,14 +85,21 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
         if p.requires_grad:
             p.data = p.data.float()
     model.to(device)
+    step_model = model  # what the loss goes through: the DDP wrapper across processes, else the model itself
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     index = {lb: i for i, lb in enumerate(labels)}
     ids = [tokenizer(e.text, truncation=True, max_length=s.max_length)["input_ids"] for e in train]
     y = np.array([index[e.label] for e in train])
     weight = class_weights(y, len(labels)).to(device) if s.class_weights else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
     micro = min(s.micro_batch_size, s.batch_size)
-    accum = max(1, math.ceil(s.batch_size / micro))
-    steps_per_epoch = math.ceil(math.ceil(len(train) / micro) / accum)
+    accum = max(1, math.ceil(s.batch_size / (micro * world)))  # effective batch = micro x accum x world
+    micro_batches = math.ceil(len(train) / micro)
+    per_rank = max(1, micro_batches // world) if world > 1 else micro_batches  # as shard() cuts them
+    steps_per_epoch = math.ceil(per_rank / accum)
     total = steps_per_epoch * s.epochs if not s.max_steps else min(s.max_steps, steps_per_epoch * s.epochs)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
@@ -91,18 +131,23 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
     for epoch in range(s.epochs):
         model.train()
         batches = length_grouped_batches([len(x) for x in ids], micro, rng)
+        if ddp:
+            batches = shard(batches, rank, world)
         running, seen = 0.0, 0
         for i, batch in enumerate(batches):
             inputs = collate([ids[j] for j in batch], tokenizer.pad_token_id, device)
             target = torch.tensor(y[batch], device=device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(**inputs).logits
-            loss = loss_fn(logits.float(), target)
-            (loss / accum).backward()
+            stepping = (i + 1) % accum == 0 or i + 1 == len(batches)
+            sync = step_model.no_sync() if ddp and not stepping else contextlib.nullcontext()
+            with sync:  # DDP all-reduces gradients only on the micro-batch that steps
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    logits = step_model(**inputs).logits
+                loss = loss_fn(logits.float(), target)
+                (loss / accum).backward()
             running += loss.item() * len(batch)
             seen += len(batch)
             tokens += int(inputs["attention_mask"].sum())
-            if (i + 1) % accum and i + 1 != len(batches):
+            if not stepping:
                 continue
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -129,14 +174,19 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
     meta = {"base_model": str(Path(s.model).resolve()) if Path(s.model).exists() else s.model,
             "labels": labels, "max_length": s.max_length, "bf16": "on" if bf16 else "off",
             "modules_to_save": fresh, "settings": {k: v for k, v in _settings(s).items() if k != "model"}}
-    M.save(model, tokenizer, out_dir, meta)
+    if rank == 0:
+        M.save(model, tokenizer, out_dir, meta)
+    if ddp:
+        import torch.distributed as dist
+
+        dist.barrier()  # every rank returns once the adapter is on disk
     trainable = sum(p.numel() for p in params)
     summary = {
         "steps": step, "epochs_run": history[-1]["epoch"] if history else 0, "history": history,
         "evals": evals, "best_valid_macro_f1": round(best, 4) if best >= 0 else None,
-        "early_stopped": stop, "device": str(device), "bf16": bf16, "accumulation": accum,
+        "early_stopped": stop, "device": str(device), "bf16": bf16, "accumulation": accum, "world_size": world,
         "trainable_parameters": trainable, "train_seconds": round(seconds, 2),
-        "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+        "tokens_per_s": round(tokens * world / seconds, 1) if seconds else None,
     }
     return summary, M.LoraClassifier(model, tokenizer, meta, device, bf16)
 
