@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import anthropic
+import httpx
 
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
+from dualalign_core.llm.clients import ClientPool
 from dualalign_core.llm.errors import LLMError, PermanentError, TransientError, from_http_status
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
@@ -39,17 +41,28 @@ class AnthropicBackend(LLMBackend):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._client: anthropic.AsyncAnthropic | None = None
+        self._clients: ClientPool[anthropic.AsyncAnthropic] | None = None
         self.structured: str = options.get("structured", "tool")
         self.prompt_cache: bool = options.get("prompt_cache", True)
         self.supports_json_schema = self.structured == "tool"  # type: ignore[misc]
 
+    def _new_client(self, connections: int) -> anthropic.AsyncAnthropic:
+        http_client = anthropic.DefaultAsyncHttpxClient(
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+        return anthropic.AsyncAnthropic(api_key=self.api_key(), base_url=self.options.get("base_url"),
+                                        timeout=self.options.get("timeout", 120.0), max_retries=0,
+                                        http_client=http_client)
+
+    @property
+    def clients(self) -> ClientPool[anthropic.AsyncAnthropic]:
+        if self._clients is None:
+            self._clients = ClientPool(self._new_client, int(self.concurrency))
+        return self._clients
+
     @property
     def client(self) -> anthropic.AsyncAnthropic:
-        if self._client is None:
-            self._client = anthropic.AsyncAnthropic(api_key=self.api_key(), base_url=self.options.get("base_url"),
-                                                    timeout=self.options.get("timeout", 120.0), max_retries=0)
-        return self._client
+        """The client for control calls (batches); messages spread over :attr:`clients`."""
+        return self.clients.first()
 
     def params(self, request: LLMRequest) -> dict[str, Any]:
         """The Messages request body (also a Message Batches ``params`` object)."""
@@ -74,7 +87,7 @@ class AnthropicBackend(LLMBackend):
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         try:
-            message = await self.client.messages.create(**self.params(request))
+            message = await self.clients.next().messages.create(**self.params(request))
         except anthropic.APIError as exc:
             raise translate(exc) from None
         except (ValueError, TypeError) as exc:
@@ -119,9 +132,10 @@ class AnthropicBackend(LLMBackend):
         return out
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        if self._clients is not None:
+            for client in self._clients.built():
+                await client.close()
+            self._clients = None
 
 
 def translate(exc: anthropic.APIError) -> LLMError:

@@ -9,14 +9,18 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import httpx
 import openai
+from openai.types.chat import ChatCompletion
 
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
+from dualalign_core.llm.clients import ClientPool
 from dualalign_core.llm.errors import LLMError, PermanentError, RateLimited, TransientError, from_http_status
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 FINISH = {"stop": "stop", "length": "length", "content_filter": "filtered", "tool_calls": "tool",
           "function_call": "tool"}
+ENDPOINT_PATH = "/chat/completions"
 ENDPOINT = "/v1/chat/completions"
 LOCAL_KEY = "not-needed"  # OpenAI-compatible local servers ignore the key but the SDK wants one
 
@@ -37,21 +41,31 @@ class OpenAIBackend(LLMBackend):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._client: openai.AsyncOpenAI | None = None
+        self._clients: ClientPool[openai.AsyncOpenAI] | None = None
         self.structured: str = options.get("structured", "json_schema")
         self.supports_json_schema = self.structured == "json_schema"  # type: ignore[misc]
         default_param = "max_tokens" if options.get("base_url") else "max_completion_tokens"
         self.token_param: str = options.get("token_param", default_param)
 
+    def _new_client(self, connections: int) -> openai.AsyncOpenAI:
+        base_url = self.options.get("base_url")
+        key = self.api_key(required=not base_url) or LOCAL_KEY
+        # a kept-alive connection for every in-flight request of this client (no handshake per request)
+        http_client = openai.DefaultAsyncHttpxClient(
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+        return openai.AsyncOpenAI(api_key=key, base_url=base_url, organization=self.options.get("organization"),
+                                  timeout=self.options.get("timeout", 120.0), max_retries=0, http_client=http_client)
+
+    @property
+    def clients(self) -> ClientPool[openai.AsyncOpenAI]:
+        if self._clients is None:
+            self._clients = ClientPool(self._new_client, int(self.concurrency))
+        return self._clients
+
     @property
     def client(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            base_url = self.options.get("base_url")
-            key = self.api_key(required=not base_url) or LOCAL_KEY
-            self._client = openai.AsyncOpenAI(api_key=key, base_url=base_url,
-                                              organization=self.options.get("organization"),
-                                              timeout=self.options.get("timeout", 120.0), max_retries=0)
-        return self._client
+        """The client for control calls (files, batches); completions spread over :attr:`clients`."""
+        return self.clients.first()
 
     def body(self, request: LLMRequest) -> dict[str, Any]:
         """The Chat Completions request body (also one line of a Batch API input file)."""
@@ -75,7 +89,10 @@ class OpenAIBackend(LLMBackend):
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         try:
-            completion = await self.client.chat.completions.create(**self.body(request))
+            # the SDK's own POST with our already-plain JSON body: skips the per-request re-typing of the
+            # params (about 1 ms of CPU a request), same auth, headers, errors and typed ChatCompletion reply
+            completion = await self.clients.next().post(ENDPOINT_PATH, body=self.body(request),
+                                                        cast_to=ChatCompletion)
         except openai.APIError as exc:
             raise translate(exc) from None
         except (ValueError, TypeError) as exc:  # an unreadable body from a proxy or a broken server
@@ -125,9 +142,10 @@ class OpenAIBackend(LLMBackend):
         return out
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        if self._clients is not None:
+            for client in self._clients.built():
+                await client.close()
+            self._clients = None
 
 
 def translate(exc: openai.APIError) -> LLMError:
