@@ -247,37 +247,10 @@ def annotate(
 ) -> None:
     """Label users' own text with any annotator (pre-label real notes for review, compare annotators)."""
     from dualalign_core.annotate.cli_support import annotate_file
-    from dualalign_core.plugins import get_registry
 
-    registry = get_registry()
     options = {"model": model} if model else {}
-    if annotator not in registry.components.get("annotator", {}) and \
-            annotator in registry.components.get("llm_backend", {}):
-        stats = _annotate_with_backend(file, out_path, annotator, disease, segment_mode, options)
-    else:
-        stats = annotate_file(file, out_path, annotator, disease, segment_mode=segment_mode, options=options)
+    stats = annotate_file(file, out_path, annotator, disease, segment_mode=segment_mode, options=options)
     out.print_json(json.dumps(stats.as_dict(), default=str))
-
-
-def _annotate_with_backend(file: Path, out_path: Path, backend: str, disease: str, segment_mode: str,
-                           options: dict[str, Any]):
-    """Wrap an LLM backend as the core's LLM annotator and label the file with it."""
-    from dualalign_core.annotate import cli_support
-    from dualalign_core.llm import for_role
-    from dualalign_core.plugins import get_registry
-
-    registry = get_registry()
-    cls = registry.get("llm_backend", backend, field_path="--annotator")
-    wrapped = for_role("annotator", cls(**options))
-
-    class _Registry:
-        components = {"annotator": {backend: lambda **_: wrapped}}
-
-        def get(self, kind: str, name: str, **kw: Any) -> Any:
-            return self.components["annotator"][name] if kind == "annotator" else registry.get(kind, name, **kw)
-
-    return cli_support.annotate_file(file, out_path, backend, disease, segment_mode=segment_mode,
-                                     registry=_Registry())
 
 
 @app.command()

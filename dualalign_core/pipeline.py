@@ -34,7 +34,7 @@ from dualalign_core.errors import BadInput, RunFailed
 from dualalign_core.executor import Executor, LocalExecutor, WorkUnit
 from dualalign_core.plugins import Registry, get_registry
 from dualalign_core.records import Note, NotePlan, Persona, Rejection, Sentence, Usage, canonical_json
-from dualalign_core.schemas import SCHEMA_VERSION, validate
+from dualalign_core.schemas import SCHEMA_VERSION
 from dualalign_core.seeds import derive_seed, short_hash
 from dualalign_core.store import MANIFEST, RunStore, UnitResult, write_json_atomic
 from dualalign_core.text.segment import segment
@@ -72,18 +72,8 @@ def resolve_disease(config: RunConfig, registry: Registry) -> DiseasePack:
 
 def build(registry: Registry, kind: str, spec: ComponentSpec, config: RunConfig, field_path: str) -> Any:
     """Instantiate a registered component, validating its options against its ``options_schema``."""
-    if kind in ("generator", "annotator") and spec.name not in registry.components.get(kind, {}) \
-            and spec.name in registry.components.get("llm_backend", {}):
-        from dualalign_core.llm import for_role  # an LLM backend serves as a generator and an annotator
-
-        return for_role(kind, build(registry, "llm_backend", spec, config, field_path))
-    cls = registry.get(kind, spec.name, file=config.path, field_path=f"{field_path}.name")
-    options = spec.constructor_options()
-    validate(options, cls.options_schema, file=config.path, prefix=f"{field_path}.options")
-    try:
-        component = cls(**options)
-    except (TypeError, ValueError) as exc:
-        raise BadInput(str(exc), file=config.path, field=f"{field_path}.options") from None
+    component = registry.create(kind, spec.name, spec.constructor_options(), file=config.path,
+                                field_path=field_path)
     if spec.concurrency is not None:
         component.concurrency = spec.concurrency
     return component

@@ -75,6 +75,29 @@ class Registry:
                            file=file, field=field_path)
         return table[name]
 
+    def create(self, kind: str, name: str, options: dict[str, Any] | None = None, *, file: str | None = None,
+               field_path: str = "") -> Any:
+        """Build a registered component from its options, validated against its ``options_schema``.
+
+        A generator or annotator name that is a registered LLM backend gives that backend wrapped for the role.
+        Bad options (schema, or the constructor's TypeError/ValueError) raise BadInput naming the field.
+        """
+        from dualalign_core.schemas import validate
+
+        prefix = f"{field_path}." if field_path else ""
+        if kind in ("generator", "annotator") and name not in self.components.get(kind, {}) \
+                and name in self.components.get("llm_backend", {}):
+            from dualalign_core.llm import for_role  # an LLM backend serves as a generator and an annotator
+
+            return for_role(kind, self.create("llm_backend", name, options, file=file, field_path=field_path))
+        cls = self.get(kind, name, file=file, field_path=f"{prefix}name" if field_path else kind)
+        options = dict(options or {})
+        validate(options, cls.options_schema, file=file, prefix=f"{prefix}options")
+        try:
+            return cls(**options)
+        except (TypeError, ValueError) as exc:
+            raise BadInput(str(exc), file=file, field=f"{prefix}options") from None
+
     def names(self, kind: str) -> list[str]:
         table = self.diseases if kind == "disease" else self.components.get(kind, {})
         return sorted(table)

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import types
 from pathlib import Path
 
 import pytest
@@ -121,9 +120,9 @@ def test_quality_on_blind_set():
 # ---- CLI support --------------------------------------------------------------------------------
 
 def _registry():
-    d = disease()
-    tables = {"disease": {"alzheimers": d}, "annotator": {"lexicon": LexiconAnnotator}}
-    return types.SimpleNamespace(get=lambda kind, name, **kw: tables[kind][name])
+    from dualalign_core.plugins import Registry
+
+    return Registry(diseases={"alzheimers": disease()}, components={"annotator": {"lexicon": LexiconAnnotator}})
 
 
 def test_annotate_file_sentences_and_notes(tmp_path: Path):

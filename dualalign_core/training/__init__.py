@@ -15,7 +15,6 @@ from typing import Any
 
 from dualalign_core.components import Classifier, Example, Trainer
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import validate
 from dualalign_core.training.data import assemble, check_labels, load_gold, run_examples, task_view
 from dualalign_core.training.metrics import report
 
@@ -26,9 +25,7 @@ def build_trainer(name: str, options: dict[str, Any], *, field: str = "--trainer
     """Instantiate a registered trainer, validating its options against its ``options_schema``."""
     from dualalign_core.plugins import get_registry
 
-    cls = get_registry().get("trainer", name, field_path=field)
-    validate(options, cls.options_schema, prefix=f"{field}.options")
-    return cls(**options)
+    return get_registry().create("trainer", name, options, field_path=field)
 
 
 def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, trainer: str = "lora",
