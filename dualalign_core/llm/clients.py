@@ -43,3 +43,9 @@ class ClientPool(Generic[T]):
 
     def built(self) -> list[T]:
         return list(self._clients)
+
+    async def aclose(self) -> None:
+        """Close every client built so far (SDK clients have an async ``close``)."""
+        for client in self._clients:
+            await client.close()  # type: ignore[attr-defined]
+        self._clients.clear()

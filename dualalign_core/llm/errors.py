@@ -73,6 +73,15 @@ def retry_after_seconds(headers: object) -> float | None:
         return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
+def error_message(body: object, fallback: str) -> str:
+    """The human message of a vendor error body (``{"error": {"message": ...}}`` or ``{"message": ...}``)."""
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict) and err.get("message"):
+            return str(err["message"])
+    return fallback
+
+
 def from_http_status(status: int, message: str, headers: object, *, overloaded: tuple[int, ...] = (),
                      quota_exhausted: bool = False) -> LLMError:
     """The retry class for an HTTP error reply, shared by every vendor backend.

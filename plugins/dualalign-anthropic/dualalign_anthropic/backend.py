@@ -16,7 +16,7 @@ import httpx
 
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
 from dualalign_core.llm.clients import ClientPool
-from dualalign_core.llm.errors import LLMError, PermanentError, TransientError, from_http_status
+from dualalign_core.llm.errors import LLMError, PermanentError, TransientError, error_message, from_http_status
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 TOOL = "record_reply"
@@ -133,8 +133,7 @@ class AnthropicBackend(LLMBackend):
 
     async def aclose(self) -> None:
         if self._clients is not None:
-            for client in self._clients.built():
-                await client.close()
+            await self._clients.aclose()
             self._clients = None
 
 
@@ -152,12 +151,7 @@ def translate(exc: anthropic.APIError) -> LLMError:
 
 
 def _message(exc: anthropic.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-    return str(exc.message)
+    return error_message(exc.body, str(exc.message))
 
 
 def parse_message(data: Mapping[str, Any]) -> LLMResponse:

@@ -15,7 +15,14 @@ from openai.types.chat import ChatCompletion
 
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
 from dualalign_core.llm.clients import ClientPool
-from dualalign_core.llm.errors import LLMError, PermanentError, RateLimited, TransientError, from_http_status
+from dualalign_core.llm.errors import (
+    LLMError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    error_message,
+    from_http_status,
+)
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 FINISH = {"stop": "stop", "length": "length", "content_filter": "filtered", "tool_calls": "tool",
@@ -143,8 +150,7 @@ class OpenAIBackend(LLMBackend):
 
     async def aclose(self) -> None:
         if self._clients is not None:
-            for client in self._clients.built():
-                await client.close()
+            await self._clients.aclose()
             self._clients = None
 
 
@@ -162,12 +168,7 @@ def translate(exc: openai.APIError) -> LLMError:
 
 
 def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-    return str(exc.message)
+    return error_message(exc.body, str(exc.message))
 
 
 def parse_completion(data: Mapping[str, Any]) -> LLMResponse:
