@@ -1,7 +1,9 @@
 """Annotation quality figures: segmentation accuracy on the hard cases (ours vs pysbd) and the lexicon
-annotator's precision/recall per label on the labelled sentence sets in tests/data.
+annotator's precision/recall per label on the labelled sentence sets in tests/data; with ``--probe PATH``
+(a JSONL of realistic sentences: text, label, optional difficulty) the lexicon annotator with the AD pack's
+lexicon and phrase banks: binary F1 and 6-way macro-F1, overall and on ``difficulty == "hard"``.
 
-    python benchmarks/annotation_quality.py [--json]
+    python benchmarks/annotation_quality.py [--json] [--probe ../shared/eval/dev_probe.jsonl]
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dualalign_core.annotate.lexicon import LexiconAnnotator
 from dualalign_core.annotate.quality import label_quality, load_cases, load_labelled, segmentation_quality
 from dualalign_core.text.segment import Span
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 LABELS = ("cognitive_impairment", "neuropsychiatric_symptoms", "notice_by_others", "physiological_changes",
           "requiring_assistance")
 
@@ -47,11 +50,44 @@ def _pysbd():
     return run
 
 
+def probe_figures(path: Path) -> dict[str, dict[str, float]]:
+    """Aggregate figures of the AD pack's lexicon annotator on a probe set: overall and per difficulty."""
+    from dualalign_core.disease import DiseasePack
+
+    pack = DiseasePack.from_directory(ROOT / "plugins" / "dualalign-alzheimers" / "dualalign_alzheimers" / "data")
+    rows = load_labelled(path)
+    ann = LexiconAnnotator()
+    pred = [ann.label_text(r["text"], pack).label for r in rows]
+    out = {}
+    subsets = {"all": lambda r: True, **{d: (lambda r, d=d: r.get("difficulty") == d)
+                                         for d in sorted({r.get("difficulty") for r in rows} - {None})}}
+    for name, keep in subsets.items():
+        idx = [i for i, r in enumerate(rows) if keep(r)]
+        q = label_quality([rows[i]["text"] for i in idx], [rows[i]["label"] for i in idx], [pred[i] for i in idx],
+                          pack.labels, pack.negative_label)
+        out[name] = {"n": q.n, "binary_f1": round(q.binary.f1, 4), "macro_f1": round(q.macro_f1, 4),
+                     "accuracy": round(q.accuracy, 4)}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--probe", type=Path, action="append", default=[],
+                    help="a JSONL of realistic labelled sentences to score the AD pack's lexicon annotator on")
+    ap.add_argument("--errors", action="store_true", help="also print the tests/data mislabels")
     args = ap.parse_args(argv)
-    report: dict = {"segmentation": {}, "lexicon_annotator": {}}
+    report: dict = {"segmentation": {}, "lexicon_annotator": {}, "probe": {}}
+    for path in args.probe:
+        report["probe"][str(path)] = probe_figures(path)
+    if args.probe and not args.json:
+        for path, fig in report["probe"].items():
+            print(f"Lexicon annotator (AD pack) on {path}")
+            print(f"  {'subset':8s} n     binary-F1  6-way macro-F1  accuracy")
+            for subset, f in fig.items():
+                print(f"  {subset:8s} {f['n']:4d}  {f['binary_f1']:.3f}      {f['macro_f1']:.3f}           "
+                      f"{f['accuracy']:.3f}")
+        print()
     baseline = _pysbd()
     for name in ("segmentation_cases", "segmentation_cases_blind"):
         cases = load_cases(DATA / f"{name}.jsonl")
@@ -81,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'label':28s} P      R      F1     support")
         for lab, s in {**q["per_label"], "binary (any vs none)": q["binary"]}.items():
             print(f"  {lab:28s} {s['precision']:.3f}  {s['recall']:.3f}  {s['f1']:.3f}  {s['support']}")
-        for text, gold, pred in q["errors"]:
+        for text, gold, pred in q["errors"] if args.errors else ():
             print(f"  miss: {text!r} gold={gold} pred={pred}")
     return 0
 

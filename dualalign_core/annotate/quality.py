@@ -99,9 +99,14 @@ class LabelQuality:
     binary: LabelScore
     errors: tuple[tuple[str, str, str], ...]  # (text, gold, predicted)
 
+    @property
+    def macro_f1(self) -> float:
+        """Mean F1 over every label, the negative one included (the multi-class macro-F1)."""
+        return sum(s.f1 for s in self.per_label) / len(self.per_label) if self.per_label else 0.0
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "n": self.n, "accuracy": round(self.accuracy, 4),
+            "n": self.n, "accuracy": round(self.accuracy, 4), "macro_f1": round(self.macro_f1, 4),
             "binary": _score_dict(self.binary),
             "per_label": {s.label: _score_dict(s) for s in self.per_label},
         }
