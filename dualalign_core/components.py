@@ -52,13 +52,28 @@ class TrajectorySampler(Component):
 
 
 @frozen
+class LabelledSpan:
+    """A stretch of generated text and the label its writer gave it (the grammar knows what it wrote).
+
+    ``kind`` says what was written (``symptom``, ``filler:vitals``, ``negative:family_history``...).
+    """
+
+    start: int
+    end: int
+    label: str
+    kind: str
+    term_id: str | None = None
+
+
+@frozen
 class Generation:
-    """A generator's output for one plan."""
+    """A generator's output for one plan; ``spans``: labels of what it wrote, when the generator knows them."""
 
     text: str
     model: str | None = None
     prompt_hash: str | None = None
     usage: Usage = field(factory=Usage)
+    spans: tuple[LabelledSpan, ...] = field(converter=tuple, default=())
 
 
 class Generator(Component):
@@ -85,6 +100,11 @@ class Annotator(Component):
 
     async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: RunContext) -> Annotation:
         raise NotImplementedError
+
+    async def annotate_generation(self, note: Note, sentences: Sequence[Sentence], generation: Generation,
+                                  ctx: RunContext) -> Annotation:
+        """Label a note the run just generated; annotators that use the generator's own labels override it."""
+        return await self.annotate(note, sentences, ctx)
 
 
 @frozen

@@ -86,6 +86,12 @@ class DiseasePack:
     protocol: str = field(repr=False)
     plugin: str = "unknown"
     plugin_version: str = "unknown"
+    grammar: dict[str, Any] | None = field(default=None, hash=False, eq=False, repr=False)
+
+    @property
+    def third_party_label(self) -> str | None:
+        """The label of a third party's report of a change (``third_party_label`` in disease.json), if any."""
+        return self.manifest.get("third_party_label")
 
     @property
     def all_labels(self) -> tuple[str, ...]:
@@ -118,6 +124,7 @@ class DiseasePack:
             path = directory / files[key]
             loaded[key] = load_json(path, schema)
         tables.check_pack(manifest, loaded, directory)
+        grammar = _load_grammar(manifest, loaded["lexicon"], directory)
         protocol_path = directory / files["protocol"]
         if not protocol_path.is_file():
             raise BadInput("file not found", file=str(protocol_path))
@@ -127,9 +134,26 @@ class DiseasePack:
             label_precedence=manifest.get("label_precedence", manifest["labels"]),
             stages=manifest["stages"], directory=directory, manifest=manifest,
             prompt=PromptTemplate.load(directory / files["prompt"]),
-            protocol=protocol_path.read_text(encoding="utf-8"), **loaded,
+            protocol=protocol_path.read_text(encoding="utf-8"), grammar=grammar, **loaded,
         )
         return pack
+
+
+def _load_grammar(manifest: Mapping[str, Any], lexicon: Mapping[str, Any], directory: Path) -> dict[str, Any] | None:
+    """The pack's optional phrase banks (``files.grammar``), schema- and semantics-checked."""
+    from dualalign_core.grammar.bank import check_grammar
+
+    name = manifest["files"].get("grammar")
+    tp = manifest.get("third_party_label")
+    if tp is not None and tp not in manifest["labels"]:
+        raise BadInput(f"{tp!r} is not one of the pack's labels", file=str(directory / "disease.json"),
+                       field="third_party_label")
+    if not name:
+        return None
+    path = directory / name
+    doc = load_json(path, "grammar")
+    check_grammar(doc, path, lexicon)
+    return doc
 
 
 def validate_pack_dir(directory: str | Path) -> None:

@@ -353,7 +353,7 @@ class Pipeline:
                 for i, s in enumerate(segment(note.text))
             )
             async with self._ann_sem:
-                annotation = await c.annotator.annotate(note, sentences, ctx)
+                annotation = await _annotate(c.annotator, note, sentences, generation, ctx)
             usage = usage + annotation.usage
             bundle = NoteBundle(persona=persona, plan=plan, note=note, sentences=sentences,
                                 labels=annotation.labels)
@@ -453,6 +453,14 @@ def load_bundles(store: RunStore, *, accepted_only: bool = True, include_cohort:
         out.append(NoteBundle(persona=personas[note.persona_id], plan=plans[note.plan_id], note=note,
                               sentences=tuple(sentences.get(note.id, ())), labels=tuple(labels.get(note.id, ()))))
     return out
+
+
+async def _annotate(annotator: Annotator, note: Note, sentences: tuple[Sentence, ...], generation: Any,
+                    ctx: RunContext) -> Any:
+    """The annotator's labels; those that know generations (the ``plan`` annotator) also see the generation."""
+    if hasattr(annotator, "annotate_generation"):
+        return await annotator.annotate_generation(note, sentences, generation, ctx)
+    return await annotator.annotate(note, sentences, ctx)
 
 
 def _resumes(run_dir: Path) -> int:

@@ -2,6 +2,7 @@
 
 from dualalign_core import hookimpl
 from dualalign_core.annotate.lexicon import LexiconAnnotator
+from dualalign_core.annotate.plan import PlanAnnotator
 from dualalign_core.builtin.template_generator import TemplateGenerator
 from dualalign_core.filters import FILTERS
 from dualalign_core.sampling.personas import PrevalencePersonaSource
@@ -29,6 +30,7 @@ def register_generators(register):
 @hookimpl
 def register_annotators(register):
     register("lexicon", LexiconAnnotator)
+    register("plan", PlanAnnotator)  # the template grammar's own labels
 
 
 @hookimpl
