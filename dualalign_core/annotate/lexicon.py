@@ -25,19 +25,28 @@ from dualalign_core.components import Annotation, Annotator
 from dualalign_core.records import Label, Note, Sentence
 from dualalign_core.text.context import Assertion, ContextDetector, TriggerHit
 
+_WHO = (r"(?:daughters?(?:-in-law)?|sons?(?:-in-law)?|wife|husband|spouse|partner|family(?: members?)?|caregivers?|"
+        r"children|kids|sister|brother|friends?|neighbou?rs?|niece|nephew|grandchildren|granddaughter|grandson|"
+        r"informant|roommate|co-?workers?|boss|employer|aide|companion|girlfriend|boyfriend|pastor)")
 _REPORTER = re.compile(
     r"(?<!\w)(?:(?:his|her|their|the|pt's|patient's)\s+)?"
-    r"(?P<who>daughters?|sons?|wife|husband|spouse|partner|family|caregivers?|children|sister|brother|friends?|"
-    r"neighbou?rs?|niece|nephew|grandchildren|granddaughter|grandson|informant|roommate|coworkers?)"
-    r"(?:\s+\w+){0,4}?\s+(?P<cue>reports?|reported|noticed|notices|notes|noted|observed|observes|states|"
-    r"says|describes|commented|comments|feels|concerned|worried|concerns?|worries|complains?)(?!\w)"
-    r"|(?<!\w)(?P<per>per|according to)\s+(?:(?:his|her|the)\s+)?(?:daughter|son|wife|husband|spouse|family|"
-    r"caregiver|informant|children)(?!\w)",
+    rf"(?P<who>{_WHO})(?:'s)?"
+    r"(?:\s+\w+){0,5}?\s+(?P<cue>reports?|reported|noticed|notices|notes|noted|observed|observes|states|stated|"
+    r"says|said|describes|described|commented|comments|feels|felt|concerned|worried|concerns?|worries|complains?|"
+    r"tells|told|mentions|mentioned|thinks|thought|called|calls|brought|brings|points out|pointed out|adds|added|"
+    r"has seen|has watched|is frustrated|frustrated|fears|wonders|explains|explained|relates|related|"
+    r"confirms|confirmed|corroborates|describe|report|notice|observe|note)(?!\w)"
+    r"|(?<!\w)(?P<per>per|according to|collateral from|collateral history from|history from|as reported by)\s+"
+    rf"(?:(?:his|her|the|pt's|patient's)\s+)?{_WHO}(?!\w)"
+    rf"|(?<!\w)(?:his|her|the)\s+{_WHO}(?:'s)?\s+(?:main\s+)?(?:concern|worry|observation|impression)(?!\w)",
     re.IGNORECASE,
 )
 _CHANGE_CUE = re.compile(
-    r"(?<!\w)(?:memory|forget\w*|confus\w*|behaviou?r\w*|personality|mood|changes?|chang\w+|decline\w*|"
-    r"driving|safety|safe|function\w*|cognition|cognitive|repeat\w*|lost|withdrawn|different)(?!\w)",
+    r"(?<!\w)(?:memory|forget\w*|forgot|confus\w*|behaviou?r\w*|personality|mood|changes?|chang\w+|decline\w*|"
+    r"driving|safety|safe|function\w*|cognition|cognitive|repeat\w*|lost|withdrawn|different|no longer|anymore|"
+    r"stopped|keeps|again|lately|recently|used to|not (?:him|her)self|himself|herself|struggl\w*|trouble|"
+    r"difficult\w*|can't|cannot|couldn't|could not|won't|unable|mixed up|misplac\w*|wander\w*|agitat\w*|"
+    r"angry|upset|sleep\w*|eat\w*|weight|fell|falls?|getting worse|worse|slipping|slower|quiet\w*|off)(?!\w)",
     re.IGNORECASE,
 )
 DEFAULT_SELF_CAUSE = ("dementia", "neurodegenerat\\w*", "neurocognitive disorder", "cognitive decline",
@@ -108,7 +117,7 @@ class LexiconMatcher:
     """A lexicon compiled once: :meth:`find` returns raw matches, :meth:`mentions` adds context."""
 
     def __init__(self, lexicon: Mapping[str, Any], *, self_cause_terms: Sequence[str] = DEFAULT_SELF_CAUSE,
-                 max_scope_words: int = 8) -> None:
+                 max_scope_words: int = 8, cues: Mapping[str, Sequence[str]] | None = None) -> None:
         self.terms: list[_Term] = []
         phrases: list[tuple[str, int, bool]] = []  # (phrase, term index, case-sensitive)
         for entry in lexicon.get("terms", []):
@@ -118,6 +127,8 @@ class LexiconMatcher:
                 phrases.append((text, idx, False))
             for abbr in entry.get("abbreviations", ()):
                 phrases.append((abbr, idx, any(ch.isupper() for ch in abbr)))
+            for cue in (cues or {}).get(entry["id"], ()):  # the pack grammar's specific realisation parts
+                phrases.append((cue, idx, False))
         # a token trie: each text token is looked up once per start position, whatever the lexicon size
         self._trie: dict[Any, Any] = {}
         for text, idx, case in sorted(phrases, key=lambda p: (-len(p[0]), p[0])):
@@ -195,18 +206,24 @@ class LexiconMatcher:
         return None
 
 
-_CACHE: dict[tuple[int, tuple[str, ...], int], tuple[Mapping[str, Any], LexiconMatcher]] = {}
+_CACHE: dict[tuple[int, tuple[str, ...], int, int], tuple[Mapping[str, Any], Any, LexiconMatcher]] = {}
 
 
 def matcher_for(lexicon: Mapping[str, Any], self_cause_terms: Sequence[str] = DEFAULT_SELF_CAUSE,
-                max_scope_words: int = 8) -> LexiconMatcher:
-    """The compiled matcher for a lexicon object (compiled once per lexicon and settings)."""
-    key = (id(lexicon), tuple(self_cause_terms), max_scope_words)
+                max_scope_words: int = 8, grammar: Mapping[str, Any] | None = None) -> LexiconMatcher:
+    """The compiled matcher for a lexicon object (and the pack grammar's cues; compiled once per settings)."""
+    key = (id(lexicon), tuple(self_cause_terms), max_scope_words, id(grammar))
     cached = _CACHE.get(key)
-    if cached is not None and cached[0] is lexicon:
-        return cached[1]
-    matcher = LexiconMatcher(lexicon, self_cause_terms=self_cause_terms, max_scope_words=max_scope_words)
-    _CACHE[key] = (lexicon, matcher)
+    if cached is not None and cached[0] is lexicon and cached[1] is grammar:
+        return cached[2]
+    cues = None
+    if grammar:
+        from dualalign_core.grammar.bank import PhraseBank
+
+        cues = PhraseBank.from_dict(grammar).cue_phrases()
+    matcher = LexiconMatcher(lexicon, self_cause_terms=self_cause_terms, max_scope_words=max_scope_words,
+                             cues=cues)
+    _CACHE[key] = (lexicon, grammar, matcher)
     return matcher
 
 
@@ -246,6 +263,8 @@ class LexiconAnnotator(Annotator):
             "self_cause_terms": {"type": "array", "items": {"type": "string"},
                                  "description": "Regexes naming the disease itself in 'due to ...' phrases."},
             "max_scope_words": {"type": "integer", "minimum": 1, "maximum": 50},
+            "use_cues": {"type": "boolean",
+                         "description": "Also match the pack grammar's realisation cues (default true)."},
         },
     }
 
@@ -254,13 +273,18 @@ class LexiconAnnotator(Annotator):
         self.reporter_label: str | None = options.get("reporter_label", "auto")
         self.self_cause_terms = tuple(options.get("self_cause_terms", DEFAULT_SELF_CAUSE))
         self.max_scope_words = int(options.get("max_scope_words", 8))
+        self.use_cues = bool(options.get("use_cues", True))
 
     def matcher(self, disease: Any) -> LexiconMatcher:
         terms = (*self.self_cause_terms, *_disease_self_terms(disease))
-        return matcher_for(disease.lexicon, terms, self.max_scope_words)
+        grammar = getattr(disease, "grammar", None) if self.use_cues else None
+        return matcher_for(disease.lexicon, terms, self.max_scope_words, grammar)
 
     def _reporter_label(self, disease: Any) -> str | None:
         if self.reporter_label == "auto":
+            declared = getattr(disease, "third_party_label", None)
+            if declared:
+                return declared
             return "notice_by_others" if "notice_by_others" in disease.labels else None
         return self.reporter_label if self.reporter_label in disease.labels else None
 

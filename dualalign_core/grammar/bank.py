@@ -60,6 +60,7 @@ class PhraseBank:
     filler: dict[str, Block] = field(factory=dict, hash=False)
     findings: tuple[str, ...] = field(converter=tuple, default=())
     hard_negatives: dict[str, Block] = field(factory=dict, hash=False)
+    term_cues: dict[str, tuple[str, ...]] = field(factory=dict, hash=False)
     fallback: bool = False
 
     @classmethod
@@ -86,15 +87,17 @@ class PhraseBank:
             risk_factor_lines={k: tup(v) for k, v in doc.get("risk_factor_lines", {}).items()},
             filler=block(doc.get("filler", {})), findings=tup(doc.get("findings")),
             hard_negatives=block(doc.get("hard_negatives", {})),
+            term_cues={k: tup(v) for k, v in doc.get("term_cues", {}).items()},
         )
 
     def cue_phrases(self) -> dict[str, tuple[str, ...]]:
         """Term id -> its cues with pronoun slots expanded by every pronoun set (``{his}`` -> his, her)."""
         out: dict[str, tuple[str, ...]] = {}
-        for term_id, items in self.realisations.items():
+        for term_id in dict.fromkeys([*self.realisations, *self.term_cues]):
             phrases: list[str] = []
-            for r in items:
-                for cue in r.cues:
+            for cue in [*(c for r in self.realisations.get(term_id, ()) for c in r.cues),
+                        *self.term_cues.get(term_id, ())]:
+                if True:
                     for pron in self.pronouns.values():
                         text = cue.format_map(_Slots(pron))
                         if text not in phrases:
@@ -143,7 +146,7 @@ def _templates(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
                     walk(v, f"{path}.{k}" if path else k)
 
     for key in ("patient_names", "relatives", "openings", "voices", "term_frames", "hedges", "times",
-                "realisations", "risk_factor_lines", "filler", "findings", "hard_negatives"):
+                "realisations", "term_cues", "risk_factor_lines", "filler", "findings", "hard_negatives"):
         if key in doc:
             walk(doc[key], key)
     return out
@@ -155,9 +158,10 @@ def check_grammar(doc: Mapping[str, Any], path: Path | str, lexicon: Mapping[str
         return BadInput(message, file=str(path), field=where)
 
     term_ids = {t["id"] for t in lexicon.get("terms", ())}
-    for term_id in doc.get("realisations", {}):
-        if term_id not in term_ids:
-            raise bad(f"realisations.{term_id}", "not a term id of the lexicon")
+    for key in ("realisations", "term_cues"):
+        for term_id in doc.get(key, {}):
+            if term_id not in term_ids:
+                raise bad(f"{key}.{term_id}", "not a term id of the lexicon")
     for i, voice in enumerate(doc.get("third_party_voices", ())):
         if voice not in doc["voices"]:
             raise bad(f"third_party_voices[{i}]", f"unknown voice {voice!r}")
