@@ -50,11 +50,15 @@ def _pysbd():
     return run
 
 
-def probe_figures(path: Path) -> dict[str, dict[str, float]]:
-    """Aggregate figures of the AD pack's lexicon annotator on a probe set: overall and per difficulty."""
+def _ad_pack():
     from dualalign_core.disease import DiseasePack
 
-    pack = DiseasePack.from_directory(ROOT / "plugins" / "dualalign-alzheimers" / "dualalign_alzheimers" / "data")
+    return DiseasePack.from_directory(ROOT / "plugins" / "dualalign-alzheimers" / "dualalign_alzheimers" / "data")
+
+
+def probe_figures(path: Path) -> dict[str, dict[str, float]]:
+    """Aggregate figures of the AD pack's lexicon annotator on a probe set: overall and per difficulty."""
+    pack = _ad_pack()
     rows = load_labelled(path)
     ann = LexiconAnnotator()
     pred = [ann.label_text(r["text"], pack).label for r in rows]
@@ -75,11 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--probe", type=Path, action="append", default=[],
                     help="a JSONL of realistic labelled sentences to score the AD pack's lexicon annotator on")
+    ap.add_argument("--grammar-patients", type=int, default=0,
+                    help="also score the lexicon annotator against the AD note grammar's own labels (N patients)")
     ap.add_argument("--errors", action="store_true", help="also print the tests/data mislabels")
     args = ap.parse_args(argv)
     report: dict = {"segmentation": {}, "lexicon_annotator": {}, "probe": {}}
     for path in args.probe:
         report["probe"][str(path)] = probe_figures(path)
+    if args.grammar_patients:
+        from dualalign_core.grammar.agreement import grammar_agreement
+
+        q = grammar_agreement(_ad_pack(), LexiconAnnotator(), patients=args.grammar_patients)
+        report["grammar_agreement"] = {"n": q.n, "accuracy": round(q.accuracy, 4), "binary_f1": round(q.binary.f1, 4),
+                                       "macro_f1": round(q.macro_f1, 4)}
+        if not args.json:
+            g = report["grammar_agreement"]
+            print(f"Lexicon annotator vs the note grammar's labels ({args.grammar_patients} patients, {g['n']} "
+                  f"sentences): accuracy {g['accuracy']:.3f}, binary F1 {g['binary_f1']:.3f}, "
+                  f"6-way macro-F1 {g['macro_f1']:.3f}\n")
     if args.probe and not args.json:
         for path, fig in report["probe"].items():
             print(f"Lexicon annotator (AD pack) on {path}")

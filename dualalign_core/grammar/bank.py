@@ -97,11 +97,10 @@ class PhraseBank:
             phrases: list[str] = []
             for cue in [*(c for r in self.realisations.get(term_id, ()) for c in r.cues),
                         *self.term_cues.get(term_id, ())]:
-                if True:
-                    for pron in self.pronouns.values():
-                        text = cue.format_map(_Slots(pron))
-                        if text not in phrases:
-                            phrases.append(text)
+                for pron in self.pronouns.values():
+                    text = cue.format_map(_Slots(pron))
+                    if text not in phrases:
+                        phrases.append(text)
             if phrases:
                 out[term_id] = tuple(phrases)
         return out
