@@ -23,6 +23,7 @@ from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput
 from dualalign_core.records import Label, Note, Provenance, Sentence, Usage
 from dualalign_core.text.segment import segment
+from dualalign_core.textio import check_unicode, read_text
 
 SEGMENT_MODES = ("auto", "always", "never")
 
@@ -45,12 +46,7 @@ class AnnotateStats:
 def read_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> list[dict[str, Any]]:
     """JSON objects, one a line (blank lines skipped); BadInput names the file and line of a bad one."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise BadInput("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read: {exc}", file=str(path)) from None
+    lines = read_text(path, what="input file").splitlines()
     out = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -61,6 +57,7 @@ def read_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> list[
             raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), field=f"line {n}") from None
         if not isinstance(rec, dict):
             raise BadInput("expected a JSON object", file=str(path), field=f"line {n}")
+        check_unicode(rec, file=path, field=f"line {n}")
         for key in require:
             if key not in rec:
                 raise BadInput(f"missing field {key!r}", file=str(path), field=f"line {n}")
