@@ -268,6 +268,15 @@ def test_generator_system_exit_is_the_units_failure(faulty_site, tmp_path):
     assert_clean(res, 0)
 
 
+def test_annotator_system_exit_in_annotate_names_the_plugin(faulty_site, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"text": "Pt reports tremor."}\n')
+    res = dualalign("annotate", str(src), "--annotator", "faulty-ann", "--out", str(tmp_path / "o"),
+                    env={**faulty_env(faulty_site, ""), "DUALALIGN_PLUGINS": "faulty,alzheimers"})
+    assert_clean(res, 1, "annotator 'faulty-ann'", "dualalign-faulty", "SystemExit: 5")
+    assert not (tmp_path / "o").exists()
+
+
 def test_raising_cohort_filter_fails_the_run_cleanly_and_resume_reports_again(faulty_site, tmp_path):
     run = tmp_path / "run"
     cfg = faulty_config(tmp_path / "c.toml", filters='use = ["bad-cohort"]')

@@ -21,6 +21,7 @@ from dualalign_core.annotate.agreement import AgreementReport, agreement
 from dualalign_core.components import Annotator
 from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput
+from dualalign_core.plugins import plugin_call
 from dualalign_core.records import Label, Note, Provenance, Sentence, Usage
 from dualalign_core.text.segment import segment
 from dualalign_core.textio import check_unicode, read_text
@@ -112,7 +113,8 @@ async def annotate_records(records: Sequence[Mapping[str, Any]], annotator: Anno
         if not sentences or not note.text.strip():
             return [], Usage()
         async with sem:
-            result = await annotator.annotate(note, sentences, ctx)
+            with plugin_call(annotator, "annotate", "annotator"):
+                result = await annotator.annotate(note, sentences, ctx)
         return list(result.labels), result.usage
 
     results = await asyncio.gather(*(one(n, s) for n, s in units))
