@@ -100,6 +100,8 @@ class RunStore:
             self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:  # not SQLite, truncated, a directory, read-only...
             self.db.close()
+            if any(word in str(exc) for word in ("locked", "busy")):
+                raise  # another process holds it: a failed run (exit 1), not bad input
             raise BadInput(f"cannot open the run database: {exc}", file=str(self.path)) from None
 
     def close(self) -> None:
