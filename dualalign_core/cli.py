@@ -1,49 +1,145 @@
-"""The ``dualalign`` command. Exit codes: 0 success, 1 a run that failed, 2 bad input (no traceback)."""
+"""The ``dualalign`` command and its one error boundary (:func:`handled`, applied to every command).
+
+Exit codes: 0 success; 1 a run that failed (a plugin raised, units failed, the budget or breaker stopped it,
+an internal error); 2 bad input (config, pack, input file, path, plugin that cannot load or start); 130
+interrupted (Ctrl-C). Errors are one unwrapped line on stderr naming the file (and field or plugin);
+``DUALALIGN_DEBUG=1`` also prints the traceback.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import json
 import logging
+import os
+import sqlite3
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from dualalign_core.errors import BadInput, DualAlignError, PluginError, RunFailed
+from dualalign_core.errors import (
+    BadInput,
+    ComponentError,
+    DualAlignError,
+    Interrupted,
+    PluginError,
+    RunFailed,
+)
+from dualalign_core.textio import check_output
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="DualAlign: clinically grounded synthetic clinical notes.")
-console = Console(stderr=True)
-out = Console()
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 F = TypeVar("F", bound=Callable[..., Any])
+# OS errors that mean the machine, not the input, failed: a failed run (1) rather than bad input (2)
+_RUN_ERRNOS = {errno.ENOSPC, errno.EIO, errno.ENOMEM, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def debug() -> bool:
+    """``DUALALIGN_DEBUG=1``: print tracebacks under the one-line messages."""
+    return os.environ.get("DUALALIGN_DEBUG", "") not in ("", "0", "false", "no")
+
+
+def classify(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one-line message for an exception that reached the CLI."""
+    from dualalign_core.plugins import describe_exception
+
+    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+        return 130, f"interrupted: {exc}" if str(exc) else "interrupted"
+    if isinstance(exc, BadInput):
+        return 2, f"error: {exc}"
+    if isinstance(exc, PluginError):
+        return 2, f"plugin error: {exc}"
+    if isinstance(exc, RunFailed):
+        return 1, f"run failed: {exc} (continue it with --resume)"
+    if isinstance(exc, ComponentError):
+        return 1, f"plugin failed: {exc}"
+    if isinstance(exc, DualAlignError):
+        return 1, f"error: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return 2, (f"error: input is not valid {exc.encoding} text: {exc.reason} at byte offset {exc.start}; "
+                   "save it as UTF-8")
+    if isinstance(exc, UnicodeEncodeError):
+        return 2, (f"error: text cannot be written as {exc.encoding}: {exc.reason} "
+                   "(a lone surrogate in the input?)")
+    if isinstance(exc, OSError):
+        where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+        reason = exc.strerror or describe_exception(exc)
+        code = 1 if exc.errno in _RUN_ERRNOS else 2
+        return code, f"error: {where}: {reason}" if where else f"error: {reason}"
+    if isinstance(exc, sqlite3.DatabaseError):
+        code = 1 if any(w in str(exc) for w in ("locked", "busy")) else 2
+        return code, f"error: run database (run.sqlite): {exc}; is it a DualAlign run directory, and intact?"
+    if isinstance(exc, json.JSONDecodeError):
+        return 2, f"error: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return 2, f"error: invalid TOML: {exc}"
+    if isinstance(exc, SystemExit):  # plugin or library code called sys.exit() inside a command
+        return 1, f"error: plugin code called sys.exit({exc.code!r}) (DUALALIGN_DEBUG=1 shows where)"
+    return 1, f"internal error: {describe_exception(exc)} (a bug; DUALALIGN_DEBUG=1 shows the traceback)"
+
+
+def report_error(message: str) -> None:
+    """One line on stderr, never wrapped, never markup (paths may hold ``[``), safe on any encoding."""
+    line = " ".join(message.split()) + "\n"
+    stream = sys.stderr
+    try:
+        stream.write(line)
+    except UnicodeEncodeError:
+        stream.write(line.encode("ascii", "backslashreplace").decode("ascii"))
+    stream.flush()
 
 
 def handled(fn: F) -> F:
-    """Map our errors to exit codes and one-line messages."""
+    """The error boundary: every exception a command raises becomes an exit code and one line on stderr.
+
+    Our errors carry their message; OS, decoding, SQLite, JSON/TOML and plugin errors are mapped (see
+    :func:`classify`); anything else is an internal error (exit 1). The traceback only under
+    ``DUALALIGN_DEBUG=1``. Idempotent: every ``app.command()`` applies it, explicit use is harmless.
+    """
+    if getattr(fn, "_dualalign_handled", False):
+        return fn
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except BadInput as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-            raise typer.Exit(2) from None
-        except PluginError as exc:
-            console.print(f"[red]plugin error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        except RunFailed as exc:
-            console.print(f"[red]run failed:[/red] {exc} (continue it with --resume)", highlight=False)
-            raise typer.Exit(1) from None
-        except DualAlignError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
+            code, message = classify(exc)
+            if debug():
+                traceback.print_exception(exc)
+            report_error(message)
+            raise typer.Exit(code) from None
 
+    wrapper._dualalign_handled = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+class _App(typer.Typer):
+    """A Typer app whose every command goes through :func:`handled`."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        register = super().command(*args, **kwargs)
+        return lambda fn: register(handled(fn))
+
+
+app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+           help="DualAlign: clinically grounded synthetic clinical notes.")
+console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped (paths stay whole)
+out = Console(soft_wrap=True)
 
 
 def _load(config: Path | None, run_dir: Path | None, resume: bool, **overrides: Any):
@@ -71,7 +167,6 @@ def _load(config: Path | None, run_dir: Path | None, resume: bool, **overrides: 
 
 
 @app.command()
-@handled
 def run(
     config: Path | None = typer.Argument(None, help="Run config (TOML)."),
     out_dir: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
@@ -89,16 +184,23 @@ def run(
 
     cfg, run_dir = _load(config, out_dir, resume, patients=patients, seed=seed, generator=generator,
                          annotator=annotator, max_cost_usd=max_cost)
+    check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
     pipeline = Pipeline(cfg, run_dir, resume=resume)
-    with RunProgress(enabled=not quiet, console=console) as progress:
-        pipeline.progress = progress.update
-        manifest = pipeline.run()
-    _summary(run_dir, manifest)
+    try:
+        with RunProgress(enabled=not quiet, console=console) as progress:
+            pipeline.progress = progress.update
+            manifest = pipeline.run()
+    except KeyboardInterrupt:  # Pipeline.run marked the manifest "interrupted"
+        raise Interrupted(f"the run is saved; continue it with: dualalign run --resume --out {run_dir}") from None
+    except ComponentError as exc:  # Pipeline.run marked the manifest "failed"
+        raise RunFailed(str(exc)) from exc
+    failure = _summary(run_dir, manifest)
     if manifest["status"] == "finished_with_failures":
-        raise typer.Exit(1)
+        raise RunFailed(failure or "some notes failed")
 
 
-def _summary(run_dir: Path, manifest: dict[str, Any]) -> None:
+def _summary(run_dir: Path, manifest: dict[str, Any]) -> str | None:
+    """Print the run's summary table; returns what failed, if units did."""
     from dualalign_core.store import RunStore
 
     counts = manifest["counts"]
@@ -106,6 +208,7 @@ def _summary(run_dir: Path, manifest: dict[str, Any]) -> None:
         labels = store.label_counts()
         rejections = store.rejection_counts()
         status = store.note_status()
+        first_error = store.first_error()
     accepted = sum(1 for s in status.values() if s == "accepted")
     table = Table(title=f"run {manifest['run_id']} — {manifest['status']}", show_header=False)
     table.add_row("run directory", str(run_dir))
@@ -124,10 +227,12 @@ def _summary(run_dir: Path, manifest: dict[str, Any]) -> None:
         table.add_row("generation tokens/s", f"{manifest['throughput'].get('tokens_per_s', 0):.1f}")
     out.print(table)
     out.print(f"run directory: {run_dir}")
+    if failed:
+        return f"{failed} note(s) failed (first: {first_error or 'unknown'})"
+    return None
 
 
 @app.command()
-@handled
 def plan(
     config: Path = typer.Argument(..., help="Run config (TOML)."),
     out_dir: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
@@ -141,6 +246,7 @@ def plan(
     from dualalign_core.pipeline import Pipeline
 
     cfg, run_dir = _load(config, out_dir, False, patients=patients, seed=seed, multiplier=multiplier)
+    check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
     pipeline = Pipeline(cfg, run_dir)
     try:
         manifest = pipeline.plan(
@@ -171,7 +277,6 @@ def print_fidelity(fidelity: dict[str, Any]) -> None:
 
 
 @app.command()
-@handled
 def plugins(as_json: bool = typer.Option(False, "--json")) -> None:
     """Every plugin, its version, status and the components it registers by kind."""
     from dualalign_core.plugins import get_registry
@@ -192,7 +297,6 @@ def plugins(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 @app.command()
-@handled
 def validate(paths: list[Path] = typer.Argument(..., help="Configs (.toml), pack dirs, tables (.json).")) -> None:
     """Validate run configs, disease-pack directories and data tables against their schemas."""
     from dualalign_core.validation import validate_path
@@ -203,7 +307,6 @@ def validate(paths: list[Path] = typer.Argument(..., help="Configs (.toml), pack
 
 
 @app.command()
-@handled
 def export(
     run_dir: Path = typer.Argument(..., help="Run directory."),
     fmt: str = typer.Option("jsonl", "--format", "-f",
@@ -236,7 +339,6 @@ def export(
 
 
 @app.command()
-@handled
 def annotate(
     file: Path = typer.Argument(..., help="JSONL with a `text` field (sentences or whole notes)."),
     annotator: str = typer.Option("lexicon", "--annotator", "-a", help="Annotator or LLM backend name."),
@@ -249,12 +351,12 @@ def annotate(
     from dualalign_core.annotate.cli_support import annotate_file
 
     options = {"model": model} if model else {}
+    check_output(out_path, kind="file", option="--out")
     stats = annotate_file(file, out_path, annotator, disease, segment_mode=segment_mode, options=options)
     out.print_json(json.dumps(stats.as_dict(), default=str))
 
 
 @app.command()
-@handled
 def agreement(
     a: Path = typer.Argument(..., help="Annotated JSONL (annotator A)."),
     b: Path = typer.Argument(..., help="Annotated JSONL (annotator B), same sentences."),
@@ -264,6 +366,8 @@ def agreement(
     """Cohen's kappa per label and overall between two annotators; disagreements for adjudication."""
     from dualalign_core.annotate.cli_support import agreement_files
 
+    if review is not None:
+        check_output(review, kind="file", option="--review")
     report = agreement_files(a, b, review_out=review).as_dict()
     if as_json:
         out.print_json(json.dumps(report, default=str))
@@ -280,7 +384,6 @@ def agreement(
 
 
 @app.command()
-@handled
 def estimate(
     config: Path = typer.Argument(..., help="Run config (TOML)."),
     patients: int | None = typer.Option(None, "--patients", min=1),
@@ -313,7 +416,6 @@ def estimate(
 
 
 @app.command()
-@handled
 def report(
     run_dir: Path = typer.Argument(..., help="Run directory."),
     out_path: Path | None = typer.Option(None, "--out", "-o", help="HTML file (default RUN_DIR/report.html)."),
@@ -335,12 +437,20 @@ from dualalign_core.cli_training import register as _register_training  # noqa: 
 _register_training(app, handled)  # train, evaluate, ablate
 
 
+def _encoding_safe_streams() -> None:
+    """Never crash on a character the terminal cannot show (``PYTHONIOENCODING=ascii`` and an em dash)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
+    _encoding_safe_streams()
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
     try:
         app()
-    except KeyboardInterrupt:  # pragma: no cover
-        console.print("interrupted: continue with --resume")
+    except KeyboardInterrupt:  # pragma: no cover - outside any command (commands exit 130 themselves)
+        report_error("interrupted")
         sys.exit(130)
 
 

@@ -15,8 +15,8 @@ from rich.table import Table
 
 from dualalign_core.errors import BadInput
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped (paths stay whole)
+out = Console(soft_wrap=True)
 
 
 def _options(pairs: list[str]) -> dict[str, Any]:
@@ -31,6 +31,14 @@ def _options(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             opts[key] = value
     return opts
+
+
+def _check_model(model: str) -> None:
+    """A ``--model`` written as a path (absolute, ``./``, ``../``, ``~``) must exist; hub ids pass through."""
+    path = Path(model).expanduser()
+    looks_like_path = path.is_absolute() or model.startswith((".", "~")) or model.endswith(("/", "\\"))
+    if looks_like_path and not path.exists():
+        raise BadInput(f"no such model directory: {model}", field="--model")
 
 
 def train(
@@ -49,6 +57,7 @@ def train(
     """Fine-tune a sentence classifier on a run's labelled sentences and/or gold data; score the test split."""
     from dualalign_core.training import train_model
 
+    _check_model(model)
     options = {"seed": seed, **_options(option), "model": model}
     result = train_model(run_dir, out_dir, task=task, trainer=trainer, options=options, gold=gold, mix=mix,
                          seed=seed)

@@ -148,13 +148,10 @@ def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
 
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a TOML config; errors name the file and the field."""
+    from dualalign_core.textio import read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput("config file not found", file=str(path)) from None
-    except IsADirectoryError:
-        raise BadInput("is a directory, expected a TOML file", file=str(path)) from None
+    text = read_text(path, what="config file")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

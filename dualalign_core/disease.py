@@ -18,6 +18,7 @@ from attrs import field, frozen
 from dualalign_core.errors import BadInput
 from dualalign_core.schemas import load_json, validate
 from dualalign_core.seeds import short_hash
+from dualalign_core.textio import read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,9 +49,7 @@ class PromptTemplate:
     @classmethod
     def load(cls, path: Path) -> PromptTemplate:
         try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise BadInput("file not found", file=str(path)) from None
+            doc = tomllib.loads(read_text(path, what="prompt file"))
         except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"invalid TOML: {exc}", file=str(path)) from None
         for key in ("version", "system", "user"):
@@ -126,15 +125,14 @@ class DiseasePack:
         tables.check_pack(manifest, loaded, directory)
         grammar = _load_grammar(manifest, loaded["lexicon"], directory)
         protocol_path = directory / files["protocol"]
-        if not protocol_path.is_file():
-            raise BadInput("file not found", file=str(protocol_path))
+        protocol = read_text(protocol_path, what="protocol file")
         pack = cls(
             name=manifest["name"], title=manifest["title"], version=manifest["version"],
             labels=manifest["labels"], negative_label=manifest.get("negative_label", "none"),
             label_precedence=manifest.get("label_precedence", manifest["labels"]),
             stages=manifest["stages"], directory=directory, manifest=manifest,
             prompt=PromptTemplate.load(directory / files["prompt"]),
-            protocol=protocol_path.read_text(encoding="utf-8"), grammar=grammar, **loaded,
+            protocol=protocol, grammar=grammar, **loaded,
         )
         return pack
 

@@ -30,14 +30,15 @@ from dualalign_core.components import (
 from dualalign_core.config import ComponentSpec, RunConfig, parse_config
 from dualalign_core.context import RunContext
 from dualalign_core.disease import DiseasePack
-from dualalign_core.errors import BadInput, RunFailed
+from dualalign_core.errors import BadInput, ComponentError, RunFailed
 from dualalign_core.executor import Executor, LocalExecutor, WorkUnit
-from dualalign_core.plugins import Registry, get_registry
+from dualalign_core.plugins import Registry, get_registry, plugin_call
 from dualalign_core.records import Note, NotePlan, Persona, Rejection, Sentence, Usage, canonical_json
 from dualalign_core.schemas import SCHEMA_VERSION
 from dualalign_core.seeds import derive_seed, short_hash
 from dualalign_core.store import MANIFEST, RunStore, UnitResult, write_json_atomic
 from dualalign_core.text.segment import segment
+from dualalign_core.textio import read_json
 
 
 def now() -> str:
@@ -178,10 +179,13 @@ class Pipeline:
         ctx = self.ctx or RunContext(run_id=self.run_id, seed=self.config.seed, disease=self.components.disease)
         c = self.components
         ctx.options["multiplier"] = self.config.multiplier
-        personas = c.personas.sample(c.disease, self.config.patients, derive_seed(self.config.seed, "personas"), ctx)
+        with plugin_call(c.personas, "sample", "persona_source"):
+            personas = c.personas.sample(c.disease, self.config.patients, derive_seed(self.config.seed, "personas"),
+                                         ctx)
         plans: list[NotePlan] = []
         for persona in personas:
-            history = c.sampler.plan(persona, c.disease, derive_seed(self.config.seed, "plan", persona.id), ctx)
+            with plugin_call(c.sampler, "plan", "trajectory_sampler"):
+                history = c.sampler.plan(persona, c.disease, derive_seed(self.config.seed, "plan", persona.id), ctx)
             if self.config.max_notes_per_patient:
                 history = history[-self.config.max_notes_per_patient:]
             plans.extend(history)
@@ -205,9 +209,7 @@ class Pipeline:
         path = self.run_dir / MANIFEST
         old: dict[str, Any] = {}
         if path.exists():
-            import json
-
-            old = json.loads(path.read_text())
+            old = read_json(path, what="run manifest")
         d = self.components.disease
         manifest = {
             "schema_version": SCHEMA_VERSION,
@@ -245,8 +247,19 @@ class Pipeline:
         """Plan if needed, make every unfinished note, run cohort filters, finish the manifest."""
         try:
             return asyncio.run(self.run_async())
+        except ComponentError as exc:  # a plugin raised outside a unit (cohort filter, sampler): mark it failed
+            self._mark(status="failed", stop_reason=str(exc))
+            raise
+        except KeyboardInterrupt:  # Ctrl-C: units in flight are dropped, committed ones kept; resumable
+            self._mark(status="interrupted", stop_reason="interrupted by the user")
+            raise
         finally:
             self.close()
+
+    def _mark(self, **fields: Any) -> None:
+        """Record how the run ended in the manifest, if there is a manifest to record it in."""
+        if self.store is not None and (self.run_dir / MANIFEST).exists():
+            self.write_manifest(finished_at=now(), **fields)
 
     async def run_async(self) -> dict[str, Any]:
         from dualalign_core.fidelity import fidelity_report
@@ -336,7 +349,8 @@ class Pipeline:
         try:
             seed = derive_seed(self.config.seed, "note", plan.id, *((attempt,) if attempt else ()))
             async with self._gen_sem:
-                generation = await c.generator.generate(plan, persona, seed, ctx)
+                with plugin_call(c.generator, "generate", "generator"):
+                    generation = await c.generator.generate(plan, persona, seed, ctx)
             usage = usage + generation.usage
             note = Note(id=plan.id, plan_id=plan.id, persona_id=persona.id, text=generation.text,
                         usage=generation.usage,
@@ -353,7 +367,8 @@ class Pipeline:
                 for i, s in enumerate(segment(note.text))
             )
             async with self._ann_sem:
-                annotation = await _annotate(c.annotator, note, sentences, generation, ctx)
+                with plugin_call(c.annotator, "annotate", "annotator"):
+                    annotation = await _annotate(c.annotator, note, sentences, generation, ctx)
             usage = usage + annotation.usage
             bundle = NoteBundle(persona=persona, plan=plan, note=note, sentences=sentences,
                                 labels=annotation.labels)
@@ -374,7 +389,8 @@ class Pipeline:
         for f in self.components.filters:
             if f.stage != stage:
                 continue
-            verdict = f.check(bundle, self.ctx)
+            with plugin_call(f, "check", "filter"):
+                verdict = f.check(bundle, self.ctx)
             if verdict is not None:
                 out.append((stage, self._rejection(f, bundle.note.id, verdict)))
         return out
@@ -421,7 +437,8 @@ class Pipeline:
         bundles = list(self.bundles(accepted_only=True, include_cohort=False))
         rejections: list[Rejection] = []
         for f in cohort:
-            verdicts = f.check_cohort(bundles, self.ctx)
+            with plugin_call(f, "check_cohort", "filter"):
+                verdicts = f.check_cohort(bundles, self.ctx)
             rejections.extend(self._rejection(f, nid, v) for nid, v in sorted(verdicts.items()))
         store.replace_cohort_rejections(rejections)
         return {r.record_id for r in rejections if r.enforced}

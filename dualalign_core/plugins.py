@@ -7,11 +7,13 @@ The core's own components (entry point ``core``) register through the same mecha
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata as md
 import logging
 import os
 import traceback
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 import pluggy
@@ -19,7 +21,7 @@ from attrs import define, field
 
 from dualalign_core import hookspecs
 from dualalign_core.components import COMPONENT_KINDS, Component
-from dualalign_core.errors import BadInput, PluginError
+from dualalign_core.errors import BadInput, ComponentError, DualAlignError, PluginError
 
 GROUP = "dualalign"
 log = logging.getLogger("dualalign.plugins")
@@ -97,6 +99,11 @@ class Registry:
             return cls(**options)
         except (TypeError, ValueError) as exc:
             raise BadInput(str(exc), file=file, field=f"{prefix}options") from None
+        except (DualAlignError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # the plugin's constructor failed: name it, never a traceback
+            raise PluginError(f"{describe_component(cls, kind)} failed to start: {describe_exception(exc)}",
+                              plugin=cls.plugin, component=name) from exc
 
     def names(self, kind: str) -> list[str]:
         table = self.diseases if kind == "disease" else self.components.get(kind, {})
@@ -117,9 +124,45 @@ def _allowed() -> set[str] | None:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
+def describe_exception(exc: BaseException) -> str:
+    """``RuntimeError: boom`` on one line (``SystemExit: 4``, ``KeyboardInterrupt``)."""
+    return " ".join("".join(traceback.format_exception_only(type(exc), exc)).split())
+
+
+def describe_component(component: Any, kind: str | None = None) -> str:
+    """``filter 'near-duplicate' (plugin dualalign-core 0.1.0)`` for a component class or instance."""
+    if kind is None:
+        kind = next((k for k, base in COMPONENT_KINDS.items() if base is not Component
+                     and isinstance(component, base)), "component")
+    name = getattr(component, "name", "") or type(component).__name__
+    plugin = " ".join(filter(None, (getattr(component, "plugin", ""), getattr(component, "plugin_version", ""))))
+    return f"{kind.replace('_', ' ')} {name!r}" + (f" (plugin {plugin})" if plugin else "")
+
+
+class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(component, "generate"): ...``
+    """Run plugin code: any exception it raises (``SystemExit`` included) becomes a :class:`ComponentError`
+    naming the component and its plugin. Our own errors, Ctrl-C and task cancellation pass through."""
+
+    def __init__(self, component: Any, action: str, kind: str | None = None):
+        self.component, self.action, self.kind = component, action, kind
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc is None or isinstance(exc, (DualAlignError, KeyboardInterrupt, asyncio.CancelledError,
+                                           GeneratorExit)):
+            return False
+        c = self.component
+        raise ComponentError(f"{describe_component(c, self.kind)} failed in {self.action}: {describe_exception(exc)}",
+                             plugin=getattr(c, "plugin", None), component=getattr(c, "name", None),
+                             usage=getattr(exc, "usage", None)) from exc
+
+
 def _fail(info: PluginInfo, exc: BaseException) -> None:
     info.status = "broken"
-    info.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    info.error = describe_exception(exc)
     if _strict():
         raise PluginError(f"plugin {info.name!r} ({info.distribution}) failed: {info.error}") from exc
     log.warning("plugin %r is broken and was skipped: %s", info.name, info.error)
@@ -187,7 +230,7 @@ def load_registry() -> Registry:
             module = ep.load()
             pm.register(module, name=ep.name)
             _register_components(pm, registry, ep.name, module)
-        except Exception as exc:  # one broken plugin must not take the host down
+        except BaseException as exc:  # one broken plugin (even sys.exit, Ctrl-C at import) must not take the host down
             _rollback(registry, info)
             _fail(info, exc)
     return registry

@@ -62,12 +62,9 @@ def validate(document: Any, schema: str | dict[str, Any], *, file: str | None = 
 
 def load_json(path: Path, schema: str | None = None) -> Any:
     """Read a JSON file (a clear error for bad JSON) and optionally validate it."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput("file not found", file=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=str(path)) from None
+    from dualalign_core.textio import read_json
+
+    document = read_json(path, what="JSON file")
     if schema:
         validate(document, schema, file=str(path))
     return document

@@ -17,6 +17,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from dualalign_core.errors import BadInput
 from dualalign_core.records import (
     Label,
     Note,
@@ -93,9 +94,15 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / DB_NAME
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:  # not SQLite, truncated, a directory, read-only...
+            self.db.close()
+            if any(word in str(exc) for word in ("locked", "busy")):
+                raise  # another process holds it: a failed run (exit 1), not bad input
+            raise BadInput(f"cannot open the run database: {exc}", file=str(self.path)) from None
 
     def close(self) -> None:
         self.db.close()
@@ -220,6 +227,11 @@ class RunStore:
                                "(record_id >= ? AND record_id < ?) ORDER BY record_id, filter",
                                (record_id, f"{record_id}@", f"{record_id}A"))
         return [(stage, from_dict(Rejection, json.loads(data))) for stage, data in rows]
+
+    def first_error(self) -> str | None:
+        """The error of the first failed unit (plan order), if any failed."""
+        row = self.db.execute("SELECT error FROM units WHERE status='failed' ORDER BY seq LIMIT 1").fetchone()
+        return row[0] if row else None
 
     def unit_status(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT id, status FROM units"))

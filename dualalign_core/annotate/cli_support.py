@@ -21,8 +21,10 @@ from dualalign_core.annotate.agreement import AgreementReport, agreement
 from dualalign_core.components import Annotator
 from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput
+from dualalign_core.plugins import plugin_call
 from dualalign_core.records import Label, Note, Provenance, Sentence, Usage
 from dualalign_core.text.segment import segment
+from dualalign_core.textio import check_unicode, read_text
 
 SEGMENT_MODES = ("auto", "always", "never")
 
@@ -45,12 +47,7 @@ class AnnotateStats:
 def read_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> list[dict[str, Any]]:
     """JSON objects, one a line (blank lines skipped); BadInput names the file and line of a bad one."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise BadInput("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"cannot read: {exc}", file=str(path)) from None
+    lines = read_text(path, what="input file").splitlines()
     out = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -61,6 +58,7 @@ def read_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> list[
             raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), field=f"line {n}") from None
         if not isinstance(rec, dict):
             raise BadInput("expected a JSON object", file=str(path), field=f"line {n}")
+        check_unicode(rec, file=path, field=f"line {n}")
         for key in require:
             if key not in rec:
                 raise BadInput(f"missing field {key!r}", file=str(path), field=f"line {n}")
@@ -115,7 +113,8 @@ async def annotate_records(records: Sequence[Mapping[str, Any]], annotator: Anno
         if not sentences or not note.text.strip():
             return [], Usage()
         async with sem:
-            result = await annotator.annotate(note, sentences, ctx)
+            with plugin_call(annotator, "annotate", "annotator"):
+                result = await annotator.annotate(note, sentences, ctx)
         return list(result.labels), result.usage
 
     results = await asyncio.gather(*(one(n, s) for n, s in units))

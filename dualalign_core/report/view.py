@@ -12,6 +12,7 @@ from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
 from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence
 from dualalign_core.store import DB_NAME, MANIFEST, RunStore
+from dualalign_core.textio import read_json
 
 
 def load_disease(manifest: dict[str, Any]) -> DiseasePack | None:
@@ -40,7 +41,7 @@ class RunView:
         if not (self.dir / DB_NAME).is_file():
             raise BadInput("not a run directory (no run.sqlite)", file=str(self.dir))
         path = self.dir / MANIFEST
-        self.manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        self.manifest: dict[str, Any] = read_json(path, what="run manifest") if path.exists() else {}
         self.store = RunStore(self.dir)
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from dualalign_core.components import Classifier, Example, Trainer
 from dualalign_core.errors import BadInput
+from dualalign_core.textio import read_json
 from dualalign_core.training.data import assemble, check_labels, load_gold, run_examples, task_view
 from dualalign_core.training.metrics import report
 
@@ -78,7 +79,7 @@ def load_model(model_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
     path = Path(model_dir) / MODEL_META
     if not path.is_file():
         raise BadInput(f"not a model directory (no {MODEL_META})", file=str(model_dir))
-    meta = json.loads(path.read_text())
+    meta = read_json(path, what="model metadata")
     cls = get_registry().get("trainer", meta["trainer"], file=str(path), field_path="trainer")
     return cls.load(model_dir), meta
 

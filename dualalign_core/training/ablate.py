@@ -39,11 +39,11 @@ COLUMNS = ("arm", "task", "train_gold", "train_synthetic", "accuracy", "macro_f1
 
 def load_ablation(path: str | Path) -> dict[str, Any]:
     """Read and validate an ablation config; relative paths are resolved against its directory."""
+    from dualalign_core.textio import read_text
+
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput("config file not found", file=str(path)) from None
+        doc = tomllib.loads(read_text(path, what="config file"))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"invalid TOML: {exc}", file=str(path)) from None
     validate(doc, "ablation", file=str(path))

@@ -17,6 +17,7 @@ from dualalign_core.components import Example
 from dualalign_core.errors import BadInput
 from dualalign_core.records import NEGATIVE_LABEL
 from dualalign_core.schemas import validate
+from dualalign_core.textio import check_unicode, read_text
 
 TASKS = ("binary", "multiclass")
 MIXES = ("gold", "synthetic", "gold+synthetic")
@@ -36,10 +37,7 @@ class Splits:
 def load_gold(path: str | Path) -> list[Example]:
     """Read gold JSONL (``text``, ``label``, optional demographics); errors name file, line and field."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise BadInput("gold file not found", file=str(path)) from None
+    lines = read_text(path, what="gold file").splitlines()
     out = []
     for no, line in enumerate(lines, 1):
         if not line.strip():
@@ -48,7 +46,7 @@ def load_gold(path: str | Path) -> list[Example]:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
             raise BadInput(f"invalid JSON: {exc.msg}", file=f"{path}:{no}") from None
-        validate(doc, "gold", file=f"{path}:{no}")
+        validate(check_unicode(doc, file=f"{path}:{no}"), "gold", file=f"{path}:{no}")
         groups = {k: str(v) for k, v in doc.get("demographics", {}).items()}
         groups.update({k: str(v) for k, v in doc.items() if k not in RESERVED and isinstance(v, str)})
         unit = str(doc.get("patient_id", doc.get("id", f"line{no}")))
