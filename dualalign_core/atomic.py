@@ -45,9 +45,13 @@ def writable_parent(path: Path, field: str | None = "--out") -> Path:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _bad(path, f"cannot create its directory: {exc.strerror or exc}", field) from None
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not _writable(parent):
         raise _bad(path, f"cannot write here: {parent} is not writable", field)
     return parent
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _run_dir(path: Path) -> bool:

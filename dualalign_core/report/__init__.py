@@ -20,6 +20,9 @@ def collect_metrics(run_dir: str | Path, *, embeddings: bool = True) -> dict[str
     from dualalign_core.report.metrics import collect
 
     with RunView(run_dir) as view:
+        if not view.store.has_plans():
+            raise BadInput("the run has no plans yet (it stopped before planning): nothing to report; continue "
+                           "it with `dualalign run CONFIG --out RUN_DIR --resume`", file=str(run_dir))
         return collect(view, embeddings=embeddings)
 
 
