@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT, cli_env
 from typer.testing import CliRunner
 
 from dualalign_core.atomic import MARKER, TMP_SUFFIX
 from dualalign_core.cli import app
 from dualalign_core.export import CARD, export_run
+from support import ROOT, cli_env
 
 CONFIG = """
 [run]
@@ -264,22 +264,34 @@ def test_hf_export_of_any_run_size_loads(runs, tmp_path, kind):
 
 
 # -- item 10: read-only and corrupt runs ----------------------------------------------------------------------
-def _read_only(run_dir: Path, script: str) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` (bash, $RUN = the run) with the run directory read-only: a read-only bind mount where we
+READ_ONLY_SCRIPT = """
+import sys
+from typer.testing import CliRunner
+from dualalign_core.cli import app
+run, out = sys.argv[1:]
+for args in (["export", run, "--out", out + "/e"], ["report", run, "--no-embeddings", "--out", out + "/r.html"],
+             ["report", run, "--no-embeddings"]):
+    r = CliRunner().invoke(app, args)
+    print(r.exit_code, r.output.replace("\\n", ""), flush=True)
+"""
+
+
+def _read_only(run_dir: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """Export and report the run with its directory read-only (one process): a read-only bind mount where we
     may mount (root in a container), else permission bits (a normal user)."""
-    env = {**cli_env(), "RUN": str(run_dir), "PY": sys.executable}
-    mount = (f'mount --bind "$RUN" "$RUN" && mount -o remount,bind,ro "$RUN" && ! touch "$RUN/x" 2>/dev/null '
-             f"&& {script}")
+    cmd = [sys.executable, "-c", READ_ONLY_SCRIPT, str(run_dir), str(out)]
     if os.geteuid() == 0:
         if not shutil.which("unshare"):
             pytest.skip("needs unshare to make a read-only mount as root")
-        done = subprocess.run(["unshare", "-m", "bash", "-c", mount], capture_output=True, text=True, env=env)
-        if "Operation not permitted" in done.stderr or "permission denied" in done.stderr.lower():
-            pytest.skip("cannot make a read-only mount here")
+        mount = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && ! touch "$1/x" 2>/dev/null && "${@:2}"'
+        done = subprocess.run(["unshare", "-m", "bash", "-c", mount, "-", str(run_dir), *cmd],
+                              capture_output=True, text=True, env=cli_env())
+        if done.returncode and not done.stdout:
+            pytest.skip(f"cannot make a read-only mount here: {done.stderr.strip()[:200]}")
         return done
     os.chmod(run_dir, 0o555)
     try:
-        return subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env)
+        return subprocess.run(cmd, capture_output=True, text=True, env=cli_env())
     finally:
         os.chmod(run_dir, 0o755)
 
@@ -290,14 +302,12 @@ def test_read_only_run_directory_exports_and_reports(runs, tmp_path):
         (run_dir / name).unlink(missing_ok=True)
     before = tree(run_dir)
     out = tmp_path / "out"
-    done = _read_only(run_dir, f'"$PY" -m dualalign_core.cli export "$RUN" --format jsonl --out {out}/e && '
-                               f'"$PY" -m dualalign_core.cli report "$RUN" --no-embeddings --out {out}/r.html && '
-                               f'! "$PY" -m dualalign_core.cli report "$RUN" --no-embeddings')
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _read_only(run_dir, out)
+    codes = [line.split(" ", 1) for line in done.stdout.splitlines()]
+    assert [c for c, _ in codes] == ["0", "0", "2"], done.stdout + done.stderr
+    assert "report.html" in codes[2][1] and "not writable" in codes[2][1] and "Traceback" not in done.stderr
     assert (out / "e" / "notes.jsonl").exists() and (out / "r.html").exists()
-    stderr = done.stderr.replace("\n", "")
-    assert "report.html" in stderr and "not writable" in stderr and "Traceback" not in stderr
-    assert tree(run_dir) == before
+    assert tree(run_dir) == before and not (run_dir / "run.sqlite-shm").exists()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "manifest", "manifest-list"])
