@@ -424,11 +424,9 @@ def report(
     as_json: Path | None = typer.Option(None, "--json", help="Also write the report's numbers as JSON here."),
 ) -> None:
     """Write the alignment audit: one self-contained HTML file (plots embedded, no network needed)."""
-    from dualalign_core.report import build_report, write_atomic
+    from dualalign_core.report import build_report
 
-    path, metrics = build_report(run_dir, out_path, embeddings=embeddings)
-    if as_json:
-        write_atomic(as_json, json.dumps(metrics, indent=1, sort_keys=True, default=str) + "\n")
+    path, _ = build_report(run_dir, out_path, embeddings=embeddings, json_out=as_json)
     out.print(f"report -> {path}")
 
 

@@ -10,18 +10,18 @@ notes.persona_id -> personas.id, notes.plan_id -> plans.id, sentences.note_id ->
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import sqlite3
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from dualalign_core.atomic import replace_dir
 from dualalign_core.errors import BadInput
 from dualalign_core.store import DB_NAME, RunStore
 
 FORMATS = ("jsonl", "parquet", "hf", "fhir")
+CLI_FORMATS = (*FORMATS, "review")  # review is written by dualalign_core.annotate (one JSONL file)
 CARD = "DATASET_CARD.md"
 TABLES = ("personas", "plans", "notes", "sentences", "labels", "rejections")
 
@@ -30,7 +30,7 @@ def open_run(run_dir: str | Path) -> RunStore:
     run_dir = Path(run_dir)
     if not (run_dir / DB_NAME).is_file():
         raise BadInput("not a run directory (no run.sqlite)", file=str(run_dir))
-    return RunStore(run_dir)
+    return RunStore(run_dir, readonly=True)
 
 
 def rows(store: RunStore, table: str) -> Iterator[dict[str, Any]]:
@@ -48,20 +48,21 @@ def rows(store: RunStore, table: str) -> Iterator[dict[str, Any]]:
 
 def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: date | None = None
                ) -> dict[str, int]:
-    """Write the export to ``out/`` (a directory), atomically: a temp dir renamed into place."""
+    """Write the export to ``out/`` (a directory), atomically: a temp sibling renamed into place.
+
+    An existing ``out`` is replaced only if it is an earlier export of the same format (see
+    :func:`dualalign_core.atomic.replace_dir`).
+    """
     if fmt not in FORMATS:
-        raise BadInput(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})", field="--format")
+        raise BadInput(f"unknown format {fmt!r} (choose from {', '.join(CLI_FORMATS)})", field="--format")
     from dualalign_core.card import dataset_card
     from dualalign_core.report.view import RunView
 
-    out = Path(out)
     open_run(run_dir).close()  # a clear error for a directory that is not a run
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     counts: dict[str, int] = {}
     extra = ""
     try:
-        with RunView(run_dir) as view:
+        with RunView(run_dir) as view, replace_dir(out, f"export-{fmt}", protect=[run_dir]) as tmp:
             store = view.store
             if fmt in ("jsonl", "parquet"):
                 for table in TABLES:
@@ -83,13 +84,8 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: d
                 counts = fhir.write(view, tmp, anchor)
                 extra = fhir.card_note(anchor)
             (tmp / CARD).write_text(dataset_card(view, fmt, counts, extra), encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    except sqlite3.DatabaseError as exc:
+        raise BadInput(f"cannot read the run database: {exc}", file=str(Path(run_dir) / DB_NAME)) from None
     return counts
 
 

@@ -7,9 +7,7 @@ nothing lost and nothing written twice. The LLM response cache lives in the same
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from dualalign_core.atomic import atomic_write_json
 from dualalign_core.errors import BadInput
 from dualalign_core.records import (
     Label,
@@ -87,12 +86,20 @@ class UnitResult:
 
 
 class RunStore:
-    """One run's SQLite database. Use from one thread (the pipeline's event loop)."""
+    """One run's SQLite database. Use from one thread (the pipeline's event loop).
 
-    def __init__(self, run_dir: str | Path):
+    ``readonly=True`` (readers: export, report, train) opens an existing database without writing to the
+    run directory: no schema, no WAL switch; a corrupt or foreign file is :class:`BadInput` naming it.
+    """
+
+    def __init__(self, run_dir: str | Path, *, readonly: bool = False):
         self.dir = Path(run_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / DB_NAME
+        self.readonly = readonly
+        if readonly:
+            self.db = _open_readonly(self.path)
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -276,6 +283,28 @@ class RunStore:
                             (key, canonical_json(value), time.time()))
 
 
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """``mode=ro``; a WAL database in a directory we cannot write falls back to ``immutable=1``."""
+    if not path.is_file():
+        raise BadInput("not a run directory (no run.sqlite)", file=str(path.parent))
+    uri = path.resolve().as_uri()
+    last: sqlite3.Error | None = None
+    for query in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.Error as exc:
+            db.close()
+            last = exc
+            continue
+        missing = sorted({*TABLES, "meta", "units"} - have)
+        if missing:
+            db.close()
+            raise BadInput(f"not a DualAlign run database (no table {missing[0]!r})", file=str(path))
+        return db
+    raise BadInput(f"cannot read the run database: {last}", file=str(path))
+
+
 class _Transaction:
     def __init__(self, db: sqlite3.Connection):
         self.db = db
@@ -289,15 +318,4 @@ class _Transaction:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON via a temporary file and rename, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_json(path, data, field=None, run_file=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -68,21 +66,15 @@ def read_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> list[
     return out
 
 
-def write_jsonl_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
+def write_jsonl_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]], *, field: str = "--out") -> int:
     """Write rows as JSONL via a temp file in the same directory and ``os.replace``; returns the row count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    from dualalign_core.atomic import atomic_writer
+
     n = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
-                n += 1
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path, field=field) as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+            n += 1
     return n
 
 
@@ -179,7 +171,7 @@ def agreement_files(a_path: str | Path, b_path: str | Path, *, negative_label: s
     report = agreement(la, lb, labels=labels, negative_label=negative_label)
     if review_out is not None:
         texts = {lab.sentence_id: r.get("text") for lab, r in zip(la, rows_a, strict=True)}
-        write_jsonl_atomic(review_out, review_rows(report, texts))
+        write_jsonl_atomic(review_out, review_rows(report, texts), field="--review")
     return report
 
 

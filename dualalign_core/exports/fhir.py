@@ -1,4 +1,4 @@
-"""FHIR R4 Bundles, one per patient (``fhir/<persona id>.json``), of type ``collection``.
+"""FHIR R4 Bundles, one per patient (``fhir/<persona id>.json``, the id made file-safe), of type ``collection``.
 
 - **Patient**: synthetic demographics (gender from ``sex``; every demographic variable in an extension;
   birth year = anchor year − age at diagnosis), marked synthetic on every resource: ``meta.security``
@@ -16,12 +16,15 @@ validate them with ``fhir.resources.R4B``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from dualalign_core.errors import BadInput
 from dualalign_core.report.view import RunView
 
 ANCHOR_DATE = date(2025, 1, 1)
@@ -122,15 +125,48 @@ def patient_bundle(view: RunView, persona_id: str, anchor: date = ANCHOR_DATE) -
             .replace("+00:00", "Z"), "entry": entries}
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def bundle_filename(persona_id: str) -> str:
+    """A safe file name for a persona's Bundle: the id itself when it is plain (letters, digits, ``._-``),
+    else a cleaned form plus a short hash of the id (so distinct ids never collide)."""
+    clean = _UNSAFE.sub("_", persona_id).strip("._")[:80]
+    if clean == persona_id and clean not in ("", ".", ".."):
+        return f"{clean}.json"
+    digest = hashlib.sha256(persona_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{clean or 'patient'}-{digest}.json"
+
+
+def check_anchor(view: RunView, anchor: date) -> None:
+    """Every date a Bundle carries must be a valid FHIR date (year 0001 or later): refuse an anchor too early."""
+    ages = [p.age for p in view.personas.values()]
+    years = [view.plans[n.plan_id].years_before_diagnosis for n in view.accepted if n.plan_id in view.plans]
+    birth = anchor.year - max(ages, default=0)
+    try:
+        earliest = anchor - timedelta(days=round(max(years, default=0) * 365.25))
+    except OverflowError:
+        earliest = None
+    if birth < 1 or earliest is None:
+        raise BadInput(f"{anchor.isoformat()} is too early: birth years or note dates would fall before year 1 "
+                       f"(oldest patient {max(ages, default=0)} at diagnosis, earliest note "
+                       f"{max(years, default=0):.1f} years before it)", field="--anchor-date")
+
+
 def write(view: RunView, out: Path, anchor: date = ANCHOR_DATE) -> dict[str, int]:
-    """One ``fhir/<persona id>.json`` Bundle per patient; returns resource counts by type."""
+    """One ``fhir/<persona id>.json`` Bundle per patient (see :func:`bundle_filename`); resource counts by type."""
+    check_anchor(view, anchor)
     folder = out / "fhir"
     folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
     counts = {"Bundle": 0, "Patient": 0, "Condition": 0, "DocumentReference": 0}
     for pid in view.personas:
+        path = folder / bundle_filename(pid)
+        if path.resolve().parent != root or path.exists():  # never outside the folder, never twice
+            raise BadInput(f"persona id {pid!r} gives an unsafe or duplicate file name", file=str(view.dir),
+                           field="personas.id")
         bundle = patient_bundle(view, pid, anchor)
-        (folder / f"{pid}.json").write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n",
-                                            encoding="utf-8")
+        path.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         counts["Bundle"] += 1
         for e in bundle["entry"]:
             counts[e["resource"]["resourceType"]] += 1

@@ -57,8 +57,10 @@ def build(view: RunView) -> dict[str, dict[str, list[dict[str, Any]]]]:
 def features(view: RunView) -> dict[str, Any]:
     ds = _datasets()
     d = view.disease
-    names = list(d.all_labels) if d else sorted({lb.label for lb in view.labels})
     negative = d.negative_label if d else "none"
+    found = sorted({lb.label for lb in view.primary_labels.values()})
+    # the pack's labels (negative last), each once, plus any label the run holds that the pack lacks
+    names = list(dict.fromkeys([*(x for x in (d.all_labels if d else found) if x != negative), *found, negative]))
     common = {"patient_id": ds.Value("string"), "stage": ds.Value("string"), "note_type": ds.Value("string"),
               "years_before_diagnosis": ds.Value("float64")}
     variables = sorted({k for p in view.personas.values() for k in p.demographics})
@@ -77,6 +79,13 @@ def features(view: RunView) -> dict[str, Any]:
     }
 
 
+def _dataset(ds: Any, rows: list[dict[str, Any]], features: Any) -> Any:
+    """A Dataset with ``features`` even when ``rows`` is empty (``from_list([])`` loses the columns)."""
+    if rows:
+        return ds.Dataset.from_list(rows, features=features)
+    return ds.Dataset.from_dict({name: [] for name in features}, features=features)
+
+
 def write(view: RunView, out: Path) -> dict[str, int]:
     """Write the three DatasetDicts under ``out``; returns ``table/split`` -> rows."""
     ds = _datasets()
@@ -84,8 +93,9 @@ def write(view: RunView, out: Path) -> dict[str, int]:
     tables, feats = build(view), features(view)
     counts: dict[str, int] = {}
     for table, splits in tables.items():
-        dd = ds.DatasetDict({s: ds.Dataset.from_list(rows, features=feats[table]) for s, rows in splits.items()})
-        dd.save_to_disk(str(out if table == "sentences" else out / table))
+        dd = ds.DatasetDict({s: _dataset(ds, rows, feats[table]) for s, rows in splits.items()})
+        empty = {s: 1 for s, d in dd.items() if len(d) == 0}  # else 0 shards: load_from_disk fails
+        dd.save_to_disk(str(out if table == "sentences" else out / table), num_shards=empty)
         counts.update({f"{table}/{s}": len(rows) for s, rows in splits.items()})
     return counts
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+from dualalign_core.atomic import atomic_write_text, check_file_target
+from dualalign_core.errors import BadInput
 from dualalign_core.report.view import RunView
+from dualalign_core.store import DB_NAME
 
 __all__ = ["RunView", "build_report", "collect_metrics", "write_atomic"]
 
@@ -17,35 +20,54 @@ def collect_metrics(run_dir: str | Path, *, embeddings: bool = True) -> dict[str
     from dualalign_core.report.metrics import collect
 
     with RunView(run_dir) as view:
+        if not view.store.has_plans():
+            raise BadInput("the run has no plans yet (it stopped before planning): nothing to report; continue "
+                           "it with `dualalign run CONFIG --out RUN_DIR --resume`", file=str(run_dir))
         return collect(view, embeddings=embeddings)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _is_report(path: Path) -> bool:
+    """An existing file we may overwrite: an earlier HTML report or metrics JSON of ours."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+            if b"<title>DualAlign alignment audit" in head:
+                return True
+            if not head.startswith(b"{") or path.stat().st_size > 256 * 2**20:
+                return False
+            data = json.loads(head + fh.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("run"), dict) and "run_id" in data["run"] \
+        and "counts" in data
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None, *, embeddings: bool = True
-                 ) -> tuple[Path, dict[str, Any]]:
-    """Write the HTML report (default ``RUN_DIR/report.html``); returns its path and the metrics."""
+def write_atomic(path: Path, text: str, *, field: str = "--out") -> None:
+    """Write via a temp file beside ``path`` and rename into place; an existing file is replaced only if it is
+    an earlier report (never a run's own file, a directory, or a file of someone else's)."""
+    atomic_write_text(path, text, field=field, owned=_is_report, what="report")
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None, *, embeddings: bool = True,
+                 json_out: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """Write the HTML report (default ``RUN_DIR/report.html``) and, with ``json_out``, its numbers as JSON;
+    returns the HTML path and the metrics. Both targets are checked before any work."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:  # pragma: no cover
-        from dualalign_core.errors import BadInput
-
         raise BadInput("the report needs matplotlib: pip install 'dualalign-core[report]'", field="report") from None
     from dualalign_core.report.html import render
 
-    metrics = collect_metrics(run_dir, embeddings=embeddings)
     path = Path(out) if out else Path(run_dir) / "report.html"
+    check_file_target(path, field="--out", owned=_is_report, what="report")
+    if json_out is not None:
+        check_file_target(json_out, field="--json", owned=_is_report, what="report")
+    try:
+        metrics = collect_metrics(run_dir, embeddings=embeddings)
+    except sqlite3.DatabaseError as exc:
+        raise BadInput(f"cannot read the run database: {exc}", file=str(Path(run_dir) / DB_NAME)) from None
     write_atomic(path, render(metrics))
+    if json_out is not None:
+        write_atomic(Path(json_out), json.dumps(metrics, indent=1, sort_keys=True, default=str) + "\n",
+                     field="--json")
     return path, metrics

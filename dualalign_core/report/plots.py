@@ -83,7 +83,7 @@ def stacked_by_stage(bins: dict[str, dict[str, int]], stages: Sequence[str], *, 
     ax.set_xlabel("years before diagnosis")
     ax.set_ylabel("planned notes")
     ax.set_title(title, fontsize=11)
-    ax.legend(fontsize=8, frameon=False, ncol=min(4, len(stages)))
+    ax.legend(fontsize=8, frameon=False, ncol=max(1, min(4, len(stages))))
     ax.spines[["top", "right"]].set_visible(False)
     return to_data_uri(fig)
 

@@ -12,7 +12,7 @@ from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
 from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence
 from dualalign_core.store import DB_NAME, MANIFEST, RunStore
-from dualalign_core.textio import read_json
+from dualalign_core.textio import read_text
 
 
 def load_disease(manifest: dict[str, Any]) -> DiseasePack | None:
@@ -28,6 +28,22 @@ def load_disease(manifest: dict[str, Any]) -> DiseasePack | None:
         return None
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The run's manifest (``{}`` if absent); a corrupt one is :class:`BadInput` naming it."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(read_text(path, what="run manifest"))
+    except BadInput:
+        raise
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).splitlines()[0]
+        raise BadInput(f"cannot read the run manifest: {reason}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise BadInput("cannot read the run manifest: expected a JSON object", file=str(path))
+    return data
+
+
 def base_note_id(record_id: str) -> str:
     """``noteid@attempt`` (an earlier, regenerated attempt) -> ``noteid``."""
     return record_id.split("@", 1)[0]
@@ -40,9 +56,8 @@ class RunView:
         self.dir = Path(run_dir)
         if not (self.dir / DB_NAME).is_file():
             raise BadInput("not a run directory (no run.sqlite)", file=str(self.dir))
-        path = self.dir / MANIFEST
-        self.manifest: dict[str, Any] = read_json(path, what="run manifest") if path.exists() else {}
-        self.store = RunStore(self.dir)
+        self.manifest = read_manifest(self.dir / MANIFEST)
+        self.store = RunStore(self.dir, readonly=True)
 
     def close(self) -> None:
         self.store.close()

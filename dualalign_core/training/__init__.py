@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dualalign_core.atomic import atomic_write_text, check_dir_target, replace_dir
 from dualalign_core.components import Classifier, Example, Trainer
 from dualalign_core.errors import BadInput
 from dualalign_core.textio import read_json
@@ -20,6 +21,7 @@ from dualalign_core.training.data import assemble, check_labels, load_gold, run_
 from dualalign_core.training.metrics import report
 
 MODEL_META = "dualalign-model.json"
+MODEL_KIND = "model"  # the output marker's kind: `train --out` replaces only an earlier model directory
 
 
 def build_trainer(name: str, options: dict[str, Any], *, field: str = "--trainer") -> Trainer:
@@ -35,6 +37,9 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
     """Train on a run's sentences and/or a gold set, then score the held-out test split."""
     if run_dir is None and gold is None:
         raise BadInput("give a run directory, a gold set, or both", field="RUN_DIR")
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and scores
+    if rank0:
+        check_dir_target(out_dir, MODEL_KIND, protect=[run_dir] if run_dir else [])  # before any work
     synthetic, labels = run_examples(run_dir) if run_dir is not None else ([], [])
     gold_examples = load_gold(gold) if gold is not None else None
     if gold_examples is not None and not labels:
@@ -50,25 +55,27 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
         raise BadInput(f"no training sentences for data mix {mix!r}", field="RUN_DIR")
     component = build_trainer(trainer, dict(options or {}))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    summary = component.train(train, valid, task_labels, out_dir)
-    meta = {
-        "trainer": trainer, "plugin": component.plugin, "plugin_version": component.plugin_version,
-        "task": task, "labels": task_labels, "mix": mix, "seed": seed, "run_dir": str(run_dir) if run_dir else None,
-        "gold": str(gold) if gold else None,
-        "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
-                  "train_gold": sum(e.source == "gold" for e in train),
-                  "train_synthetic": sum(e.source == "synthetic" for e in train)},
-        "train_seconds": round(time.perf_counter() - t0, 2),
-    }
-    result = {"model_dir": str(out_dir), **meta, "summary": summary}
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes and scores
-        return result
-    (out_dir / MODEL_META).write_text(json.dumps(meta, indent=2))
-    if test:
-        result["test"] = score(type(component).load(out_dir), test, task_labels)
-        (out_dir / "test_metrics.json").write_text(json.dumps(result["test"], indent=2))
+    meta = {"trainer": trainer, "plugin": component.plugin, "plugin_version": component.plugin_version,
+            "task": task, "labels": task_labels, "mix": mix, "seed": seed,
+            "run_dir": str(run_dir) if run_dir else None, "gold": str(gold) if gold else None,
+            "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
+                      "train_gold": sum(e.source == "gold" for e in train),
+                      "train_synthetic": sum(e.source == "synthetic" for e in train)}}
+    if not rank0:  # other ranks train in lockstep; the loop saves on rank 0 only
+        t0 = time.perf_counter()
+        summary = component.train(train, valid, task_labels, out_dir)
+        return {"model_dir": str(out_dir), **meta, "train_seconds": round(time.perf_counter() - t0, 2),
+                "summary": summary}
+    # built in a temp sibling, renamed onto out_dir (replacing only an earlier model directory) when done
+    with replace_dir(out_dir, MODEL_KIND, protect=[run_dir] if run_dir else []) as tmp:
+        t0 = time.perf_counter()
+        summary = component.train(train, valid, task_labels, tmp)
+        meta["train_seconds"] = round(time.perf_counter() - t0, 2)
+        result = {"model_dir": str(out_dir), **meta, "summary": summary}
+        (tmp / MODEL_META).write_text(json.dumps(meta, indent=2))
+        if test:
+            result["test"] = score(type(component).load(tmp), test, task_labels)
+            (tmp / "test_metrics.json").write_text(json.dumps(result["test"], indent=2))
     return result
 
 
@@ -102,7 +109,7 @@ def evaluate_model(model_dir: str | Path, gold: str | Path, *, out: str | Path |
     result = {"model_dir": str(model_dir), "gold": str(gold), "task": meta["task"],
               **score(model, examples, labels)}
     target = Path(out) if out else Path(model_dir) / "metrics.json"
-    target.write_text(json.dumps(result, indent=2))
+    atomic_write_text(target, json.dumps(result, indent=2), field=None)
     return result
 
 

@@ -73,7 +73,7 @@ def run_examples(run_dir: str | Path) -> tuple[list[Example], list[str]]:
     run_dir = Path(run_dir)
     if not (run_dir / DB_NAME).is_file():
         raise BadInput("not a run directory (no run.sqlite)", file=str(run_dir))
-    with RunStore(run_dir) as store:
+    with RunStore(run_dir, readonly=True) as store:
         bundles = load_bundles(store)
         labels = _run_labels(store)
     out = []
