@@ -171,7 +171,7 @@ def test_train_out_is_checked_before_any_work(runs, tmp_path):
     (tmp_path / "mine" / "keep.txt").write_text("x")
     before = tree(tmp_path)
     for target in (tmp_path / "a-file", tmp_path / "a-file" / "m", tmp_path / "mine", run_dir):
-        refused(cli("train", run_dir, "--task", "binary", "--model", "/nonexistent", "--out", target),
+        refused(cli("train", run_dir, "--task", "binary", "--model", "org/never-loaded", "--out", target),
                 str(target), "--out")
     assert tree(tmp_path) == before
 
