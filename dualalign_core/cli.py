@@ -51,17 +51,16 @@ def _load(config: Path | None, run_dir: Path | None, resume: bool, **overrides: 
     from dualalign_core.store import RunStore
 
     if config is not None:
-        cfg = load_config(config)
+        cfg = load_config(config).override(**overrides)  # validated like the file; resume compares identity
     elif resume and run_dir is not None and (run_dir / "run.sqlite").exists():
         with RunStore(run_dir) as store:
             stored = store.get_meta("config")
         if stored is None:
             raise BadInput("run directory has no stored config; pass CONFIG", file=str(run_dir))
-        cfg = parse_config(stored, None)
+        # the stored run: --max-cost applies, an option that would make it another run is refused
+        cfg = parse_config(stored, None).resume_with(str(run_dir), **overrides)
     else:
         raise BadInput("give a CONFIG file (or --resume --out RUN_DIR to continue a run)", field="CONFIG")
-    if config is not None or not resume:
-        cfg = cfg.override(**overrides)
     if run_dir is None:
         if cfg.out is None:
             raise BadInput("no run directory: pass --out RUN_DIR or set run.out in the config",
@@ -94,6 +93,10 @@ def run(
         pipeline.progress = progress.update
         manifest = pipeline.run()
     _summary(run_dir, manifest)
+    if manifest["status"] == "stopped":  # the budget held back unfinished work: not a success
+        console.print(f"[red]{manifest['stop_reason']}[/red] (dualalign run --resume --out {run_dir} "
+                      "--max-cost USD)", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     if manifest["status"] == "finished_with_failures":
         raise typer.Exit(1)
 
