@@ -75,11 +75,12 @@ def run(
     config: Path | None = typer.Argument(None, help="Run config (TOML)."),
     out_dir: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
-    patients: int | None = typer.Option(None, "--patients", min=1, help="Number of synthetic patients."),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="Run seed."),
+    patients: int | None = typer.Option(None, "--patients", help="Number of synthetic patients."),
+    seed: int | None = typer.Option(None, "--seed", help="Run seed."),
     generator: str | None = typer.Option(None, "--generator", help="Generator (or LLM backend) name."),
     annotator: str | None = typer.Option(None, "--annotator", help="Annotator name."),
-    max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Stop before LLM cost crosses USD."),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="Stop before LLM cost crosses USD (0: no LLM "
+                                          "spend); a run it stops exits 1 and resumes with a higher one."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Sample personas and plans, generate, filter, annotate and store notes."""
@@ -134,9 +135,9 @@ def _summary(run_dir: Path, manifest: dict[str, Any]) -> None:
 def plan(
     config: Path = typer.Argument(..., help="Run config (TOML)."),
     out_dir: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
-    patients: int | None = typer.Option(None, "--patients", min=1),
-    multiplier: float | None = typer.Option(None, "--multiplier", min=0.0, help="Symptom density multiplier."),
-    seed: int | None = typer.Option(None, "--seed", min=0),
+    patients: int | None = typer.Option(None, "--patients"),
+    multiplier: float | None = typer.Option(None, "--multiplier", help="Symptom density multiplier."),
+    seed: int | None = typer.Option(None, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable fidelity table."),
 ) -> None:
     """Sample personas and note plans (no LLM calls), store them and print the fidelity table."""
