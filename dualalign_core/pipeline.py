@@ -206,7 +206,9 @@ class Pipeline:
         if stored is None:
             return config
         stored_cfg = parse_config(stored, config.path)
-        diff = config_diff(config.identity(), stored_cfg.identity()) if config.raw else []
+        if not config.raw:  # built in code, not from a document: the stored run as it is
+            return stored_cfg
+        diff = config_diff(config.identity(), stored_cfg.identity())
         if diff:
             key, given, was = diff[0]
             more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
@@ -225,8 +227,10 @@ class Pipeline:
 
             spent = self.store.counts()["usage"]["cost_usd"]
             stored = self.store.get_meta("config")
-            if stored is not None and stored.get("limits") != self.config.to_dict().get("limits"):
-                self.store.set_meta("config", self.config.to_dict())  # the latest limit, for a bare --resume
+            limits = self.config.to_dict().get("limits")
+            if stored is not None and stored.get("limits") != limits:  # keep the latest limit for a bare --resume
+                self.store.set_meta("config", {k: v for k, v in stored.items() if k != "limits"}
+                                    | ({"limits": limits} if limits else {}))
             self.ctx.options.update(budget_options(self.config.max_cost_usd, spent_usd=spent))
         return self.store
 
