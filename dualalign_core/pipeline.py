@@ -371,8 +371,9 @@ class Pipeline:
             self.write_manifest(status="stopped", finished_at=now(), stop_reason=str(exc),
                                 resumes=manifest["resumes"])
             raise
-        unfinished = len(plans) - len(store.finished_units())
-        if reason is None and (unfinished or self._cohort_pending):  # should_stop held back the rest
+        unfinished = len(plans) - len(store.finished_units())  # failed units included: resume retries them
+        held_back = len(plans) - len(store.unit_status())  # never started
+        if reason is None and should_stop() and (held_back or self._cohort_pending):  # the budget held them back
             reason = f"cost budget of {usd(budget or 0.0)} reached (spent {usd(st.usage.cost_usd)})"
         status = "stopped" if reason else "finished"
         if reason:

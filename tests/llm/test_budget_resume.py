@@ -144,3 +144,18 @@ def test_openai_without_base_url_needs_its_key(tmp_path):
     code, text = invoke("run", str(cfg), "--out", str(tmp_path / "run"), "-q", keys=False)
     assert code == 2 and "OPENAI_API_KEY" in text and "generator.name" in text, text
     assert not (tmp_path / "run").exists()
+
+
+def test_failed_units_under_a_budget_are_failures_not_a_budget_stop(tmp_path):
+    from fakeserver import FakeLLMServer
+
+    srv = FakeLLMServer(faults=["500"]).start()
+    try:
+        cfg = write_config(tmp_path / "c.toml", srv.url, limit=1, options=CHEAP + "max_attempts = 1, ")
+        code, text = invoke("run", str(cfg), "--out", str(tmp_path / "run"), "-q")
+        assert code == 1 and "stopped by budget" not in text, text
+        assert manifest(tmp_path / "run")["status"] == "finished_with_failures"
+        code, text = invoke("run", "--resume", "--out", str(tmp_path / "run"), "-q")
+        assert code == 0 and manifest(tmp_path / "run")["counts"]["notes"] == 4, text
+    finally:
+        srv.stop()
