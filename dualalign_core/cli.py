@@ -147,17 +147,16 @@ def _load(config: Path | None, run_dir: Path | None, resume: bool, **overrides: 
     from dualalign_core.store import RunStore
 
     if config is not None:
-        cfg = load_config(config)
+        cfg = load_config(config).override(**overrides)  # validated like the file; resume compares identity
     elif resume and run_dir is not None and (run_dir / "run.sqlite").exists():
         with RunStore(run_dir) as store:
             stored = store.get_meta("config")
         if stored is None:
             raise BadInput("run directory has no stored config; pass CONFIG", file=str(run_dir))
-        cfg = parse_config(stored, None)
+        # the stored run: --max-cost applies, an option that would make it another run is refused
+        cfg = parse_config(stored, None).resume_with(str(run_dir), **overrides)
     else:
         raise BadInput("give a CONFIG file (or --resume --out RUN_DIR to continue a run)", field="CONFIG")
-    if config is not None or not resume:
-        cfg = cfg.override(**overrides)
     if run_dir is None:
         if cfg.out is None:
             raise BadInput("no run directory: pass --out RUN_DIR or set run.out in the config",
@@ -171,11 +170,12 @@ def run(
     config: Path | None = typer.Argument(None, help="Run config (TOML)."),
     out_dir: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out where it stopped."),
-    patients: int | None = typer.Option(None, "--patients", min=1, help="Number of synthetic patients."),
-    seed: int | None = typer.Option(None, "--seed", min=0, help="Run seed."),
+    patients: int | None = typer.Option(None, "--patients", help="Number of synthetic patients."),
+    seed: int | None = typer.Option(None, "--seed", help="Run seed."),
     generator: str | None = typer.Option(None, "--generator", help="Generator (or LLM backend) name."),
     annotator: str | None = typer.Option(None, "--annotator", help="Annotator name."),
-    max_cost: float | None = typer.Option(None, "--max-cost", min=0, help="Stop before LLM cost crosses USD."),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="Stop before LLM cost crosses USD (0: no LLM "
+                                          "spend); a run it stops exits 1 and resumes with a higher one."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Sample personas and plans, generate, filter, annotate and store notes."""
@@ -195,6 +195,10 @@ def run(
     except ComponentError as exc:  # Pipeline.run marked the manifest "failed"
         raise RunFailed(str(exc)) from exc
     failure = _summary(run_dir, manifest)
+    if manifest["status"] == "stopped":  # the budget held back unfinished work: not a success
+        console.print(f"{manifest['stop_reason']} (dualalign run --resume --out {run_dir} --max-cost USD)",
+                      markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     if manifest["status"] == "finished_with_failures":
         raise RunFailed(failure or "some notes failed")
 
@@ -236,9 +240,9 @@ def _summary(run_dir: Path, manifest: dict[str, Any]) -> str | None:
 def plan(
     config: Path = typer.Argument(..., help="Run config (TOML)."),
     out_dir: Path | None = typer.Option(None, "--out", "-o", help="Run directory."),
-    patients: int | None = typer.Option(None, "--patients", min=1),
-    multiplier: float | None = typer.Option(None, "--multiplier", min=0.0, help="Symptom density multiplier."),
-    seed: int | None = typer.Option(None, "--seed", min=0),
+    patients: int | None = typer.Option(None, "--patients"),
+    multiplier: float | None = typer.Option(None, "--multiplier", help="Symptom density multiplier."),
+    seed: int | None = typer.Option(None, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable fidelity table."),
 ) -> None:
     """Sample personas and note plans (no LLM calls), store them and print the fidelity table."""

@@ -17,6 +17,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+# CLI override keyword -> (TOML section, key, CLI option). Overrides are validated like the file.
+OVERRIDES: dict[str, tuple[str, str, str]] = {
+    "patients": ("run", "patients", "--patients"),
+    "seed": ("run", "seed", "--seed"),
+    "multiplier": ("trajectory", "multiplier", "--multiplier"),
+    "generator": ("generator", "name", "--generator"),
+    "annotator": ("annotator", "name", "--annotator"),
+    "max_cost_usd": ("limits", "max_cost_usd", "--max-cost"),
+}
+# sections that limit how a run proceeds but are not part of what it makes (its identity, its run id)
+NOT_IDENTITY = ("limits",)
+
 DEFAULTS = {
     "persona_source": "prevalence",
     "sampler": "stage-schedule",
@@ -89,9 +101,16 @@ class RunConfig:
             doc["limits"] = {"max_cost_usd": self.max_cost_usd}
         return doc
 
+    def identity(self) -> dict[str, Any]:
+        """What the run makes: the effective config without its limits (the run id hashes this)."""
+        return {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
+
     def override(self, **changes: Any) -> RunConfig:
-        """Apply CLI overrides (``None`` values are ignored)."""
+        """Apply CLI overrides (``None`` values are ignored), validated by the config schema like the file."""
         real = {k: v for k, v in changes.items() if v is not None}
+        for key, value in real.items():
+            section, name, option = OVERRIDES[key]
+            validate({"disease": {"name": "x"}, section: {name: value}}, "run-config", file=f"{option} {value}")
         for key in ("generator", "annotator"):
             if isinstance(real.get(key), str):
                 spec: ComponentSpec = getattr(self, key)
@@ -99,6 +118,21 @@ class RunConfig:
                 real[key] = ComponentSpec(real[key], spec.options if keep else {},
                                           spec.model if keep else None, spec.concurrency)
         return attrs.evolve(self, **real)
+
+    def resume_with(self, run_dir: str, **changes: Any) -> RunConfig:
+        """Overrides given when resuming a stored run without CONFIG: limits apply; an override that would
+        change the run's identity is refused (it would be another run), one equal to the stored value is fine."""
+        new = self.override(**changes)
+        for key, value in changes.items():
+            section, name, option = OVERRIDES[key]
+            if value is None or section in NOT_IDENTITY:
+                continue
+            if self.override(**{key: value}).identity() != self.identity():
+                stored = self.to_dict().get(section, {}).get(name)
+                raise BadInput(f"{option} {value} would change the run being resumed (it has {section}.{name} = "
+                               f"{stored!r}); resume without {option}, or start a new run in another --out",
+                               file=run_dir, field=f"{section}.{name}")
+        return new
 
 
 def _spec_dict(spec: ComponentSpec) -> dict[str, Any]:

@@ -56,12 +56,32 @@ class PromptTemplate:
             if not isinstance(doc.get(key), str):
                 raise BadInput("missing or not a string", file=str(path), field=key)
         for key in ("system", "user"):
-            used = {f for _, f, _, _ in string.Formatter().parse(doc[key]) if f}
-            unknown = used - PROMPT_FIELDS
-            if unknown:
-                raise BadInput(f"unknown template field(s) {sorted(unknown)}; allowed: {sorted(PROMPT_FIELDS)}",
-                               file=str(path), field=key)
+            check_template(doc[key], str(path), key)
         return cls(version=doc["version"], system=doc["system"], user=doc["user"])
+
+
+# representative values of each field's type, to render a template once when it is loaded
+SAMPLE_FIELDS: dict[str, Any] = {name: "text" for name in PROMPT_FIELDS} | {"age": 70, "n_mentions": 3}
+
+
+def check_template(text: str, file: str, key: str) -> None:
+    """A template renders with every allowed field: braces balance (``{{``/``}}`` for literal ones), each
+    ``{field}`` is one of :data:`PROMPT_FIELDS`, and its format spec or conversion suits the value."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise BadInput(f"{exc} (write {{{{ and }}}} for literal braces)", file=file, field=key) from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in PROMPT_FIELDS:
+            raise BadInput(f"unknown template field {{{name}}}; allowed: {sorted(PROMPT_FIELDS)}",
+                           file=file, field=key)
+        try:
+            text_of = f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+            text_of.format(**SAMPLE_FIELDS)
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+            raise BadInput(f"template field {text_of} cannot be rendered: {exc}", file=file, field=key) from None
 
 
 @frozen
@@ -122,6 +142,7 @@ class DiseasePack:
                             ("lexicon", "lexicon"), ("schedule", "schedule")):
             path = directory / files[key]
             loaded[key] = load_json(path, schema)
+        tables.check_manifest(manifest, manifest_path)
         tables.check_pack(manifest, loaded, directory)
         grammar = _load_grammar(manifest, loaded["lexicon"], directory)
         protocol_path = directory / files["protocol"]

@@ -46,8 +46,24 @@ def now() -> str:
 
 
 def run_id_for(config: RunConfig) -> str:
-    """Deterministic: the same effective config (seed included) gives the same run id."""
-    return "run-" + short_hash(canonical_json(config.to_dict()), 12)
+    """Deterministic: the same effective config (seed included) gives the same run id; limits (the cost
+    budget) are not part of it, so a run stopped by its budget continues under a raised one."""
+    return "run-" + short_hash(canonical_json(config.identity()), 12)
+
+
+def _flat(doc: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(doc, dict) or not doc:
+        return {prefix: doc}
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def config_diff(mine: dict[str, Any], theirs: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, given, stored)`` for every key where two config documents differ."""
+    a, b = _flat(mine), _flat(theirs)
+    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
 @define
@@ -71,10 +87,23 @@ def resolve_disease(config: RunConfig, registry: Registry) -> DiseasePack:
     return registry.get("disease", config.disease_name or "", file=config.path, field_path="disease.name")
 
 
-def build(registry: Registry, kind: str, spec: ComponentSpec, config: RunConfig, field_path: str) -> Any:
-    """Instantiate a registered component, validating its options against its ``options_schema``."""
-    component = registry.create(kind, spec.name, spec.constructor_options(), file=config.path,
-                                field_path=field_path)
+def build(registry: Registry, kind: str, spec: ComponentSpec, config: RunConfig, field_path: str, *,
+          name_field: str = "name", options_field: str | None = None) -> Any:
+    """Instantiate a registered component, validating its options against its ``options_schema``.
+
+    Errors name the key as written in the TOML: ``name_field`` is the key holding the component's name
+    (``personas.source``, ``trajectory.sampler``), ``options_field`` where its options are.
+    """
+    options_field = options_field or f"{field_path}.options"
+    try:
+        component = registry.create(kind, spec.name, spec.constructor_options(), file=config.path,
+                                    field_path=field_path, name_field=f"{field_path}.{name_field}"
+                                    if name_field else field_path, options_field=options_field)
+    except BadInput as exc:
+        if spec.model is not None and exc.field == f"{options_field}.model" and "model" not in spec.options:
+            raise BadInput(str(exc).rsplit(f"{exc.field}: ", 1)[-1], file=exc.file,
+                           field=f"{field_path}.model") from None
+        raise
     if spec.concurrency is not None:
         component.concurrency = spec.concurrency
     return component
@@ -86,7 +115,9 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
     filters = []
     for i, name in enumerate(filters_names):
         spec = ComponentSpec(name, config.filter_options.get(name, {}))
-        filters.append(build(registry, "filter", spec, config, f"filters.use[{i}]"))
+        where = f"filters.use[{i}]" if config.filters is not None else "filters"
+        filters.append(build(registry, "filter", spec, config, where, name_field="",
+                             options_field=f"filters.options.{name}"))
     for i, name in enumerate(config.warn_filters):
         if name not in filters_names:
             raise BadInput(f"warn-only filter {name!r} is not among the filters used",
@@ -97,12 +128,36 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
                        file=config.path, field="filters.options")
     return Components(
         disease=disease,
-        personas=build(registry, "persona_source", config.personas, config, "personas"),
-        sampler=build(registry, "trajectory_sampler", config.trajectory, config, "trajectory"),
+        personas=build(registry, "persona_source", config.personas, config, "personas", name_field="source"),
+        sampler=build(registry, "trajectory_sampler", config.trajectory, config, "trajectory",
+                      name_field="sampler"),
         generator=build(registry, "generator", config.generator, config, "generator"),
         annotator=build(registry, "annotator", config.annotator, config, "annotator"),
         filters=filters,
     )
+
+
+def preflight(components: Components, config: RunConfig) -> None:
+    """Before any work: each component checks what it needs (a vendor backend its API key) and raises
+    :class:`BadInput`; reported against the config key that chose the component."""
+    c = components
+    named = [("personas.source", c.personas), ("trajectory.sampler", c.sampler), ("generator.name", c.generator),
+             ("annotator.name", c.annotator), *((f"filters.options.{f.name}", f) for f in c.filters)]
+    for where, component in named:
+        check = getattr(component, "preflight", None)
+        if callable(check):
+            try:
+                check()
+            except BadInput as exc:
+                raise BadInput(str(exc), file=config.path, field=where) from None
+
+
+def check_config(config: RunConfig, registry: Registry | None = None) -> Components:
+    """Every check a run makes before its first unit, writing nothing: the disease pack, components and
+    their options, and each component's preflight."""
+    components = build_components(config, registry or get_registry())
+    preflight(components, config)
+    return components
 
 
 @define
@@ -128,12 +183,14 @@ class Pipeline:
         self.resume = resume
         self.progress = progress
         self.store: RunStore | None = None
+        self.stored_run_id: str | None = None
         self.config = self._reconcile(config)
         self.components = build_components(self.config, self.registry)
-        self.run_id = run_id_for(self.config)
+        self.run_id = self.stored_run_id or run_id_for(self.config)
         self.executor = executor
         self.stats = Stats()
         self.ctx: RunContext | None = None
+        self._cohort_pending = False
 
     # -- setup --------------------------------------------------------------------------------------
     def _reconcile(self, config: RunConfig) -> RunConfig:
@@ -146,16 +203,21 @@ class Pipeline:
             return config
         with RunStore(self.run_dir) as store:
             stored = store.get_meta("config")
+            self.stored_run_id = store.get_meta("run_id")
         if stored is None:
             return config
         stored_cfg = parse_config(stored, config.path)
-        if config.raw and canonical_json(config.to_dict()) != canonical_json(stored_cfg.to_dict()):
-            mine, theirs = config.to_dict(), stored_cfg.to_dict()
-            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-            raise BadInput(f"config differs from the run being resumed (section {diff[0]!r}); "
-                           "resume with the same config or without one", file=config.path or str(self.run_dir),
-                           field=diff[0])
-        return stored_cfg
+        if not config.raw:  # built in code, not from a document: the stored run as it is
+            return stored_cfg
+        diff = config_diff(config.identity(), stored_cfg.identity())
+        if diff:
+            key, given, was = diff[0]
+            more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
+            raise BadInput(f"config differs from the run being resumed: {key} is {given!r} here, {was!r} in the "
+                           f"run{more}; resume with the same config or without one",
+                           file=config.path or str(self.run_dir), field=key)
+        # the limits are the invocation's (a raised budget continues a stopped run), the rest is the run's
+        return attrs.evolve(stored_cfg, max_cost_usd=config.max_cost_usd)
 
     def _open(self) -> RunStore:
         if self.store is None:
@@ -165,6 +227,11 @@ class Pipeline:
             from dualalign_core.llm.estimate import budget_options
 
             spent = self.store.counts()["usage"]["cost_usd"]
+            stored = self.store.get_meta("config")
+            limits = self.config.to_dict().get("limits")
+            if stored is not None and stored.get("limits") != limits:  # keep the latest limit for a bare --resume
+                self.store.set_meta("config", {k: v for k, v in stored.items() if k != "limits"}
+                                    | ({"limits": limits} if limits else {}))
             self.ctx.options.update(budget_options(self.config.max_cost_usd, spent_usd=spent))
         return self.store
 
@@ -194,13 +261,17 @@ class Pipeline:
     def plan(self, *, fidelity: Callable[[list[Persona], list[NotePlan]], dict[str, Any]] | None = None
              ) -> dict[str, Any]:
         """Sample and store personas and plans unless the store has them; returns the manifest."""
+        fresh = self.store is None and not (self.run_dir / "run.sqlite").exists()
+        sampled, meta = None, {}
+        if fresh:  # sample (and measure) before the store exists: a failure here leaves nothing behind
+            sampled = self.sample()
+            meta = {"fidelity": fidelity(*sampled)} if fidelity is not None else {}
         store = self._open()
         if not store.has_plans():
-            personas, plans = self.sample()
-            meta: dict[str, Any] = {"config": self.config.to_dict(), "run_id": self.run_id}
-            if fidelity is not None:
+            personas, plans = sampled or self.sample()
+            if fidelity is not None and "fidelity" not in meta:
                 meta["fidelity"] = fidelity(personas, plans)
-            store.put_plans(personas, plans, meta)
+            store.put_plans(personas, plans, {"config": self.config.to_dict(), "run_id": self.run_id, **meta})
         return self.write_manifest(status="planned" if not store.finished_units() else "running")
 
     # -- manifest -----------------------------------------------------------------------------------
@@ -263,10 +334,13 @@ class Pipeline:
 
     async def run_async(self) -> dict[str, Any]:
         from dualalign_core.fidelity import fidelity_report
+        from dualalign_core.llm.pricing import usd
+        from dualalign_core.llm.runtime import BudgetReached
 
-        store = self._open()
-        resumed = store.has_plans()
+        preflight(self.components, self.config)  # e.g. a missing API key: exit 2 before any work
+        resumed = (self.run_dir / "run.sqlite").exists() and self._open().has_plans()
         self.plan(fidelity=lambda p, n: fidelity_report(self.components.disease, p, n, self.config.multiplier))
+        store = self._open()
         manifest = self.write_manifest(resumes=_resumes(self.run_dir) + (1 if resumed and self.resume else 0))
         personas = {p.id: p for p in store.personas()}
         finished = store.finished_units()
@@ -279,14 +353,10 @@ class Pipeline:
         st.accepted, st.rejected = counts.get("accepted", 0), counts.get("rejected", 0)
         st.usage = Usage(**{k: v for k, v in store.counts()["usage"].items()})
         budget = self.config.max_cost_usd
-        stopped: list[str] = []
 
         def should_stop() -> bool:
-            if budget is not None and st.usage.cost_usd >= budget:
-                if not stopped:
-                    stopped.append(f"cost budget of ${budget:.2f} reached")
-                return True
-            return False
+            # a budget of 0 allows no LLM spend; work that costs nothing (template, lexicon) goes on
+            return budget is not None and st.usage.cost_usd > 0 and st.usage.cost_usd >= budget
 
         def on_result(results: list[UnitResult]) -> None:
             store.commit_units(results)
@@ -303,17 +373,29 @@ class Pipeline:
         self._ann_sem = asyncio.Semaphore(max(1, ann.concurrency))
         if self.progress:
             self.progress(st)
+        self._cohort_pending = False
+        reason: str | None = None
         try:
             await executor.run(units, self.process, on_result, should_stop)
             await self.cohort_phase(executor, on_result, should_stop)
-        except RunFailed as exc:  # budget reached, error-rate breaker: stop cleanly, resumable
+        except BudgetReached as exc:  # the next call would cross the budget: stopped before it, resumable
+            reason = str(exc)
+        except RunFailed as exc:  # error-rate breaker: stop cleanly, resumable
             self.write_manifest(status="stopped", finished_at=now(), stop_reason=str(exc),
                                 resumes=manifest["resumes"])
             raise
-        status = "stopped" if stopped else "finished"
-        if not stopped and store.counts()["units"].get("failed", 0):
+        unfinished = len(plans) - len(store.finished_units())  # failed units included: resume retries them
+        held_back = len(plans) - len(store.unit_status())  # never started
+        if reason is None and should_stop() and (held_back or self._cohort_pending):  # the budget held them back
+            reason = f"cost budget of {usd(budget or 0.0)} reached (spent {usd(st.usage.cost_usd)})"
+        status = "stopped" if reason else "finished"
+        if reason:
+            left = (f"{unfinished} of {len(plans)} notes unfinished" if unfinished
+                    else "notes rejected by cohort filters wait for regeneration")
+            reason = f"stopped by budget: {reason}; {left}, resume with a higher --max-cost"
+        elif store.counts()["units"].get("failed", 0):
             status = "finished_with_failures"
-        manifest = self.write_manifest(status=status, finished_at=now(), stop_reason=stopped[0] if stopped else None,
+        manifest = self.write_manifest(status=status, finished_at=now(), stop_reason=reason,
                                        resumes=manifest["resumes"], throughput=self.throughput())
         return manifest
 
@@ -419,7 +501,10 @@ class Pipeline:
                                    if r.record_id == note_id else r) for stage, r in store.rejections_of(note_id))
                     refill.append(WorkUnit(seq, plans[note_id], personas[plans[note_id].persona_id],
                                            attempt=attempt + 1, prior_rejections=prior))
-            if not refill or should_stop():
+            if not refill:
+                return
+            if should_stop():
+                self._cohort_pending = True  # rejected notes wait for their refill: the budget stopped it
                 return
             self.stats.done -= len(refill)
             self.stats.accepted -= len(refill)

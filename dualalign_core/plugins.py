@@ -78,27 +78,35 @@ class Registry:
         return table[name]
 
     def create(self, kind: str, name: str, options: dict[str, Any] | None = None, *, file: str | None = None,
-               field_path: str = "") -> Any:
+               field_path: str = "", name_field: str | None = None, options_field: str | None = None) -> Any:
         """Build a registered component from its options, validated against its ``options_schema``.
 
         A generator or annotator name that is a registered LLM backend gives that backend wrapped for the role.
-        Bad options (schema, or the constructor's TypeError/ValueError) raise BadInput naming the field.
+        Bad options (schema, or the constructor's TypeError/ValueError) raise BadInput naming the field:
+        ``name_field`` / ``options_field`` (default ``<field_path>.name`` / ``.options``) as the config spells them.
         """
         from dualalign_core.schemas import validate
 
         prefix = f"{field_path}." if field_path else ""
+        name_field = name_field or (f"{prefix}name" if field_path else kind)
+        options_field = options_field or f"{prefix}options"
         if kind in ("generator", "annotator") and name not in self.components.get(kind, {}) \
                 and name in self.components.get("llm_backend", {}):
             from dualalign_core.llm import for_role  # an LLM backend serves as a generator and an annotator
 
-            return for_role(kind, self.create("llm_backend", name, options, file=file, field_path=field_path))
-        cls = self.get(kind, name, file=file, field_path=f"{prefix}name" if field_path else kind)
+            return for_role(kind, self.create("llm_backend", name, options, file=file, field_path=field_path,
+                                              name_field=name_field, options_field=options_field))
+        if kind in ("generator", "annotator") and name not in self.components.get(kind, {}):
+            known = sorted({*self.components.get(kind, {}), *self.components.get("llm_backend", {})})
+            raise BadInput(f"unknown {kind} {name!r} (available: {', '.join(known) or 'none registered'})",
+                           file=file, field=name_field)
+        cls = self.get(kind, name, file=file, field_path=name_field)
         options = dict(options or {})
-        validate(options, cls.options_schema, file=file, prefix=f"{prefix}options")
+        validate(options, cls.options_schema, file=file, prefix=options_field)
         try:
             return cls(**options)
         except (TypeError, ValueError) as exc:
-            raise BadInput(str(exc), file=file, field=f"{prefix}options") from None
+            raise BadInput(str(exc), file=file, field=options_field) from None
         except (DualAlignError, KeyboardInterrupt):
             raise
         except BaseException as exc:  # the plugin's constructor failed: name it, never a traceback

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,32 @@ def field_path(path: Any) -> str:
     return out or "(top level)"
 
 
+def non_finite(document: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], float] | None:
+    """The path and value of the first NaN or infinity in a document (JSON Schema bounds let them pass)."""
+    if isinstance(document, float) and not math.isfinite(document):
+        return path, document
+    items = document.items() if isinstance(document, dict) else (
+        enumerate(document) if isinstance(document, (list, tuple)) else ())
+    for key, value in items:
+        found = non_finite(value, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _where(path: list[Any], prefix: str) -> str:
+    where = field_path(path)
+    if prefix:
+        where = f"{prefix}.{where}" if path else prefix
+    return where
+
+
 def validate(document: Any, schema: str | dict[str, Any], *, file: str | None = None, prefix: str = "") -> None:
-    """Raise :class:`BadInput` for the most relevant schema violation."""
+    """Raise :class:`BadInput` for the most relevant schema violation, or for a NaN or infinite number."""
+    bad_number = non_finite(document)
+    if bad_number is not None:
+        raise BadInput(f"{bad_number[1]} is not a finite number", file=file,
+                       field=_where(list(bad_number[0]), prefix))
     schema_obj = load_schema(schema) if isinstance(schema, str) else schema
     validator = jsonschema.Draft202012Validator(schema_obj, format_checker=jsonschema.FormatChecker())
     error = best_match(validator.iter_errors(document))
@@ -54,10 +79,7 @@ def validate(document: Any, schema: str | dict[str, Any], *, file: str | None = 
         if extra:
             path.append(extra[0])
             message = f"unknown field {extra[0]!r}"
-    where = field_path(path)
-    if prefix:
-        where = f"{prefix}.{where}" if path else prefix
-    raise BadInput(message, file=file, field=where)
+    raise BadInput(message, file=file, field=_where(path, prefix))
 
 
 def load_json(path: Path, schema: str | None = None) -> Any:

@@ -67,7 +67,8 @@ def check_demographics(doc: Mapping[str, Any], path: Path) -> None:
         raise _bad(path, "factors", f"variables never sampled: {sorted(missing)}")
 
 
-def check_risk_factors(doc: Mapping[str, Any], path: Path, variables: Mapping[str, list[str]]) -> None:
+def check_risk_factors(doc: Mapping[str, Any], path: Path, variables: Mapping[str, list[str]] | None) -> None:
+    """``variables`` are the demographics' categories; ``None`` (a lone table) skips the checks needing them."""
     seen: set[str] = set()
     for i, factor in enumerate(doc["factors"]):
         where = f"factors[{i}]"
@@ -80,6 +81,10 @@ def check_risk_factors(doc: Mapping[str, Any], path: Path, variables: Mapping[st
             _check_source(doc, factor, path, where)
             continue
         given = factor.get("given", [])
+        if variables is None:
+            for j, entry in enumerate(factor.get("rates", [])):
+                _check_source(doc, entry, path, f"{where}.rates[{j}]")
+            continue
         for var in given:
             if var not in variables:
                 raise _bad(path, f"{where}.given", f"unknown demographic variable {var!r}")
@@ -92,39 +97,65 @@ def check_risk_factors(doc: Mapping[str, Any], path: Path, variables: Mapping[st
             raise _bad(path, f"{where}.rates", f"no rate for {sorted(needed - covered)[0]}")
 
 
-def check_lexicon(doc: Mapping[str, Any], path: Path, labels: list[str], stages: list[str]) -> None:
+def check_lexicon(doc: Mapping[str, Any], path: Path, labels: list[str] | None, stages: list[str] | None) -> None:
+    """Unique ids, known domains, and (in a pack) labels and stages of the pack; ``None`` skips those."""
     ids: set[str] = set()
     for i, term in enumerate(doc["terms"]):
         where = f"terms[{i}]"
         if term["id"] in ids:
             raise _bad(path, f"{where}.id", f"duplicate term id {term['id']!r}")
         ids.add(term["id"])
-        if term["label"] not in labels:
+        if labels is not None and term["label"] not in labels:
             raise _bad(path, f"{where}.label", f"{term['label']!r} is not a label of this disease")
-        if term["earliest_stage"] not in stages:
+        if stages is not None and term["earliest_stage"] not in stages:
             raise _bad(path, f"{where}.earliest_stage", f"{term['earliest_stage']!r} is not a stage")
         if "domains" in doc and term.get("domain") not in doc["domains"]:
             raise _bad(path, f"{where}.domain", f"{term.get('domain')!r} is not a domain")
 
 
-def check_schedule(doc: Mapping[str, Any], path: Path, labels: list[str], stages: list[str]) -> None:
-    years = doc["years_before_diagnosis"]
-    windows = doc["stages"]
-    if [w["id"] for w in windows] != list(stages):
-        raise _bad(path, "stages", f"stage windows must list {stages} in order")
+def _check_windows(windows: list[Mapping[str, Any]], years: float, path: Path, where: str) -> None:
     edge = years
     for i, w in enumerate(windows):
         if abs(w["from_years"] - edge) > 1e-9 or w["to_years"] >= w["from_years"]:
-            raise _bad(path, f"stages[{i}]", f"windows must tile {years}..0 years in order (expected from {edge})")
+            got = f"{w['from_years']}..{w['to_years']}"
+            raise _bad(path, f"{where}[{i}]", f"windows must tile {years}..0 years in order without overlaps or "
+                                              f"gaps (expected from_years {edge}, got {got})")
         edge = w["to_years"]
     if abs(edge) > 1e-9:
-        raise _bad(path, "stages", "the last stage window must end at 0 (diagnosis)")
+        raise _bad(path, where, "the last window must end at 0 (diagnosis)")
+
+
+def check_schedule(doc: Mapping[str, Any], path: Path, labels: list[str] | None = None,
+                   stages: list[str] | None = None) -> None:
+    """Windows tile the years before diagnosis, mixes sum to 1, note counts are ordered. A lone table
+    (``labels``/``stages`` None) is checked against its own stage windows and labels."""
+    years = doc["years_before_diagnosis"]
+    windows = doc["stages"]
+    if stages is None:
+        stages = [w["id"] for w in windows]
+        if len(set(stages)) != len(stages):
+            raise _bad(path, "stages", "duplicate stage ids")
+    if labels is None:
+        labels = sorted({lb for mix in doc["category_proportions"]["by_stage"].values() for lb in mix})
+    if [w["id"] for w in windows] != list(stages):
+        raise _bad(path, "stages", f"stage windows must list {stages} in order")
+    _check_windows(windows, years, path, "stages")
+    _check_windows(doc["visit_weights_by_year"], years, path, "visit_weights_by_year")
+    if not any(w["weight"] > 0 for w in doc["visit_weights_by_year"]):
+        raise _bad(path, "visit_weights_by_year", "at least one window needs a weight above 0")
+    npp = doc["notes_per_patient"]
+    if npp["min"] > npp["max"]:
+        raise _bad(path, "notes_per_patient.min", f"min ({npp['min']}) is greater than max ({npp['max']})")
     types = doc["note_types"]["types"]
     for section in ("note_types", "mentions_per_note", "category_proportions"):
         by_stage = doc[section]["by_stage"]
         for stage in stages:
             if stage not in by_stage:
                 raise _bad(path, f"{section}.by_stage", f"missing stage {stage!r}")
+    for section in ("note_types", "category_proportions", "mentions_per_note"):
+        extra = sorted(set(doc[section]["by_stage"]) - set(stages))
+        if extra:
+            raise _bad(path, f"{section}.by_stage.{extra[0]}", f"{extra[0]!r} is not a stage")
     for stage, mix in doc["note_types"]["by_stage"].items():
         if set(mix) - set(types):
             raise _bad(path, f"note_types.by_stage.{stage}", f"unknown note types {sorted(set(mix) - set(types))}")
@@ -137,6 +168,37 @@ def check_schedule(doc: Mapping[str, Any], path: Path, labels: list[str], stages
             raise _bad(path, f"category_proportions.by_stage.{stage}", "proportions must sum to 1")
 
 
+def check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
+    """The label set of ``disease.json``: the negative label is not a positive one; the precedence lists
+    every positive label once; descriptions and titles name known labels and stages."""
+    labels = list(manifest["labels"])
+    if manifest["negative_label"] in labels:
+        raise _bad(path, "negative_label", f"{manifest['negative_label']!r} is also one of the positive labels")
+    precedence = list(manifest["label_precedence"])
+    if sorted(precedence) != sorted(labels):
+        missing, extra = sorted(set(labels) - set(precedence)), sorted(set(precedence) - set(labels))
+        detail = f"missing {missing}" if missing else f"not labels: {extra}"
+        raise _bad(path, "label_precedence", f"must list every label once ({detail})")
+    unknown = sorted(set(manifest["label_descriptions"]) - set(labels))
+    if unknown:
+        raise _bad(path, f"label_descriptions.{unknown[0]}", f"{unknown[0]!r} is not a label")
+    unknown = sorted(set(manifest["stage_titles"]) - set(manifest["stages"]))
+    if unknown:
+        raise _bad(path, f"stage_titles.{unknown[0]}", f"{unknown[0]!r} is not a stage")
+
+
+def check_coverage(lexicon: Mapping[str, Any], schedule: Mapping[str, Any], path: Path, stages: list[str]) -> None:
+    """Every label a stage asks for (category proportion above 0) has a lexicon term plausible by then
+    (``earliest_stage`` at or before it), or the trajectory sampler would have nothing to pick."""
+    rank = {s: i for i, s in enumerate(stages)}
+    for si, stage in enumerate(stages):
+        for label, share in schedule["category_proportions"]["by_stage"].get(stage, {}).items():
+            if share > 0 and not any(t["label"] == label and rank[t["earliest_stage"]] <= si
+                                     for t in lexicon["terms"]):
+                raise _bad(path, "terms", f"no term of label {label!r} is plausible by stage {stage!r} "
+                                          f"(the schedule gives it {share} of that stage's mentions)")
+
+
 def check_pack(manifest: Mapping[str, Any], loaded: Mapping[str, Any], directory: Path) -> None:
     files = manifest["files"]
     labels, stages = list(manifest["labels"]), list(manifest["stages"])
@@ -145,3 +207,4 @@ def check_pack(manifest: Mapping[str, Any], loaded: Mapping[str, Any], directory
                        loaded["demographics"]["variables"])
     check_lexicon(loaded["lexicon"], directory / files["lexicon"], labels, stages)
     check_schedule(loaded["schedule"], directory / files["schedule"], labels, stages)
+    check_coverage(loaded["lexicon"], loaded["schedule"], directory / files["lexicon"], stages)

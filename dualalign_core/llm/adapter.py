@@ -29,5 +29,9 @@ class BackendBound:
     def model(self) -> str | None:
         return self.backend.model_name
 
+    def preflight(self) -> None:
+        """The backend's checks before any work (its API key)."""
+        self.backend.preflight()
+
     def option(self, name: str, default: Any) -> Any:
         return self.backend.options.get(name, default)

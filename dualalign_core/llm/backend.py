@@ -96,8 +96,17 @@ class LLMBackend(Component):
         env = self.options.get("api_key_env") or self.api_key_env
         key = os.environ.get(env) if env else None
         if not key and required:
-            raise BadInput(f"environment variable {env} is not set (the {self.provider} API key)")
+            raise BadInput(f"environment variable {env} is not set (the {self.provider or self.name} API key)")
         return key
+
+    def preflight(self) -> None:
+        """Check, before any work, what this backend needs to run; raise :class:`BadInput` naming it.
+
+        Called when a run's components are built, before the run store is created. The default requires the
+        API key variable when the backend declares one (``api_key_env``); override to check more or less.
+        """
+        if self.options.get("api_key_env") or self.api_key_env:
+            self.api_key(required=True)
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         raise NotImplementedError

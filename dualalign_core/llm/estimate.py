@@ -120,13 +120,16 @@ def over_budget(estimate: Estimate, max_cost_usd: float | None) -> str | None:
     """A message when the estimate exceeds the budget (``--max-cost``), else None."""
     if max_cost_usd is None or estimate.cost_usd <= max_cost_usd:
         return None
-    return (f"estimated cost ${estimate.cost_usd:.2f} exceeds --max-cost ${max_cost_usd:.2f}; the run will stop "
+    from dualalign_core.llm.pricing import usd
+
+    return (f"estimated cost {usd(estimate.cost_usd)} exceeds --max-cost {usd(max_cost_usd)}; the run will stop "
             "when the budget is reached (resume later with a larger budget)")
 
 
 def budget_options(max_cost_usd: float | None, spent_usd: float = 0.0) -> dict[str, Any]:
     """What the pipeline puts in ``RunContext.options`` so every LLM call is checked against the budget
-    before it is sent (the runtime raises :class:`~dualalign_core.llm.runtime.BudgetReached`, a RunFailed)."""
+    before it is sent (the runtime raises :class:`~dualalign_core.llm.runtime.BudgetReached`, a RunFailed):
+    the run's whole budget and what earlier sessions of the run already spent."""
     if max_cost_usd is None:
         return {}
-    return {"max_cost_usd": max(0.0, max_cost_usd - spent_usd)}
+    return {"max_cost_usd": max_cost_usd, "spent_usd": spent_usd}

@@ -12,6 +12,14 @@ from attrs import frozen
 PER = 1_000_000
 
 
+def usd(amount: float) -> str:
+    """Dollars with the precision the amount needs: ``$20.00``, ``$0.001``, ``$0.000123`` (never ``$0.00``
+    for a budget that is not zero)."""
+    if amount == round(amount, 2):
+        return f"${amount:.2f}"
+    return "$" + f"{amount:.6f}".rstrip("0").rstrip(".")
+
+
 @frozen
 class Price:
     """USD per 1M tokens. Cached reads, cache writes and batch rates default to the plain rates."""

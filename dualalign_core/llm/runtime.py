@@ -31,7 +31,7 @@ from dualalign_core.llm.errors import (
     RateLimited,
     TransientError,
 )
-from dualalign_core.llm.pricing import FREE, Price, price_for
+from dualalign_core.llm.pricing import FREE, Price, price_for, usd
 from dualalign_core.llm.throttle import AdaptiveLimiter, ErrorBreaker, TokenBucket
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 from dualalign_core.records import Usage, canonical_json
@@ -131,8 +131,8 @@ class Budget:
 
     def reserve(self, worst_case: float) -> None:
         if self.spent + self.reserved + worst_case > self.limit:
-            raise BudgetReached(f"cost budget of ${self.limit:.2f} would be crossed by the next LLM call "
-                                f"(spent ${self.spent:.4f}, in flight ${self.reserved:.4f}); stopped before it")
+            raise BudgetReached(f"cost budget of {usd(self.limit)} would be crossed by the next LLM call "
+                                f"(spent {usd(self.spent)}, in flight {usd(self.reserved)}); stopped before it")
         self.reserved += worst_case
 
     def settle(self, worst_case: float, actual: float) -> None:
@@ -145,7 +145,8 @@ class Budget:
             return None
         budget = ctx.options.get("_llm_budget")
         if budget is None and ctx.options.get("max_cost_usd") is not None:
-            budget = ctx.options["_llm_budget"] = Budget(float(ctx.options["max_cost_usd"]))
+            budget = ctx.options["_llm_budget"] = Budget(float(ctx.options["max_cost_usd"]),
+                                                         float(ctx.options.get("spent_usd", 0.0)))
         return budget
 
 

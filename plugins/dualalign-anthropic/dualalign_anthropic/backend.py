@@ -46,6 +46,10 @@ class AnthropicBackend(LLMBackend):
         self.prompt_cache: bool = options.get("prompt_cache", True)
         self.supports_json_schema = self.structured == "tool"  # type: ignore[misc]
 
+    def preflight(self) -> None:
+        """Every Anthropic endpoint (a ``base_url`` proxy too) needs the key: check it before any work."""
+        self.api_key(required=True)
+
     def _new_client(self, connections: int) -> anthropic.AsyncAnthropic:
         http_client = anthropic.DefaultAsyncHttpxClient(
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))

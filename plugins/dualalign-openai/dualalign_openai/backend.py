@@ -54,6 +54,11 @@ class OpenAIBackend(LLMBackend):
         default_param = "max_tokens" if options.get("base_url") else "max_completion_tokens"
         self.token_param: str = options.get("token_param", default_param)
 
+    def preflight(self) -> None:
+        """The key must be set for OpenAI itself; a ``base_url`` server needs none unless ``api_key_env`` names one."""
+        if not self.options.get("base_url") or self.options.get("api_key_env"):
+            self.api_key(required=True)
+
     def _new_client(self, connections: int) -> openai.AsyncOpenAI:
         base_url = self.options.get("base_url")
         key = self.api_key(required=not base_url) or LOCAL_KEY
