@@ -35,12 +35,12 @@ def validate_toml(path: Path) -> str:
     from dualalign_core.disease import PromptTemplate
     from dualalign_core.pipeline import check_config
 
+    from dualalign_core.textio import read_text
+
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(read_text(path, what="TOML file"))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"invalid TOML: {exc}", file=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from None
     kind = toml_kind(doc)
     if kind == "prompt template":
         PromptTemplate.load(path)
