@@ -34,7 +34,6 @@ def validate_toml(path: Path) -> str:
     from dualalign_core.config import parse_config
     from dualalign_core.disease import PromptTemplate
     from dualalign_core.pipeline import check_config
-
     from dualalign_core.textio import read_text
 
     try:
