@@ -159,11 +159,13 @@ class RunStore:
         """Write a unit's records in one transaction, replacing any earlier (failed) attempt."""
         self.commit_units([result])
 
-    def commit_units(self, results: Sequence[UnitResult]) -> None:
-        """Group commit: several whole units in one transaction (each unit is all-or-nothing)."""
+    def commit_units(self, results: Sequence[UnitResult], *, meta: dict[str, Any] | None = None) -> None:
+        """Group commit: several whole units (each all-or-nothing), and ``meta`` keys, in one transaction."""
         with self._tx():
             for result in results:
                 self._write_unit(result)
+            for key, value in (meta or {}).items():
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, canonical_json(value)))
 
     def _write_unit(self, result: UnitResult) -> None:
         pid = result.plan_id
