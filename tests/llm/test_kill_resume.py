@@ -5,7 +5,7 @@ Kill points:
 
 * **exactly between a cache write and its unit's commit**: ``DUALALIGN_TEST_KILL_AFTER_CACHE_PUT=N`` (read only
   by ``RunContext.cache_put``) SIGKILLs the CLI right after the N-th reply reached the cache. With concurrency 1
-  nothing else is in flight then, so the resumed run must pay nothing twice (same server requests, same spend);
+  the resumed run must pay nothing twice (same spend; at most the one other request then in flight is resent);
 * **at random moments** (seeded), up to twice per run, with the default concurrency.
 
 The fast cases run by default; the sweeps are ``slow``.
@@ -118,7 +118,9 @@ def kill_between_cache_put_and_commit(reference, server, tmp_path: Path, n: int)
     assert per_unit == ref["ledger"][2]
     assert units_cost == ref["ledger"][0]
     assert spend == ref["ledger"][1]  # nothing paid twice, nothing missing
-    assert server.completions - before == ref["requests"]
+    # the executor keeps two units in flight: a request in flight at the kill was never received (so never
+    # recorded); it is sent again on resume
+    assert ref["requests"] <= server.completions - before <= ref["requests"] + 1
 
 
 def test_kill_between_cache_write_and_unit_commit(reference, server, tmp_path):
@@ -142,7 +144,7 @@ def random_kills(reference, server, tmp_path: Path, seed: int, kills: int = 2) -
     before = server.completions
     outcome = {"kills": 0, "finished_before_kill": 0}
     for k in range(kills):
-        args = [sys.executable, "-m", "dualalign_core.cli", "run", *([] if k else [str(ref["cfg"])]),
+        args = [sys.executable, "-m", "dualalign_core.cli", "run", str(ref["cfg"]),
                 "--out", str(run), "--quiet", *(["--resume"] if k else [])]
         proc = subprocess.Popen(args, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(0.3, max(0.6, ref["seconds"])))
@@ -152,7 +154,7 @@ def random_kills(reference, server, tmp_path: Path, seed: int, kills: int = 2) -
         else:
             outcome["finished_before_kill"] += 1
         proc.wait()
-    resumed = run_cli(None, run, resume=True)
+    resumed = run_cli(ref["cfg"], run, resume=True)  # (a kill may come before the config is stored)
     assert resumed.returncode == 0, (seed, resumed.stderr)
     assert export(run, tmp_path / f"export-r{seed}") == ref["export"], seed
     units_cost, spend, per_unit = ledger(run)
