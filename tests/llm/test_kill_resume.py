@@ -131,6 +131,7 @@ def test_kill_between_cache_write_and_unit_commit(reference, server, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # ~12 kill points x (killed run + resume + export), 3 CLI starts each
 def test_kill_after_every_cache_write(reference, server, tmp_path):
     """Every cache write of the run is a kill point once (generation and annotation replies, refills)."""
     for n in range(2, reference[1]["puts"] + 1):
@@ -167,6 +168,7 @@ def random_kills(reference, server, tmp_path: Path, seed: int, kills: int = 2) -
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_random_kills_over_seeds(reference, server, tmp_path):
     outcomes = [random_kills(reference, server, tmp_path, seed) for seed in range(8)]
     assert sum(o["kills"] for o in outcomes) >= 8, outcomes
