@@ -358,6 +358,11 @@ def annotate(
     check_output(out_path, kind="file", option="--out")
     stats = annotate_file(file, out_path, annotator, disease, segment_mode=segment_mode, options=options)
     out.print_json(json.dumps(stats.as_dict(), default=str))
+    if stats.failed or stats.stopped:  # what is done is kept: rerun the same command to finish
+        console.print(f"{len(stats.failed)} record(s) failed{'; stopped: ' + stats.stopped if stats.stopped else ''}"
+                      " — rerun the same command to retry them (done records are skipped)", highlight=False,
+                      markup=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -382,7 +387,7 @@ def agreement(
     for key, value in sorted(report.items()):
         if isinstance(value, (int, float)):
             table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    for label, value in sorted((report.get("per_label") or {}).items()):
+    for label, value in sorted((report.get("per_label_kappa") or {}).items()):
         table.add_row(label, f"{value:.3f}" if isinstance(value, float) else str(value))
     out.print(table)
 

@@ -1,7 +1,23 @@
-"""What components see of the run: ids, seed, disease pack, the response cache and running totals."""
+"""What components see of the run: ids, seed, disease pack, the response cache and running totals.
+
+Paid replies and who pays for them
+----------------------------------
+A reply is written to the cache the moment it arrives (so a crash never throws away paid work), together
+with the unit of work that paid for it (its *owner*, set by :meth:`RunContext.unit_scope`). The owner
+records the reply's original usage and cost whenever it reads it back, once per execution of that unit:
+a unit re-done after a crash or a failure therefore records exactly what the uninterrupted run would
+(``cached=false``, the original ``cost_usd``), while any other unit that hits the same entry gets it free
+(``cached=true``, cost 0). Every paid call is also appended to a spend ledger at once, so budgets on resume
+count money spent by units that never committed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
@@ -12,10 +28,33 @@ if TYPE_CHECKING:
     from dualalign_core.disease import DiseasePack
     from dualalign_core.store import RunStore
 
+# Test-only fault hook (documented in tests/llm/test_kill_resume.py): SIGKILL this process right after the
+# N-th cache write has committed, i.e. exactly between a paid reply reaching the cache and its unit's commit.
+KILL_AFTER_CACHE_PUT_ENV = "DUALALIGN_TEST_KILL_AFTER_CACHE_PUT"
+
+
+@define
+class UnitScope:
+    """The unit of work now running (in this asyncio task) and the cache keys it has billed so far."""
+
+    unit_id: str
+    billed: set[str] = field(factory=set)
+
+
+_UNIT: ContextVar[UnitScope | None] = ContextVar("dualalign_unit", default=None)
+
+
+@define
+class CacheHit:
+    """A cached reply; ``billable`` when the running unit paid for it and has not recorded it yet."""
+
+    value: dict[str, Any]
+    billable: bool = False
+
 
 @define
 class RunContext:
-    """Shared, read-mostly state of one run. The LLM runtime caches through ``cache_get``/``cache_put``."""
+    """Shared, read-mostly state of one run. The LLM runtime caches through ``cache_lookup``/``cache_put``."""
 
     run_id: str
     seed: int
@@ -23,7 +62,8 @@ class RunContext:
     store: RunStore | None = None
     options: dict[str, Any] = field(factory=dict)
     usage: Usage = field(factory=Usage)
-    _memory_cache: dict[str, dict[str, Any]] = field(factory=dict, alias="_memory_cache")
+    _memory_cache: dict[str, tuple[dict[str, Any], str | None]] = field(factory=dict, alias="_memory_cache")
+    _puts: int = field(default=0, alias="_puts")
 
     def provenance(self, component: Any, seed: int, *, model: str | None = None,
                    prompt_hash: str | None = None) -> Provenance:
@@ -34,16 +74,53 @@ class RunContext:
             model=model, prompt_hash=prompt_hash,
         )
 
+    @staticmethod
+    @contextlib.contextmanager
+    def unit_scope(unit_id: str) -> Iterator[UnitScope]:
+        """Mark the code inside as working for unit ``unit_id`` (it owns and bills the replies it fetches)."""
+        token = _UNIT.set(UnitScope(unit_id))
+        try:
+            yield _UNIT.get()  # type: ignore[misc]
+        finally:
+            _UNIT.reset(token)
+
+    def cache_lookup(self, key: str) -> CacheHit | None:
+        """A cached value and whether the running unit must record its original cost (see module doc)."""
+        found = self.store.cache_get_owned(key) if self.store is not None else self._memory_cache.get(key)
+        if found is None:
+            return None
+        value, owner = found
+        scope = _UNIT.get()
+        billable = scope is not None and owner == scope.unit_id and key not in scope.billed
+        if billable:
+            scope.billed.add(key)  # type: ignore[union-attr]
+        return CacheHit(value, billable)
+
     def cache_get(self, key: str) -> dict[str, Any] | None:
-        if self.store is not None:
-            return self.store.cache_get(key)
-        return self._memory_cache.get(key)
+        hit = self.cache_lookup(key)
+        return hit.value if hit is not None else None
 
     def cache_put(self, key: str, value: dict[str, Any]) -> None:
+        """Store a reply (committed at once), owned by the running unit, which has now billed it."""
+        scope = _UNIT.get()
+        owner = scope.unit_id if scope is not None else None
+        if scope is not None:
+            scope.billed.add(key)
         if self.store is not None:
-            self.store.cache_put(key, value)
+            self.store.cache_put(key, value, owner=owner)
         else:
-            self._memory_cache[key] = value
+            self._memory_cache[key] = (value, owner)
+        self._puts += 1
+        kill_at = os.environ.get(KILL_AFTER_CACHE_PUT_ENV)
+        if kill_at and self._puts == int(kill_at):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def record_spend(self, usage: Usage, key: str | None = None) -> None:
+        """Append a paid call to the run's spend ledger (committed at once) and to the running totals."""
+        if self.store is not None:
+            scope = _UNIT.get()
+            self.store.record_spend(usage, key=key, unit=scope.unit_id if scope is not None else None)
+        self.add_usage(usage)
 
     def add_usage(self, usage: Usage) -> None:
         self.usage = self.usage + usage

@@ -226,7 +226,7 @@ class Pipeline:
                                   store=self.store)
             from dualalign_core.llm.estimate import budget_options
 
-            spent = self.store.counts()["usage"]["cost_usd"]
+            spent = self.store.spent_usd()  # paid calls of units that never committed included
             stored = self.store.get_meta("config")
             limits = self.config.to_dict().get("limits")
             if stored is not None and stored.get("limits") != limits:  # keep the latest limit for a bare --resume
@@ -410,17 +410,22 @@ class Pipeline:
 
         Earlier attempts stay in the rejection ledger as ``<note id>@<attempt>``.
         """
+        assert self.ctx is not None
         ledger = list(unit.prior_rejections)
         attempt = unit.attempt
-        spent = Usage()  # every attempt is paid for, the unit carries the sum
-        while True:
-            result = await self._attempt(unit, attempt)
-            spent = spent + result.usage
-            if result.status != "rejected" or attempt + 1 >= self.config.max_attempts:
-                return attrs.evolve(result, rejections=(*ledger, *result.rejections), usage=spent)
-            ledger.extend((stage, attrs.evolve(r, record_id=f"{r.record_id}@{attempt}"))
-                          for stage, r in result.rejections)
-            attempt += 1
+        # Every attempt is paid for and the unit carries the sum, including what the stored unit it replaces
+        # (a failed one retried on resume, or a cohort refill) recorded: the units' costs are the spend.
+        spent = self._open().unit_usage(unit.plan.id)
+        with self.ctx.unit_scope(unit.plan.id) as scope:  # the unit owns, and records, the replies it fetches
+            while True:
+                result = await self._attempt(unit, attempt)
+                spent = spent + result.usage
+                if result.status != "rejected" or attempt + 1 >= self.config.max_attempts:
+                    return attrs.evolve(result, rejections=(*ledger, *result.rejections), usage=spent,
+                                        billed=sorted(scope.billed))
+                ledger.extend((stage, attrs.evolve(r, record_id=f"{r.record_id}@{attempt}"))
+                              for stage, r in result.rejections)
+                attempt += 1
 
     async def _attempt(self, unit: WorkUnit, attempt: int) -> UnitResult:
         plan, persona = unit.plan, unit.persona
@@ -463,6 +468,9 @@ class Pipeline:
             raise
         except Exception as exc:  # a failed unit is recorded with its reason and retried on resume
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            wasted = getattr(exc, "usage", None)  # replies paid for and then refused (invalid, cut off)
+            if isinstance(wasted, Usage):
+                usage = usage + wasted
             return UnitResult(plan.id, unit.seq, "failed", error=error, usage=usage, attempt=attempt)
 
     def _apply_filters(self, stage: str, bundle: NoteBundle) -> list[tuple[str, Rejection]]:

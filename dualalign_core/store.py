@@ -51,7 +51,11 @@ CREATE TABLE IF NOT EXISTS labels (id TEXT PRIMARY KEY, sentence_id TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS rejections (id TEXT PRIMARY KEY, record_id TEXT NOT NULL, filter TEXT NOT NULL,
                                        stage TEXT NOT NULL, data TEXT NOT NULL,
                                        enforced INTEGER NOT NULL DEFAULT 1);
-CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL,
+                                      owner TEXT, billed INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS llm_spend (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT, unit TEXT,
+                                      input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
+                                      cost_usd REAL NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS plans_persona ON plans (persona_id);
 CREATE INDEX IF NOT EXISTS notes_plan ON notes (plan_id);
 CREATE INDEX IF NOT EXISTS rejections_record ON rejections (record_id);
@@ -83,6 +87,7 @@ class UnitResult:
     error: str | None = None
     usage: Usage = field(factory=Usage)
     attempt: int = 0
+    billed: tuple[str, ...] = field(default=(), converter=tuple)  # cache keys whose cost ``usage`` holds
 
 
 class RunStore:
@@ -105,6 +110,7 @@ class RunStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            _migrate(self.db)
         except sqlite3.DatabaseError as exc:  # not SQLite, truncated, a directory, read-only...
             self.db.close()
             if any(word in str(exc) for word in ("locked", "busy")):
@@ -167,11 +173,13 @@ class RunStore:
         """Write a unit's records in one transaction, replacing any earlier (failed) attempt."""
         self.commit_units([result])
 
-    def commit_units(self, results: Sequence[UnitResult]) -> None:
-        """Group commit: several whole units in one transaction (each unit is all-or-nothing)."""
+    def commit_units(self, results: Sequence[UnitResult], *, meta: dict[str, Any] | None = None) -> None:
+        """Group commit: several whole units (each all-or-nothing), and ``meta`` keys, in one transaction."""
         with self._tx():
             for result in results:
                 self._write_unit(result)
+            for key, value in (meta or {}).items():
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, canonical_json(value)))
 
     def _write_unit(self, result: UnitResult) -> None:
         pid = result.plan_id
@@ -194,6 +202,7 @@ class RunStore:
         self.db.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (pid, result.seq, result.status, result.error, u.input_tokens, u.output_tokens,
                          u.cost_usd, result.attempt))
+        self.db.executemany("UPDATE llm_cache SET billed=1 WHERE key=?", ((k,) for k in result.billed))
 
     def _delete_unit(self, plan_id: str) -> None:
         note_ids = [r[0] for r in self.db.execute("SELECT id FROM notes WHERE plan_id=?", (plan_id,))]
@@ -240,6 +249,12 @@ class RunStore:
         row = self.db.execute("SELECT error FROM units WHERE status='failed' ORDER BY seq LIMIT 1").fetchone()
         return row[0] if row else None
 
+    def unit_usage(self, plan_id: str) -> Usage:
+        """Tokens and cost recorded by a stored unit (zero if none)."""
+        row = self.db.execute("SELECT input_tokens, output_tokens, cost_usd FROM units WHERE id=?",
+                              (plan_id,)).fetchone()
+        return Usage(row[0], row[1], row[2]) if row else Usage()
+
     def unit_status(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT id, status FROM units"))
 
@@ -262,6 +277,9 @@ class RunStore:
             "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0) "
             "FROM units").fetchone()
         c["usage"] = {"input_tokens": tokens[0], "output_tokens": tokens[1], "cost_usd": round(tokens[2], 6)}
+        if _has_column(self.db, "llm_spend", "cost_usd"):
+            calls, paid = self.db.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM llm_spend").fetchone()
+            c["spend"] = {"calls": calls, "cost_usd": round(paid, 6)}
         return c
 
     def label_counts(self) -> dict[str, int]:
@@ -273,14 +291,51 @@ class RunStore:
                                     "FROM rejections GROUP BY 1 ORDER BY 1"))
 
     # -- LLM cache ----------------------------------------------------------------------------------
+    # A reply is committed the moment it arrives, with the unit that paid for it (``owner``); the unit
+    # records the reply's cost in the transaction that commits it, which marks the entry ``billed``.
+    # Until then a re-done owner records it again (see context.py).
     def cache_get(self, key: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT value FROM llm_cache WHERE key=?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        found = self.cache_get_owned(key)
+        return found[0] if found else None
 
-    def cache_put(self, key: str, value: dict[str, Any]) -> None:
+    def cache_get_owned(self, key: str) -> tuple[dict[str, Any], str | None] | None:
+        """(value, owning unit id) of a cache entry; the owner is None once a committed unit recorded it."""
+        if _has_column(self.db, "llm_cache", "owner"):
+            row = self.db.execute("SELECT value, CASE WHEN billed THEN NULL ELSE owner END FROM llm_cache "
+                                  "WHERE key=?", (key,)).fetchone()
+        else:  # a store from before owners, opened without migrating (read-only)
+            row = self.db.execute("SELECT value, NULL FROM llm_cache WHERE key=?", (key,)).fetchone()
+        return (json.loads(row[0]), row[1]) if row else None
+
+    def cache_put(self, key: str, value: dict[str, Any], *, owner: str | None = None) -> None:
         with self._tx():
-            self.db.execute("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?)",
-                            (key, canonical_json(value), time.time()))
+            self.db.execute("INSERT OR REPLACE INTO llm_cache (key, value, created, owner) VALUES (?, ?, ?, ?)",
+                            (key, canonical_json(value), time.time(), owner))
+
+    def record_spend(self, usage: Usage, *, key: str | None = None, unit: str | None = None) -> None:
+        """Append one paid LLM call to the spend ledger, committed at once (before its unit commits)."""
+        with self._tx():
+            self.db.execute("INSERT INTO llm_spend (key, unit, input_tokens, output_tokens, cost_usd, created) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (key, unit, usage.input_tokens, usage.output_tokens, usage.cost_usd, time.time()))
+
+    def spent_usd(self) -> float:
+        """Money paid for LLM calls so far: the spend ledger, or the units' costs if more (older stores)."""
+        units = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM units").fetchone()[0]
+        ledger = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_spend").fetchone()[0] \
+            if _has_column(self.db, "llm_spend", "cost_usd") else 0.0
+        return round(max(units, ledger), 10)
+
+
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a store written by an earlier version up to this schema."""
+    if not _has_column(db, "llm_cache", "owner"):
+        db.execute("ALTER TABLE llm_cache ADD COLUMN owner TEXT")
+        db.execute("ALTER TABLE llm_cache ADD COLUMN billed INTEGER NOT NULL DEFAULT 0")
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:

@@ -139,7 +139,9 @@ def test_annotate_file_sentences_and_notes(tmp_path: Path):
         ("Pt forgets names.", "cognitive_impairment", "subjective"),
         ("BP 120/80.", "none", "objective"),
         ("MCI.", "cognitive_impairment", "assessment")]
-    assert rows[1]["note_text"].startswith("S: Pt") and rows[1]["evidence"] == "forgets"
+    note = "S: Pt forgets names.\nO: BP 120/80.\nA: MCI."
+    assert "note_text" not in rows[1] and rows[1]["note_id"] == "b" and rows[1]["evidence"] == "forgets"
+    assert all(note[r["start"]:r["end"]] == r["text"] for r in rows[1:])  # offsets into the input's text
     assert not list(tmp_path.glob(".out.jsonl.*"))  # no temp file left behind
 
 

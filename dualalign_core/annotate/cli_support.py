@@ -7,12 +7,15 @@ file and the line (``field="line 7"``) or field; every write is atomic (temp fil
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import frozen
 
 from dualalign_core.annotate.agreement import AgreementReport, agreement
@@ -20,50 +23,82 @@ from dualalign_core.components import Annotator
 from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput
 from dualalign_core.plugins import plugin_call
-from dualalign_core.records import Label, Note, Provenance, Sentence, Usage
+from dualalign_core.records import Label, Note, Provenance, Sentence, Usage, canonical_json
 from dualalign_core.text.segment import segment
-from dualalign_core.textio import check_unicode, read_text
+from dualalign_core.textio import check_unicode
 
 SEGMENT_MODES = ("auto", "always", "never")
 
 
 @frozen
 class AnnotateStats:
-    """What ``annotate_file`` did: records read, sentences labelled, labels by name, usage."""
+    """What ``annotate_file`` did: records read, sentences labelled, labels by name, usage, failures."""
 
     records: int
     sentences: int
     labels: dict[str, int]
     usage: Usage
+    failed: tuple[dict[str, Any], ...] = ()
+    skipped: int = 0
+    stopped: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"records": self.records, "sentences": self.sentences, "labels": dict(sorted(self.labels.items())),
                 "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
-                "cost_usd": self.usage.cost_usd}
+                "cost_usd": self.usage.cost_usd, "resumed_done": self.skipped, "failed": len(self.failed),
+                "failures": list(self.failed[:20]), "stopped": self.stopped}
+
+
+def _constant(name: str) -> None:
+    """NaN / Infinity in input JSON become null (never written back as non-standard JSON)."""
+    return None
+
+
+def iter_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, JSON object) pairs, blank lines skipped; BadInput names the file and line of a bad one."""
+    path = Path(path)
+    try:
+        fh = path.open(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BadInput("file not found", file=str(path)) from None
+    except OSError as exc:
+        raise BadInput(f"cannot read: {exc}", file=str(path)) from None
+    with fh:
+        n = 0
+        while True:
+            try:
+                line = fh.readline()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise BadInput(f"cannot read: {exc}", file=str(path), field=f"line {n + 1}") from None
+            if not line:
+                return
+            n += 1
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line, parse_constant=_constant)
+            except json.JSONDecodeError as exc:
+                raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path),
+                               field=f"line {n}") from None
+            if not isinstance(rec, dict):
+                raise BadInput("expected a JSON object", file=str(path), field=f"line {n}")
+            check_unicode(rec, file=path, field=f"line {n}")
+            for key in require:
+                if key not in rec:
+                    raise BadInput(f"missing field {key!r}", file=str(path), field=f"line {n}")
+                if key == "text" and not isinstance(rec[key], str):
+                    raise BadInput("field 'text' must be a string", file=str(path), field=f"line {n}")
+            yield n, rec
 
 
 def read_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> list[dict[str, Any]]:
     """JSON objects, one a line (blank lines skipped); BadInput names the file and line of a bad one."""
-    path = Path(path)
-    lines = read_text(path, what="input file").splitlines()
-    out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), field=f"line {n}") from None
-        if not isinstance(rec, dict):
-            raise BadInput("expected a JSON object", file=str(path), field=f"line {n}")
-        check_unicode(rec, file=path, field=f"line {n}")
-        for key in require:
-            if key not in rec:
-                raise BadInput(f"missing field {key!r}", file=str(path), field=f"line {n}")
-            if key == "text" and not isinstance(rec[key], str):
-                raise BadInput("field 'text' must be a string", file=str(path), field=f"line {n}")
-        out.append(rec)
-    return out
+    return [rec for _, rec in iter_jsonl(path, require=require)]
+
+
+def dumps(row: Mapping[str, Any]) -> str:
+    """One JSONL line: standard JSON only (never NaN or Infinity)."""
+    return json.dumps(row, ensure_ascii=False, sort_keys=False, allow_nan=False)
 
 
 def write_jsonl_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]], *, field: str = "--out") -> int:
@@ -73,88 +108,251 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]], *, f
     n = 0
     with atomic_writer(path, field=field) as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+            f.write(dumps(row) + "\n")
             n += 1
     return n
 
 
-def _units(rec: Mapping[str, Any], index: int, mode: str) -> tuple[Note, list[Sentence]]:
-    note_id = str(rec.get("note_id", rec.get("id", f"record-{index}")))
+def record_id(rec: Mapping[str, Any], line: int, path: str = "") -> str:
+    """A record's id: ``note_id``, else ``id``, else (missing or null) ``line-N`` from its line number."""
+    for key in ("note_id", "id"):
+        value = rec.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value):
+            raise BadInput(f"field {key!r} must be a non-empty string or an integer", file=path, field=f"line {line}")
+        return str(value)
+    return f"line-{line}"
+
+
+def _units(rec: Mapping[str, Any], index: int, mode: str, path: str = "") -> tuple[Note, list[Sentence]]:
+    """A record as a note and its sentences (``index`` is the record's line number)."""
+    note_id = record_id(rec, index, path)
     text = rec["text"]
     prov = Provenance(run_id="annotate", seed=0, component="cli:annotate", plugin="dualalign-core",
                       plugin_version="unknown")
     note = Note(id=note_id, plan_id="", persona_id="", text=text, usage=Usage(), provenance=prov)
     spans = segment(text) if mode != "never" else []
     if mode == "never" or (mode == "auto" and len(spans) <= 1):
-        sentences = [Sentence(f"{note_id}:0", note_id, 0, 0, len(text), text)]
+        sid = rec.get("sentence_id")
+        if sid is None and rec.get("sentence_index") is not None:
+            sid = f"{note_id}:{rec['sentence_index']}"
+        sentences = [Sentence(str(sid) if sid is not None else f"{note_id}:0", note_id, 0, 0, len(text), text)]
     else:
         sentences = [Sentence(f"{note_id}:{i}", note_id, i, s.start, s.end, s.text, s.section)
                      for i, s in enumerate(spans)]
     return note, sentences
 
 
+def _rows(rec: Mapping[str, Any], note: Note, sentences: Sequence[Sentence], labels: Sequence[Label],
+          annotator: str, negative: str) -> list[dict[str, Any]]:
+    """Output rows of one record. A segmented note's rows carry the note id, the sentence and its offsets
+    into the note's ``text`` (never the whole note again: output size is linear in the input)."""
+    by_sentence = {lab.sentence_id: lab for lab in labels}
+    segmented = len(sentences) > 1 or bool(sentences and sentences[0].text != rec["text"])
+    meta = {k: v for k, v in rec.items() if k not in ("text", "note_text")} if segmented else dict(rec)
+    out = []
+    for s in sentences:
+        lab = by_sentence.get(s.id)
+        row = dict(meta)
+        if segmented:
+            row.update({"note_id": note.id, "text": s.text, "sentence_index": s.index, "start": s.start,
+                        "end": s.end, "section": s.section})
+        row["sentence_id"] = s.id
+        row["label"] = lab.label if lab else negative
+        row["binary"] = lab.binary if lab else False
+        row["evidence"] = lab.evidence if lab else None
+        row["annotator"] = lab.annotator if lab else annotator
+        out.append(row)
+    return out
+
+
+async def _label(note: Note, sentences: list[Sentence], annotator: Annotator, ctx: RunContext
+                 ) -> tuple[list[Label], Usage]:
+    if not sentences or not note.text.strip():
+        return [], Usage()
+    with plugin_call(annotator, "annotate", "annotator"):
+        result = await annotator.annotate(note, sentences, ctx)
+    return list(result.labels), result.usage
+
+
 async def annotate_records(records: Sequence[Mapping[str, Any]], annotator: Annotator, ctx: RunContext, *,
                            segment_mode: str = "auto") -> tuple[list[dict[str, Any]], Usage]:
-    """Label every record (a sentence, or a note that is segmented); output rows keep the input fields."""
+    """Label every record (a sentence, or a note that is segmented) in memory; rows keep the input fields."""
     if segment_mode not in SEGMENT_MODES:
         raise BadInput(f"segment mode must be one of {SEGMENT_MODES}", field="segment")
     sem = asyncio.Semaphore(max(1, annotator.concurrency))
-    units = [_units(rec, i, segment_mode) for i, rec in enumerate(records)]
+    units = [_units(rec, i + 1, segment_mode) for i, rec in enumerate(records)]
 
     async def one(note: Note, sentences: list[Sentence]) -> tuple[list[Label], Usage]:
-        if not sentences or not note.text.strip():
-            return [], Usage()
         async with sem:
-            with plugin_call(annotator, "annotate", "annotator"):
-                result = await annotator.annotate(note, sentences, ctx)
-        return list(result.labels), result.usage
+            return await _label(note, sentences, annotator, ctx)
 
     results = await asyncio.gather(*(one(n, s) for n, s in units))
     rows: list[dict[str, Any]] = []
     usage = Usage()
     for rec, (note, sentences), (labels, u) in zip(records, units, results, strict=True):
         usage = usage + u
-        by_sentence = {lab.sentence_id: lab for lab in labels}
-        segmented = len(sentences) > 1 or (sentences and sentences[0].text != rec["text"])
-        for s in sentences:
-            lab = by_sentence.get(s.id)
-            row = dict(rec)
-            if segmented:
-                row.update({"note_id": note.id, "note_text": rec["text"], "text": s.text,
-                            "sentence_index": s.index, "start": s.start, "end": s.end, "section": s.section})
-            row["sentence_id"] = row.get("sentence_id", s.id)
-            row["label"] = lab.label if lab else ctx.disease.negative_label
-            row["binary"] = lab.binary if lab else False
-            row["evidence"] = lab.evidence if lab else None
-            row["annotator"] = lab.annotator if lab else annotator.name
-            rows.append(row)
+        rows.extend(_rows(rec, note, sentences, labels, annotator.name, ctx.disease.negative_label))
     return rows, usage
+
+
+def _fingerprint(in_path: Path, **settings: Any) -> str:
+    digest = hashlib.sha256()
+    with in_path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest() + ":" + canonical_json(settings)
+
+
+def state_dir(out_path: str | Path) -> Path:
+    """Where ``annotate`` keeps its LLM reply cache and what is done, next to the output."""
+    out_path = Path(out_path)
+    return out_path.with_name(out_path.name + ".state")
 
 
 def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str, disease_name: str, *,
                   segment_mode: str = "auto", options: Mapping[str, Any] | None = None,
                   registry: Any = None) -> AnnotateStats:
-    """``dualalign annotate FILE --annotator NAME --out OUT``: label a JSONL file of texts."""
-    from dualalign_core.plugins import get_registry
+    """``dualalign annotate FILE --annotator NAME --out OUT``: label a JSONL file of texts.
 
-    records = read_jsonl(in_path)
+    Streams: each record's rows are appended to ``OUT`` and flushed as soon as it is labelled, then the
+    record is marked done in ``OUT.state/`` (a run store: LLM reply cache, one unit per record with its cost).
+    A record whose annotator call fails (invalid reply, retries exhausted) is recorded as failed and the
+    file goes on. Rerunning the same command resumes: done records are skipped, failed ones retried, and
+    replies already paid for come from the cache. Ids: ``note_id``, else ``id``, else ``line-N``; a
+    duplicate id is bad input (exit 2).
+    """
+    from dualalign_core.plugins import get_registry
+    from dualalign_core.store import RunStore, UnitResult
+
+    if segment_mode not in SEGMENT_MODES:
+        raise BadInput(f"segment mode must be one of {SEGMENT_MODES}", field="--segment")
+    in_path, out_path = Path(in_path), Path(out_path)
+    # a first pass validates the whole file (JSON, ids, duplicates) before any work or any write
+    seen: dict[str, int] = {}
+    n_records = 0
+    for line, rec in iter_jsonl(in_path):
+        rid = record_id(rec, line, str(in_path))
+        if rid in seen:
+            raise BadInput(f"duplicate id {rid!r} (first on line {seen[rid]})", file=str(in_path),
+                           field=f"line {line}")
+        seen[rid] = line
+        n_records += 1
     registry = registry or get_registry()
     disease = registry.get("disease", disease_name, field_path="disease")
     annotator = registry.create("annotator", annotator_name, dict(options or {}), field_path="--annotator")
-    ctx = RunContext(run_id="annotate", seed=0, disease=disease)
-    rows, usage = asyncio.run(annotate_records(records, annotator, ctx, segment_mode=segment_mode))
-    write_jsonl_atomic(out_path, rows)
-    return AnnotateStats(len(records), len(rows), dict(Counter(r["label"] for r in rows)), usage)
+    fingerprint = _fingerprint(in_path, annotator=annotator_name, disease=disease_name, segment=segment_mode,
+                               options=dict(options or {}))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    store = RunStore(state_dir(out_path))
+    try:
+        if store.get_meta("input") != fingerprint or not out_path.exists():
+            with store._tx():  # a different job (or the output is gone): start over, keep the reply cache
+                store.db.execute("DELETE FROM units")
+                store.db.execute("DELETE FROM meta")
+            store.set_meta("input", fingerprint)
+            store.set_meta("out_offset", 0)
+        ctx = RunContext(run_id="annotate", seed=0, disease=disease, store=store)
+        return asyncio.run(_stream(in_path, out_path, annotator, ctx, store, segment_mode, n_records,
+                                   UnitResult))
+    finally:
+        store.close()
 
 
-def _labels_from_rows(rows: Sequence[Mapping[str, Any]], path: str, annotator: str) -> list[Label]:
+async def _stream(in_path: Path, out_path: Path, annotator: Annotator, ctx: RunContext, store: Any,
+                  segment_mode: str, n_records: int, unit_result: Any) -> AnnotateStats:
+    from dualalign_core.errors import RunFailed
+
+    done = store.finished_units()
+    skipped = len(done)
+    offset = int(store.get_meta("out_offset") or 0)
+    window = max(1, 2 * annotator.concurrency)
+    sem = asyncio.Semaphore(max(1, annotator.concurrency))
+    stopped: str | None = None
+
+    async def one(line: int, rec: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+        note, sentences = _units(rec, line, segment_mode, str(in_path))
+        uid = f"line-{line}"
+        with ctx.unit_scope(uid) as scope:
+            try:
+                async with sem:
+                    labels, usage = await _label(note, sentences, annotator, ctx)
+            except RunFailed:
+                raise
+            except Exception as exc:  # this record failed; the file goes on (retried on the next run)
+                error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                wasted = getattr(exc, "usage", None)
+                return unit_result(uid, line, "failed", error=error,
+                                   usage=wasted if isinstance(wasted, Usage) else Usage(),
+                                   billed=sorted(scope.billed)), []
+            rows = _rows(rec, note, sentences, labels, annotator.name, ctx.disease.negative_label)
+            return unit_result(uid, line, "accepted", usage=usage, billed=sorted(scope.billed)), rows
+
+    with out_path.open("r+b" if out_path.exists() else "wb") as fh:
+        fh.truncate(offset)  # drop rows written after the last committed record (a kill in between)
+        fh.seek(offset)
+        batch: list[tuple[int, dict[str, Any]]] = []
+
+        async def flush() -> None:
+            nonlocal offset
+            results = await asyncio.gather(*(one(line, rec) for line, rec in batch))
+            batch.clear()
+            for result, rows in results:  # in input order: write + flush, then commit the record as done
+                if rows:
+                    fh.write("".join(dumps(r) + "\n" for r in rows).encode("utf-8"))
+                    fh.flush()
+                    offset = fh.tell()
+                prior = store.unit_usage(result.plan_id)
+                store.commit_units([attrs.evolve(result, usage=prior + result.usage)], meta={"out_offset": offset})
+
+        try:
+            for line, rec in iter_jsonl(in_path):
+                if f"line-{line}" in done:
+                    continue
+                batch.append((line, rec))
+                if len(batch) >= window:
+                    await flush()
+            if batch:
+                await flush()
+        except RunFailed as exc:  # budget or error-rate breaker: what is done stays done
+            stopped = str(exc)
+    failed = tuple({"line": int(uid.split("-", 1)[1]), "error": err} for uid, err in store.db.execute(
+        "SELECT id, error FROM units WHERE status='failed' ORDER BY seq"))
+    labels = Counter(json.loads(line)["label"] for line in _lines(out_path))
+    usage = Usage(**store.counts()["usage"])
+    return AnnotateStats(n_records, sum(labels.values()), dict(labels), usage, failed, skipped, stopped)
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8") as fh:
+        yield from (line for line in fh if line.strip())
+
+
+def _labels_from_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], path: str, annotator: str,
+                      allowed: set[str] | None = None) -> list[Label]:
+    """Labels of ``(line, row)`` pairs; BadInput (file, line, field) for a null, empty or unknown label and
+    for a sentence id that appears twice (duplicates would silently collapse)."""
     out = []
-    for n, r in enumerate(rows, 1):
-        if "label" not in r:
-            raise BadInput("missing field 'label'", file=path, field=f"record {n}")
-        sid = r.get("sentence_id") or (f"{r['note_id']}:{r['sentence_index']}" if "sentence_index" in r
-                                      and "note_id" in r else r.get("id", f"line-{n}"))
-        out.append(Label(str(sid), str(r.get("note_id", "")), str(r["label"]), bool(r.get("binary", False)),
+    seen: dict[str, int] = {}
+    for n, r in rows:
+        label = r.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise BadInput(f"field 'label' must be a non-empty string, got {json.dumps(label)}", file=path,
+                           field=f"line {n}: label")
+        if allowed is not None and label not in allowed:
+            raise BadInput(f"unknown label {label!r} (expected one of {sorted(allowed)})", file=path,
+                           field=f"line {n}: label")
+        sid = r.get("sentence_id") or (f"{r['note_id']}:{r['sentence_index']}" if r.get("sentence_index")
+                                      is not None and r.get("note_id") is not None else r.get("id"))
+        if sid is None:
+            sid = f"line-{n}"
+        sid = str(sid)
+        if sid in seen:
+            raise BadInput(f"duplicate sentence id {sid!r} (first on line {seen[sid]})", file=path,
+                           field=f"line {n}")
+        seen[sid] = n
+        out.append(Label(sid, str(r.get("note_id") or ""), label, bool(r.get("binary", False)),
                          str(r.get("annotator", annotator)), r.get("evidence")))
     return out
 
@@ -163,14 +361,23 @@ def agreement_files(a_path: str | Path, b_path: str | Path, *, negative_label: s
                     labels: Sequence[str] | None = None, review_out: str | Path | None = None
                     ) -> AgreementReport:
     """``dualalign agreement A.jsonl B.jsonl``: kappa between two annotated files (matched by sentence id,
-    else note id + sentence index, else record id); optionally write the disagreements for review."""
-    rows_a = read_jsonl(a_path, require=("label",))
-    rows_b = read_jsonl(b_path, require=("label",))
-    la = _labels_from_rows(rows_a, str(a_path), "a")
-    lb = _labels_from_rows(rows_b, str(b_path), "b")
+    else note id + sentence index, else record id, else line number); optionally write the disagreements
+    for review. Duplicate ids, null or unknown labels, and files with no sentence in common are bad input."""
+    allowed = {*labels, negative_label} if labels is not None else None
+    rows_a = list(iter_jsonl(a_path, require=("label",)))
+    rows_b = list(iter_jsonl(b_path, require=("label",)))
+    la = _labels_from_rows(rows_a, str(a_path), "a", allowed)
+    lb = _labels_from_rows(rows_b, str(b_path), "b", allowed)
+    shared = {lab.sentence_id for lab in la} & {lab.sentence_id for lab in lb}
+    if not shared:
+        what = "is empty" if not la or not lb else "has no sentence id in common with the other"
+        empty = a_path if not la else b_path
+        raise BadInput(f"nothing to compare: {'this file' if not la or not lb else 'A'} {what} "
+                       f"(A: {len(la)} labels, B: {len(lb)}); kappa is undefined",
+                       file=str(empty if not la or not lb else a_path))
     report = agreement(la, lb, labels=labels, negative_label=negative_label)
     if review_out is not None:
-        texts = {lab.sentence_id: r.get("text") for lab, r in zip(la, rows_a, strict=True)}
+        texts = {lab.sentence_id: r.get("text") for lab, (_, r) in zip(la, rows_a, strict=True)}
         write_jsonl_atomic(review_out, review_rows(report, texts), field="--review")
     return report
 

@@ -37,7 +37,7 @@ from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 from dualalign_core.records import Usage, canonical_json
 
 if TYPE_CHECKING:
-    from dualalign_core.context import RunContext
+    from dualalign_core.context import CacheHit, RunContext
 
 CACHE_VERSION = 1
 
@@ -175,7 +175,7 @@ class LLMRuntime:
         """One reply: from the cache, or from the backend under every limit. Raises ``LLMCallFailed`` after
         the attempt cap, ``LLMOutputError`` for a cut-off reply, ``RunFailed`` when the run must stop."""
         key = self.key(request)
-        hit = ctx.cache_get(key) if ctx is not None and cache else None
+        hit = ctx.cache_lookup(key) if ctx is not None and cache else None
         if hit is not None:
             return self._from_cache(hit)
         response, usage = await self._fetch(key, request, ctx)
@@ -194,12 +194,12 @@ class LLMRuntime:
         valid replies are cached (under the original request's key)."""
         assert request.json_schema is not None, "complete_json needs request.json_schema"
         key = self.key(request)
-        hit = ctx.cache_get(key) if ctx is not None else None
+        hit = ctx.cache_lookup(key) if ctx is not None else None
         if hit is not None:
             cached = self._from_cache(hit)
             data, error = parse_json(cached.response.text, request.json_schema, check)
             if error is None:
-                return JSONResult(data, cached.response, cached.usage, cached=True)
+                return JSONResult(data, cached.response, cached.usage, cached=cached.cached)
         first = await self.complete(request, ctx, cache=False, accept_truncated=True)
         usage = first.usage
         data, error = parse_json(first.response.text, request.json_schema, check, first.response)
@@ -228,10 +228,20 @@ class LLMRuntime:
         await self.backend.aclose()
 
     # -- internals ------------------------------------------------------------------------------------
-    def _from_cache(self, hit: dict[str, Any]) -> LLMResult:
+    def _from_cache(self, hit: CacheHit) -> LLMResult:
+        """A cached reply. Billable (the running unit paid for it before a crash or failure and has not
+        recorded it yet): its original usage and cost, ``cached=False``, exactly as the uninterrupted run
+        records it, and not charged again (the spend ledger already holds it). Otherwise free."""
         self.stats.cache_hits += 1
+        value = hit.value
         fields = {a.name for a in attrs.fields(LLMResponse)}
-        response = LLMResponse(**{k: v for k, v in hit.items() if k in fields})
+        response = LLMResponse(**{k: v for k, v in value.items() if k in fields})
+        if hit.billable:
+            paid = value.get("usage") or {"input_tokens": response.input_tokens,
+                                          "output_tokens": response.output_tokens,
+                                          "cost_usd": value.get("cost_usd", 0.0)}
+            usage = Usage(int(paid["input_tokens"]), int(paid["output_tokens"]), float(paid["cost_usd"]), False)
+            return LLMResult(response, usage, cached=False)
         usage = Usage(response.input_tokens, response.output_tokens, 0.0, True)
         return LLMResult(response, usage, cached=True)
 
@@ -260,7 +270,7 @@ class LLMRuntime:
         self.stats.spent_usd += actual
         usage = Usage(response.input_tokens, response.output_tokens, actual, False)
         if ctx is not None:
-            ctx.add_usage(usage)
+            ctx.record_spend(usage, key)
         return response, usage
 
     def _wait(self, state: RetryCallState) -> float:
@@ -328,8 +338,11 @@ class LLMRuntime:
 
 
 def _cache_value(response: LLMResponse, usage: Usage) -> dict[str, Any]:
+    """The reply plus what it cost in all (a re-ask included), so its owner can record it again."""
     value = attrs.asdict(response)
     value["cost_usd"] = usage.cost_usd
+    value["usage"] = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+                      "cost_usd": usage.cost_usd}
     return value
 
 

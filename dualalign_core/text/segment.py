@@ -19,6 +19,7 @@ Rules, in order:
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from attrs import frozen
 
@@ -101,6 +102,17 @@ def _next_word(text: str, pos: int) -> str:
     return m.group(0).lstrip("\"'(\u201c[") if m else ""
 
 
+def _prev_token(line: str, end: int) -> str:
+    """The whitespace-delimited token before ``end`` (scanning back only over it: linear overall)."""
+    i = end
+    while i > 0 and line[i - 1].isspace():
+        i -= 1
+    j = i
+    while j > 0 and not line[j - 1].isspace():
+        j -= 1
+    return line[j:i]
+
+
 def _is_boundary(line: str, m: re.Match[str]) -> bool:
     """Whether the punctuation run matched by ``m`` ends a sentence."""
     nxt = _next_word(line, m.end())
@@ -109,9 +121,7 @@ def _is_boundary(line: str, m: re.Match[str]) -> bool:
     punct = line[m.start():m.end()].strip()
     if not punct.startswith("."):
         return True  # ! and ? always end a sentence
-    before = line[:m.start()]
-    prev = before.rsplit(None, 1)[-1] if before.split() else ""
-    token = prev.lstrip("\"'([\u201c").lower()
+    token = _prev_token(line, m.start()).lstrip("\"'([\u201c").lower()
     if not token:
         return True
     if token.replace(".", "").isdigit() and nxt[0].islower():
@@ -144,31 +154,30 @@ def _split_line(line: str) -> list[tuple[int, int]]:
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
-    """(offset, line) pairs after joining hard-wrapped prose lines."""
-    out: list[tuple[int, str]] = []
+    """(offset, line) pairs after joining hard-wrapped prose lines (offsets kept, text sliced once: linear)."""
+    spans: list[list[Any]] = []  # [start, end, last physical line]
     offset = 0
     for raw in text.splitlines(keepends=True):
         line = raw.rstrip("\r\n")
         start = offset
         offset += len(raw)
         if not line.strip():
-            out.append((start, ""))
+            spans.append([start, start, ""])
             continue
-        if out and out[-1][1].strip() and _continues(out[-1][1], line):
-            prev_start = out[-1][0]
-            out[-1] = (prev_start, text[prev_start:start + len(line)])
+        if spans and spans[-1][2].strip() and _continues(spans[-1][2], line):
+            spans[-1][1], spans[-1][2] = start + len(line), line
             continue
-        out.append((start, line))
-    return out
+        spans.append([start, start + len(line), line])
+    return [(a, text[a:b]) for a, b, _ in spans]
 
 
-def _continues(prev: str, line: str) -> bool:
+def _continues(last: str, line: str) -> bool:
+    """Whether ``line`` continues the logical line whose last physical line is ``last``."""
     stripped = line.lstrip()
     if not stripped or not stripped[0].islower():
         return False
     if MARKER.match(line) or HEADER.match(line) or BARE_HEADER.match(line):
         return False
-    last = prev.splitlines()[-1]
     if BARE_HEADER.match(last) or HEADER.fullmatch(last) or len(last.strip()) < WRAP_MIN:
         return False  # short unpunctuated lines are list items ("donepezil 5 mg"), not wrapped prose
     return not TERMINAL.search(last)

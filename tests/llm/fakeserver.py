@@ -6,6 +6,8 @@ Retry-After only), ``500``, ``503``, ``timeout`` (sleeps past the client's timeo
 connection), ``truncated_body`` (promises more bytes than it sends), ``malformed`` (a 200 whose body is not
 JSON), ``badjson`` (valid HTTP, reply text not JSON), ``badlabel`` (a label outside the set), ``length``
 (finish reason ``length``). ``fault_rate`` adds random faults from ``random_faults`` (seeded).
+``fault_on = {"SUBSTRING": fault}`` serves ``fault`` to every completion whose messages contain SUBSTRING
+(re-asks included), so a chosen record fails whatever the order of concurrent requests.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def label_for(sentence: str, allowed: list[str]) -> tuple[str, str]:
 
 class FakeLLMServer:
     def __init__(self, *, latency: float = 0.0, faults: list[str] | None = None, fault_rate: float = 0.0,
-                 seed: int = 0, hold_batches: bool = False, retry_after: float = 0.05):
+                 seed: int = 0, hold_batches: bool = False, retry_after: float = 0.05,
+                 fault_on: dict[str, str] | None = None):
+        self.fault_on = dict(fault_on or {})
         self.latency = latency
         self.faults: collections.deque[str] = collections.deque(faults or [])
         self.fault_rate = fault_rate
@@ -164,7 +168,8 @@ class FakeLLMServer:
     async def _completion(self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         anthropic = path == "/v1/messages"
         self.bodies.append((path, req))
-        fault = self._fault()
+        text = json.dumps(req.get("messages"))
+        fault = next((f for needle, f in self.fault_on.items() if needle in text), None) or self._fault()
         if fault:
             self.faults_served[fault] += 1
         if self.latency:
