@@ -97,6 +97,29 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
     return check_unicode(doc, file=path)
 
 
+def iter_lines(path: str | Path, *, what: str = "file") -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` streamed from a UTF-8 file (a BOM dropped), with :func:`read_bytes`'s and
+    :func:`decode`'s messages; for inputs too large to hold whole."""
+    path = Path(path)
+    try:
+        fh = path.open("rb")
+    except OSError:
+        read_bytes(path, what=what)  # raises the same BadInput a whole-file read would
+        raise
+    with fh:
+        offset = 0
+        for n, raw in enumerate(fh, 1):
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw, offset = raw[len(codecs.BOM_UTF8):], len(codecs.BOM_UTF8)
+            try:
+                yield n, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise BadInput(f"{what} is not valid UTF-8 text: byte 0x{raw[exc.start:exc.start + 1].hex()} at "
+                               f"line {n}, column {exc.start + 1} (byte offset {offset + exc.start}); save it as "
+                               "UTF-8", file=str(path), field=f"line {n}") from None
+            offset += len(raw)
+
+
 def iter_jsonl(path: str | Path, *, what: str = "JSONL file") -> Iterator[tuple[int, Any]]:
     """``(line number, document)`` for each non-blank line; BadInput naming file and line for a bad one."""
     for n, line in enumerate(read_text(path, what=what).splitlines(), 1):

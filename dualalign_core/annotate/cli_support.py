@@ -25,7 +25,7 @@ from dualalign_core.errors import BadInput
 from dualalign_core.plugins import plugin_call
 from dualalign_core.records import Label, Note, Provenance, Sentence, Usage, canonical_json
 from dualalign_core.text.segment import segment
-from dualalign_core.textio import check_unicode
+from dualalign_core.textio import check_unicode, iter_lines
 
 SEGMENT_MODES = ("auto", "always", "never")
 
@@ -57,38 +57,23 @@ def _constant(name: str) -> None:
 def iter_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, JSON object) pairs, blank lines skipped; BadInput names the file and line of a bad one."""
     path = Path(path)
-    try:
-        fh = path.open(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise BadInput("file not found", file=str(path)) from None
-    except OSError as exc:
-        raise BadInput(f"cannot read: {exc}", file=str(path)) from None
-    with fh:
-        n = 0
-        while True:
-            try:
-                line = fh.readline()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise BadInput(f"cannot read: {exc}", file=str(path), field=f"line {n + 1}") from None
-            if not line:
-                return
-            n += 1
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line, parse_constant=_constant)
-            except json.JSONDecodeError as exc:
-                raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path),
-                               field=f"line {n}") from None
-            if not isinstance(rec, dict):
-                raise BadInput("expected a JSON object", file=str(path), field=f"line {n}")
-            check_unicode(rec, file=path, field=f"line {n}")
-            for key in require:
-                if key not in rec:
-                    raise BadInput(f"missing field {key!r}", file=str(path), field=f"line {n}")
-                if key == "text" and not isinstance(rec[key], str):
-                    raise BadInput("field 'text' must be a string", file=str(path), field=f"line {n}")
-            yield n, rec
+    for n, line in iter_lines(path, what="input file"):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line, parse_constant=_constant)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path),
+                           field=f"line {n}") from None
+        if not isinstance(rec, dict):
+            raise BadInput("expected a JSON object", file=str(path), field=f"line {n}")
+        check_unicode(rec, file=path, field=f"line {n}")
+        for key in require:
+            if key not in rec:
+                raise BadInput(f"missing field {key!r}", file=str(path), field=f"line {n}")
+            if key == "text" and not isinstance(rec[key], str):
+                raise BadInput("field 'text' must be a string", file=str(path), field=f"line {n}")
+        yield n, rec
 
 
 def read_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> list[dict[str, Any]]:
