@@ -196,6 +196,10 @@ SEMANTIC = [
     (("filters", "options"), {"no-such-filter": {}}), (("disease", "path"), "/no/such/pack"),
     (("disease", "path"), "."), (("disease", "name"), "no_such_disease"), (("trajectory", "multiplier"), 1e-300),
     (("run", "out"), "/dev/null/x"), (("run", "out"), ""), (("run", "max_notes_per_patient"), 10**9),
+    (("trajectory", "multiplier"), math.nan), (("trajectory", "multiplier"), math.inf),
+    (("limits", "max_cost_usd"), math.nan), (("limits", "max_cost_usd"), math.inf), (("limits", "max_cost_usd"), 0),
+    (("run", "seed"), 2**64), (("run", "seed"), 2**63), (("run", "name"), "\ud800"),
+    (("generator", "concurrency"), 1024), (("generator", "model"), "\ud800"),
 ]
 
 
@@ -207,42 +211,54 @@ def _section(doc: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 @st.composite
-def corrupt_config(draw: st.DrawFn, doc: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """Apply one to three corruptions to a config document; returns it and a description."""
+def corrupt_config(draw: st.DrawFn, doc: dict[str, Any]) -> tuple[dict[str, Any], str, list[str]]:
+    """Apply one to three corruptions to a config document; returns it, a description and, per corruption, the
+    field an error about it must name (``section.key``, or the section for whole-section edits)."""
     doc = json.loads(json.dumps(doc))  # deep copy (values are JSON-safe before corruption)
-    kinds = []
+    kinds: list[str] = []
+    fields: list[str] = []
     for _ in range(draw(st.integers(1, 3))):
         op = draw(pick(["hostile", "hostile", "semantic", "unknown-key", "unknown-section", "delete",
-                                   "section-type"]))
+                        "section-type"]))
         if op == "hostile":
             section, key = draw(pick(CONFIG_FIELDS))
-            doc.setdefault(section, {})[key] = draw(HOSTILE)
+            _section(doc, section)[key] = draw(HOSTILE)
             kinds.append(f"hostile {section}.{key}")
+            fields.append(f"{section}.{key}")
         elif op == "semantic":
             (section, key), value = draw(pick(SEMANTIC))
             if section == "disease":
                 doc["disease"] = {}
-            doc.setdefault(section, {})[key] = value
+            _section(doc, section)[key] = value
             kinds.append(f"semantic {section}.{key}")
+            fields.append(f"{section}.{key}")
         elif not doc:
             continue
         elif op == "unknown-key":
             section = draw(pick(sorted(doc)))
             if isinstance(doc[section], dict):
-                doc[section][draw(pick(["colour", "Seed", "patients ", "é", "x" * 300]))] = 1
+                key = draw(pick(["colour", "Seed", "patients ", "é", "x" * 300]))
+                doc[section][key] = 1
+                fields.append(f"{section}.{key}")
+            else:
+                fields.append(section)
             kinds.append(f"unknown key in {section}")
         elif op == "unknown-section":
-            doc[draw(pick(["extra", "Run", "generators", "ü"]))] = {"a": 1}
+            section = draw(pick(["extra", "Run", "generators", "ü"]))
+            doc[section] = {"a": 1}
             kinds.append("unknown section")
+            fields.append(section)
         elif op == "delete":
             section = draw(pick(sorted(doc)))
             del doc[section]
             kinds.append(f"delete {section}")
+            fields.append(section)
         else:
             section = draw(pick(["run", "disease", "trajectory", "generator", "filters"]))
             doc[section] = draw(pick([1, "run", [1, 2], True, math.nan]))
             kinds.append(f"{section} not a table")
-    return doc, "; ".join(kinds)
+            fields.append(section)
+    return doc, "; ".join(kinds), fields
 
 
 # ---------------------------------------------------------------- pack tables

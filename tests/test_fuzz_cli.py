@@ -5,10 +5,12 @@ exit-2 message naming the file or field, nothing half-written (no run store, out
 and nothing outside the target touched (the sandbox tree is snapshotted before and after). Consistency
 properties tie commands together: ``validate`` ok means ``plan`` ok means a template ``run`` ok.
 
-Example counts: ``DUALALIGN_FUZZ_EXAMPLES`` (default: a small, derandomised suite); the ``slow`` tests run
-``DUALALIGN_FUZZ_SLOW_EXAMPLES`` (default 400) per property. ``DUALALIGN_FUZZ_SURVEY=FILE`` records every failed
-check as a JSON line in FILE instead of stopping at the first (to list every distinct defect at once);
-``DUALALIGN_FUZZ_TRACE=FILE`` logs every case; ``DUALALIGN_FUZZ_SUMMARY=FILE`` writes the outcome counts there.
+Example counts: ``DUALALIGN_FUZZ_EXAMPLES`` overrides the default suite's small, derandomised counts; the ``slow``
+tests run ``DUALALIGN_FUZZ_SLOW_EXAMPLES`` (default 400) randomised examples per property. Failing examples are
+printed with their labelled draws, unshrunk (``DUALALIGN_FUZZ_SHRINK=1`` shrinks them: minutes per property).
+``DUALALIGN_FUZZ_SURVEY=FILE`` records every failed check as a JSON line in FILE instead of stopping at the first
+(to list every distinct defect at once); ``DUALALIGN_FUZZ_TRACE=FILE`` logs every case (command, input kind, exit
+code); ``DUALALIGN_FUZZ_SUMMARY=FILE`` writes the outcome counts there.
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ def _examples(var: str, default: int) -> int:
 
 def fast(default: int) -> settings:
     """The default suite: few examples, derandomised and database-less so CI is deterministic."""
-    phases = [Phase.explicit, Phase.reuse, Phase.generate] if os.environ.get("DUALALIGN_FUZZ_SURVEY") else list(Phase)
+    # no shrinking unless asked for: it can take minutes per failing property; the draws are printed labelled
+    shrink = os.environ.get("DUALALIGN_FUZZ_SHRINK") == "1" and not os.environ.get("DUALALIGN_FUZZ_SURVEY")
+    phases = list(Phase) if shrink else [Phase.explicit, Phase.reuse, Phase.generate]
     return settings(max_examples=_examples("DUALALIGN_FUZZ_EXAMPLES", default), deadline=None, derandomize=True,
                     database=None, print_blob=False, phases=phases,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -79,6 +83,20 @@ SLOW = settings(fast(1), max_examples=_examples("DUALALIGN_FUZZ_SLOW_EXAMPLES", 
 STATS: Counter[str] = Counter()
 SURVEY = os.environ.get("DUALALIGN_FUZZ_SURVEY")
 TRACE = os.environ.get("DUALALIGN_FUZZ_TRACE")  # every case as a JSON line: command, input kind, exit code
+
+
+def summary_line() -> str:
+    return (f"fuzz: {STATS['cases']} cases, exit0={STATS['exit0']} exit1={STATS['exit1']} exit2={STATS['exit2']} "
+            f"crash={STATS['crash']} failed_checks={STATS['failed_checks']}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_summary() -> Iterator[None]:
+    """After the module (default or slow selection): write the counts to ``DUALALIGN_FUZZ_SUMMARY``."""
+    yield
+    target = os.environ.get("DUALALIGN_FUZZ_SUMMARY")
+    if target and STATS["cases"]:
+        Path(target).write_text(json.dumps({"summary": summary_line(), **STATS}, indent=1) + "\n", encoding="utf-8")
 
 
 class FuzzFailure(AssertionError):
@@ -224,8 +242,9 @@ def check_foreign(out_dir: Path, content: bytes | None, command: str, kind: str)
 
 
 def run_config_commands(data: st.DataObject, root: Path, cfg: Path, kind: str, *, valid: bool,
-                        names: Sequence[str], run_probability: float = 0.3) -> None:
-    """``validate`` then ``plan`` then (sometimes) a template ``run`` of one config, with consistency checks."""
+                        names: Sequence[str], run_probability: float = 0.3) -> Outcome:
+    """``validate`` then ``plan`` then (sometimes) a template ``run`` of one config, with consistency checks;
+    returns the outcome of ``validate``."""
     v = cli(["validate", str(cfg)], root=root, command="validate", kind=kind, names=names)
     plan_dir = root / "plan"
     mine = foreign_file(plan_dir, data.draw(coin(), label="foreign file in plan dir"))
@@ -239,13 +258,14 @@ def run_config_commands(data: st.DataObject, root: Path, cfg: Path, kind: str, *
     if v.code == 0 and p.code not in (0, None) and not p.crashed:
         fail("validate-missed", "validate", kind, f"validate said ok, plan exited {p.code}: {p.output[-300:]}")
     if p.code != 0 or not data.draw(coin(run_probability), label="run?"):
-        return
+        return v
     run_dir = root / "run"
     r = cli(["run", str(cfg), "--out", str(run_dir), "--quiet"], root=root, command="run", kind=kind, names=names,
             targets=[run_dir])
     check_no_store(r, run_dir, "run", kind)
     if r.code != 0 and not r.crashed:
         fail("plan-ok-run-failed", "run", kind, f"plan ok but run exited {r.code}: {r.output[-300:]}")
+    return v
 
 
 def write_config(root: Path, doc: dict[str, Any]) -> Path:
@@ -262,8 +282,9 @@ def config_case(data: st.DataObject) -> None:
         doc = data.draw(valid_config(str(root / "pack")), label="valid config")
         corrupt = data.draw(pick(["none", "values", "values", "bytes", "both"]), label="corruption")
         kind = "valid config"
+        fields: list[str] = []
         if corrupt in ("values", "both"):
-            doc, kind = data.draw(corrupt_config(doc), label="corrupted config")
+            doc, kind, fields = data.draw(corrupt_config(doc), label="corrupted config")
         text = toml_document(doc)
         how = "utf-8"
         if corrupt in ("bytes", "both"):
@@ -276,7 +297,10 @@ def config_case(data: st.DataObject) -> None:
         cfg = root / "config.toml"
         cfg.write_bytes(raw)
         valid = corrupt == "none"
-        run_config_commands(data, root, cfg, kind, valid=valid, names=["config.toml"])
+        v = run_config_commands(data, root, cfg, kind, valid=valid, names=["config.toml"])
+        if corrupt == "values" and len(fields) == 1 and v.code == 2 and fields[0] not in v.flat:
+            # one corruption, a clean encoding: the message must name the field that was changed
+            fail("field-not-named", "validate", kind, f"expected {fields[0]!r} in: {v.output[-300:]!r}")
 
 
 def pack_case(data: st.DataObject) -> None:
@@ -542,10 +566,5 @@ def test_fuzz_evaluate_gold_slow(data: st.DataObject) -> None:
 def test_fuzz_summary(capsys: pytest.CaptureFixture[str]) -> None:
     """Report how many cases ran and their outcomes (the issue's closing note quotes this line)."""
     by_command = {k: v for k, v in sorted(STATS.items()) if ":" in k}
-    line = (f"fuzz: {STATS['cases']} cases, exit0={STATS['exit0']} exit1={STATS['exit1']} exit2={STATS['exit2']} "
-            f"crash={STATS['crash']} failed_checks={STATS['failed_checks']}")
     with capsys.disabled():
-        print(f"\n{line}\n  by command: {by_command}")
-    target = os.environ.get("DUALALIGN_FUZZ_SUMMARY")
-    if target:
-        Path(target).write_text(json.dumps({"summary": line, **STATS}, indent=1) + "\n", encoding="utf-8")
+        print(f"\n{summary_line()}\n  by command: {by_command}")
