@@ -216,10 +216,10 @@ def cli(args: Sequence[str], *, root: Path, command: str, kind: str, names: Sequ
 
 def check_no_store(outcome: Outcome, out_dir: Path, command: str, kind: str) -> None:
     """A run or plan that did not succeed leaves no run store behind (nothing half-written)."""
-    if outcome.code == 2:
+    if outcome.code == 2 or outcome.crashed:
         left = [f for f in files_under(out_dir) if f != "foreign.txt"]
         if left:
-            fail("half-written", command, kind, f"exit 2 left {left[:6]} in the run directory")
+            fail("half-written", command, kind, f"exit {outcome.code} left {left[:6]} in the run directory")
     elif outcome.code == 0 and not (out_dir / "run.sqlite").is_file():
         fail("no-output", command, kind, "exit 0 but no run.sqlite")
 
@@ -242,9 +242,9 @@ def check_foreign(out_dir: Path, content: bytes | None, command: str, kind: str)
 
 
 def run_config_commands(data: st.DataObject, root: Path, cfg: Path, kind: str, *, valid: bool,
-                        names: Sequence[str], run_probability: float = 0.3) -> Outcome:
+                        names: Sequence[str], run_probability: float = 0.3) -> tuple[Outcome, Outcome]:
     """``validate`` then ``plan`` then (sometimes) a template ``run`` of one config, with consistency checks;
-    returns the outcome of ``validate``."""
+    returns the outcomes of ``validate`` and ``plan``."""
     v = cli(["validate", str(cfg)], root=root, command="validate", kind=kind, names=names)
     plan_dir = root / "plan"
     mine = foreign_file(plan_dir, data.draw(coin(), label="foreign file in plan dir"))
@@ -258,14 +258,14 @@ def run_config_commands(data: st.DataObject, root: Path, cfg: Path, kind: str, *
     if v.code == 0 and p.code not in (0, None) and not p.crashed:
         fail("validate-missed", "validate", kind, f"validate said ok, plan exited {p.code}: {p.output[-300:]}")
     if p.code != 0 or not data.draw(coin(run_probability), label="run?"):
-        return v
+        return v, p
     run_dir = root / "run"
     r = cli(["run", str(cfg), "--out", str(run_dir), "--quiet"], root=root, command="run", kind=kind, names=names,
             targets=[run_dir])
     check_no_store(r, run_dir, "run", kind)
     if r.code != 0 and not r.crashed:
         fail("plan-ok-run-failed", "run", kind, f"plan ok but run exited {r.code}: {r.output[-300:]}")
-    return v
+    return v, p
 
 
 def write_config(root: Path, doc: dict[str, Any]) -> Path:
@@ -297,10 +297,11 @@ def config_case(data: st.DataObject) -> None:
         cfg = root / "config.toml"
         cfg.write_bytes(raw)
         valid = corrupt == "none"
-        v = run_config_commands(data, root, cfg, kind, valid=valid, names=["config.toml"])
-        if corrupt == "values" and len(fields) == 1 and v.code == 2 and fields[0] not in v.flat:
-            # one corruption, a clean encoding: the message must name the field that was changed
-            fail("field-not-named", "validate", kind, f"expected {fields[0]!r} in: {v.output[-300:]!r}")
+        outcomes = run_config_commands(data, root, cfg, kind, valid=valid, names=["config.toml"])
+        for command, o in zip(("validate", "plan"), outcomes, strict=True):
+            if corrupt == "values" and len(fields) == 1 and o.code == 2 and fields[0] not in o.flat:
+                # one corruption, a clean encoding: the message must name the field that was changed
+                fail("field-not-named", command, kind, f"expected {fields[0]!r} in: {o.output[-300:]!r}")
 
 
 def pack_case(data: st.DataObject) -> None:
@@ -490,6 +491,137 @@ def evaluate_case(data: st.DataObject) -> None:
         if files_under(model):
             fail("half-written", "evaluate", kind, f"wrote {files_under(model)} into a directory that is no model")
         del o
+
+
+# ---------------------------------------------------------------- seed corpus: the issue's known cases, every run
+
+BASE_CONFIG = {"run": {"seed": 1, "patients": 1}, "trajectory": {"multiplier": 2},
+               "generator": {"name": "template"}, "annotator": {"name": "lexicon"}}
+
+
+def _pack_edit(name: str, edit: Any) -> Any:
+    def apply(pack: Path) -> None:
+        path = pack / name
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        edit(doc)
+        path.write_text(json.dumps(doc), encoding="utf-8")
+    return apply
+
+
+CONFIG_CORPUS = {
+    "multiplier nan": (lambda d: d["trajectory"].update(multiplier=math.nan), "utf-8"),
+    "seed 2**64": (lambda d: d["run"].update(seed=2**64), "utf-8"),
+    "max_cost nan": (lambda d: d.update(limits={"max_cost_usd": math.nan}), "utf-8"),
+    "unknown sampler": (lambda d: d["trajectory"].update(sampler="nothing"), "utf-8"),
+    "generator.model for template": (lambda d: d["generator"].update(model="gpt-x"), "utf-8"),
+    "latin-1 config": (lambda d: d["run"].update(name="Zoë ½"), "latin-1"),
+    "utf-16 config": (lambda d: None, "utf-16"),
+    "lone surrogate in config": (lambda d: d["run"].update(name="\ud800"), "utf-8"),
+    "bom config": (lambda d: None, "utf-8-sig"),
+}
+
+PACK_CORPUS = {
+    "lexicon: no term for the first stage": _pack_edit(
+        "lexicon.json", lambda d: [t.update(earliest_stage="early") for t in d["terms"]]),
+    "schedule: sigma nan": _pack_edit("schedule.json", lambda d: d["notes_per_patient"].update(sigma=math.nan)),
+    "schedule: notes min > max": _pack_edit("schedule.json", lambda d: d["notes_per_patient"].update(min=30, max=3)),
+    "schedule: overlapping stages": _pack_edit("schedule.json", lambda d: d["stages"][1].update(from_years=3)),
+    "disease: negative label among labels": _pack_edit(
+        "disease.json", lambda d: d.update(labels=[*d["labels"], "none"], label_precedence=[*d["labels"], "none"])),
+    "disease: partial label_precedence": _pack_edit(
+        "disease.json", lambda d: d.update(label_precedence=d["labels"][:1])),
+    "prompt: unbalanced brace": lambda pack: (pack / "prompt.toml").write_text(
+        (pack / "prompt.toml").read_text().replace("Use SOAP", "Use {age SOAP"), encoding="utf-8"),
+    "lexicon: latin-1": lambda pack: (pack / "lexicon.json").write_bytes(
+        (pack / "lexicon.json").read_text().replace("small handwriting", "écriture").encode("latin-1")),
+    "protocol: invalid utf-8": lambda pack: (pack / "protocol.md").write_bytes(b"# protocol \xff\xfe\n"),
+}
+
+
+class _Fixed:
+    """A stand-in for hypothesis' data object: every draw answers ``False`` (no foreign file, no run)."""
+
+    def draw(self, strategy: Any, label: str | None = None) -> Any:
+        return False
+
+
+@pytest.mark.parametrize("case", sorted(CONFIG_CORPUS))
+def test_fuzz_corpus_config(case: str) -> None:
+    edit, encoding = CONFIG_CORPUS[case]
+    with sandbox() as root:
+        doc = json.loads(json.dumps({**BASE_CONFIG, "disease": {"path": str(root / "pack")}}))
+        edit(doc)
+        cfg = root / "config.toml"
+        cfg.write_bytes(toml_document(doc).encode(encoding, errors="surrogatepass" if encoding == "utf-8" else
+                                                   "strict"))
+        run_config_commands(_Fixed(), root, cfg, f"corpus: {case}", valid=False, names=["config.toml"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("case", sorted(PACK_CORPUS))
+def test_fuzz_corpus_pack(case: str) -> None:
+    with sandbox() as root:
+        PACK_CORPUS[case](root / "pack")
+        cfg = write_config(root, {**BASE_CONFIG, "disease": {"path": str(root / "pack")}})
+        v = cli(["validate", str(root / "pack")], root=root, command="validate-pack", kind=f"corpus: {case}",
+                names=PACK_FILES)
+        _, p = run_config_commands(_Fixed(), root, cfg, f"corpus: {case}", valid=False, names=PACK_FILES)  # type: ignore[arg-type]
+        if v.code == 0 and p.code == 0:
+            run_dir = root / "run"
+            r = cli(["run", str(cfg), "--out", str(run_dir), "-q"], root=root, command="run", kind=f"corpus: {case}",
+                    names=PACK_FILES, targets=[run_dir])
+            check_no_store(r, run_dir, "run", f"corpus: {case}")
+            if r.code == 0:
+                fail("validate-missed", "validate-pack", f"corpus: {case}", "a known-bad pack validated and ran")
+
+
+JSONL_CORPUS = {
+    "annotate: duplicate ids": ("annotate", ['{"id": "a", "text": "Forgetful."}', '{"id": "a", "text": "Lost."}']),
+    "annotate: null id": ("annotate", ['{"id": null, "text": "Forgetful. Gets lost."}']),
+    "annotate: NaN field": ("annotate", ['{"id": "a", "text": "Forgetful.", "score": NaN}']),
+    "annotate: latin-1": ("annotate", ["latin-1", '{"id": "a", "text": "Oublie le café."}']),
+    "agreement: duplicate ids": ("agreement", ['{"sentence_id": "s1", "label": "none"}'] * 2),
+    "agreement: null label": ("agreement", ['{"sentence_id": "s1", "label": null}']),
+    "agreement: empty": ("agreement", []),
+    "evaluate: latin-1 gold": ("evaluate", ["latin-1", '{"text": "Oublie le café.", "label": "none"}']),
+}
+
+
+@pytest.mark.parametrize("case", sorted(JSONL_CORPUS))
+def test_fuzz_corpus_jsonl(case: str) -> None:
+    command, lines = JSONL_CORPUS[case]
+    encoding = "utf-8"
+    if lines and lines[0] == "latin-1":
+        encoding, lines = "latin-1", lines[1:]
+    with sandbox() as root:
+        src = root / "in.jsonl"
+        src.write_bytes("".join(line + "\n" for line in lines).encode(encoding))
+        kind = f"corpus: {case}"
+        if command == "annotate":
+            dest = root / "out.jsonl"
+            o = cli(["annotate", str(src), "--out", str(dest)], root=root, command=command, kind=kind,
+                    names=["in.jsonl"], targets=[dest])
+            if o.code == 0:
+                try:
+                    rows = [_strict_json(x) for x in dest.read_text(encoding="utf-8").splitlines()]
+                except ValueError as exc:
+                    fail("bad-output", command, kind, str(exc))
+                    return
+                ids = [str(r.get("sentence_id")) for r in rows]
+                if len(ids) != len(set(ids)) or any(i.startswith("None") for i in ids):
+                    fail("duplicate-ids", command, kind, f"sentence ids {ids}")
+        elif command == "agreement":
+            other = root / "b.jsonl"
+            other.write_text('{"sentence_id": "s1", "label": "none"}\n{"sentence_id": "s2", "label": "x"}\n',
+                             encoding="utf-8")
+            o = cli(["agreement", str(src), str(other), "--json"], root=root, command=command, kind=kind,
+                    names=["in.jsonl"])
+            if o.code == 0:
+                fail("silent-stats", command, kind, f"statistics reported for a bad input: {o.output[-300:]}")
+        else:
+            model = root / "model"
+            model.mkdir()
+            cli(["evaluate", str(model), "--gold", str(src)], root=root, command=command, kind=kind,
+                names=["in.jsonl", "model"], allowed=(2,))
 
 
 # ---------------------------------------------------------------- tests (default suite)
