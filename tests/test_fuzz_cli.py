@@ -380,8 +380,9 @@ def annotate_case(data: st.DataObject) -> None:
         previous = b'{"previous": "output"}\n' if data.draw(coin(), label="previous output?") else None
         if previous is not None:
             dest.write_bytes(previous)
+        state = dest.with_name(dest.name + ".state")  # annotate keeps its resume state beside the output
         o = cli(["annotate", str(src), "--annotator", "lexicon", "--out", str(dest)], root=root, command="annotate",
-                kind=kind, names=["in.jsonl"], targets=[dest])
+                kind=kind, names=["in.jsonl"], targets=[dest, state])
         if not corrupt and o.code != 0:
             fail("valid-refused", "annotate", kind, o.output[-300:])
         if o.code != 0:
@@ -599,7 +600,7 @@ def test_fuzz_corpus_jsonl(case: str) -> None:
         if command == "annotate":
             dest = root / "out.jsonl"
             o = cli(["annotate", str(src), "--out", str(dest)], root=root, command=command, kind=kind,
-                    names=["in.jsonl"], targets=[dest])
+                    names=["in.jsonl"], targets=[dest, dest.with_name(dest.name + ".state")])
             if o.code == 0:
                 try:
                     rows = [_strict_json(x) for x in dest.read_text(encoding="utf-8").splitlines()]
