@@ -227,6 +227,12 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
     registry = registry or get_registry()
     disease = registry.get("disease", disease_name, field_path="disease")
     annotator = registry.create("annotator", annotator_name, dict(options or {}), field_path="--annotator")
+    check = getattr(annotator, "preflight", None)
+    if callable(check):  # e.g. a vendor backend without its API key: exit 2 before any work
+        try:
+            check()
+        except BadInput as exc:
+            raise BadInput(str(exc), field="--annotator") from None
     fingerprint = _fingerprint(in_path, annotator=annotator_name, disease=disease_name, segment=segment_mode,
                                options=dict(options or {}))
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -159,3 +159,12 @@ def test_failed_units_under_a_budget_are_failures_not_a_budget_stop(tmp_path):
         assert code == 0 and manifest(tmp_path / "run")["counts"]["notes"] == 4, text
     finally:
         srv.stop()
+
+
+def test_annotate_with_an_llm_annotator_checks_its_key_before_any_work(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "Forgets appointments."}\n')
+    out = tmp_path / "out.jsonl"
+    code, text = invoke("annotate", str(src), "--annotator", "anthropic", "--out", str(out), keys=False)
+    assert code == 2 and "ANTHROPIC_API_KEY" in text and "--annotator" in text, text
+    assert not out.exists() and not out.with_name(out.name + ".state").exists()
