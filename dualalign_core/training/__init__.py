@@ -15,7 +15,14 @@ from typing import Any
 
 from dualalign_core.components import Classifier, Example, Trainer
 from dualalign_core.errors import BadInput
-from dualalign_core.training.data import assemble, check_labels, load_gold, run_examples, task_view
+from dualalign_core.training.data import (
+    Mixing,
+    assemble,
+    check_labels,
+    load_gold,
+    run_examples,
+    task_view,
+)
 from dualalign_core.training.metrics import report
 
 MODEL_META = "dualalign-model.json"
@@ -28,20 +35,34 @@ def build_trainer(name: str, options: dict[str, Any], *, field: str = "--trainer
     return get_registry().create("trainer", name, options, field_path=field)
 
 
+def pack_labels(disease: str) -> list[str]:
+    """A registered disease pack's label space: its negative label first, then its labels."""
+    from dualalign_core.plugins import get_registry
+
+    pack = get_registry().get("disease", disease, field_path="--disease")
+    return [pack.negative_label, *pack.labels]
+
+
 def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, trainer: str = "lora",
                 options: dict[str, Any] | None = None, gold: str | Path | None = None, mix: str | None = None,
-                seed: int = 0, gold_split: Sequence[float] = (0.6, 0.2, 0.2)) -> dict[str, Any]:
-    """Train on a run's sentences and/or a gold set, then score the held-out test split."""
+                seed: int = 0, gold_split: Sequence[float] = (0.6, 0.2, 0.2), disease: str | None = None,
+                mixing: Mixing | None = None) -> dict[str, Any]:
+    """Train on a run's sentences and/or a gold set, then score the held-out test split.
+
+    The label space (negative label first) comes from the run's disease pack, else from ``disease`` (a
+    registered pack; ``alzheimers`` when neither is given). ``mixing`` samples and weights the synthetic part.
+    """
     if run_dir is None and gold is None:
         raise BadInput("give a run directory, a gold set, or both", field="RUN_DIR")
     synthetic, labels = run_examples(run_dir) if run_dir is not None else ([], [])
+    if disease is not None or run_dir is None:
+        labels = pack_labels(disease or "alzheimers")
     gold_examples = load_gold(gold) if gold is not None else None
-    if gold_examples is not None and not labels:
-        labels = ["none", *sorted({e.label for e in gold_examples} - {"none"})]
     if gold_examples is not None:
         check_labels(gold_examples, labels, str(gold))
     mix = mix or ("gold+synthetic" if gold_examples and synthetic else "gold" if gold_examples else "synthetic")
-    splits = assemble(mix, synthetic, gold_examples, seed=seed, gold_split=gold_split)
+    mixing = mixing or Mixing()
+    splits = assemble(mix, synthetic, gold_examples, seed=seed, gold_split=gold_split, mixing=mixing)
     train, task_labels = task_view(splits.train, labels, task)
     valid, _ = task_view(splits.valid, labels, task)
     test, _ = task_view(splits.test, labels, task)
@@ -54,19 +75,22 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
     summary = component.train(train, valid, task_labels, out_dir)
     meta = {
         "trainer": trainer, "plugin": component.plugin, "plugin_version": component.plugin_version,
-        "task": task, "labels": task_labels, "mix": mix, "seed": seed, "run_dir": str(run_dir) if run_dir else None,
+        "task": task, "labels": task_labels, "negative_label": labels[0], "mix": mix,
+        "mixing": mixing.as_dict(), "seed": seed, "run_dir": str(run_dir) if run_dir else None,
         "gold": str(gold) if gold else None,
         "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
                   "train_gold": sum(e.source == "gold" for e in train),
                   "train_synthetic": sum(e.source == "synthetic" for e in train)},
         "train_seconds": round(time.perf_counter() - t0, 2),
+        "warnings": list(summary.get("warnings", [])),
     }
     result = {"model_dir": str(out_dir), **meta, "summary": summary}
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes and scores
         return result
     (out_dir / MODEL_META).write_text(json.dumps(meta, indent=2))
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     if test:
-        result["test"] = score(type(component).load(out_dir), test, task_labels)
+        result["test"] = {**score(type(component).load(out_dir), test, task_labels), "warnings": meta["warnings"]}
         (out_dir / "test_metrics.json").write_text(json.dumps(result["test"], indent=2))
     return result
 
@@ -94,15 +118,17 @@ def evaluate_model(model_dir: str | Path, gold: str | Path, *, out: str | Path |
     examples = load_gold(gold)
     model, meta = load_model(model_dir)
     if meta["task"] == "binary":
-        examples, labels = task_view(examples, ["none"], "binary")
+        negative = meta.get("negative_label", meta["labels"][0])
+        examples, labels = task_view(examples, [negative], "binary")
     else:
         check_labels(examples, meta["labels"], str(gold))
         labels = meta["labels"]
     result = {"model_dir": str(model_dir), "gold": str(gold), "task": meta["task"],
-              **score(model, examples, labels)}
+              **score(model, examples, labels), "warnings": meta.get("warnings", [])}
     target = Path(out) if out else Path(model_dir) / "metrics.json"
     target.write_text(json.dumps(result, indent=2))
     return result
 
 
-__all__ = ["MODEL_META", "build_trainer", "evaluate_model", "load_model", "score", "train_model"]
+__all__ = ["MODEL_META", "Mixing", "build_trainer", "evaluate_model", "load_model", "pack_labels", "score",
+           "train_model"]
