@@ -121,10 +121,12 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
                 _say(log, f"synthetic run {run_dir.name}")
                 runs[key] = run_examples(make_run(synthetic_config(base, *key, doc), run_dir))
             labels = labels or runs[key][1]
-    if not labels:
-        from dualalign_core.training import pack_labels
+    if not labels:  # gold-only arms: the base config's disease pack gives the label space
+        from dualalign_core.pipeline import resolve_disease
+        from dualalign_core.plugins import get_registry
 
-        labels = pack_labels(base.disease.name)
+        pack = resolve_disease(base, get_registry())
+        labels = [pack.negative_label, *pack.labels]
     check_labels(gold, labels, ab["gold"])
     if final is not None:
         check_labels(final, labels, ab["test"])

@@ -54,6 +54,8 @@ class ClassifierAnnotator(Annotator):
         self.batch_size = int(options.get("batch_size", 64))
         self._queue: list[tuple[list[str], asyncio.Future[np.ndarray]]] = []
         self._lock: asyncio.Lock | None = None
+        self._load_lock: asyncio.Lock | None = None
+        self._loaded: tuple[Any, dict[str, Any]] | None = None
         self.batches = 0  # prediction calls made (each covering one or more notes)
 
     @property
@@ -61,7 +63,12 @@ class ClassifierAnnotator(Annotator):
         return str(self.model_dir)
 
     async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: Any) -> Annotation:
-        classifier, meta = await asyncio.to_thread(_load, str(self.model_dir.resolve()))
+        if self._loaded is None:  # one load; the notes in flight wait for it, then queue together
+            self._load_lock = self._load_lock or asyncio.Lock()
+            async with self._load_lock:
+                if self._loaded is None:
+                    self._loaded = await asyncio.to_thread(_load, str(self.model_dir.resolve()))
+        classifier, meta = self._loaded
         negative = meta.get("negative_label", meta["labels"][0])
         disease = getattr(ctx, "disease", None)
         if disease is not None:
