@@ -75,6 +75,21 @@ def lexicon(rows: list[dict[str, Any]], disease: Any) -> list[str]:
     return [r["label"] for r in labelled]
 
 
+def default_dev() -> str:
+    """``../shared/eval/dev_probe.jsonl`` next to the repository (for a git worktree: next to its main checkout)."""
+    import subprocess
+
+    rel = Path("shared") / "eval" / "dev_probe.jsonl"
+    candidates = [ROOT.parent / rel]
+    try:
+        common = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        candidates.append(Path(common).parent.parent / rel)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return str(next((c for c in candidates if c.is_file()), candidates[0]))
+
+
 def model_path(name: str) -> str:
     if name == "smollm2":
         return "smollm2"
@@ -88,7 +103,7 @@ def model_path(name: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dev", nargs="?", default=str(ROOT.parent / "shared" / "eval" / "dev_probe.jsonl"))
+    ap.add_argument("dev", nargs="?", default=None, help="dev JSONL (default: ../shared/eval/dev_probe.jsonl)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-downstream"))
     ap.add_argument("--config", default=str(ROOT / "examples" / "alzheimers-template.toml"))
     ap.add_argument("--patients", type=int, default=30)
@@ -100,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from dualalign_core.plugins import get_registry
     from dualalign_core.training import train_model
 
-    dev_path, out = Path(args.dev), Path(args.out)
+    dev_path, out = Path(args.dev or default_dev()), Path(args.out)
     rows = [json.loads(line) for line in dev_path.read_text().splitlines() if line.strip()]
     disease = get_registry().get("disease", "alzheimers")
     negative, labels = disease.negative_label, [disease.negative_label, *disease.labels]
