@@ -78,12 +78,14 @@ def test_tiny_llama_loss_falls_and_reload_predicts_identically(tiny: Path, tmp_p
 
 def test_early_stopping_restores_best(tiny: Path, tmp_path: Path) -> None:
     train, valid, _ = split_units(labelled_sentences(), (0.6, 0.2, 0.2), 0)
-    trainer = LoraTrainer(model=str(tiny), lr=5e-3, batch_size=8, micro_batch_size=8, epochs=1, eval_every=2,
-                          patience=1, lora_r=4, min_steps=0)
+    trainer = LoraTrainer(model=str(tiny), lr=0.5, batch_size=8, micro_batch_size=8, epochs=3, eval_every=2,
+                          patience=1, lora_r=4, min_steps=0, warmup_ratio=0.0)  # a rate that overshoots
     summary = trainer.train(train, valid, LABELS, tmp_path / "m")
     f1s = [e["valid_macro_f1"] for e in summary["evals"]]
     assert summary["early_stopped"] and f1s[-1] <= max(f1s)
     assert summary["best_valid_macro_f1"] == max(f1s)
+    best = max(range(len(f1s)), key=lambda i: (f1s[i], -summary["evals"][i]["valid_loss"]))
+    assert summary["evals"][best]["valid_macro_f1"] == summary["best_valid_macro_f1"]
 
 
 def test_cli_train_evaluate_and_bad_gold(tiny: Path, run_dir: Path, gold_file: Path, tmp_path: Path) -> None:
