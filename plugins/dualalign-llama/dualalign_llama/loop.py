@@ -153,12 +153,14 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
     groups = [{"params": [p for n, p in named if n not in heads], "lr": s.lr},
               {"params": [p for n, p in named if n in heads], "lr": s.head_lr or s.lr}]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=s.weight_decay)
-    sched = get_linear_schedule_with_warmup(opt, int(s.warmup_ratio * total), total)
+    warmup = int(s.warmup_ratio * total)
+    sched = get_linear_schedule_with_warmup(opt, warmup, total)
 
     history: list[dict[str, Any]] = []
     evals: list[dict[str, Any]] = []
     best, best_loss, best_state, bad, step, tokens = -1.0, math.inf, None, 0, 0, 0
-    first_epoch: list[float] = []  # micro-batch losses of the first epoch, for the stall check
+    first_epoch: list[float] = []  # micro-batch losses of the first epoch(s), for the stall check
+    checked = False
     notes: list[str] = []
     t0 = time.perf_counter()
 
@@ -202,7 +204,7 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
                     logits = step_model(**inputs).logits
                 loss = loss_fn(logits.float(), target, w)
                 (loss / accum).backward()
-            if epoch == 0:
+            if not checked:
                 first_epoch.append(loss.item())
             running += loss.item() * len(batch)
             seen += len(batch)
@@ -221,11 +223,13 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
                 stop = validate()
             if stop or step >= total:
                 break
-        if epoch == 0 and (flat := stalled(first_epoch, s.stall_ratio)):
-            notes.append(f"training loss has not fallen in the first epoch ({flat[0]:.4f} -> {flat[1]:.4f}, "
-                         f"lr {s.lr}, method {s.method}): the model is probably not learning; "
-                         "raise lr or check the labels")
-            warn(notes[-1])
+        if not checked and (step >= 2 * warmup or epoch + 1 == epochs or stop or step >= total):
+            checked = True  # the first epoch, or the first ones until the warmup is well over (small data)
+            if flat := stalled(first_epoch, s.stall_ratio):
+                notes.append(f"training loss has not fallen in the first {epoch + 1} epoch(s) ({flat[0]:.4f} -> "
+                             f"{flat[1]:.4f}, lr {s.lr}, method {s.method}): the model is probably not learning; "
+                             "raise lr or check the labels")
+                warn(notes[-1])
         if not stop and not s.eval_every:
             stop = validate()
         if stop or step >= total:

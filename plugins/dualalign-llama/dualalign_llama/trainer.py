@@ -32,7 +32,7 @@ class LoraSettings:
     micro_batch_size: int = 16
     epochs: int = 3
     min_steps: int = 150  # small data: epochs grow (up to max_epochs) until this many optimizer steps
-    max_epochs: int = 10
+    max_epochs: int = 30
     patience: int = 2  # evaluations without a better validation macro-F1 before stopping
     eval_every: int = 0  # optimizer steps between validations; 0 = once per epoch
     max_steps: int = 0  # 0 = no limit (optimizer steps)
@@ -49,6 +49,7 @@ class LoraSettings:
     seed: int = 0
     log_every: int = 1
     stall_ratio: float = 0.95  # warn when late first-epoch loss > stall_ratio x early first-epoch loss
+    # (on small data: the first epochs until twice the warmup steps have run)
 
 
 def options_schema(**defaults: Any) -> dict[str, Any]:
