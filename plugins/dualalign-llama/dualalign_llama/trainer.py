@@ -20,7 +20,7 @@ class LoraSettings:
     """Training settings. ``method`` is ``lora`` (adapters on attention + the head in full) or ``full``.
 
     The LoRA defaults were picked by measuring (README, "Classifiers"): lr 5e-4 with 10 % linear warmup then
-    linear decay, batch 16, at least 3 epochs and at least ``min_steps`` optimizer steps on small data,
+    linear decay, batch 16, at least 5 epochs and at least ``min_steps`` optimizer steps on small data,
     early stopping with patience 2. The paper's LoRA rate (2e-5) barely moves a LoRA adapter.
     """
 
@@ -30,7 +30,7 @@ class LoraSettings:
     head_lr: float | None = None  # learning rate of the freshly initialised head; None: ``lr``
     batch_size: int = 16  # effective batch: micro_batch_size x gradient-accumulation steps
     micro_batch_size: int = 16
-    epochs: int = 3
+    epochs: int = 5  # 6-way MiniLM: held-out macro-F1 0.81 after 3 epochs, 0.97 after 5
     min_steps: int = 150  # small data: epochs grow (up to max_epochs) until this many optimizer steps
     max_epochs: int = 30
     patience: int = 2  # evaluations without a better validation macro-F1 before stopping
