@@ -350,11 +350,14 @@ def annotate(
     disease: str = typer.Option("alzheimers", "--disease", help="Disease pack whose labels and protocol apply."),
     segment_mode: str = typer.Option("auto", "--segment", help="auto | always | never split texts into sentences."),
     model: str | None = typer.Option(None, "--model", help="Model for an LLM annotator."),
+    option: list[str] = typer.Option([], "--option", help="Annotator option KEY=VALUE (e.g. model_dir=DIR for "
+                                     "the classifier annotator), repeatable."),
 ) -> None:
     """Label users' own text with any annotator (pre-label real notes for review, compare annotators)."""
     from dualalign_core.annotate.cli_support import annotate_file
+    from dualalign_core.cli_training import _options
 
-    options = {"model": model} if model else {}
+    options = {**_options(option), **({"model": model} if model else {})}
     check_output(out_path, kind="file", option="--out")
     stats = annotate_file(file, out_path, annotator, disease, segment_mode=segment_mode, options=options)
     out.print_json(json.dumps(stats.as_dict(), default=str))

@@ -46,21 +46,31 @@ def train(
     gold: Path | None = typer.Option(None, "--gold", help="Gold JSONL (text, label, demographics): held out "
                                      "for validation and test, and trained on unless --mix synthetic."),
     task: str = typer.Option(..., "--task", help="binary | multiclass"),
-    model: str = typer.Option(..., "--model", help="Base checkpoint (directory or hub id)."),
+    model: str = typer.Option(..., "--model", help="Base checkpoint: directory, hub id, .gguf file, or smollm2 "
+                              "(the bundled SmolLM2-135M GGUF)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory."),
-    trainer: str = typer.Option("lora", "--trainer", help="Registered trainer."),
+    trainer: str = typer.Option("lora", "--trainer", help="Registered trainer: lora | full (dualalign-llama)."),
     mix: str | None = typer.Option(None, "--mix", help="gold | synthetic | gold+synthetic (default: all given)."),
+    disease: str | None = typer.Option(None, "--disease", help="Disease pack giving the labels and the negative "
+                                       "label (default: the run's pack; alzheimers for gold only)."),
+    synthetic_ratio: float | None = typer.Option(None, "--synthetic-ratio", min=0, help="At most this many "
+                                                 "synthetic sentences per gold training sentence (default: all)."),
+    balance: str = typer.Option("none", "--balance", help="Class mix of the synthetic sample: none | gold "
+                                "(the gold training split's proportions) | equal."),
+    synthetic_weight: float = typer.Option(1.0, "--synthetic-weight", min=0.0, help="Loss weight of a synthetic "
+                                           "sentence (gold weighs 1)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Split and training seed."),
     option: list[str] = typer.Option([], "--option", help="Trainer option KEY=VALUE (e.g. lr=1e-4), repeatable."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fine-tune a sentence classifier on a run's labelled sentences and/or gold data; score the test split."""
-    from dualalign_core.training import train_model
+    from dualalign_core.training import Mixing, train_model
 
     _check_model(model)
     options = {"seed": seed, **_options(option), "model": model}
+    mixing = Mixing(ratio=synthetic_ratio, balance=balance, synthetic_weight=synthetic_weight)
     result = train_model(run_dir, out_dir, task=task, trainer=trainer, options=options, gold=gold, mix=mix,
-                         seed=seed)
+                         seed=seed, disease=disease, mixing=mixing)
     if as_json:
         out.print_json(json.dumps(result))
         return
@@ -71,6 +81,8 @@ def train(
               f"best validation macro-F1 {summary.get('best_valid_macro_f1')}")
     if "test" in result:
         print_metrics(result["test"])
+    for message in result.get("warnings", []):
+        console.print(f"[bold red]WARNING:[/bold red] {message}")
     out.print(f"model: {out_dir}")
 
 

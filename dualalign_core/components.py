@@ -148,13 +148,15 @@ class Filter(Component):
 @frozen
 class Example:
     """One labelled sentence for a classifier. ``groups``: subgroup values (demographics) for metrics;
-    ``unit``: the patient (or note) it came from, so splits never cut a patient in two."""
+    ``unit``: the patient (or note) it came from, so splits never cut a patient in two; ``weight``: its weight
+    in the training loss (the gold/synthetic mixing sets it)."""
 
     text: str
     label: str
     groups: dict[str, str] = field(factory=dict, hash=False)
     unit: str = ""
     source: str = "synthetic"  # synthetic | gold
+    weight: float = 1.0
 
 
 class Classifier(Protocol):

@@ -61,7 +61,7 @@ def test_tiny_llama_loss_falls_and_reload_predicts_identically(tiny: Path, tmp_p
     train, labels = task_view(train, LABELS, task)
     valid, _ = task_view(valid, LABELS, task)
     trainer = LoraTrainer(model=str(tiny), lr=5e-3, batch_size=16, micro_batch_size=8, epochs=3, patience=3,
-                          lora_r=8)
+                          lora_r=8, min_steps=0)
     summary = trainer.train(train, valid, labels, tmp_path / "model")
     losses = [h["loss"] for h in summary["history"]]
     assert summary["accumulation"] == 2 and len(losses) == summary["steps"] >= 12
@@ -78,19 +78,22 @@ def test_tiny_llama_loss_falls_and_reload_predicts_identically(tiny: Path, tmp_p
 
 def test_early_stopping_restores_best(tiny: Path, tmp_path: Path) -> None:
     train, valid, _ = split_units(labelled_sentences(), (0.6, 0.2, 0.2), 0)
-    trainer = LoraTrainer(model=str(tiny), lr=5e-3, batch_size=8, micro_batch_size=8, epochs=1, eval_every=2,
-                          patience=1, lora_r=4)
+    trainer = LoraTrainer(model=str(tiny), lr=0.5, batch_size=8, micro_batch_size=8, epochs=3, eval_every=2,
+                          patience=1, lora_r=4, min_steps=0, warmup_ratio=0.0)  # a rate that overshoots
     summary = trainer.train(train, valid, LABELS, tmp_path / "m")
     f1s = [e["valid_macro_f1"] for e in summary["evals"]]
     assert summary["early_stopped"] and f1s[-1] <= max(f1s)
     assert summary["best_valid_macro_f1"] == max(f1s)
+    best = max(range(len(f1s)), key=lambda i: (f1s[i], -summary["evals"][i]["valid_loss"]))
+    assert summary["evals"][best]["valid_macro_f1"] == summary["best_valid_macro_f1"]
 
 
 def test_cli_train_evaluate_and_bad_gold(tiny: Path, run_dir: Path, gold_file: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     res = runner.invoke(app, ["train", str(run_dir), "--gold", str(gold_file), "--task", "multiclass",
                               "--model", str(tiny), "--out", str(model_dir), "--option", "lr=5e-3",
-                              "--option", "epochs=1", "--option", "batch_size=16", "--json"])
+                              "--option", "epochs=1", "--option", "batch_size=16", "--option", "min_steps=0",
+                              "--json"])
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     assert result["mix"] == "gold+synthetic" and result["sizes"]["train_synthetic"] > 0
@@ -132,7 +135,7 @@ patients = 1
 [trainer]
 name = "lora"
 model = "{tiny}"
-options = {{ lr = 5e-3, epochs = 1, batch_size = 16, lora_r = 4 }}
+options = {{ lr = 5e-3, epochs = 1, batch_size = 16, lora_r = 4, min_steps = 0 }}
 
 [[arms]]
 name = "gold only"
@@ -173,7 +176,7 @@ def test_minilm_beats_majority_baseline(tmp_path: Path) -> None:
     valid, _ = task_view(valid, LABELS, "binary")
     test, _ = task_view(test, LABELS, "binary")
     trainer = LoraTrainer(model=str(path), lr=2e-3, batch_size=16, micro_batch_size=16, epochs=4, patience=2,
-                          max_length=32)
+                          max_length=32, min_steps=0)
     trainer.train(train, valid, labels, tmp_path / "minilm")
     reloaded = LoraTrainer.load(tmp_path / "minilm")
     assert json.loads((tmp_path / "minilm" / "lora.json").read_text())["modules_to_save"] == ["classifier"]

@@ -17,7 +17,14 @@ from dualalign_core.atomic import atomic_write_text, check_dir_target, replace_d
 from dualalign_core.components import Classifier, Example, Trainer
 from dualalign_core.errors import BadInput
 from dualalign_core.textio import read_json
-from dualalign_core.training.data import assemble, check_labels, load_gold, run_examples, task_view
+from dualalign_core.training.data import (
+    Mixing,
+    assemble,
+    check_labels,
+    load_gold,
+    run_examples,
+    task_view,
+)
 from dualalign_core.training.metrics import report
 
 MODEL_META = "dualalign-model.json"
@@ -31,23 +38,37 @@ def build_trainer(name: str, options: dict[str, Any], *, field: str = "--trainer
     return get_registry().create("trainer", name, options, field_path=field)
 
 
+def pack_labels(disease: str) -> list[str]:
+    """A registered disease pack's label space: its negative label first, then its labels."""
+    from dualalign_core.plugins import get_registry
+
+    pack = get_registry().get("disease", disease, field_path="--disease")
+    return [pack.negative_label, *pack.labels]
+
+
 def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, trainer: str = "lora",
                 options: dict[str, Any] | None = None, gold: str | Path | None = None, mix: str | None = None,
-                seed: int = 0, gold_split: Sequence[float] = (0.6, 0.2, 0.2)) -> dict[str, Any]:
-    """Train on a run's sentences and/or a gold set, then score the held-out test split."""
+                seed: int = 0, gold_split: Sequence[float] = (0.6, 0.2, 0.2), disease: str | None = None,
+                mixing: Mixing | None = None) -> dict[str, Any]:
+    """Train on a run's sentences and/or a gold set, then score the held-out test split.
+
+    The label space (negative label first) comes from the run's disease pack, else from ``disease`` (a
+    registered pack; ``alzheimers`` when neither is given). ``mixing`` samples and weights the synthetic part.
+    """
     if run_dir is None and gold is None:
         raise BadInput("give a run directory, a gold set, or both", field="RUN_DIR")
     rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and scores
     if rank0:
         check_dir_target(out_dir, MODEL_KIND, protect=[run_dir] if run_dir else [])  # before any work
     synthetic, labels = run_examples(run_dir) if run_dir is not None else ([], [])
+    if disease is not None or run_dir is None:
+        labels = pack_labels(disease or "alzheimers")
     gold_examples = load_gold(gold) if gold is not None else None
-    if gold_examples is not None and not labels:
-        labels = ["none", *sorted({e.label for e in gold_examples} - {"none"})]
     if gold_examples is not None:
         check_labels(gold_examples, labels, str(gold))
     mix = mix or ("gold+synthetic" if gold_examples and synthetic else "gold" if gold_examples else "synthetic")
-    splits = assemble(mix, synthetic, gold_examples, seed=seed, gold_split=gold_split)
+    mixing = mixing or Mixing()
+    splits = assemble(mix, synthetic, gold_examples, seed=seed, gold_split=gold_split, mixing=mixing)
     train, task_labels = task_view(splits.train, labels, task)
     valid, _ = task_view(splits.valid, labels, task)
     test, _ = task_view(splits.test, labels, task)
@@ -55,12 +76,15 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
         raise BadInput(f"no training sentences for data mix {mix!r}", field="RUN_DIR")
     component = build_trainer(trainer, dict(options or {}))
     out_dir = Path(out_dir)
-    meta = {"trainer": trainer, "plugin": component.plugin, "plugin_version": component.plugin_version,
-            "task": task, "labels": task_labels, "mix": mix, "seed": seed,
-            "run_dir": str(run_dir) if run_dir else None, "gold": str(gold) if gold else None,
-            "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
-                      "train_gold": sum(e.source == "gold" for e in train),
-                      "train_synthetic": sum(e.source == "synthetic" for e in train)}}
+    meta = {
+        "trainer": trainer, "plugin": component.plugin, "plugin_version": component.plugin_version,
+        "task": task, "labels": task_labels, "negative_label": labels[0], "mix": mix,
+        "mixing": mixing.as_dict(), "seed": seed, "run_dir": str(run_dir) if run_dir else None,
+        "gold": str(gold) if gold else None,
+        "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
+                  "train_gold": sum(e.source == "gold" for e in train),
+                  "train_synthetic": sum(e.source == "synthetic" for e in train)},
+    }
     if not rank0:  # other ranks train in lockstep; the loop saves on rank 0 only
         t0 = time.perf_counter()
         summary = component.train(train, valid, task_labels, out_dir)
@@ -71,10 +95,12 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
         t0 = time.perf_counter()
         summary = component.train(train, valid, task_labels, tmp)
         meta["train_seconds"] = round(time.perf_counter() - t0, 2)
+        meta["warnings"] = list(summary.get("warnings", []))
         result = {"model_dir": str(out_dir), **meta, "summary": summary}
         (tmp / MODEL_META).write_text(json.dumps(meta, indent=2))
+        (tmp / "train_summary.json").write_text(json.dumps(summary, indent=2))
         if test:
-            result["test"] = score(type(component).load(tmp), test, task_labels)
+            result["test"] = {**score(type(component).load(tmp), test, task_labels), "warnings": meta["warnings"]}
             (tmp / "test_metrics.json").write_text(json.dumps(result["test"], indent=2))
     return result
 
@@ -102,15 +128,17 @@ def evaluate_model(model_dir: str | Path, gold: str | Path, *, out: str | Path |
     examples = load_gold(gold)
     model, meta = load_model(model_dir)
     if meta["task"] == "binary":
-        examples, labels = task_view(examples, ["none"], "binary")
+        negative = meta.get("negative_label", meta["labels"][0])
+        examples, labels = task_view(examples, [negative], "binary")
     else:
         check_labels(examples, meta["labels"], str(gold))
         labels = meta["labels"]
     result = {"model_dir": str(model_dir), "gold": str(gold), "task": meta["task"],
-              **score(model, examples, labels)}
+              **score(model, examples, labels), "warnings": meta.get("warnings", [])}
     target = Path(out) if out else Path(model_dir) / "metrics.json"
     atomic_write_text(target, json.dumps(result, indent=2), field=None)
     return result
 
 
-__all__ = ["MODEL_META", "build_trainer", "evaluate_model", "load_model", "score", "train_model"]
+__all__ = ["MODEL_META", "Mixing", "build_trainer", "evaluate_model", "load_model", "pack_labels", "score",
+           "train_model"]

@@ -2,7 +2,9 @@
 
 Arms: gold only; gold + unaligned synthetic (uniform personas and symptoms, no trajectory); gold + DualAlign
 synthetic at density multipliers 1x/5x/10x; DualAlign synthetic only. Each synthetic run is generated once
-(resumed when already there) from a base run config; every arm is scored on the same held-out gold test split.
+(resumed when already there) from a base run config; every arm is scored on the same held-out gold test split,
+or on ``[ablation] test`` (a separate JSONL) when given. ``[ablation] mixing`` (and an arm's own ``mixing``)
+sets how synthetic sentences join the gold: ratio, class balance, loss weight (:class:`~.data.Mixing`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import attrs
 from dualalign_core.config import ComponentSpec, RunConfig, load_config
 from dualalign_core.errors import BadInput
 from dualalign_core.schemas import validate
-from dualalign_core.training.data import assemble, check_labels, load_gold, run_examples, task_view
+from dualalign_core.training.data import Mixing, assemble, check_labels, load_gold, run_examples, task_view
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +36,7 @@ DEFAULT_ARMS: tuple[dict[str, Any], ...] = (
     {"name": "DualAlign only 5x", "data": "synthetic", "synthetic": "dualalign", "multiplier": 5},
 )
 COLUMNS = ("arm", "task", "train_gold", "train_synthetic", "accuracy", "macro_f1", "weighted_f1",
-           "best_valid_macro_f1")
+           "majority_macro_f1", "best_valid_macro_f1")
 
 
 def load_ablation(path: str | Path) -> dict[str, Any]:
@@ -50,6 +52,8 @@ def load_ablation(path: str | Path) -> dict[str, Any]:
     base = path.parent
     ab, syn = doc["ablation"], doc["synthetic"]
     ab["gold"] = str(base / ab["gold"])
+    if "test" in ab:
+        ab["test"] = str(base / ab["test"])
     ab["out"] = str(base / ab.get("out", f"runs/ablation-{ab.get('name', path.stem)}"))
     syn["config"] = str(base / syn["config"])
     model = doc["trainer"].get("model")
@@ -105,6 +109,7 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
     seed, tasks = ab.get("seed", 0), ab.get("tasks", ["binary", "multiclass"])
     split = ab.get("gold_split", [0.6, 0.2, 0.2])
     gold = load_gold(ab["gold"])
+    final = load_gold(ab["test"]) if ab.get("test") else None
     base = load_config(doc["synthetic"]["config"])
     runs: dict[tuple[str, float], tuple[list[Any], list[str]]] = {}
     labels: list[str] = []
@@ -116,8 +121,15 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
                 _say(log, f"synthetic run {run_dir.name}")
                 runs[key] = run_examples(make_run(synthetic_config(base, *key, doc), run_dir))
             labels = labels or runs[key][1]
-    labels = labels or ["none", *sorted({e.label for e in gold} - {"none"})]
+    if not labels:  # gold-only arms: the base config's disease pack gives the label space
+        from dualalign_core.pipeline import resolve_disease
+        from dualalign_core.plugins import get_registry
+
+        pack = resolve_disease(base, get_registry())
+        labels = [pack.negative_label, *pack.labels]
     check_labels(gold, labels, ab["gold"])
+    if final is not None:
+        check_labels(final, labels, ab["test"])
     trainer_spec = doc["trainer"]
     options = dict(trainer_spec.get("options", {}))
     if trainer_spec.get("model"):
@@ -125,11 +137,12 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
     rows = []
     for arm in doc["arms"]:
         synthetic = runs[(arm["synthetic"], float(arm["multiplier"]))][0] if arm["data"] != "gold" else []
-        splits = assemble(arm["data"], synthetic, gold, seed=seed, gold_split=split)
+        mixing = Mixing(**{**ab.get("mixing", {}), **arm.get("mixing", {})})
+        splits = assemble(arm["data"], synthetic, gold, seed=seed, gold_split=split, mixing=mixing)
         for task in tasks:
             train, task_labels = task_view(splits.train, labels, task)
             valid, _ = task_view(splits.valid, labels, task)
-            test, _ = task_view(splits.test, labels, task)
+            test, _ = task_view(final if final is not None else splits.test, labels, task)
             _say(log, f"{arm['name']} / {task}: training on {len(train)} sentences")
             trainer = build_trainer(trainer_spec["name"], options, field="trainer")
             model_dir = out / "models" / f"{slug(arm['name'])}-{task}"
@@ -142,11 +155,13 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
                 "train_synthetic": sum(e.source == "synthetic" for e in train),
                 "test": len(test), "accuracy": round(metrics["accuracy"], 4),
                 "macro_f1": round(metrics["macro_f1"], 4), "weighted_f1": round(metrics["weighted_f1"], 4),
+                "majority_macro_f1": round(metrics["majority_baseline"]["macro_f1"], 4),
+                "mixing": mixing.as_dict(), "warnings": summary.get("warnings", []),
                 "best_valid_macro_f1": summary.get("best_valid_macro_f1"), "model_dir": str(model_dir),
                 "metrics": metrics,
             })
     result = {"config": doc["_path"], "name": ab.get("name"), "seed": seed, "trainer": trainer_spec["name"],
-              "model": options.get("model"), "gold": ab["gold"], "rows": rows}
+              "model": options.get("model"), "gold": ab["gold"], "test": ab.get("test"), "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=2))
     (out / "results.md").write_text(markdown(result))
@@ -158,7 +173,8 @@ def markdown(result: dict[str, Any]) -> str:
     """The results table: one row per arm and task, scores on the held-out gold test split."""
     lines = [f"# Ablation: {result.get('name') or ''}".rstrip(), "",
              f"trainer `{result['trainer']}`, model `{result.get('model')}`, gold `{result['gold']}`, "
-             f"seed {result['seed']}; scores on the held-out gold test split.", "",
+             f"seed {result['seed']}; scores on "
+             + (f"`{result['test']}`." if result.get("test") else "the held-out gold test split."), "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in result["rows"]:
         lines.append("| " + " | ".join("" if row.get(c) is None else str(row[c]) for c in COLUMNS) + " |")

@@ -1,6 +1,7 @@
 """Classifier data: labelled sentences of a run, gold JSONL, task views, held-out splits and data mixes.
 
-No torch here: trainers receive plain :class:`~dualalign_core.components.Example` values.
+No torch here: trainers receive plain :class:`~dualalign_core.components.Example` values. A label space is a
+list whose first entry is the disease pack's negative label (never assumed to be ``none``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,40 @@ from attrs import evolve, frozen
 
 from dualalign_core.components import Example
 from dualalign_core.errors import BadInput
-from dualalign_core.records import NEGATIVE_LABEL
 from dualalign_core.schemas import validate
 from dualalign_core.textio import check_unicode, read_text
 
 TASKS = ("binary", "multiclass")
 MIXES = ("gold", "synthetic", "gold+synthetic")
+BALANCES = ("none", "gold", "equal")
 POSITIVE = "symptom"
 RESERVED = frozenset({"id", "text", "label", "patient_id", "demographics", "binary", "source"})
+
+
+@frozen
+class Mixing:
+    """How synthetic sentences join the gold training split.
+
+    ``ratio``: at most this many synthetic sentences per gold training sentence (None: all of them);
+    ``balance``: the synthetic sample's class mix — ``none`` (as generated), ``gold`` (the gold training
+    split's label proportions) or ``equal`` (the same count per label, as far as there are sentences);
+    ``synthetic_weight``: each synthetic sentence's weight in the loss (gold sentences weigh 1).
+    """
+
+    ratio: float | None = None
+    balance: str = "none"
+    synthetic_weight: float = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.balance not in BALANCES:
+            raise BadInput(f"unknown balance {self.balance!r} (one of: {', '.join(BALANCES)})", field="balance")
+        if self.ratio is not None and self.ratio < 0:
+            raise BadInput("ratio must be >= 0", field="ratio")
+        if self.synthetic_weight <= 0:
+            raise BadInput("synthetic_weight must be > 0", field="synthetic_weight")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ratio": self.ratio, "balance": self.balance, "synthetic_weight": self.synthetic_weight}
 
 
 @frozen
@@ -56,8 +83,13 @@ def load_gold(path: str | Path) -> list[Example]:
     return out
 
 
+def label_space(negative: str, examples: Sequence[Example]) -> list[str]:
+    """The negative label first, then every other label the examples carry (sorted)."""
+    return [negative, *sorted({e.label for e in examples} - {negative})]
+
+
 def check_labels(examples: Sequence[Example], labels: Sequence[str], file: str) -> None:
-    """Every gold label must be one of ``labels`` (the pack's labels plus ``none``)."""
+    """Every gold label must be one of ``labels`` (the pack's negative label and its labels)."""
     known = set(labels)
     for i, ex in enumerate(examples, 1):
         if ex.label not in known:
@@ -66,7 +98,8 @@ def check_labels(examples: Sequence[Example], labels: Sequence[str], file: str) 
 
 
 def run_examples(run_dir: str | Path) -> tuple[list[Example], list[str]]:
-    """The accepted, labelled sentences of a run, and its label set (the pack's labels plus ``none``)."""
+    """The accepted, labelled sentences of a run, and its label space (the pack's negative label first, then
+    its labels; without the pack, the negative label the run's labels mark as not binary)."""
     from dualalign_core.pipeline import load_bundles
     from dualalign_core.store import DB_NAME, RunStore
 
@@ -76,19 +109,24 @@ def run_examples(run_dir: str | Path) -> tuple[list[Example], list[str]]:
     with RunStore(run_dir, readonly=True) as store:
         bundles = load_bundles(store)
         labels = _run_labels(store)
-    out = []
+    out: list[Example] = []
+    negatives: set[str] = set()
     for b in bundles:
         by_sentence = {lb.sentence_id: lb.label for lb in b.labels}
+        negatives.update(lb.label for lb in b.labels if not lb.binary)
         groups = {k: str(v) for k, v in b.persona.demographics.items()}
         for s in b.sentences:
             if s.id in by_sentence and s.text.strip():
                 out.append(Example(s.text, by_sentence[s.id], groups, b.persona.id, "synthetic"))
-    seen = sorted({ex.label for ex in out} - {NEGATIVE_LABEL})
-    return out, [NEGATIVE_LABEL, *(labels or seen)]
+    if labels:
+        return out, labels
+    negative = min(negatives) if len(negatives) == 1 else "none"
+    return out, label_space(negative, out)
 
 
 def _run_labels(store: Any) -> list[str]:
-    """The disease pack's labels, from the run's stored config (empty when the pack cannot be found)."""
+    """The disease pack's label space (negative label first), from the run's stored config (empty when the
+    pack cannot be found)."""
     stored = store.get_meta("config")
     if not stored:
         return []
@@ -97,19 +135,22 @@ def _run_labels(store: Any) -> list[str]:
         from dualalign_core.pipeline import resolve_disease
         from dualalign_core.plugins import get_registry
 
-        return list(resolve_disease(parse_config(stored, None), get_registry()).labels)
+        pack = resolve_disease(parse_config(stored, None), get_registry())
+        return [pack.negative_label, *pack.labels]
     except Exception:  # a pack that moved or a plugin not installed: fall back to the labels seen
         return []
 
 
 def task_view(examples: Sequence[Example], labels: Sequence[str], task: str) -> tuple[list[Example], list[str]]:
-    """Examples and label space for a task: ``binary`` maps every non-``none`` label to ``symptom``."""
+    """Examples and label space for a task: ``binary`` maps every label but the negative one (``labels[0]``,
+    the pack's) to ``symptom``."""
     if task not in TASKS:
         raise BadInput(f"unknown task {task!r} (binary or multiclass)", field="--task")
     if task == "multiclass":
         return list(examples), list(labels)
-    return ([evolve(ex, label=POSITIVE if ex.label != NEGATIVE_LABEL else NEGATIVE_LABEL) for ex in examples],
-            [NEGATIVE_LABEL, POSITIVE])
+    negative = labels[0]
+    return ([evolve(ex, label=POSITIVE if ex.label != negative else negative) for ex in examples],
+            [negative, POSITIVE])
 
 
 def split_units(examples: Sequence[Example], fractions: Sequence[float], seed: int
@@ -137,17 +178,48 @@ def split_units(examples: Sequence[Example], fractions: Sequence[float], seed: i
     return tuple(parts)
 
 
+def mix_synthetic(synthetic: Sequence[Example], gold_train: Sequence[Example], mixing: Mixing,
+                  seed: int = 0) -> list[Example]:
+    """The synthetic sentences that join ``gold_train``: sampled to ``mixing.ratio`` and ``mixing.balance``
+    (seeded), weighted by ``mixing.synthetic_weight``. Without gold, ratio and ``gold`` balance keep all."""
+    pool = list(synthetic)
+    n = len(pool)
+    if mixing.ratio is not None and gold_train:
+        n = min(n, int(round(mixing.ratio * len(gold_train))))
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, ex in enumerate(pool):
+        by_label.setdefault(ex.label, []).append(i)
+    if mixing.balance == "equal" and by_label:
+        quota = {lb: n // len(by_label) for lb in by_label}
+    elif mixing.balance == "gold" and gold_train:
+        counts = {lb: sum(e.label == lb for e in gold_train) for lb in by_label}
+        quota = {lb: int(round(n * c / len(gold_train))) for lb, c in counts.items()}
+    else:
+        quota = None
+    if quota is None:
+        keep = sorted(rng.permutation(len(pool))[:n].tolist())
+    else:
+        keep = sorted(i for lb in sorted(by_label) for i in
+                      rng.permutation(by_label[lb])[:min(quota[lb], len(by_label[lb]))].tolist())
+    w = mixing.synthetic_weight
+    return [pool[i] if w == 1.0 else evolve(pool[i], weight=w) for i in keep]
+
+
 def assemble(mix: str, synthetic: Sequence[Example], gold: Sequence[Example] | None, *, seed: int = 0,
-             gold_split: Sequence[float] = (0.6, 0.2, 0.2)) -> Splits:
+             gold_split: Sequence[float] = (0.6, 0.2, 0.2), mixing: Mixing | None = None) -> Splits:
     """Train / validation / test for a data mix. The gold split is always held out for validation and test;
-    without gold, a synthetic-only model is validated and tested on held-out synthetic patients."""
+    without gold, a synthetic-only model is validated and tested on held-out synthetic patients.
+    ``mixing`` samples and weights the synthetic part of the training split (:func:`mix_synthetic`)."""
     if mix not in MIXES:
         raise BadInput(f"unknown data mix {mix!r} (one of: {', '.join(MIXES)})", field="--mix")
+    mixing = mixing or Mixing()
     if gold:
         g_train, g_valid, g_test = split_units(gold, gold_split, seed)
-        train = {"gold": g_train, "synthetic": list(synthetic), "gold+synthetic": [*g_train, *synthetic]}[mix]
+        syn = mix_synthetic(synthetic, g_train, mixing, seed) if mix != "gold" else []
+        train = {"gold": g_train, "synthetic": syn, "gold+synthetic": [*g_train, *syn]}[mix]
         return Splits(tuple(train), tuple(g_valid), tuple(g_test))
     if mix != "synthetic":
         raise BadInput(f"data mix {mix!r} needs a gold set", field="--gold")
     s_train, s_valid, s_test = split_units(synthetic, (0.8, 0.1, 0.1), seed)
-    return Splits(tuple(s_train), tuple(s_valid), tuple(s_test))
+    return Splits(tuple(mix_synthetic(s_train, [], mixing, seed)), tuple(s_valid), tuple(s_test))

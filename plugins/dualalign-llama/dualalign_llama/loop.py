@@ -1,11 +1,13 @@
-"""The training loop: gradient accumulation to the effective batch, class-weighted loss, early stopping on
-validation macro-F1 (the best adapter and head are restored before saving)."""
+"""The training loop: gradient accumulation to the effective batch, class- and example-weighted loss, linear
+warmup and decay, early stopping on validation macro-F1 (the best weights are restored before saving), and a
+loud warning when the loss has not fallen in the first epoch."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,9 +65,41 @@ def trainable_state(model: Any) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
 
 
+def plan_epochs(s: LoraSettings, steps_per_epoch: int) -> int:
+    """``epochs``, raised on small data until ``min_steps`` optimizer steps run (at most ``max_epochs``)."""
+    wanted = math.ceil(s.min_steps / max(1, steps_per_epoch)) if s.min_steps else 0
+    return max(s.epochs, min(s.max_epochs, wanted))
+
+
+def stalled(losses: Sequence[float], ratio: float) -> tuple[float, float] | None:
+    """(early, late) mean micro-batch loss of the first epoch when late > ratio x early, else None.
+
+    Early and late are the first and last fifth (at least one micro-batch each)."""
+    if len(losses) < 2:
+        return None
+    k = max(1, len(losses) // 5)
+    early, late = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
+    return (early, late) if late > ratio * early else None
+
+
+def head_names(model: Any, fresh: Sequence[str]) -> set[str]:
+    """Parameters of the freshly initialised modules (the classification head)."""
+    out = set()
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if ".modules_to_save." in name or any(name.startswith(f"{m}.") or f".{m}." in name for m in fresh):
+            out.add(name)
+    return out
+
+
+def warn(message: str) -> None:
+    print(f"WARNING: {message}", file=sys.stderr, flush=True)
+
+
 def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], labels: list[str],
-        out_dir: Path) -> tuple[dict[str, Any], M.LoraClassifier]:
-    """Train, early-stop, restore the best state, save adapter + head + tokenizer.
+        out_dir: Path) -> tuple[dict[str, Any], M.SavedClassifier]:
+    """Train, early-stop, restore the best state, save (adapter + head, or the whole model) + tokenizer.
 
     Returns the history and the trained (in-memory) classifier.
     """
@@ -78,9 +112,14 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
     device = ddp[2] if ddp else M.pick_device(s.device)
     bf16 = M.use_bf16(s.bf16, device)
     tokenizer = M.load_tokenizer(s.model)
-    base, fresh = M.load_base(s.model, labels, tokenizer.pad_token_id, torch.bfloat16 if bf16 else torch.float32)
-    model = M.wrap_lora(base, fresh, r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout,
-                        target_modules=s.target_modules)
+    full = s.method == "full"
+    base, fresh = M.load_base(s.model, labels, tokenizer.pad_token_id,
+                              torch.bfloat16 if bf16 and not full else torch.float32)
+    if full:
+        model = base
+    else:
+        model = M.wrap_lora(base, fresh, r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout,
+                            target_modules=s.target_modules)
     for p in model.parameters():  # trainable weights in fp32 even when the frozen base is bf16
         if p.requires_grad:
             p.data = p.data.float()
@@ -93,42 +132,62 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
     index = {lb: i for i, lb in enumerate(labels)}
     ids = [tokenizer(e.text, truncation=True, max_length=s.max_length)["input_ids"] for e in train]
     y = np.array([index[e.label] for e in train])
-    weight = class_weights(y, len(labels)).to(device) if s.class_weights else None
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
+    weight = class_weights(y, len(labels)).to(device) if s.class_weights else torch.ones(len(labels), device=device)
+    example_weight = np.array([e.weight for e in train], dtype=np.float32)
+
+    def loss_fn(logits: torch.Tensor, target: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy weighted by class and example, normalised by the weights (as torch's ``weight``)."""
+        w = weight[target] * w
+        per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+        return (per * w).sum() / w.sum().clamp_min(1e-8)
     micro = min(s.micro_batch_size, s.batch_size)
     accum = max(1, math.ceil(s.batch_size / (micro * world)))  # effective batch = micro x accum x world
     micro_batches = math.ceil(len(train) / micro)
     per_rank = max(1, micro_batches // world) if world > 1 else micro_batches  # as shard() cuts them
     steps_per_epoch = math.ceil(per_rank / accum)
-    total = steps_per_epoch * s.epochs if not s.max_steps else min(s.max_steps, steps_per_epoch * s.epochs)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
-    sched = get_linear_schedule_with_warmup(opt, int(s.warmup_ratio * total), total)
+    epochs = plan_epochs(s, steps_per_epoch)
+    total = steps_per_epoch * epochs if not s.max_steps else min(s.max_steps, steps_per_epoch * epochs)
+    heads = head_names(model, fresh)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    groups = [{"params": [p for n, p in named if n not in heads], "lr": s.lr},
+              {"params": [p for n, p in named if n in heads], "lr": s.head_lr or s.lr}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=s.weight_decay)
+    warmup = int(s.warmup_ratio * total)
+    sched = get_linear_schedule_with_warmup(opt, warmup, total)
 
     history: list[dict[str, Any]] = []
     evals: list[dict[str, Any]] = []
-    best, best_state, bad, step, tokens = -1.0, None, 0, 0, 0
+    best, best_loss, best_state, bad, step, tokens = -1.0, math.inf, None, 0, 0, 0
+    first_epoch: list[float] = []  # micro-batch losses of the first epoch(s), for the stall check
+    checked = False
+    notes: list[str] = []
     t0 = time.perf_counter()
 
     def validate() -> bool:
         """Score the validation set; keep the best state; True when patience ran out."""
-        nonlocal best, best_state, bad
+        nonlocal best, best_loss, best_state, bad
         if not valid:
             return False
         logits = M.predict_logits(model, tokenizer, [e.text for e in valid], max_length=s.max_length,
                                   batch_size=micro * 2, device=device, bf16=bf16)
         pred = [labels[i] for i in logits.argmax(axis=1)]
         f1 = scores([e.label for e in valid], pred, labels)["macro_f1"]
-        evals.append({"step": step, "valid_macro_f1": round(f1, 4)})
+        target = np.array([index[e.label] for e in valid])
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        vloss = float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(valid)), target]))
+        evals.append({"step": step, "valid_macro_f1": round(f1, 4), "valid_loss": round(vloss, 4)})
         model.train()
-        if f1 > best:
-            best, best_state, bad = f1, trainable_state(model), 0
+        # better: a higher macro-F1, or the same one at a lower loss (a plateau at the majority class still counts
+        # as progress while the loss falls, so patience does not stop a model that is about to separate)
+        if f1 > best + 1e-9 or (abs(f1 - best) <= 1e-9 and vloss < best_loss):
+            best, best_loss, best_state, bad = f1, vloss, trainable_state(model), 0
             return False
         bad += 1
         return bad >= s.patience
 
     stop = False
-    for epoch in range(s.epochs):
+    for epoch in range(epochs):
         model.train()
         batches = length_grouped_batches([len(x) for x in ids], micro, rng)
         if ddp:
@@ -137,13 +196,16 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
         for i, batch in enumerate(batches):
             inputs = collate([ids[j] for j in batch], tokenizer.pad_token_id, device)
             target = torch.tensor(y[batch], device=device)
+            w = torch.tensor(example_weight[batch], device=device)
             stepping = (i + 1) % accum == 0 or i + 1 == len(batches)
             sync = step_model.no_sync() if ddp and not stepping else contextlib.nullcontext()
             with sync:  # DDP all-reduces gradients only on the micro-batch that steps
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     logits = step_model(**inputs).logits
-                loss = loss_fn(logits.float(), target)
+                loss = loss_fn(logits.float(), target, w)
                 (loss / accum).backward()
+            if not checked:
+                first_epoch.append(loss.item())
             running += loss.item() * len(batch)
             seen += len(batch)
             tokens += int(inputs["attention_mask"].sum())
@@ -161,6 +223,13 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
                 stop = validate()
             if stop or step >= total:
                 break
+        if not checked and (step >= 2 * warmup or epoch + 1 == epochs or stop or step >= total):
+            checked = True  # the first epoch, or the first ones until the warmup is well over (small data)
+            if flat := stalled(first_epoch, s.stall_ratio):
+                notes.append(f"training loss has not fallen in the first {epoch + 1} epoch(s) ({flat[0]:.4f} -> "
+                             f"{flat[1]:.4f}, lr {s.lr}, method {s.method}): the model is probably not learning; "
+                             "raise lr or check the labels")
+                warn(notes[-1])
         if not stop and not s.eval_every:
             stop = validate()
         if stop or step >= total:
@@ -171,7 +240,7 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
                 if name in best_state:
                     p.copy_(best_state[name])
     seconds = time.perf_counter() - t0
-    meta = {"base_model": str(Path(s.model).resolve()) if Path(s.model).exists() else s.model,
+    meta = {"base_model": M.base_name(s.model), "method": s.method,
             "labels": labels, "max_length": s.max_length, "bf16": "on" if bf16 else "off",
             "modules_to_save": fresh, "settings": {k: v for k, v in _settings(s).items() if k != "model"}}
     if rank == 0:
@@ -182,13 +251,14 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
         dist.barrier()  # every rank returns once the adapter is on disk
     trainable = sum(p.numel() for p in params)
     summary = {
+        "method": s.method, "epochs_planned": epochs, "warnings": notes,
         "steps": step, "epochs_run": history[-1]["epoch"] if history else 0, "history": history,
         "evals": evals, "best_valid_macro_f1": round(best, 4) if best >= 0 else None,
         "early_stopped": stop, "device": str(device), "bf16": bf16, "accumulation": accum, "world_size": world,
         "trainable_parameters": trainable, "train_seconds": round(seconds, 2),
         "tokens_per_s": round(tokens * world / seconds, 1) if seconds else None,
     }
-    return summary, M.LoraClassifier(model, tokenizer, meta, device, bf16)
+    return summary, M.SavedClassifier(model, tokenizer, meta, device, bf16)
 
 
 def _settings(s: LoraSettings) -> dict[str, Any]:

