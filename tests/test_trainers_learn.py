@@ -4,6 +4,7 @@ gold/synthetic mixing, and the ``classifier`` annotator end to end through the C
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -308,9 +309,10 @@ def test_classifier_annotator_end_to_end(tiny: Path, run_dir: Path, tmp_path: Pa
     assert res.exit_code == 0, res.output
     assert "binary_kappa" in json.loads(res.stdout)
     config = tmp_path / "run.toml"
-    config.write_text((ROOT / "examples" / "alzheimers-template.toml").read_text().replace(
-        '[annotator]\nname = "lexicon"', f'[annotator]\nname = "classifier"\noptions = {{ model_dir = "{model_dir}" }}')
-        .replace("max_notes_per_patient = 4", "max_notes_per_patient = 2"))
+    template = (ROOT / "examples" / "alzheimers-template.toml").read_text()
+    config.write_text(re.sub(r'\[annotator\]\nname = "[^"]+"',
+                             f'[annotator]\nname = "classifier"\noptions = {{ model_dir = "{model_dir}" }}', template)
+                      .replace("max_notes_per_patient = 4", "max_notes_per_patient = 2"))
     res = runner.invoke(app, ["run", str(config), "--patients", "2", "--out", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output
     from dualalign_core.store import RunStore
