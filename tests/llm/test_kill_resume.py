@@ -147,8 +147,15 @@ def random_kills(reference, server, tmp_path: Path, seed: int, kills: int = 2) -
     for k in range(kills):
         args = [sys.executable, "-m", "dualalign_core.cli", "run", str(ref["cfg"]),
                 "--out", str(run), "--quiet", *(["--resume"] if k else [])]
+        start = server.completions
         proc = subprocess.Popen(args, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, max(0.6, ref["seconds"])))
+        if rng.random() < 0.2:  # during start-up or planning
+            time.sleep(rng.uniform(0.1, 1.5))
+        else:  # after a random number of the server's replies, a few ms later (mid-unit, mid-commit)
+            target, deadline = rng.randrange(1, max(2, ref["requests"] // 2)), time.monotonic() + 120
+            while server.completions - start < target and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.03))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             outcome["kills"] += 1
