@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from attrs import field, frozen
 
+from dualalign_core.text.alternation import Alternation
+
 NEGATED = "negated"
 FAMILY = "family"
 HYPOTHETICAL = "hypothetical"
@@ -186,19 +188,17 @@ class ContextDetector:
         self.max_scope_words = max_scope_words
         self.max_backward_words = max_backward_words
         self.self_cause = self_cause
-        ordered = sorted(range(len(self.rules)), key=lambda i: -len(self.rules[i].pattern))
-        self._order = ordered
-        # the shared left boundary is tested once per position, so positions inside words fail fast
-        self._regex = re.compile(
-            r"(?<![\w/])(?:" + "|".join(rf"(?P<r{i}>(?:{self.rules[i].pattern})(?![\w/]))" for i in ordered) + ")",
-            re.IGNORECASE,
-        )
+        # longest pattern first; one alternation whose shared left boundary is tested once per position,
+        # dispatched on the first character so each word start tries only the rules that can begin there
+        self._order = sorted(range(len(self.rules)), key=lambda i: -len(self.rules[i].pattern))
+        self._alternation = Alternation([rf"(?:{self.rules[i].pattern})(?![\w/])" for i in self._order],
+                                        lead=r"(?<![\w/])", flags=re.IGNORECASE)
 
     def triggers(self, text: str) -> list[TriggerHit]:
         """Triggers, pseudo-triggers and terminators in ``text`` (leftmost-longest, no overlaps)."""
         hits = []
-        for m in self._regex.finditer(text):
-            rule = self.rules[int(m.lastgroup[1:])]  # type: ignore[index]
+        for k, m in self._alternation.matches(text):
+            rule = self.rules[self._order[k]]
             hits.append(TriggerHit(m.start(), m.end(), m.group(0), rule.category, rule.direction))
         return hits
 
