@@ -41,6 +41,8 @@ _REPORTER = re.compile(
     rf"|(?<!\w)(?:his|her|the)\s+{_WHO}(?:'s)?\s+(?:main\s+)?(?:concern|worry|observation|impression)(?!\w)",
     re.IGNORECASE,
 )
+# every _REPORTER match names a third party at a word start: sentences without one skip the big pattern
+_ANY_WHO = re.compile(rf"(?<!\w){_WHO}", re.IGNORECASE)
 _CHANGE_CUE = re.compile(
     r"(?<!\w)(?:memory|forget\w*|forgot|confus\w*|behaviou?r\w*|personality|mood|changes?|chang\w+|decline\w*|"
     r"driving|safety|safe|function\w*|cognition|cognitive|repeat\w*|lost|withdrawn|different|no longer|anymore|"
@@ -83,8 +85,11 @@ _SPACE = re.compile(r"[\s\-]+")
 
 def _norm(token: str) -> str:
     """Case-folded token with a plural ``s`` dropped ("hallucinations" ~ "hallucination")."""
-    t = token.lower()
-    if len(t) > 3 and t.endswith("s") and not t.endswith(("ss", "us", "is")):
+    return _depluralize(token.lower())
+
+
+def _depluralize(t: str) -> str:
+    if len(t) > 3 and t[-1] == "s" and not t.endswith(("ss", "us", "is")):
         return t[:-1]
     return t
 
@@ -139,6 +144,7 @@ class LexiconMatcher:
             for step in steps:
                 node = node.setdefault(step, {})
             node.setdefault(None, idx)  # first registration wins (longest, then alphabetical)
+        self._first_tokens = frozenset(token for _gap, _kind, token in self._trie)
         self._self_cause = re.compile(
             "|".join(f"(?<!\\w){t}(?!\\w)" for t in self_cause_terms), re.IGNORECASE
         ) if self_cause_terms else None
@@ -152,32 +158,44 @@ class LexiconMatcher:
 
     def find(self, text: str) -> list[tuple[_Term, int, int]]:
         """Non-overlapping matches at word boundaries, leftmost first, the longest phrase at each position."""
-        toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
-        if not toks or not self._trie:
+        trie, firsts = self._trie, self._first_tokens
+        spans = [m.span() for m in _TOKEN.finditer(text)]
+        if not spans or not trie:
             return []
-        keys = [(t, t.lower(), _norm(t)) for _, _, t in toks]
-        gaps = [""] + [_gap(text[toks[i - 1][1]:toks[i][0]]) for i in range(1, len(toks))]
+        exact = [text[a:b] for a, b in spans]
+        folded = [t.lower() for t in exact]
+        last = [t[:-1] if len(t) > 3 and t[-1] == "s" and not t.endswith(("ss", "us", "is")) else t
+                for t in folded]  # _depluralize, inlined
+        gaps: list[str | None] = [None] * len(spans)  # the gap before token j, worked out when first needed
         out = []
-        i = 0
-        while i < len(toks):
+        i, n = 0, len(spans)
+        while i < n:
+            if folded[i] not in firsts and exact[i] not in firsts and last[i] not in firsts:
+                i += 1  # no phrase starts with this token
+                continue
             best: tuple[int, int] | None = None  # (last token index, term index)
-            stack = [(self._trie, i)]
+            # depth-first from each start token (fold, last, exact pushed in that order; the first path
+            # to reach a given length wins)
+            stack = [(child, i + 1) for child in (trie.get(("", "fold", folded[i])), trie.get(("", "last", last[i])),
+                                                  trie.get(("", "exact", exact[i]))) if child is not None]
             while stack:
                 node, j = stack.pop()
-                if j > i and None in node and (best is None or j - 1 > best[0]):
+                if None in node and (best is None or j - 1 > best[0]):
                     best = (j - 1, node[None])
-                if j >= len(toks):
+                if j >= n or len(node) == (None in node):
                     continue
-                gap = gaps[j] if j > i else ""
-                exact, folded, last = keys[j]
-                for key in ((gap, "fold", folded), (gap, "last", last), (gap, "exact", exact)):
+                gap = gaps[j]
+                if gap is None:
+                    raw = text[spans[j - 1][1]:spans[j][0]]
+                    gap = gaps[j] = " " if raw == " " else _gap(raw)
+                for key in ((gap, "fold", folded[j]), (gap, "last", last[j]), (gap, "exact", exact[j])):
                     child = node.get(key)
                     if child is not None:
                         stack.append((child, j + 1))
             if best is None:
                 i += 1
                 continue
-            out.append((self.terms[best[1]], toks[i][0], toks[best[0]][1]))
+            out.append((self.terms[best[1]], spans[i][0], spans[best[0]][1]))
             i = best[0] + 1
         return out
 
@@ -195,6 +213,8 @@ class LexiconMatcher:
 
     def reporter(self, text: str, mentions: Sequence[Mention]) -> str | None:
         """Evidence of a third party reporting a change (``Daughter reports ...``), or None."""
+        if not _ANY_WHO.search(text):
+            return None
         hits = None
         for m in _REPORTER.finditer(text):
             if not (any(x.affirmed for x in mentions) or _CHANGE_CUE.search(text)):
@@ -274,11 +294,20 @@ class LexiconAnnotator(Annotator):
         self.self_cause_terms = tuple(options.get("self_cause_terms", DEFAULT_SELF_CAUSE))
         self.max_scope_words = int(options.get("max_scope_words", 8))
         self.use_cues = bool(options.get("use_cues", True))
+        self._last_matcher: tuple[Any, Any, tuple[str, str], LexiconMatcher] | None = None
 
     def matcher(self, disease: Any) -> LexiconMatcher:
-        terms = (*self.self_cause_terms, *_disease_self_terms(disease))
+        """The compiled matcher for ``disease`` (remembered for the last disease: one lookup per sentence)."""
+        lexicon = disease.lexicon
         grammar = getattr(disease, "grammar", None) if self.use_cues else None
-        return matcher_for(disease.lexicon, terms, self.max_scope_words, grammar)
+        names = (getattr(disease, "name", ""), getattr(disease, "title", ""))
+        last = self._last_matcher
+        if last is not None and last[0] is lexicon and last[1] is grammar and last[2] == names:
+            return last[3]
+        terms = (*self.self_cause_terms, *_disease_self_terms(disease))
+        matcher = matcher_for(lexicon, terms, self.max_scope_words, grammar)
+        self._last_matcher = (lexicon, grammar, names, matcher)
+        return matcher
 
     def _reporter_label(self, disease: Any) -> str | None:
         if self.reporter_label == "auto":
@@ -290,30 +319,36 @@ class LexiconAnnotator(Annotator):
 
     def label_text(self, text: str, disease: Any, section: str | None = None) -> SentenceLabel:
         """Label one sentence (synchronous; :meth:`annotate` uses it for every sentence of a note)."""
-        matcher = self.matcher(disease)
+        return self._decide(text, section, self.matcher(disease), self._reporter_label(disease),
+                            _precedence(disease), disease.negative_label)
+
+    def _decide(self, text: str, section: str | None, matcher: LexiconMatcher, reporter_label: str | None,
+                precedence: Sequence[str], negative: str) -> SentenceLabel:
         mentions = tuple(matcher.mentions(text, section))
         evidence: dict[str, str] = {}
         for m in mentions:
             if m.affirmed:
                 evidence.setdefault(m.label, m.text)
-        reporter_label = self._reporter_label(disease)
         if reporter_label and reporter_label not in evidence:
             found = matcher.reporter(text, mentions)
             if found:
                 evidence[reporter_label] = found
-        for label in _precedence(disease):
+        for label in precedence:
             if label in evidence:
                 return SentenceLabel(label, evidence[label], mentions, evidence)
-        return SentenceLabel(disease.negative_label, None, mentions, evidence)
+        return SentenceLabel(negative, None, mentions, evidence)
 
     async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: Any) -> Annotation:
         disease = ctx.disease
         prov = ctx.provenance(self, ctx.seed)
+        # what depends only on the disease is worked out once per note, not once per sentence
+        matcher, reporter_label = self.matcher(disease), self._reporter_label(disease)
+        precedence, negative, name = _precedence(disease), disease.negative_label, self.name or "lexicon"
         labels = []
         for s in sentences:
-            decision = self.label_text(s.text, disease, s.section)
+            decision = self._decide(s.text, s.section, matcher, reporter_label, precedence, negative)
             labels.append(Label(sentence_id=s.id, note_id=note.id, label=decision.label,
-                                binary=decision.label != disease.negative_label, annotator=self.name or "lexicon",
+                                binary=decision.label != negative, annotator=name,
                                 evidence=decision.evidence, provenance=prov))
         return Annotation(labels=tuple(labels))
 
