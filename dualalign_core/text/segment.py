@@ -58,6 +58,7 @@ ENUM_AHEAD = re.compile(r"\(?\d{1,2}[.)]\s")
 TERMINAL = re.compile(r"[.!?:;][\"'\u201d\u2019)\]*_]*\s*$")
 WORD = re.compile(r"\S+")
 WRAP_MIN = 50  # a line at least this long that stops mid-sentence is hard-wrapped prose
+_TOKEN_WINDOW = 64
 
 
 @frozen
@@ -104,6 +105,10 @@ def _next_word(text: str, pos: int) -> str:
 
 def _prev_token(line: str, end: int) -> str:
     """The whitespace-delimited token before ``end`` (scanning back only over it: linear overall)."""
+    if end > _TOKEN_WINDOW:  # the usual case, with str methods on a short window before ``end``
+        parts = line[end - _TOKEN_WINDOW:end].rsplit(None, 1)
+        if len(parts) == 2:
+            return parts[1]
     i = end
     while i > 0 and line[i - 1].isspace():
         i -= 1
