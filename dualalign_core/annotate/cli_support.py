@@ -130,13 +130,12 @@ def _units(rec: Mapping[str, Any], index: int, mode: str, path: str = "") -> tup
 
 
 def _rows(rec: Mapping[str, Any], note: Note, sentences: Sequence[Sentence], labels: Sequence[Label],
-          annotator: str, negative: str) -> list[dict[str, Any]]:
-    """Output rows of one record. A segmented note's rows carry the note id, the sentence and its offsets
-    into the note's ``text`` (never the whole note again: output size is linear in the input)."""
+          annotator: str, negative: str) -> Iterator[dict[str, Any]]:
+    """Output rows of one record, one at a time. A segmented note's rows carry the note id, the sentence and
+    its offsets into the note's ``text`` (never the whole note again: output size is linear in the input)."""
     by_sentence = {lab.sentence_id: lab for lab in labels}
     segmented = len(sentences) > 1 or bool(sentences and sentences[0].text != rec["text"])
     meta = {k: v for k, v in rec.items() if k not in ("text", "note_text")} if segmented else dict(rec)
-    out = []
     for s in sentences:
         lab = by_sentence.get(s.id)
         row = dict(meta)
@@ -148,8 +147,19 @@ def _rows(rec: Mapping[str, Any], note: Note, sentences: Sequence[Sentence], lab
         row["binary"] = lab.binary if lab else False
         row["evidence"] = lab.evidence if lab else None
         row["annotator"] = lab.annotator if lab else annotator
-        out.append(row)
-    return out
+        yield row
+
+
+def _write_rows(fh: Any, rows: Iterable[Mapping[str, Any]], chunk: int = 1024) -> None:
+    """Rows as JSONL lines, encoded ``chunk`` rows at a time (a huge note's output is never held whole)."""
+    lines: list[str] = []
+    for row in rows:
+        lines.append(dumps(row))
+        if len(lines) >= chunk:
+            fh.write(("\n".join(lines) + "\n").encode("utf-8"))
+            lines.clear()
+    if lines:
+        fh.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
 async def _label(note: Note, sentences: list[Sentence], annotator: Annotator, ctx: RunContext
@@ -262,7 +272,7 @@ async def _stream(in_path: Path, out_path: Path, annotator: Annotator, ctx: RunC
     sem = asyncio.Semaphore(max(1, annotator.concurrency))
     stopped: str | None = None
 
-    async def one(line: int, rec: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    async def one(line: int, rec: dict[str, Any]) -> tuple[Any, Iterable[dict[str, Any]]]:
         note, sentences = _units(rec, line, segment_mode, str(in_path))
         uid = f"line-{line}"
         with ctx.unit_scope(uid) as scope:
@@ -290,10 +300,13 @@ async def _stream(in_path: Path, out_path: Path, annotator: Annotator, ctx: RunC
             results = await asyncio.gather(*(one(line, rec) for line, rec in batch))
             batch.clear()
             for result, rows in results:  # in input order: write + flush, then commit the record as done
-                if rows:
-                    fh.write("".join(dumps(r) + "\n" for r in rows).encode("utf-8"))
+                try:
+                    _write_rows(fh, rows)
                     fh.flush()
-                    offset = fh.tell()
+                except BaseException:
+                    fh.truncate(offset)  # no part of an uncommitted record stays behind
+                    raise
+                offset = fh.tell()
                 prior = store.unit_usage(result.plan_id)
                 store.commit_units([attrs.evolve(result, usage=prior + result.usage)], meta={"out_offset": offset})
 
