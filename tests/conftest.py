@@ -25,3 +25,11 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random LLaMA checkpoint (tokenizer fitted to the labelled sentences), built once per module."""
+    from llama_fixtures import labelled_sentences, make_tiny_llama
+
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), [e.text for e in labelled_sentences()])

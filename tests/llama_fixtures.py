@@ -22,6 +22,7 @@ SYMPTOMS = {
     "none": ["blood pressure is stable", "lungs are clear", "denies chest pain", "vaccines are up to date",
              "follow up in three months", "heart rate is regular"],
 }
+LABELS = list(SYMPTOMS)[-1:] + list(SYMPTOMS)[:-1]  # the negative label ("none") first
 SUBJECTS = ["Patient", "Pt", "He", "She"]
 
 

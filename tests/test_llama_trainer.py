@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 
 from dualalign_llama.batching import length_grouped_batches  # noqa: E402
 from dualalign_llama.trainer import LoraTrainer  # noqa: E402
-from llama_fixtures import SYMPTOMS, labelled_sentences, make_tiny_llama, minilm_path  # noqa: E402
+from llama_fixtures import LABELS, labelled_sentences, minilm_path  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from dualalign_core.cli import app  # noqa: E402
@@ -21,14 +21,8 @@ from dualalign_core.training.data import assemble, load_gold, split_units, task_
 from dualalign_core.training.metrics import report, scores  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing")
-LABELS = list(SYMPTOMS)[-1:] + list(SYMPTOMS)[:-1]  # none first
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), [e.text for e in labelled_sentences()])
 
 
 @pytest.fixture(scope="module")
