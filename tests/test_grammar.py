@@ -143,3 +143,30 @@ def test_malformed_phrase_bank_names_file_and_field(tmp_path: Path, edit, field:
         DiseasePack.from_directory(pack)
     assert exc.value.file and exc.value.file.endswith("grammar.json")
     assert exc.value.field == field, str(exc.value)
+
+
+def test_grammar_options_reach_the_notes_through_the_cli(tmp_path):
+    """``[generator] options`` of the template generator change what a `dualalign run` writes: more filler and
+    hard negatives per mention give more negative-label sentences around the same planned mentions."""
+    from typer.testing import CliRunner
+
+    from dualalign_core.cli import app
+    from dualalign_core.store import RunStore
+
+    example = (Path(__file__).resolve().parents[1] / "examples" / "alzheimers-template.toml").read_text()
+
+    def negatives(options: str) -> tuple[int, int]:
+        cfg = tmp_path / f"c{abs(hash(options))}.toml"
+        cfg.write_text(example.replace('[generator]\nname = "template"',
+                                       f'[generator]\nname = "template"\noptions = {{ {options} }}'))
+        out = tmp_path / f"run{abs(hash(options))}"
+        res = CliRunner().invoke(app, ["run", str(cfg), "--patients", "1", "--out", str(out), "--quiet"])
+        assert res.exit_code == 0, res.output
+        with RunStore(out) as store:
+            labels = [lab.label for lab in store.iter_records("labels")]
+        return sum(label == "none" for label in labels), len(labels)
+
+    few, n_few = negatives("filler_ratio = 0.0, negative_ratio = 0.0")
+    many, n_many = negatives("filler_ratio = 3.0, negative_ratio = 2.0")
+    assert n_many - many == n_few - few  # the planned mentions are the same ...
+    assert many / n_many > few / n_few + 0.2  # ... with far more negative-label sentences around them
