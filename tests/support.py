@@ -1,11 +1,16 @@
-"""Test helpers: run the real CLI in a subprocess, write toy-pack configs."""
+"""Test helpers: run the real CLI (in-process by default, or in a child process), write toy-pack configs."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import subprocess
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -13,6 +18,7 @@ TOY_PACK = ROOT / "tests" / "data" / "toy_pack"
 
 
 def cli_env(site: Path | None = None, **extra: str) -> dict[str, str]:
+    """The whole environment a CLI call gets: no inherited ``DUALALIGN_*``, ``site`` first on the path."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUALALIGN_")}
     if site is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH", "")]))
@@ -22,10 +28,103 @@ def cli_env(site: Path | None = None, **extra: str) -> dict[str, str]:
 
 
 def dualalign(*args: str, site: Path | None = None, env: dict[str, str] | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess (entry points are discovered like a user's would be)."""
-    return subprocess.run([sys.executable, "-m", "dualalign_core.cli", *args], capture_output=True, text=True,
-                          env=env or cli_env(site), timeout=timeout)
+              timeout: float = 120, separate: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI with ``env`` as its whole environment; ``site`` adds a directory of installed plugins.
+
+    In-process (the typer app under click's test runner, plugins discovered through their entry points from
+    ``PYTHONPATH`` entries put on ``sys.path``) unless ``separate`` or ``env`` changes an interpreter setting
+    (``PYTHONIOENCODING`` ...): then ``python -m dualalign_core.cli`` in a child process, killed after
+    ``timeout`` seconds. Either way: exit code, stdout and stderr apart, as a ``CompletedProcess``.
+    """
+    env = env or cli_env(site)
+    interpreter = {k for k in {*env, *os.environ} if k.startswith("PYTHON") and k != "PYTHONPATH"
+                   and env.get(k) != os.environ.get(k)}
+    if separate or interpreter:
+        return subprocess.run([sys.executable, "-m", "dualalign_core.cli", *args], capture_output=True,
+                              text=True, env=env, timeout=timeout)
+    return _in_process(list(args), env)
+
+
+def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    from typer.testing import CliRunner
+
+    from dualalign_core import cli
+
+    changes: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    changes.update({k: None for k in os.environ if k not in env})
+    inherited = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    added = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p not in inherited]
+    with _fresh_plugins(added), _consoles(int(env.get("COLUMNS", "80"))), _warnings_to_stderr():
+        result = CliRunner().invoke(cli.app, args, env=changes, prog_name="dualalign")
+    stderr = result.stderr
+    if result.exc_info and not isinstance(result.exception, SystemExit):  # as the interpreter would print it
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return subprocess.CompletedProcess(["dualalign", *args], result.exit_code, result.stdout, stderr)
+
+
+@contextlib.contextmanager
+def _fresh_plugins(paths: list[str]) -> Iterator[None]:
+    """``paths`` first on ``sys.path`` and a registry loaded for this call only; modules imported from
+    ``paths`` are forgotten afterwards, so the next call imports them again (as a new process would)."""
+    from dualalign_core import plugins
+
+    saved_path, saved_registry = list(sys.path), plugins._REGISTRY
+    sys.path[:0] = paths
+    plugins._REGISTRY = None
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        plugins._REGISTRY = saved_registry
+        roots = tuple(str(Path(p).resolve()) + os.sep for p in paths)
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None) or ""
+            if roots and file and str(Path(file).resolve()).startswith(roots):
+                del sys.modules[name]
+
+
+@contextlib.contextmanager
+def _consoles(columns: int) -> Iterator[None]:
+    """The CLI's rich consoles at ``columns`` wide (they read ``COLUMNS`` once, at import)."""
+    from rich.console import Console
+
+    found = {id(c): c for name, m in list(sys.modules.items()) if name.split(".")[0] == "dualalign_core"
+             for c in vars(m).values() if isinstance(c, Console)}
+    consoles = list(found.values())
+    saved = [c._width for c in consoles]
+    for c in consoles:
+        c.width = columns
+    try:
+        yield
+    finally:
+        for c, width in zip(consoles, saved, strict=True):
+            c._width = width
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (the test runner swaps it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """What ``cli.main`` sets up: logged warnings on stderr as ``warning: ...``."""
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
 def toy_config(path: Path, **sections: str) -> Path:
