@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from attrs import field, frozen
 
-from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence, Usage
+from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence, Usage, as_tuple
 
 if TYPE_CHECKING:
     from dualalign_core.context import RunContext
@@ -73,7 +73,7 @@ class Generation:
     model: str | None = None
     prompt_hash: str | None = None
     usage: Usage = field(factory=Usage)
-    spans: tuple[LabelledSpan, ...] = field(converter=tuple, default=())
+    spans: tuple[LabelledSpan, ...] = field(converter=as_tuple, default=())
 
 
 class Generator(Component):
@@ -89,7 +89,7 @@ class Generator(Component):
 class Annotation:
     """An annotator's labels for one note (one label per sentence) and what they cost."""
 
-    labels: tuple[Label, ...] = field(converter=tuple)
+    labels: tuple[Label, ...] = field(converter=as_tuple)
     usage: Usage = field(factory=Usage)
 
 

@@ -14,7 +14,7 @@ import os
 import traceback
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import pluggy
 from attrs import define, field
@@ -69,7 +69,7 @@ class Registry:
     components: dict[str, dict[str, type[Component]]] = field(factory=dict)
     diseases: dict[str, Any] = field(factory=dict)
 
-    def get(self, kind: str, name: str, *, file: str | None = None, field_path: str | None = None) -> type:
+    def get(self, kind: str, name: str, *, file: str | None = None, field_path: str | None = None) -> Any:
         table = self.diseases if kind == "disease" else self.components.get(kind, {})
         if name not in table:
             known = ", ".join(sorted(table)) or "none registered"
@@ -158,7 +158,7 @@ class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(comp
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None or isinstance(exc, (DualAlignError, KeyboardInterrupt, asyncio.CancelledError,
                                            GeneratorExit)):
             return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -19,6 +19,16 @@ NEGATIVE_LABEL = "none"
 def _non_empty(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
     if not value:
         raise ValueError(f"{attribute.name} must not be empty")
+
+
+def as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
+    """``tuple`` as an attrs converter (mypy's attrs plugin cannot type a generic class as a converter)."""
+    return tuple(items)
+
+
+def as_frozenset(items: Iterable[Any]) -> frozenset[Any]:
+    """``frozenset`` as an attrs converter (see :func:`as_tuple`)."""
+    return frozenset(items)
 
 
 def _frozen_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -45,7 +55,7 @@ class Persona:
     id: str = field(validator=_non_empty)
     age: int = field(validator=[instance_of(int), ge(0), le(120)])
     demographics: dict[str, str] = field(converter=_frozen_mapping, hash=False)
-    risk_factors: tuple[str, ...] = field(converter=tuple)
+    risk_factors: tuple[str, ...] = field(converter=as_tuple)
     provenance: Provenance
 
     @property
@@ -73,7 +83,7 @@ class NotePlan:
     note_type: str
     stage: str
     n_mentions: int = field(validator=ge(0))
-    required_terms: tuple[RequiredTerm, ...] = field(converter=tuple)
+    required_terms: tuple[RequiredTerm, ...] = field(converter=as_tuple)
     provenance: Provenance
 
     def categories(self) -> tuple[str, ...]:

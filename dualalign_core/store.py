@@ -25,6 +25,7 @@ from dualalign_core.records import (
     Rejection,
     Sentence,
     Usage,
+    as_tuple,
     canonical_json,
     from_dict,
     to_dict,
@@ -81,13 +82,13 @@ class UnitResult:
     seq: int
     status: str  # accepted | rejected | failed
     note: Note | None = None
-    sentences: tuple[Sentence, ...] = field(default=(), converter=tuple)
-    labels: tuple[Label, ...] = field(default=(), converter=tuple)
-    rejections: tuple[tuple[str, Rejection], ...] = field(default=(), converter=tuple)  # (stage, rejection)
+    sentences: tuple[Sentence, ...] = field(default=(), converter=as_tuple)
+    labels: tuple[Label, ...] = field(default=(), converter=as_tuple)
+    rejections: tuple[tuple[str, Rejection], ...] = field(default=(), converter=as_tuple)  # (stage, rejection)
     error: str | None = None
     usage: Usage = field(factory=Usage)
     attempt: int = 0
-    billed: tuple[str, ...] = field(default=(), converter=tuple)  # cache keys whose cost ``usage`` holds
+    billed: tuple[str, ...] = field(default=(), converter=as_tuple)  # cache keys whose cost ``usage`` holds
 
 
 class RunStore:

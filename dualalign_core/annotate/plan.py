@@ -22,7 +22,7 @@ def labels_for(sentences: Sequence[Sentence], spans: Sequence[LabelledSpan], dis
                ) -> list[tuple[str, str | None]]:
     """(label, evidence) per sentence from the spans it overlaps."""
     rank = {lab: i for i, lab in enumerate(precedence(disease))}
-    out = []
+    out: list[tuple[str, str | None]] = []
     for s in sentences:
         best: LabelledSpan | None = None
         for sp in spans:

@@ -18,6 +18,7 @@ from typing import Any
 from attrs import field, frozen
 
 from dualalign_core.errors import BadInput
+from dualalign_core.records import as_tuple
 
 PRONOUN_SLOTS = ("he", "his", "him", "himself", "spouse")
 NUMBER_SLOTS = ("sbp", "dbp", "sbp2", "dbp2", "hr", "temp", "spo2", "rr", "weight", "a1c", "months")
@@ -30,7 +31,7 @@ class Realisation:
     """A descriptive clause for one lexicon term, and the parts of it the annotator may match."""
 
     text: str
-    cues: tuple[str, ...] = field(converter=tuple, default=())
+    cues: tuple[str, ...] = field(converter=as_tuple, default=())
 
 
 @frozen
@@ -38,7 +39,7 @@ class Block:
     """Sentences of one kind (a filler kind or a hard-negative kind) and the SOAP section they go in."""
 
     section: str
-    templates: tuple[str, ...] = field(converter=tuple)
+    templates: tuple[str, ...] = field(converter=as_tuple)
 
 
 @frozen
@@ -49,16 +50,16 @@ class PhraseBank:
     voices: dict[str, tuple[str, ...]] = field(hash=False)
     realisations: dict[str, tuple[Realisation, ...]] = field(hash=False)
     voice_weights: dict[str, float] = field(factory=dict, hash=False)
-    third_party_voices: tuple[str, ...] = field(converter=tuple, default=())
-    patient_names: tuple[str, ...] = field(converter=tuple, default=("Pt", "Patient"))
-    relatives: tuple[str, ...] = field(converter=tuple, default=("family member",))
+    third_party_voices: tuple[str, ...] = field(converter=as_tuple, default=())
+    patient_names: tuple[str, ...] = field(converter=as_tuple, default=("Pt", "Patient"))
+    relatives: tuple[str, ...] = field(converter=as_tuple, default=("family member",))
     openings: dict[str, tuple[str, ...]] = field(factory=dict, hash=False)
-    term_frames: tuple[str, ...] = field(converter=tuple, default=("{Pt} reports {term}.",))
-    hedges: tuple[str, ...] = field(converter=tuple, default=())
-    times: tuple[str, ...] = field(converter=tuple, default=())
+    term_frames: tuple[str, ...] = field(converter=as_tuple, default=("{Pt} reports {term}.",))
+    hedges: tuple[str, ...] = field(converter=as_tuple, default=())
+    times: tuple[str, ...] = field(converter=as_tuple, default=())
     risk_factor_lines: dict[str, tuple[str, ...]] = field(factory=dict, hash=False)
     filler: dict[str, Block] = field(factory=dict, hash=False)
-    findings: tuple[str, ...] = field(converter=tuple, default=())
+    findings: tuple[str, ...] = field(converter=as_tuple, default=())
     hard_negatives: dict[str, Block] = field(factory=dict, hash=False)
     term_cues: dict[str, tuple[str, ...]] = field(factory=dict, hash=False)
     fallback: bool = False

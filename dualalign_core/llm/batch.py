@@ -8,6 +8,7 @@ waits for (and collects) the batches it already paid for instead of submitting t
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -91,7 +92,7 @@ class Batcher:
                 ctx.cache_put(PREFIX + key, {"batch_id": batch_id, "state": "submitted"})
         for key, (_, futs) in pending.items():
             task = asyncio.ensure_future(self._result(batch_id, key, ctx))
-            task.add_done_callback(lambda t, futs=futs: _relay(t, futs))
+            task.add_done_callback(functools.partial(_relay, futs=futs))
 
     async def _result(self, batch_id: str, key: str, ctx: RunContext | None) -> LLMResponse:
         if batch_id not in self._collectors:

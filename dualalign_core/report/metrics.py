@@ -253,7 +253,7 @@ def _diversity(view: RunView, embeddings: bool) -> dict[str, Any]:
                 "near_duplicate_rate": round(diversity.near_duplicate_rate([n.text for n in in_sample]), 4),
                 "embedding_similarity": round(sim, 4) if sim is not None else None}
 
-    strata = {}
+    strata: dict[str, dict[str, Any]] = {}
     for var, cats in _strata(view).items():
         strata[var] = {}
         for cat, pids in cats.items():
@@ -272,7 +272,7 @@ def _rejections(view: RunView) -> dict[str, Any]:
     planned = Counter(p.persona_id for p in view.plans.values())
     per_persona = Counter(r["persona_id"] for r in rows)
     rejected_notes = Counter(view.notes[nid].persona_id for nid, s in view.status.items() if s == "rejected")
-    by_stratum = {var: {cat: {"planned": sum(planned[p] for p in pids),
+    by_stratum: dict[str, dict[str, dict[str, float]]] = {var: {cat: {"planned": sum(planned[p] for p in pids),
                               "ledger": sum(per_persona[p] for p in pids),
                               "rejected_notes": sum(rejected_notes[p] for p in pids)}
                         for cat, pids in cats.items()} for var, cats in strata.items()}

@@ -14,27 +14,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 try:  # Python >= 3.11
-    import re._parser as _sre
+    import re._parser as _sre  # type: ignore[import-not-found]  # not in typeshed
 except ImportError:  # pragma: no cover - Python 3.10
-    import sre_parse as _sre  # type: ignore[no-redef]
+    import sre_parse as _sre
 
 _DIGITS = frozenset("0123456789")
 _ANY = None  # "can start with anything we cannot enumerate"
 
 
-def _first(items: Sequence[tuple[object, object]]) -> tuple[frozenset[str] | None, bool]:
+def _first(items: Sequence[tuple[Any, Any]]) -> tuple[frozenset[str] | None, bool]:
     """(lower-case ASCII first characters or None for unknown, whether the sequence can match empty)."""
     chars: set[str] = set()
     for op, av in items:
         if op is _sre.LITERAL:
-            ch = chr(av)  # type: ignore[arg-type]
+            ch = chr(av)
             if not ch.isascii() or not ch.isalnum():
                 return _ANY, False
             return frozenset(chars | {ch.lower()}), False
         if op is _sre.IN:
-            for kind, value in av:  # type: ignore[attr-defined]
+            for kind, value in av:
                 if kind is _sre.LITERAL and chr(value).isascii() and chr(value).isalnum():
                     chars.add(chr(value).lower())
                 elif kind is _sre.RANGE and all(chr(c).isascii() and chr(c).isalnum()
@@ -46,19 +47,19 @@ def _first(items: Sequence[tuple[object, object]]) -> tuple[frozenset[str] | Non
                     return _ANY, False
             return frozenset(chars), False
         if op is _sre.SUBPATTERN:
-            _group, add_flags, del_flags, sub = av  # type: ignore[misc]
+            _group, add_flags, del_flags, sub = av
             if add_flags or del_flags:
                 return _ANY, False
             found, nullable = _first(sub)
         elif op is _sre.BRANCH:
             found, nullable = frozenset(), False
-            for alt in av[1]:  # type: ignore[index]
+            for alt in av[1]:
                 sub_found, sub_nullable = _first(alt)
                 if sub_found is None:
                     return _ANY, False
                 found, nullable = found | sub_found, nullable or sub_nullable
         elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
-            lo, _hi, sub = av  # type: ignore[misc]
+            lo, _hi, sub = av
             found, nullable = _first(sub)
             nullable = nullable or lo == 0
         else:  # anchors, lookarounds, backreferences, categories outside a class...
@@ -117,7 +118,7 @@ class Alternation:
             if pos < end:
                 continue
             ch = text[pos]
-            m = (by_char[ch] if ch.isascii() else full).match(text, pos)
-            if m is not None:  # never empty: a pattern that could match empty disables the dispatch
-                end = m.end()
-                yield int(m.lastgroup[1:]), m  # type: ignore[index]
+            hit = (by_char[ch] if ch.isascii() else full).match(text, pos)
+            if hit is not None:  # never empty: a pattern that could match empty disables the dispatch
+                end = hit.end()
+                yield int(hit.lastgroup[1:]), hit  # type: ignore[index]

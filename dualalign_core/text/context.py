@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from attrs import field, frozen
 
+from dualalign_core.records import as_frozenset
 from dualalign_core.text.alternation import Alternation
 
 NEGATED = "negated"
@@ -162,7 +163,7 @@ class TriggerHit:
 class Assertion:
     """What context says about one mention: the categories that apply and the triggers behind them."""
 
-    categories: frozenset[str] = field(converter=frozenset, factory=frozenset)
+    categories: frozenset[str] = field(converter=as_frozenset, factory=frozenset)
     triggers: tuple[TriggerHit, ...] = ()
     section: str | None = None
 
