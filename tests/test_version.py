@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
-import tomllib
+import sys
 
 import dualalign_core
 from dualalign_core.plugins import get_registry
 from support import ROOT
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 def test_version_is_pyprojects_everywhere_it_is_read():
