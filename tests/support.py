@@ -57,7 +57,7 @@ def _in_process(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
     with _fresh_plugins(added), _consoles(int(env.get("COLUMNS", "80"))), _warnings_to_stderr():
         result = CliRunner().invoke(cli.app, args, env=changes, prog_name="dualalign")
     stderr = result.stderr
-    if result.exc_info and not isinstance(result.exception, SystemExit):  # as the interpreter would print it
+    if result.exc_info and not isinstance(result.exc_info[1], SystemExit):  # as the interpreter prints it
         stderr += "".join(traceback.format_exception(*result.exc_info))
     return subprocess.CompletedProcess(["dualalign", *args], result.exit_code, result.stdout, stderr)
 
