@@ -32,14 +32,16 @@ def dualalign(*args: str, site: Path | None = None, env: dict[str, str] | None =
     """Run the real CLI with ``env`` as its whole environment; ``site`` adds a directory of installed plugins.
 
     In-process (the typer app under click's test runner, plugins discovered through their entry points from
-    ``PYTHONPATH`` entries put on ``sys.path``) unless ``separate`` or ``env`` changes an interpreter setting
-    (``PYTHONIOENCODING`` ...): then ``python -m dualalign_core.cli`` in a child process, killed after
-    ``timeout`` seconds. Either way: exit code, stdout and stderr apart, as a ``CompletedProcess``.
+    ``PYTHONPATH`` entries put on ``sys.path``) unless ``separate``, ``env`` changes an interpreter setting
+    (``PYTHONIOENCODING`` ...) or sets a ``DUALALIGN_TEST_KILL*`` fault (the CLI SIGKILLs itself): then
+    ``python -m dualalign_core.cli`` in a child process, killed after ``timeout`` seconds. Either way: the exit
+    code, stdout and stderr apart, as a ``CompletedProcess``.
     """
     env = env or cli_env(site)
     interpreter = {k for k in {*env, *os.environ} if k.startswith("PYTHON") and k != "PYTHONPATH"
                    and env.get(k) != os.environ.get(k)}
-    if separate or interpreter:
+    kills_itself = any(k.startswith("DUALALIGN_TEST_KILL") for k in env)  # fault injection: SIGKILL to its pid
+    if separate or interpreter or kills_itself:
         return subprocess.run([sys.executable, "-m", "dualalign_core.cli", *args], capture_output=True,
                               text=True, env=env, timeout=timeout)
     return _in_process(list(args), env)
