@@ -178,20 +178,45 @@ def test_readme_first_command_is_make_demo() -> None:
     assert shutil.which(argv[0]) or Path(argv[0]).exists()
 
 
-@needs_smollm2
-def test_readme_demo_runs_offline_on_one_patient(tmp_path: Path) -> None:
-    """``make demo``'s command, on a reduced cohort (1 patient x 4 notes), with the real local model."""
+def run_demo(tmp_path: Path, config: Path | None = None) -> tuple[Path, dict]:
+    """``make demo``'s command line on 1 patient (``config`` in place of the demo's own, if given)."""
     argv = demo_command()
     out = tmp_path / "demo"
     argv[argv.index("$(DEMO_OUT)")] = str(out)
+    if config is not None:
+        argv[argv.index("examples/alzheimers-demo.toml")] = str(config)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
     proc = subprocess.run([*argv, "--patients", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"run directory: {out}" in proc.stdout.replace("\n", "")
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "finished" and manifest["counts"]["plans"] == 4
-    assert manifest["throughput"]["tokens_per_s"] > 0
+    assert manifest["status"] == "finished" and manifest["throughput"]["tokens_per_s"] > 0
+    return out, manifest
+
+
+@needs_smollm2
+def test_readme_demo_command_runs_offline_on_one_short_note(tmp_path: Path) -> None:
+    """The default suite's ``make demo``: its command and config, cut to 1 note, 1 attempt, 48 tokens."""
+    text = (ROOT / "examples" / "alzheimers-demo.toml").read_text()
+    for old, new in (("max_notes_per_patient = 4", "max_notes_per_patient = 1"),
+                     ("max_attempts = 3", "max_attempts = 1"), ("max_tokens = 180", "max_tokens = 48")):
+        assert old in text, old
+        text = text.replace(old, new)
+    config = tmp_path / "alzheimers-demo.toml"
+    config.write_text(text)
+    out, manifest = run_demo(tmp_path, config)
+    assert manifest["counts"]["plans"] == 1
+    with sqlite3.connect(out / "run.sqlite") as db:
+        assert db.execute("select count(*) from units").fetchone()[0] == 1
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_readme_demo_runs_offline_on_one_patient(tmp_path: Path) -> None:
+    """``make demo``'s command, on a reduced cohort (1 patient x 4 notes), with the real local model."""
+    out, manifest = run_demo(tmp_path)
+    assert manifest["counts"]["plans"] == 4
     with sqlite3.connect(out / "run.sqlite") as db:
         assert db.execute("select count(*) from notes").fetchone()[0] == 4
         assert db.execute("select count(*) from units").fetchone()[0] == 4
