@@ -161,6 +161,7 @@ multiplier = 1
     assert res.exit_code == 2 and "arms[0].data" in res.output
 
 
+@pytest.mark.slow  # a pretrained encoder fine-tuned for real (~2 min); the tiny-LLaMA tests cover the code path
 def test_minilm_beats_majority_baseline(tmp_path: Path) -> None:
     path = minilm_path()
     if path is None:
