@@ -15,7 +15,8 @@ from support import FIXTURES  # noqa: E402
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pip-install the test plugins (their own distributions, with entry points) into a target dir."""
+    """pip-install the test plugins (their own distributions, with entry points) into a target dir: the CLI
+    finds them through ``PYTHONPATH``, in a child process or in-process (``support.dualalign(site=...)``)."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--target",
@@ -23,8 +24,6 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True, capture_output=True,
     )
     return target
-
-
 
 
 @pytest.fixture(scope="module")
