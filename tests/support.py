@@ -78,10 +78,9 @@ def _fresh_plugins(paths: list[str]) -> Iterator[None]:
     finally:
         sys.path[:] = saved_path
         plugins._REGISTRY = saved_registry
-        roots = tuple(str(Path(p).resolve()) + os.sep for p in paths)
+        roots = tuple(os.path.join(p, "") for p in paths)  # a module's __file__ starts with its sys.path entry
         for name, module in list(sys.modules.items()):
-            file = getattr(module, "__file__", None) or ""
-            if roots and file and str(Path(file).resolve()).startswith(roots):
+            if roots and (getattr(module, "__file__", None) or "").startswith(roots):
                 del sys.modules[name]
 
 
