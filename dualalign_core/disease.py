@@ -131,7 +131,7 @@ class DiseasePack:
     @classmethod
     def from_directory(cls, directory: str | Path) -> DiseasePack:
         """Load ``disease.json`` and the files it names; validate each against its schema and semantics."""
-        from dualalign_core import tables  # local import: tables imports nothing from here
+        from dualalign_core import pack_checks  # local import: pack_checks imports nothing from here
 
         directory = Path(directory)
         manifest_path = directory / "disease.json"
@@ -142,8 +142,8 @@ class DiseasePack:
                             ("lexicon", "lexicon"), ("schedule", "schedule")):
             path = directory / files[key]
             loaded[key] = load_json(path, schema)
-        tables.check_manifest(manifest, manifest_path)
-        tables.check_pack(manifest, loaded, directory)
+        pack_checks.check_manifest(manifest, manifest_path)
+        pack_checks.check_pack(manifest, loaded, directory)
         grammar = _load_grammar(manifest, loaded["lexicon"], directory)
         protocol_path = directory / files["protocol"]
         protocol = read_text(protocol_path, what="protocol file")

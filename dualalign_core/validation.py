@@ -57,18 +57,18 @@ def validate_toml(path: Path) -> str:
 
 def validate_table(path: Path, doc: dict, kind: str) -> None:
     """A lone table: its schema, then the semantic checks that need no other file of the pack."""
-    from dualalign_core import tables
+    from dualalign_core import pack_checks
     from dualalign_core.schemas import validate
 
     validate(doc, TABLE_KINDS[kind], file=str(path))
     if kind == "demographics":
-        tables.check_demographics(doc, path)
+        pack_checks.check_demographics(doc, path)
     elif kind == "risk_factors":
-        tables.check_risk_factors(doc, path, None)
+        pack_checks.check_risk_factors(doc, path, None)
     elif kind == "lexicon":
-        tables.check_lexicon(doc, path, None, None)
+        pack_checks.check_lexicon(doc, path, None, None)
     else:
-        tables.check_schedule(doc, path)
+        pack_checks.check_schedule(doc, path)
 
 
 def validate_path(path: Path) -> str:
