@@ -1,12 +1,16 @@
-"""Semantic checks for disease-pack tables that a JSON Schema cannot express.
+"""The disease-pack checks a JSON Schema cannot express: the one definition of a valid pack.
 
-Probabilities sum to 1 per condition, every number cites a source, conditioning variables exist,
-lexicon labels and stages match the pack manifest, stage windows tile the years before diagnosis.
+Every number cites a known source, probabilities sum to 1 per condition, conditioning variables exist,
+lexicon labels, stages and applicability match the pack, stage windows tile the years before diagnosis, and
+the manifest's precedence, titles and descriptions name declared labels, stages, note types and variables.
+Each check raises :class:`BadInput` naming the file and the field; packs' own tests call these and add only
+what is specific to their disease.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,49 @@ def _check_source(doc: Mapping[str, Any], item: Mapping[str, Any], path: Path, f
         raise _bad(path, f"{field}.derivation", f"unknown derivation {der!r}")
 
 
+def _is_source_key(key: str) -> bool:
+    return key == "source" or key.endswith("_source")
+
+
+def check_sources(doc: Mapping[str, Any], path: Path) -> None:
+    """Every number sits in an object that (or whose ancestor) names a source, or beside a ``<key>_source``;
+    every source and derivation it names exists; every derivation's inputs are sources; an assumption
+    explains itself in its ``note``."""
+    sources, derivations = doc.get("sources", {}), doc.get("derivations", {})
+    for sid, src in sources.items():
+        if src.get("kind") == "assumption" and not str(src.get("note", "")).strip():
+            raise _bad(path, f"sources.{sid}.note", "an assumption needs a rationale note")
+    for did, der in derivations.items():
+        for j, src in enumerate(der.get("inputs", ())):
+            if src not in sources:
+                raise _bad(path, f"derivations.{did}.inputs[{j}]", f"unknown source {src!r}")
+
+    def visit(node: Any, where: str, sourced: bool) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if _is_source_key(key) and value not in sources:
+                    raise _bad(path, f"{where}{key}", f"unknown source {value!r}")
+                if key == "derivation" and value not in derivations:
+                    raise _bad(path, f"{where}{key}", f"unknown derivation {value!r}")
+            here = sourced or any(_is_source_key(k) for k in node)
+            for key, value in node.items():
+                if not where and key in ("sources", "derivations"):
+                    continue
+                if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                        and not (here or f"{key}_source" in node):
+                    raise _bad(path, f"{where}{key}", "number without a source")
+                visit(value, f"{where}{key}.", here)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and not sourced:
+                    raise _bad(path, f"{where.rstrip('.')}[{i}]", "number without a source")
+                visit(value, f"{where.rstrip('.')}[{i}].", sourced)
+
+    visit(doc, "", False)
+
+
 def check_demographics(doc: Mapping[str, Any], path: Path) -> None:
+    check_sources(doc, path)
     variables: dict[str, list[str]] = doc["variables"]
     defined: set[str] = set()
     for i, factor in enumerate(doc["factors"]):
@@ -39,6 +85,10 @@ def check_demographics(doc: Mapping[str, Any], path: Path) -> None:
         for var in (*factor["variables"], *factor.get("given", [])):
             if var not in variables:
                 raise _bad(path, where, f"unknown variable {var!r}")
+        for var in factor["variables"]:
+            if var in defined:
+                raise _bad(path, f"{where}.variables", f"{var!r} is already sampled by an earlier factor")
+        seen_rows: set[tuple] = set()
         for var in factor.get("given", []):
             if var not in defined:
                 raise _bad(path, f"{where}.given", f"{var!r} must be sampled by an earlier factor")
@@ -54,6 +104,10 @@ def check_demographics(doc: Mapping[str, Any], path: Path) -> None:
             if set(row.get("given", {})) != set(factor.get("given", [])):
                 raise _bad(path, f"{rw}.given", f"must give exactly {factor.get('given', [])}")
             key = tuple(row.get("given", {}).get(g) for g in factor.get("given", []))
+            cell = (key, tuple(row["values"][v] for v in factor["variables"]))
+            if cell in seen_rows:
+                raise _bad(path, rw, f"duplicate row {row['values']} given {row.get('given', {})}")
+            seen_rows.add(cell)
             sums[key] = sums.get(key, 0.0) + row["p"]
         expected = list(itertools.product(*(variables[g] for g in factor.get("given", []))))
         for key in expected:
@@ -69,6 +123,7 @@ def check_demographics(doc: Mapping[str, Any], path: Path) -> None:
 
 def check_risk_factors(doc: Mapping[str, Any], path: Path, variables: Mapping[str, list[str]] | None) -> None:
     """``variables`` are the demographics' categories; ``None`` (a lone table) skips the checks needing them."""
+    check_sources(doc, path)
     seen: set[str] = set()
     for i, factor in enumerate(doc["factors"]):
         where = f"factors[{i}]"
@@ -97,14 +152,40 @@ def check_risk_factors(doc: Mapping[str, Any], path: Path, variables: Mapping[st
             raise _bad(path, f"{where}.rates", f"no rate for {sorted(needed - covered)[0]}")
 
 
-def check_lexicon(doc: Mapping[str, Any], path: Path, labels: list[str] | None, stages: list[str] | None) -> None:
-    """Unique ids, known domains, and (in a pack) labels and stages of the pack; ``None`` skips those."""
+def check_lexicon(doc: Mapping[str, Any], path: Path, labels: list[str] | None, stages: list[str] | None,
+                  variables: Mapping[str, list[str]] | None = None) -> None:
+    """Unique ids and phrases, known domains, compilable cue patterns, and (in a pack) labels, stages and
+    ``applies_to`` categories of the pack; ``None`` skips those."""
+    check_sources(doc, path)
+    for key in ("self_cause_terms", "reporter_cues"):
+        for i, pattern in enumerate(doc.get(key, ())):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise _bad(path, f"{key}[{i}]", f"not a regular expression: {exc}") from None
     ids: set[str] = set()
+    owner: dict[str, str] = {}
     for i, term in enumerate(doc["terms"]):
         where = f"terms[{i}]"
         if term["id"] in ids:
             raise _bad(path, f"{where}.id", f"duplicate term id {term['id']!r}")
         ids.add(term["id"])
+        mine: set[str] = set()
+        for j, phrase in enumerate((term["term"], *term.get("variants", ()))):
+            key = phrase.lower()
+            other = owner.setdefault(key, term["id"])
+            if other != term["id"] or key in mine:
+                raise _bad(path, f"{where}." + (f"variants[{j - 1}]" if j else "term"),
+                           f"phrase {phrase!r} is already a phrase of term {other!r}")
+            mine.add(key)
+        for var, allowed in term.get("applies_to", {}).items():
+            if variables is None:
+                continue
+            if var not in variables:
+                raise _bad(path, f"{where}.applies_to.{var}", f"{var!r} is not a demographic variable")
+            unknown = sorted(set(allowed) - set(variables[var]))
+            if unknown:
+                raise _bad(path, f"{where}.applies_to.{var}", f"{unknown[0]!r} is not a category of {var!r}")
         if labels is not None and term["label"] not in labels:
             raise _bad(path, f"{where}.label", f"{term['label']!r} is not a label of this disease")
         if stages is not None and term["earliest_stage"] not in stages:
@@ -129,6 +210,7 @@ def check_schedule(doc: Mapping[str, Any], path: Path, labels: list[str] | None 
                    stages: list[str] | None = None) -> None:
     """Windows tile the years before diagnosis, mixes sum to 1, note counts are ordered. A lone table
     (``labels``/``stages`` None) is checked against its own stage windows and labels."""
+    check_sources(doc, path)
     years = doc["years_before_diagnosis"]
     windows = doc["stages"]
     if stages is None:
@@ -146,6 +228,8 @@ def check_schedule(doc: Mapping[str, Any], path: Path, labels: list[str] | None 
     npp = doc["notes_per_patient"]
     if npp["min"] > npp["max"]:
         raise _bad(path, "notes_per_patient.min", f"min ({npp['min']}) is greater than max ({npp['max']})")
+    if not npp["min"] <= npp["median"] <= npp["max"]:
+        raise _bad(path, "notes_per_patient.median", f"median ({npp['median']}) is outside min..max")
     types = doc["note_types"]["types"]
     for section in ("note_types", "mentions_per_note", "category_proportions"):
         by_stage = doc[section]["by_stage"]
@@ -170,7 +254,7 @@ def check_schedule(doc: Mapping[str, Any], path: Path, labels: list[str] | None 
 
 def check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
     """The label set of ``disease.json``: the negative label is not a positive one; the precedence lists
-    every positive label once; descriptions and titles name known labels and stages."""
+    every positive label once; descriptions, titles and the third-party label name known labels and stages."""
     labels = list(manifest["labels"])
     if manifest["negative_label"] in labels:
         raise _bad(path, "negative_label", f"{manifest['negative_label']!r} is also one of the positive labels")
@@ -185,6 +269,31 @@ def check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
     unknown = sorted(set(manifest["stage_titles"]) - set(manifest["stages"]))
     if unknown:
         raise _bad(path, f"stage_titles.{unknown[0]}", f"{unknown[0]!r} is not a stage")
+    unknown = sorted(set(manifest.get("label_titles", {})) - {*labels, manifest["negative_label"]})
+    if unknown:
+        raise _bad(path, f"label_titles.{unknown[0]}", f"{unknown[0]!r} is not a label")
+    third = manifest.get("third_party_label")
+    if third is not None and third not in labels:
+        raise _bad(path, "third_party_label", f"{third!r} is not one of the positive labels")
+
+
+def check_manifest_against_tables(manifest: Mapping[str, Any], loaded: Mapping[str, Any], path: Path) -> None:
+    """Titles keyed by note type or demographic category name ones the schedule and demographics declare,
+    and persona fields do not shadow a demographic variable."""
+    types = loaded["schedule"]["note_types"]["types"]
+    unknown = sorted(set(manifest["note_type_titles"]) - set(types))
+    if unknown:
+        raise _bad(path, f"note_type_titles.{unknown[0]}", f"{unknown[0]!r} is not a note type of the schedule")
+    variables = loaded["demographics"]["variables"]
+    for var, titles in manifest.get("demographic_titles", {}).items():
+        if var not in variables:
+            raise _bad(path, f"demographic_titles.{var}", f"{var!r} is not a demographic variable")
+        unknown = sorted(set(titles) - set(variables[var]))
+        if unknown:
+            raise _bad(path, f"demographic_titles.{var}.{unknown[0]}", f"{unknown[0]!r} is not a category of {var!r}")
+    for i, name in enumerate(manifest.get("persona_fields", ())):
+        if name in variables:
+            raise _bad(path, f"persona_fields[{i}]", f"{name!r} is already a demographic variable")
 
 
 def check_coverage(lexicon: Mapping[str, Any], schedule: Mapping[str, Any], path: Path, stages: list[str]) -> None:
@@ -200,11 +309,14 @@ def check_coverage(lexicon: Mapping[str, Any], schedule: Mapping[str, Any], path
 
 
 def check_pack(manifest: Mapping[str, Any], loaded: Mapping[str, Any], directory: Path) -> None:
+    """Every table of a pack, then the manifest against them."""
     files = manifest["files"]
     labels, stages = list(manifest["labels"]), list(manifest["stages"])
     check_demographics(loaded["demographics"], directory / files["demographics"])
     check_risk_factors(loaded["risk_factors"], directory / files["risk_factors"],
                        loaded["demographics"]["variables"])
-    check_lexicon(loaded["lexicon"], directory / files["lexicon"], labels, stages)
+    check_lexicon(loaded["lexicon"], directory / files["lexicon"], labels, stages,
+                  loaded["demographics"]["variables"])
     check_schedule(loaded["schedule"], directory / files["schedule"], labels, stages)
     check_coverage(loaded["lexicon"], loaded["schedule"], directory / files["lexicon"], stages)
+    check_manifest_against_tables(manifest, loaded, directory / "disease.json")
