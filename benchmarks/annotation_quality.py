@@ -27,6 +27,7 @@ LABELS = ("cognitive_impairment", "neuropsychiatric_symptoms", "notice_by_others
 def _disease() -> types.SimpleNamespace:
     return types.SimpleNamespace(
         name="alzheimers", title="Alzheimer's disease", labels=LABELS, negative_label="none",
+        third_party_label="notice_by_others",
         label_precedence=("requiring_assistance", "notice_by_others", "neuropsychiatric_symptoms",
                           "physiological_changes", "cognitive_impairment"),
         stages=("early_prodromal", "mci", "mild", "moderate"),

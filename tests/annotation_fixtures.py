@@ -21,7 +21,8 @@ LEXICON = json.loads((DATA / "test_lexicon.json").read_text(encoding="utf-8"))
 
 def disease() -> types.SimpleNamespace:
     return types.SimpleNamespace(name="alzheimers", title="Alzheimer's disease", labels=LABELS,
-                                 negative_label="none", label_precedence=PRECEDENCE, stages=STAGES,
+                                 negative_label="none", third_party_label="notice_by_others",
+                                 label_precedence=PRECEDENCE, stages=STAGES,
                                  lexicon=LEXICON)
 
 
