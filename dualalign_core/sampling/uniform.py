@@ -4,8 +4,7 @@
 probability 1/2 (no prevalence tables). ``uniform`` sampler: visit times uniform over the window, the same mean
 number of mentions at every visit (the schedule's overall mean times the multiplier), categories uniform over
 the labels and terms uniform over the lexicon terms that apply to the persona (`applies_to`), whatever the
-stage. Disease-agnostic: only the pack's
-category names, lexicon and window are read.
+stage. Disease-agnostic: only the pack's category names, lexicon and window are read.
 """
 
 from __future__ import annotations
