@@ -347,7 +347,8 @@ def annotate(
     file: Path = typer.Argument(..., help="JSONL with a `text` field (sentences or whole notes)."),
     annotator: str = typer.Option("lexicon", "--annotator", "-a", help="Annotator or LLM backend name."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Output JSONL (input fields + label, binary, evidence)."),
-    disease: str = typer.Option("alzheimers", "--disease", help="Disease pack whose labels and protocol apply."),
+    disease: str | None = typer.Option(None, "--disease", help="Disease pack whose labels and protocol apply "
+                                       "(default: the installed pack, when only one is)."),
     segment_mode: str = typer.Option("auto", "--segment", help="auto | always | never split texts into sentences."),
     model: str | None = typer.Option(None, "--model", help="Model for an LLM annotator."),
     option: list[str] = typer.Option([], "--option", help="Annotator option KEY=VALUE (e.g. model_dir=DIR for "

@@ -196,9 +196,22 @@ def prompt_fields_of(manifest: Mapping[str, Any], demographics: Mapping[str, Any
     return PLAN_FIELDS | set(demographics.get("variables", {})) | set(manifest.get("persona_fields", ()))
 
 
+def installed_pack_name(name: str | None, installed: Collection[str], *, option: str = "--disease") -> str:
+    """``name``, or the one installed disease pack when ``name`` is not given; two or more installed packs
+    (or none) without a name is bad input naming them."""
+    if name is not None:
+        return name
+    if len(installed) == 1:
+        return next(iter(installed))
+    if not installed:
+        raise BadInput("no disease pack is installed (install one, e.g. a dualalign-<disease> plugin)", field=option)
+    raise BadInput(f"{len(installed)} disease packs are installed ({', '.join(sorted(installed))}): choose one "
+                   f"with {option}", field=option)
+
+
 def validate_pack_dir(directory: str | Path) -> None:
     """Validate a pack directory (raises :class:`BadInput`)."""
     DiseasePack.from_directory(directory)
 
 
-__all__ = ["PLAN_FIELDS", "DiseasePack", "PromptTemplate", "prompt_fields_of", "validate"]
+__all__ = ["PLAN_FIELDS", "DiseasePack", "PromptTemplate", "installed_pack_name", "prompt_fields_of", "validate"]

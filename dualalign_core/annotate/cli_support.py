@@ -206,7 +206,7 @@ def state_dir(out_path: str | Path) -> Path:
     return out_path.with_name(out_path.name + ".state")
 
 
-def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str, disease_name: str, *,
+def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str, disease_name: str | None, *,
                   segment_mode: str = "auto", options: Mapping[str, Any] | None = None,
                   registry: Any = None) -> AnnotateStats:
     """``dualalign annotate FILE --annotator NAME --out OUT``: label a JSONL file of texts.
@@ -218,6 +218,7 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
     replies already paid for come from the cache. Ids: ``note_id``, else ``id``, else ``line-N``; a
     duplicate id is bad input (exit 2).
     """
+    from dualalign_core.disease import installed_pack_name
     from dualalign_core.plugins import get_registry
     from dualalign_core.store import RunStore, UnitResult
 
@@ -235,7 +236,8 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
         seen[rid] = line
         n_records += 1
     registry = registry or get_registry()
-    disease = registry.get("disease", disease_name, field_path="disease")
+    disease_name = installed_pack_name(disease_name, registry.names("disease"))
+    disease = registry.get("disease", disease_name, field_path="--disease")
     annotator = registry.create("annotator", annotator_name, dict(options or {}), field_path="--annotator")
     check = getattr(annotator, "preflight", None)
     if callable(check):  # e.g. a vendor backend without its API key: exit 2 before any work
