@@ -173,7 +173,7 @@ async def _label(note: Note, sentences: list[Sentence], annotator: Annotator, ct
 
 async def annotate_records(records: Sequence[Mapping[str, Any]], annotator: Annotator, ctx: RunContext, *,
                            segment_mode: str = "auto") -> tuple[list[dict[str, Any]], Usage]:
-    """Label every record (a sentence, or a note that is segmented) in memory; rows keep the input fields."""
+    """Label every record (a sentence, or a note that is segmented) in one pass; rows keep the input fields."""
     if segment_mode not in SEGMENT_MODES:
         raise BadInput(f"segment mode must be one of {SEGMENT_MODES}", field="segment")
     sem = asyncio.Semaphore(max(1, annotator.concurrency))

@@ -3,7 +3,7 @@
 The template generator's note grammar returns the label of every sentence it wrote (``Generation.spans``);
 this annotator maps them onto the segmenter's sentences (a sentence takes the highest-precedence label among
 the spans it overlaps; none: the negative label). Evidence names what was written (``symptom:descriptive
-forgetfulness``, ``negative:family_history``...). A generation without spans (an LLM's) is an error: use an
+tremor``, ``negative:family_history``...). A generation without spans (an LLM's) is an error: use an
 annotator that reads text (``lexicon`` or an LLM) for those.
 """
 

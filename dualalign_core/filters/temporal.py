@@ -11,7 +11,7 @@ Two filters share the lexicon reading:
   ``historical``; add ``negated`` through ``regress_assertions``) a symptom term that an earlier note
   affirmed, for terms whose label is in ``progressive_labels`` (default: every label). Negation is off by
   default because patients with anosognosia deny symptoms their earlier notes record; a clinician
-  writing that memory loss "resolved" is the implausible case. The later note is rejected; the earlier
+  writing that a progressive symptom "resolved" is the implausible case. The later note is rejected; the earlier
   one is kept (plan order, as for near-duplicates).
 """
 

@@ -12,11 +12,11 @@ Categories: ``negated``, ``family`` (a relative's condition), ``hypothetical`` (
 ``rule out``), ``historical`` (resolved or remote: ``no longer``, ``resolved``, ``years ago``) and
 ``other_cause`` (``falls due to knee arthritis``). An ``other_cause`` trigger applies only when its cause
 phrase is not the disease itself: the caller passes ``self_cause(text) -> bool`` (the lexicon annotator says
-yes for the disease's names and for any lexicon symptom, so "needs help with bills due to memory loss" stays
-affirmed).
+yes for the disease's names, its pack's ``self_cause_terms`` and any lexicon symptom, so "needs help with
+bills due to <a symptom of the disease>" stays affirmed).
 
 Deliberate choices for notes about progressive conditions: plain "history of" is *not* historical ("a
-2-year history of forgetfulness" describes the current course) and bare "not" is *not* a negation trigger
+2-year history of tremor" describes the current course) and bare "not" is *not* a negation trigger
 ("could not recall 3 words", "not able to manage finances" are positive findings); negation uses explicit
 forms ("does not have", "has not had", "not noted").
 """
