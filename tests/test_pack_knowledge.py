@@ -245,3 +245,33 @@ def test_annotate_without_disease_packs_installed_exits_2_naming_the_option(tmp_
         monkeypatch.delenv("DUALALIGN_PLUGINS")
         get_registry(reload=True)
     assert code == 2 and "--disease" in text and "no disease pack is installed" in text
+
+
+PACK_SCHEMAS = ("disease-pack", "demographics", "risk-factors", "lexicon", "schedule", "grammar")
+
+
+@pytest.mark.parametrize("name", PACK_SCHEMAS)
+def test_pack_schemas_are_2020_12_and_close_every_object(name):
+    """Each pack schema declares draft 2020-12 and its id, describes itself, and every object schema says what
+    else it allows (``additionalProperties``), so a misspelt key is an error, never silently ignored."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] == f"https://dualalign.dev/schemas/{name}.schema.json"
+    assert schema.get("description")
+    open_objects: list[str] = []
+
+    def visit(node, path):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "additionalProperties" not in node:
+                open_objects.append("/".join(path))
+            for k, v in node.items():
+                visit(v, (*path, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                visit(v, (*path, str(i)))
+
+    visit(schema, ())
+    assert open_objects == []
