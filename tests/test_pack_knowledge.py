@@ -232,11 +232,17 @@ def test_the_default_disease_is_the_one_installed_pack():
     assert err.value.field == "--disease" and "a_pack, b_pack" in str(err.value)
 
 
-def test_annotate_without_disease_packs_installed_exits_2_naming_the_option(tmp_path, monkeypatch):
+def test_annotate_takes_the_one_installed_pack_and_exits_2_without_one(tmp_path, monkeypatch):
     from dualalign_core.plugins import get_registry
 
     texts = tmp_path / "in.jsonl"
     texts.write_text('{"text": "Pt reports resting tremor."}\n')
+    installed = get_registry().names("disease")
+    if len(installed) == 1:
+        code, text = invoke("annotate", texts, "--out", tmp_path / "one.jsonl")
+        assert code == 0, text
+        pack = get_registry().get("disease", installed[0])
+        assert read_jsonl(tmp_path / "one.jsonl")[0]["label"] in pack.all_labels
     monkeypatch.setenv("DUALALIGN_PLUGINS", "core")
     get_registry(reload=True)
     try:
