@@ -279,7 +279,7 @@ def check_manifest(manifest: Mapping[str, Any], path: Path) -> None:
 
 def check_manifest_against_tables(manifest: Mapping[str, Any], loaded: Mapping[str, Any], path: Path) -> None:
     """Titles keyed by note type or demographic category name ones the schedule and demographics declare,
-    and persona fields do not shadow a demographic variable."""
+    and persona fields do not shadow a demographic variable or a plan field."""
     types = loaded["schedule"]["note_types"]["types"]
     unknown = sorted(set(manifest["note_type_titles"]) - set(types))
     if unknown:
@@ -291,9 +291,12 @@ def check_manifest_against_tables(manifest: Mapping[str, Any], loaded: Mapping[s
         unknown = sorted(set(titles) - set(variables[var]))
         if unknown:
             raise _bad(path, f"demographic_titles.{var}.{unknown[0]}", f"{unknown[0]!r} is not a category of {var!r}")
+    from dualalign_core.disease import PLAN_FIELDS  # local import: disease imports this module
+
     for i, name in enumerate(manifest.get("persona_fields", ())):
-        if name in variables:
-            raise _bad(path, f"persona_fields[{i}]", f"{name!r} is already a demographic variable")
+        if name in variables or name in PLAN_FIELDS:
+            raise _bad(path, f"persona_fields[{i}]", f"{name!r} is already a prompt field (a demographic "
+                                                     "variable or one of the plan's)")
 
 
 def check_coverage(lexicon: Mapping[str, Any], schedule: Mapping[str, Any], path: Path, stages: list[str]) -> None:

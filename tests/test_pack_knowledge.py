@@ -206,6 +206,7 @@ TYPOS = {
     "applies_to category": ("lexicon.json", lambda d: _first(d, "erectile_dysfunction").update(
         applies_to={"sex": ["men"]}), "terms[5].applies_to.sex"),
     "reporter_cues": ("lexicon.json", lambda d: d.update(reporter_cues=["shak(\\w*"]), "reporter_cues[0]"),
+    "persona_fields": ("disease.json", lambda d: d.update(persona_fields=["stage"]), "persona_fields[0]"),
     "unsourced number": ("schedule.json", lambda d: d.pop("years_before_diagnosis_source"),
                          "years_before_diagnosis"),
     "duplicate phrase": ("lexicon.json", lambda d: _first(d, "constipation")["variants"].append("hyposmia"),

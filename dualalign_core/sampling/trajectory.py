@@ -60,11 +60,9 @@ class Schedule:
         variables = sorted({v for rule in self.applies_to.values() for v in rule})
         key = tuple(demographics.get(v) for v in variables)
         if key not in self._pools:
-            def ok(term: RequiredTerm) -> bool:
-                rule = self.applies_to.get(term.term_id, {})
-                return all(demographics.get(v) in allowed for v, allowed in rule.items())
-
-            self._pools[key] = tuple(tuple(tuple(t for t in pool if ok(t)) for pool in stage) for stage in self.terms)
+            rules = {term_id: {"applies_to": rule} for term_id, rule in self.applies_to.items()}
+            self._pools[key] = tuple(tuple(tuple(t for t in pool if applies(rules.get(t.term_id, {}), demographics))
+                                           for pool in stage) for stage in self.terms)
         return self._pools[key]
 
     @classmethod
