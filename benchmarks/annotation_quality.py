@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("labelled_sentences", "labelled_sentences_blind"):
         rows = load_labelled(DATA / f"{name}.jsonl")
         pred = [ann.label_text(r["text"], disease).label for r in rows]
-        q = label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS)
+        q = label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS, "none")
         report["lexicon_annotator"][name] = {**q.as_dict(), "errors": [list(e) for e in q.errors]}
     if args.json:
         print(json.dumps(report, indent=1))

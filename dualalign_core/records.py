@@ -13,8 +13,6 @@ from attrs.validators import ge, in_, instance_of, le, optional
 
 T = TypeVar("T")
 
-NEGATIVE_LABEL = "none"
-
 
 def _non_empty(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
     if not value:

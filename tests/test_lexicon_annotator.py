@@ -90,7 +90,7 @@ def test_annotate_returns_one_label_per_sentence_with_provenance():
 def _figures(path):
     rows = load_labelled(path)
     pred = [label(r["text"]) for r in rows]
-    return label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS)
+    return label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS, "none")
 
 
 def test_quality_on_labelled_set():

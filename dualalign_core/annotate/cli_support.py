@@ -7,11 +7,12 @@ file and the line (``field="line 7"``) or field; every write is atomic (temp fil
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import traceback
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -336,9 +337,10 @@ def _lines(path: Path) -> Iterator[str]:
 
 
 def _labels_from_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], path: str, annotator: str,
-                      allowed: set[str] | None = None) -> list[Label]:
+                      allowed: set[str] | None = None, negative: Callable[[], str] | None = None) -> list[Label]:
     """Labels of ``(line, row)`` pairs; BadInput (file, line, field) for a null, empty or unknown label and
-    for a sentence id that appears twice (duplicates would silently collapse)."""
+    for a sentence id that appears twice (duplicates would silently collapse). A row without ``binary`` is a
+    symptom unless its label is ``negative()`` (the pack's negative label, looked up only when needed)."""
     out = []
     seen: dict[str, int] = {}
     for n, r in rows:
@@ -358,22 +360,34 @@ def _labels_from_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], path: str, 
             raise BadInput(f"duplicate sentence id {sid!r} (first on line {seen[sid]})", file=path,
                            field=f"line {n}")
         seen[sid] = n
-        out.append(Label(sid, str(r.get("note_id") or ""), label, bool(r.get("binary", False)),
+        binary = bool(r["binary"]) if "binary" in r else (negative is not None and label != negative())
+        out.append(Label(sid, str(r.get("note_id") or ""), label, binary,
                          str(r.get("annotator", annotator)), r.get("evidence")))
     return out
 
 
-def agreement_files(a_path: str | Path, b_path: str | Path, *, negative_label: str = "none",
+@functools.cache
+def _installed_negative_label() -> str:
+    """The negative label of the one installed disease pack (rows without ``binary`` need it)."""
+    from dualalign_core.disease import installed_pack_name
+    from dualalign_core.plugins import get_registry
+
+    registry = get_registry()
+    return registry.diseases[installed_pack_name(None, registry.diseases)].negative_label
+
+
+def agreement_files(a_path: str | Path, b_path: str | Path, *, negative_label: str | None = None,
                     labels: Sequence[str] | None = None, review_out: str | Path | None = None
                     ) -> AgreementReport:
     """``dualalign agreement A.jsonl B.jsonl``: kappa between two annotated files (matched by sentence id,
     else note id + sentence index, else record id, else line number); optionally write the disagreements
     for review. Duplicate ids, null or unknown labels, and files with no sentence in common are bad input."""
-    allowed = {*labels, negative_label} if labels is not None else None
+    allowed = {*labels, negative_label} if labels is not None and negative_label is not None else None
     rows_a = list(iter_jsonl(a_path, require=("label",)))
     rows_b = list(iter_jsonl(b_path, require=("label",)))
-    la = _labels_from_rows(rows_a, str(a_path), "a", allowed)
-    lb = _labels_from_rows(rows_b, str(b_path), "b", allowed)
+    negative = (lambda: negative_label) if negative_label is not None else _installed_negative_label
+    la = _labels_from_rows(rows_a, str(a_path), "a", allowed, negative)
+    lb = _labels_from_rows(rows_b, str(b_path), "b", allowed, negative)
     shared = {lab.sentence_id for lab in la} & {lab.sentence_id for lab in lb}
     if not shared:
         what = "is empty" if not la or not lb else "has no sentence id in common with the other"
@@ -381,7 +395,7 @@ def agreement_files(a_path: str | Path, b_path: str | Path, *, negative_label: s
         raise BadInput(f"nothing to compare: {'this file' if not la or not lb else 'A'} {what} "
                        f"(A: {len(la)} labels, B: {len(lb)}); kappa is undefined",
                        file=str(empty if not la or not lb else a_path))
-    report = agreement(la, lb, labels=labels, negative_label=negative_label)
+    report = agreement(la, lb, labels=labels)
     if review_out is not None:
         texts = {lab.sentence_id: r.get("text") for lab, (_, r) in zip(la, rows_a, strict=True)}
         write_jsonl_atomic(review_out, review_rows(report, texts), field="--review")
