@@ -35,6 +35,7 @@ def names(name: str) -> dict[str, str]:
         "pack": "_".join(words),
         "class": "".join(w.capitalize() for w in words),
         "title": " ".join(words).capitalize(),
+        "env": "_".join(words).upper() + "_API_KEY",
         "api": API_RANGE,
         "core": CORE_REQUIREMENT,
     }
