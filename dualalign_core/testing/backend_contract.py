@@ -45,18 +45,21 @@ class BackendReport:
 
 
 def check_backend(cls: type, *, name: str | None = None, wire: str = "openai", model: str = "test-model",
-                  options: dict[str, Any] | None = None) -> BackendReport:
+                  options: dict[str, Any] | None = None, registered: bool = True) -> BackendReport:
     """Check an LLM backend class against the contract (see the module docstring).
 
     ``wire``: the protocol it speaks, ``openai`` (base URL ``<server>/v1``) or ``anthropic`` (``<server>``);
-    ``options``: extra constructor options (validated by its schema). Returns a :class:`BackendReport`.
+    ``options``: extra constructor options (validated by its schema); ``registered=False`` skips the
+    registration check (a class not installed as a plugin). Returns a :class:`BackendReport`.
     """
     passed: list[str] = []
     if not (isinstance(cls, type) and issubclass(cls, LLMBackend)):
         raise ContractError(f"subclass: {cls!r} is not a subclass of dualalign_core.api.LLMBackend")
     passed.append("subclass")
-    registered = _registered_name(cls, name)
-    passed.append("registered")
+    found = name or cls.__qualname__
+    if registered:
+        found = _registered_name(cls, name)
+        passed.append("registered")
     with FakeLLMServer() as server:
         base_url = server.url + ("/v1" if wire == "openai" else "")
         opts = {"model": model, "base_url": base_url, "timeout": 5.0, **(options or {})}
@@ -68,7 +71,7 @@ def check_backend(cls: type, *, name: str | None = None, wire: str = "openai", m
         with _env(env, TEST_KEY):
             backend = cls(**opts)
             passed += asyncio.run(_exchange(backend, server, model))
-        return BackendReport(name=registered, checks=tuple(passed), requests=server.completions)
+        return BackendReport(name=found, checks=tuple(passed), requests=server.completions)
 
 
 def _registered_name(cls: type, name: str | None) -> str:
