@@ -115,8 +115,9 @@ def resolved_components(path: Path) -> list[dict[str, Any]]:
     if cfg.filters is not None:
         filters = list(cfg.filters)
     else:
-        filters = [n for n in registry.names("filter")
-                   if getattr(registry.get("filter", n), "default_on", True)]
+        default_filters = getattr(registry, "default_filters", None)  # opt-in third-party filters (API 1.0)
+        filters = default_filters() if callable(default_filters) else [
+            n for n in registry.names("filter") if getattr(registry.get("filter", n), "default_on", True)]
     for i, name in enumerate(filters):
         where = f"filters.use[{i}]" if cfg.filters is not None else "filters (default)"
         row = _row(registry, where, "filter", name, cfg.filter_options.get(name, {}))

@@ -77,16 +77,26 @@ def check_backend(cls: type, *, name: str | None = None, wire: str = "openai", m
 def _registered_name(cls: type, name: str | None) -> str:
     from dualalign_core.plugins import get_registry
 
-    table = get_registry().components.get("llm_backend", {})
-    found = [n for n, c in table.items() if c is cls or (c.__module__, c.__qualname__) ==
-             (cls.__module__, cls.__qualname__)]
-    if name is not None and name not in found:
-        raise ContractError(f"registered: no installed plugin registers {cls.__qualname__} as {name!r} "
-                            f"(llm backends: {', '.join(sorted(table)) or 'none'}); is the package installed?")
-    if not found:
+    registry = get_registry()
+    table = registry.components.get("llm_backend", {})
+    if name is not None:
+        try:
+            found = registry.get("llm_backend", name)
+        except BadInput as exc:
+            raise ContractError(f"registered: {exc}; is the package installed?") from None
+        if not _same(found, cls):
+            raise ContractError(f"registered: {name!r} is {found.__module__}.{found.__qualname__}, not "
+                                f"{cls.__module__}.{cls.__qualname__}")
+        return name
+    found_names = [n for n, c in table.items() if _same(c, cls)]
+    if not found_names:
         raise ContractError(f"registered: no installed plugin registers {cls.__qualname__} "
                             "(check the [project.entry-points.dualalign] table and that the package is installed)")
-    return name or found[0]
+    return found_names[0]
+
+
+def _same(a: type, b: type) -> bool:
+    return a is b or (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
 
 
 def _check_options(cls: type, opts: dict[str, Any]) -> None:
