@@ -30,5 +30,5 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     assert 'id="dualalign_core.testing.check_backend"' in testing
     for tutorial in ("disease-pack", "backend", "filter", "sampler"):
         page = (site / "tutorials" / tutorial / "index.html").read_text(encoding="utf-8")
-        assert "Generate the package" in page and "Test it" in page
+        assert "Generate the package" in page and "pytest" in page
     assert "Changelog" in (site / "changelog" / "index.html").read_text(encoding="utf-8")
