@@ -2,7 +2,8 @@
 (chat completions, messages, files, batches), with latency and fault injection and an in-flight counter.
 
 asyncio streams (no third-party server), run in a background thread (``start()``/``stop()``, or as a context
-manager) or in its own process (``python -m dualalign_core.testing.fake_vendor --latency 0.5`` prints its port).
+manager) or in its own process (:func:`main`: ``--latency 0.5``, prints its port; the throughput benchmark
+runs it so through ``tests/llm/fakeserver.py``).
 OpenAI clients use ``server.url + "/v1"`` as ``base_url``; Anthropic clients use ``server.url``.
 Faults are consumed in order by completion requests: ``429`` (Retry-After), ``429s`` (whole-second
 Retry-After only), ``500``, ``503``, ``timeout`` (sleeps past the client's timeout), ``drop`` (closes the
