@@ -50,8 +50,9 @@ def component_matches(name: str) -> list[tuple[str, type]]:
     for kind in sorted(registry.components):
         try:
             found.append((kind, registry.get(kind, name)))
-        except BadInput:
-            continue
+        except BadInput as exc:
+            if "ambiguous" in str(exc):  # a bare name two plugins register: say which to pick
+                raise BadInput(str(exc), field="--options") from None
     return found
 
 
