@@ -281,9 +281,15 @@ def print_fidelity(fidelity: dict[str, Any]) -> None:
 
 
 @app.command()
-def plugins(as_json: bool = typer.Option(False, "--json")) -> None:
+def plugins(as_json: bool = typer.Option(False, "--json"),
+            options: str | None = typer.Option(None, "--options", help="Print NAME's options schema (JSON).")) -> None:
     """Every plugin, its version, status and the components it registers by kind."""
     from dualalign_core.plugins import get_registry
+
+    if options is not None:
+        from dualalign_core.cli_authoring import print_options
+
+        return print_options(options)
 
     registry = get_registry()
     rows = [p.as_dict() for p in registry.plugins.values()]
@@ -308,6 +314,10 @@ def validate(paths: list[Path] = typer.Argument(..., help="Configs (.toml), pack
     for path in paths:
         kind = validate_path(path)
         out.print(f"[green]ok[/green] {path} ({kind})")
+        if kind == "run config":
+            from dualalign_core.cli_authoring import print_resolved
+
+            print_resolved(path)
 
 
 @app.command()
@@ -443,9 +453,11 @@ def report(
     out.print(f"report -> {path}")
 
 
+from dualalign_core.cli_authoring import register as _register_authoring  # noqa: E402
 from dualalign_core.cli_training import register as _register_training  # noqa: E402
 
 _register_training(app, handled)  # train, evaluate, ablate
+_register_authoring(app, handled)  # new
 
 
 def _encoding_safe_streams() -> None:
