@@ -250,8 +250,8 @@ def load_registry(entry_points: Iterable[md.EntryPoint] | None = None) -> Regist
         first = registry.plugins.get(ep.name)
         if first is not None:
             info = PluginInfo(name=ep.name, distribution=dist, version=version, status="duplicate",
-                              error=f"entry point name {ep.name!r} is also declared by {first.distribution} "
-                                    f"{first.version}, which was loaded; this one was not")
+                              error=f"entry point {ep.name!r} of {dist} {version} is also declared by "
+                                    f"{first.distribution} {first.version}, which was loaded; this one was not")
             registry.plugins[f"{ep.name}{SEP}{dist}"] = info
             _problem(info, info.error or "")
             continue
