@@ -21,12 +21,12 @@ import os
 import warnings
 from collections.abc import Callable, Iterable
 from types import ModuleType, TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import pluggy
 
 from dualalign_core import API_VERSION, hookspecs
-from dualalign_core.components import COMPONENT_KINDS
+from dualalign_core.components import COMPONENT_KINDS, Component
 from dualalign_core.errors import BadInput, ComponentError, DualAlignError, PluginError
 from dualalign_core.registry import (
     CORE,
@@ -83,7 +83,7 @@ def _selected(name: str, dist: str, allowed: set[str] | None, excluded: set[str]
     return allowed is None or name in allowed or dist in allowed
 
 
-def _base(kind: str) -> type:
+def _base(kind: str) -> type[Component]:
     if kind == "llm_backend":
         from dualalign_core.llm.backend import LLMBackend
 
@@ -147,11 +147,11 @@ def _args(impl: pluggy.HookImpl, register: Callable[..., None]) -> dict[str, Any
     return {arg: available[arg] for arg in impl.argnames}
 
 
-def _component_register(registry: Registry, info: PluginInfo, kind: str) -> Callable[[str, type], None]:
+def _component_register(registry: Registry, info: PluginInfo, kind: str) -> Callable[[str, Any], None]:
     base = _base(kind)
     taken = {id(c) for table in registry.components.values() for c in table.values()}
 
-    def register(name: str, cls: type) -> None:
+    def register(name: str, cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             what = cls.__name__ if isinstance(cls, type) else repr(cls)
             raise PluginError(f"{_label(kind)} {name!r}: {what} is not a subclass of {base.__module__}."
@@ -271,7 +271,7 @@ class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(comp
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None or isinstance(exc, (DualAlignError, KeyboardInterrupt, asyncio.CancelledError,
                                            GeneratorExit)):
             return False
