@@ -1,6 +1,10 @@
-"""DualAlign core: plugin host, records, pipeline and run store. Knows no disease and no vendor."""
+"""DualAlign core: plugin host, records, pipeline and run store. Knows no disease and no vendor.
+
+Plugins import from :mod:`dualalign_core.api`, the public face; every other module is internal.
+"""
 
 from dualalign_core.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "hookimpl"]
+API_VERSION = "1.0"  # the plugin contract's version (dualalign_core.api); see CHANGELOG.md for the policy
+__all__ = ["API_VERSION", "__version__", "hookimpl"]

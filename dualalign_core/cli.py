@@ -283,7 +283,9 @@ def print_fidelity(fidelity: dict[str, Any]) -> None:
 @app.command()
 def plugins(as_json: bool = typer.Option(False, "--json"),
             options: str | None = typer.Option(None, "--options", help="Print NAME's options schema (JSON).")) -> None:
-    """Every plugin, its version, status and the components it registers by kind."""
+    """Every plugin, its version, status (ok, broken, incompatible, duplicate), the DualAlign API range it
+    declares, and the components it registers by kind (as configs spell them: bare, or plugin:name)."""
+    from dualalign_core import API_VERSION
     from dualalign_core.plugins import get_registry
 
     if options is not None:
@@ -296,13 +298,16 @@ def plugins(as_json: bool = typer.Option(False, "--json"),
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title="dualalign plugins")
-    for col in ("plugin", "distribution", "version", "status", "components"):
+    table = Table(title=f"dualalign plugins (API {API_VERSION})")
+    for col in ("plugin", "distribution", "version", "API", "status", "components"):
         table.add_column(col)
+    colour = {"ok": "green", "incompatible": "yellow", "duplicate": "yellow"}
     for p in rows:
         comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(p["components"].items()))
-        status = "[green]ok[/green]" if p["status"] == "ok" else f"[red]broken[/red]: {p['error']}"
-        table.add_row(p["name"], p["distribution"], p["version"], status, comps)
+        status = f"[{colour.get(p['status'], 'red')}]{p['status']}[/]" + (f": {p['error']}" if p["error"] else "")
+        status += "".join(f"\n[yellow]{m}[/yellow]" for m in p["problems"])
+        status += "".join(f"\n[dim]{m}[/dim]" for m in p["notes"])
+        table.add_row(p["name"], p["distribution"], p["version"], p["api"] or "-", status, comps)
     out.print(table)
 
 

@@ -133,9 +133,12 @@ class Filter(Component):
     - ``generated``: on the note text, before annotation (cheap checks first);
     - ``annotated``: with sentences and labels;
     - ``cohort``: once, over every accepted note of the run, in plan order (e.g. near-duplicates).
+
+    ``default_on``: whether a run whose config lists no filters uses it (the core's are on; others opt in).
     """
 
     stage: ClassVar[str] = "generated"
+    default_on: ClassVar[bool] = False
 
     def check(self, bundle: NoteBundle, ctx: RunContext) -> Verdict | None:
         raise NotImplementedError

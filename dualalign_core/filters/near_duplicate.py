@@ -34,6 +34,7 @@ class NearDuplicateFilter(Filter):
 
     name: ClassVar[str] = "near_duplicate"
     stage: ClassVar[str] = "cohort"
+    default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {"threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},

@@ -33,6 +33,7 @@ class PlanAdherenceFilter(Filter):
 
     name: ClassVar[str] = "plan_adherence"
     stage: ClassVar[str] = "annotated"
+    default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {"min_recall": {"type": "number", "minimum": 0, "maximum": 1},

@@ -43,6 +43,7 @@ class TemporalCoherenceFilter(Filter):
 
     name: ClassVar[str] = "temporal_coherence"
     stage: ClassVar[str] = "annotated"
+    default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {"max_violations": {"type": "integer", "minimum": 0}},

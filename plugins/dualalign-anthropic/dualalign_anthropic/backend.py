@@ -14,10 +14,20 @@ from typing import Any, ClassVar
 import anthropic
 import httpx
 
-from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
-from dualalign_core.llm.clients import ClientPool
-from dualalign_core.llm.errors import LLMError, PermanentError, TransientError, error_message, from_http_status
-from dualalign_core.llm.types import LLMRequest, LLMResponse
+from dualalign_core.api import (
+    BatchItem,
+    BatchStatus,
+    ClientPool,
+    LLMBackend,
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    PermanentError,
+    TransientError,
+    error_message,
+    from_http_status,
+    options_schema,
+)
 
 TOOL = "record_reply"
 # Newer SDKs (2.x) dropped ``temperature`` from Messages; send it only where the installed SDK accepts it.

@@ -16,9 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dualalign_core.components import Annotation, Annotator
-from dualalign_core.errors import BadInput
-from dualalign_core.records import Label, Note, Sentence
+from dualalign_core.api import Annotation, Annotator, BadInput, Label, Note, Sentence
 
 _LOAD_LOCK = threading.Lock()
 
@@ -26,7 +24,7 @@ _LOAD_LOCK = threading.Lock()
 @functools.lru_cache(maxsize=4)
 def _load(model_dir: str) -> tuple[Any, dict[str, Any]]:
     """The trained classifier and its ``dualalign-model.json`` meta, once per process and directory."""
-    from dualalign_core.training import load_model
+    from dualalign_core.api import load_model
 
     with _LOAD_LOCK:
         return load_model(model_dir)

@@ -13,17 +13,21 @@ import httpx
 import openai
 from openai.types.chat import ChatCompletion
 
-from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
-from dualalign_core.llm.clients import ClientPool
-from dualalign_core.llm.errors import (
+from dualalign_core.api import (
+    BatchItem,
+    BatchStatus,
+    ClientPool,
+    LLMBackend,
     LLMError,
+    LLMRequest,
+    LLMResponse,
     PermanentError,
     RateLimited,
     TransientError,
     error_message,
     from_http_status,
+    options_schema,
 )
-from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 FINISH = {"stop": "stop", "length": "length", "content_filter": "filtered", "tool_calls": "tool",
           "function_call": "tool"}
