@@ -6,8 +6,6 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from datasketch import MinHash, MinHashLSH
-
 from dualalign_core.components import Filter, NoteBundle, Verdict
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[./][a-z0-9]+)*")
@@ -51,6 +49,8 @@ class NearDuplicateFilter(Filter):
         return None  # a cohort filter: see check_cohort
 
     def check_cohort(self, bundles: Sequence[NoteBundle], ctx: Any) -> dict[str, Verdict]:
+        from datasketch import MinHash, MinHashLSH  # imported when a run filters, not when plugins are listed
+
         # LSH at a slightly lower threshold for recall; exact Jaccard decides.
         lsh = MinHashLSH(threshold=max(0.05, self.threshold - 0.1), num_perm=self.num_perm)
         kept: dict[str, set[str]] = {}
