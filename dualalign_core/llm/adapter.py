@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dualalign_core.llm.backend import LLMBackend
 from dualalign_core.llm.runtime import LLMRuntime, RuntimeStats
-
-if TYPE_CHECKING:
-    from dualalign_core.context import RunContext
 
 
 class BackendBound:
@@ -48,9 +45,6 @@ class BackendBound:
     def preflight(self) -> None:
         """The backend's checks before any work (its API key)."""
         self.backend.preflight()
-
-    async def open(self, ctx: RunContext) -> None:
-        """Nothing to open: clients are built on first use."""
 
     async def aclose(self) -> None:
         """Close the backend's clients (its connection pools)."""

@@ -8,6 +8,8 @@ JSON), ``badjson`` (valid HTTP, reply text not JSON), ``badlabel`` (a label outs
 (finish reason ``length``). ``fault_rate`` adds random faults from ``random_faults`` (seeded).
 ``fault_on = {"SUBSTRING": fault}`` serves ``fault`` to every completion whose messages contain SUBSTRING
 (re-asks included), so a chosen record fails whatever the order of concurrent requests.
+``in_flight`` / ``max_in_flight`` count completion requests being answered (latency included) and
+``arrivals`` holds each one's arrival time, so tests can observe concurrency and rate limits from outside.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class FakeLLMServer:
         self.counts: collections.Counter[str] = collections.Counter()
         self.faults_served: collections.Counter[str] = collections.Counter()
         self.bodies: list[tuple[str, Any]] = []
+        self.in_flight = 0  # completion requests received and not yet answered
+        self.max_in_flight = 0
+        self.arrivals: list[float] = []  # time.monotonic() of each completion request
         self.auth: list[str] = []
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
@@ -166,6 +171,15 @@ class FakeLLMServer:
         return None
 
     async def _completion(self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        self.arrivals.append(time.monotonic())
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(path, req, writer)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         anthropic = path == "/v1/messages"
         self.bodies.append((path, req))
         text = json.dumps(req.get("messages"))
@@ -213,11 +227,13 @@ class FakeLLMServer:
         elif not anthropic and (req.get("response_format") or {}).get("type") == "json_schema":
             schema = req["response_format"]["json_schema"]["schema"]
         prompt = "\n".join(str(m.get("content")) for m in req["messages"])
+        if schema is None and _HINT in prompt:  # structured = "json_object" / "prompt": the schema is in the text
+            schema = json.JSONDecoder().raw_decode(prompt.split(_HINT, 1)[1])[0]
         system = req.get("system")
         system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in (system or []))
-        user = req["messages"][-1]["content"]
-        if any(m["role"] == "assistant" for m in req["messages"]):  # a corrective re-ask: answer the original
-            user = next(m["content"] for m in req["messages"] if m["role"] == "user")
+        users = [m["content"] for m in req["messages"] if m["role"] == "user"] or [req["messages"][-1]["content"]]
+        # a corrective re-ask answers the original request; a trailing system hint is not the question
+        user = users[0] if any(m["role"] == "assistant" for m in req["messages"]) else users[-1]
         finish = "length" if fault == "length" else "stop"
         if schema is not None:
             data = self._annotate(schema, user, fault)
@@ -346,6 +362,9 @@ class FakeLLMServer:
                                      "result": {"type": "succeeded",
                                                 "message": self._message(True, item["params"], None)}}))
         return ("\n".join(lines) + "\n").encode()
+
+
+_HINT = "matching this JSON Schema:\n"
 
 
 def _error(anthropic: bool, kind: str, message: str) -> dict[str, Any]:
