@@ -56,3 +56,9 @@ class BackendBound:
 
     def option(self, name: str, default: Any) -> Any:
         return self.backend.options.get(name, default)
+
+
+def stats_by_role(**components: Any) -> dict[str, dict[str, Any]]:
+    """``{"generator": {...}, "annotator": {...}}``: the runtime stats of each LLM-driven component given by
+    role, as plain data for the manifest and the report; components without a runtime are left out."""
+    return {role: c.stats().as_dict() for role, c in components.items() if isinstance(c, BackendBound)}

@@ -188,3 +188,12 @@ def test_missing_key_stops_before_any_work(server, tmp_path, role, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "ANTHROPIC_API_KEY" in result.output and f"{role}.name" in result.output
     assert not run_dir.exists() and server.completions == 0
+
+
+def test_concurrency_given_twice_differently_is_bad_input(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[disease]\nname = "alzheimers"\n[generator]\nname = "openai"\nconcurrency = 8\n'
+                   'options = { base_url = "http://127.0.0.1:9/v1", concurrency = 9 }\n')
+    result = CliRunner().invoke(cli.app, ["run", str(cfg), "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 2 and "generator.options.concurrency" in result.output, result.output
+    assert "concurrency given twice" in result.output and not (tmp_path / "run").exists()

@@ -11,6 +11,7 @@ from test_llm_backends import note_and_sentences
 
 from dualalign_core.lifecycle import close_components, open_components
 from dualalign_core.llm import for_role
+from dualalign_core.llm.adapter import stats_by_role
 from dualalign_core.llm.runtime import RuntimeStats
 
 
@@ -25,6 +26,8 @@ def test_stats_count_requests_retries_429s_reasks_cache_hits_and_tokens(server, 
         server.faults.append("badlabel")
         await ann.annotate(note, sents, ctx)  # an invalid reply, then the re-ask
         await gen.generate(make_plan(), make_persona(), 11, ctx)  # the same request: a cache hit
+        assert stats_by_role(generator=gen, annotator=ann, filter=object()) == {
+            "generator": gen.stats().as_dict(), "annotator": ann.stats().as_dict()}
         return gen.stats(), ann.stats()
 
     gen, ann = asyncio.run(main())
