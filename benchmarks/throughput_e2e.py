@@ -6,7 +6,9 @@ a background thread) answering every request after ``L`` seconds, every core fil
 offline ``lexicon`` annotator. The physical limit is C/L notes/s; the target is >= 0.9 of it.
 
 Two figures: the generation phase (first request to last reply, as the server saw them) and the whole
-command (start-up, planning, filters and the summary included).
+command (start-up, planning, filters and the summary included). The run's CPU time during the generation
+phase (sampled from /proc) says whether it waited on the server or on the CPU: ``cpu_bound_ceiling`` is the
+notes/s one free core would allow at that CPU cost per note.
 
     .venv/bin/python benchmarks/throughput_e2e.py [--notes 1000] [--concurrency 64] [--latency 0.5]
 """
@@ -42,6 +44,25 @@ def config(url: str, notes: int, concurrency: int) -> str:
             f'[filters]\nuse = [{warn}]\nwarn = [{warn}]\n')
 
 
+def sample_cpu(proc: subprocess.Popen[str], every: float = 0.05) -> list[tuple[float, float]]:
+    """(time.monotonic(), CPU seconds the process has used) until it exits, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    samples: list[tuple[float, float]] = []
+    while proc.poll() is None:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            samples.append((time.monotonic(), (int(fields[11]) + int(fields[12])) / tick))
+        except (OSError, IndexError, ValueError):
+            pass
+        time.sleep(every)
+    return samples
+
+
+def cpu_at(samples: list[tuple[float, float]], when: float) -> float:
+    """CPU seconds used by ``when`` (the last sample at or before it)."""
+    return max((cpu for t, cpu in samples if t <= when), default=0.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=1000)
@@ -58,20 +79,25 @@ def main() -> None:
         env = {**os.environ, "OPENAI_API_KEY": "sk-bench"}
         load = os.getloadavg()[0]
         start = time.monotonic()  # the server's arrival times are time.monotonic() too
-        proc = subprocess.run([sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run_dir),
-                               "-q"], capture_output=True, text=True, env=env, timeout=1800)
+        errors = Path(tmp) / "stderr.txt"
+        with errors.open("w") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out",
+                                     str(run_dir), "-q"], stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
+            samples = sample_cpu(proc)
+        stderr = errors.read_text()
         end = time.monotonic()
         wall = end - start
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_s = usage.ru_utime + usage.ru_stime
         if proc.returncode != 0:
-            raise SystemExit(f"dualalign run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+            raise SystemExit(f"dualalign run failed ({proc.returncode}):\n{stderr[-3000:]}")
         manifest = json.loads((run_dir / "manifest.json").read_text())
     server.stop()
     units = manifest["counts"]["units"]
     notes = sum(units.values())
     arrivals = sorted(server.arrivals)
     phase = arrivals[-1] + args.latency - arrivals[0]
+    gen_cpu = cpu_at(samples, arrivals[-1] + args.latency) - cpu_at(samples, arrivals[0])
     limit = args.concurrency / args.latency
     result = {
         "notes": notes, "units": units, "requests": server.completions, "max_in_flight": server.max_in_flight,
@@ -83,6 +109,9 @@ def main() -> None:
         "before_first_request_s": round(arrivals[0] - start, 2),
         "after_last_reply_s": round(end - phase - arrivals[0], 2),
         "run_cpu_s": round(cpu_s, 2), "cpu_ms_per_note": round(1000 * cpu_s / notes, 2),
+        "generation_cpu_s": round(gen_cpu, 2), "generation_cpu_ms_per_note": round(1000 * gen_cpu / notes, 2),
+        "generation_cpu_share": round(gen_cpu / phase, 2),  # of one core, while generating
+        "cpu_bound_ceiling_notes_per_s": round(notes / gen_cpu, 1) if gen_cpu else None,
         "load_average_at_start": round(load, 2), "cpus": os.cpu_count(),
     }
     print(json.dumps(result, indent=1))
