@@ -82,8 +82,8 @@ def test_request_parameters_reach_the_wire(server, tmp_path):
     writes = [b for b in bodies if "response_format" not in b]
     labels = [b for b in bodies if "response_format" in b]
     assert len(writes) == len(labels) == 2
-    assert all(b["temperature"] == 0.25 and b["max_completion_tokens"] == 321 and "max_tokens" not in b
-               for b in writes)
+    assert all(b["model"] == MODELS["openai"] and b["temperature"] == 0.25 and b["max_completion_tokens"] == 321
+               and "max_tokens" not in b for b in writes)
     assert all(b["response_format"] == {"type": "json_object"} for b in labels)
 
 
@@ -167,10 +167,14 @@ def test_anthropic_vendor_prices_without_price_option(server, tmp_path):
     assert usage["cost_usd"] > 0 and usage["input_tokens"] > 0
 
 
-def test_batch_goes_through_the_batch_api(server, tmp_path):
-    gen = llm_section(server.url, options=f"{FAST}, batch = true, batch_flush_s = 0.05, batch_poll_s = 0.05")
+@pytest.mark.parametrize("size,batches", [(1, 2), (10, 1)])
+def test_batch_goes_through_the_batch_api(server, tmp_path, size, batches):
+    """batch = true: no completion requests; batch_size = 1 submits each request as its own batch."""
+    gen = llm_section(server.url, options=f"{FAST}, batch = true, batch_size = {size}, batch_flush_s = 0.2, "
+                                          "batch_poll_s = 0.05")
     _, manifest = run(tmp_path, generator=gen)
     assert server.completions == 0 and server.counts["batch item"] == 2
+    assert server.counts["POST /v1/batches"] == batches
     assert manifest["counts"]["units"] == {"accepted": 2}
 
 
