@@ -46,6 +46,7 @@ from dualalign_core.llm.errors import (
     error_message,
     from_http_status,
 )
+from dualalign_core.llm.pricing import Price, package_prices
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 from dualalign_core.packaged import packaged_file
 from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, Rejection, RequiredTerm, Sentence, Usage
@@ -74,7 +75,7 @@ __all__ = [
     "Label", "Note", "NotePlan", "Persona", "Provenance", "Rejection", "RequiredTerm", "Sentence", "Usage",
     # LLM backends: the shared runtime gives every backend retries, rate limits, cache and cost
     "BatchItem", "BatchStatus", "ClientPool", "LLMBackend", "LLMRequest", "LLMResponse", "Message",
-    "options_schema",
+    "Price", "options_schema", "package_prices",
     # errors: BadInput / PluginError exit 2, ComponentError 1; LLM errors tell the runtime what to retry
     "BadInput", "ComponentError", "DualAlignError", "LLMError", "LLMOutputError", "PermanentError", "PluginError",
     "RateLimited", "TransientError", "error_message", "from_http_status",

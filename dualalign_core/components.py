@@ -36,6 +36,12 @@ class Component:
         """The model behind this component, for provenance (None for rule-based components)."""
         return None
 
+    async def open(self, ctx: RunContext) -> None:
+        """Lifecycle: called once before the run's first unit (acquire what the component holds open)."""
+
+    async def aclose(self) -> None:
+        """Lifecycle: called once when the run ends, however it ends (release connections, files, models)."""
+
 
 class PersonaSource(Component):
     """Samples synthetic patients for a disease."""

@@ -239,7 +239,9 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
     registry = registry or get_registry()
     disease_name = installed_pack_name(disease_name, registry.names("disease"))
     disease = registry.get("disease", disease_name, field_path="--disease")
-    annotator = registry.create("annotator", annotator_name, dict(options or {}), field_path="--annotator")
+    # options (``--option KEY=VALUE``, ``--model``) are validated against the annotator's options_schema
+    annotator = registry.create("annotator", annotator_name, dict(options or {}), field_path="--annotator",
+                                name_field="--annotator", options_field="--option")
     check = getattr(annotator, "preflight", None)
     if callable(check):  # e.g. a vendor backend without its API key: exit 2 before any work
         try:

@@ -16,7 +16,8 @@ JSON), ``badjson`` (valid HTTP, reply text not JSON), ``badlabel`` (a label outs
 Replies: free text is ``note_text`` (``{ref}`` becomes a digest of the prompt, so different prompts get
 different notes); a JSON-Schema request with a ``label`` or ``labels`` property is answered by labelling each
 sentence with the first matching ``label_rules`` pattern (``(regex, label)`` pairs), else the negative label.
-``in_flight`` / ``max_in_flight`` count completion requests being served now / at most at once.
+``in_flight`` / ``max_in_flight`` count completion requests being served now / at most at once (latency
+included) and ``arrivals`` holds each one's arrival time, so tests can observe concurrency and rate limits.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class FakeLLMServer:
         self.note_text = note_text
         self.in_flight = 0
         self.max_in_flight = 0
+        self.arrivals: list[float] = []  # time.monotonic() of each completion request
         self.latency = latency
         self.faults: collections.deque[str] = collections.deque(faults or [])
         self.fault_rate = fault_rate
@@ -192,6 +194,7 @@ class FakeLLMServer:
         return None
 
     async def _completion(self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+        self.arrivals.append(time.monotonic())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -247,11 +250,13 @@ class FakeLLMServer:
         elif not anthropic and (req.get("response_format") or {}).get("type") == "json_schema":
             schema = req["response_format"]["json_schema"]["schema"]
         prompt = "\n".join(str(m.get("content")) for m in req["messages"])
+        if schema is None and _HINT in prompt:  # structured = "json_object" / "prompt": the schema is in the text
+            schema = json.JSONDecoder().raw_decode(prompt.split(_HINT, 1)[1])[0]
         system = req.get("system")
         system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in (system or []))
-        user = req["messages"][-1]["content"]
-        if any(m["role"] == "assistant" for m in req["messages"]):  # a corrective re-ask: answer the original
-            user = next(m["content"] for m in req["messages"] if m["role"] == "user")
+        users = [m["content"] for m in req["messages"] if m["role"] == "user"] or [req["messages"][-1]["content"]]
+        # a corrective re-ask answers the original request; a trailing system hint is not the question
+        user = users[0] if any(m["role"] == "assistant" for m in req["messages"]) else users[-1]
         finish = "length" if fault == "length" else "stop"
         if schema is not None:
             data = self._annotate(schema, user, fault)
@@ -378,6 +383,9 @@ class FakeLLMServer:
                                      "result": {"type": "succeeded",
                                                 "message": self._message(True, item["params"], None)}}))
         return ("\n".join(lines) + "\n").encode()
+
+
+_HINT = "matching this JSON Schema:\n"
 
 
 def _error(anthropic: bool, kind: str, message: str) -> dict[str, Any]:

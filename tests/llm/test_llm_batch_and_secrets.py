@@ -31,7 +31,7 @@ def test_batch_half_price_and_resumable(vendor, server, tmp_path):
 
     async def submit_then_die():
         task = asyncio.ensure_future(_generate(gen, ctx, [1, 2, 3]))
-        while not gen.runtime.stats.batches:
+        while not gen.runtime.counters.batches:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)
         task.cancel()
@@ -48,7 +48,7 @@ def test_batch_half_price_and_resumable(vendor, server, tmp_path):
     outs = asyncio.run(_generate(gen2, ctx, [1, 2, 3]))
     assert all(o.text.startswith("S:") for o in outs)
     assert sum(v for k, v in server.counts.items() if k.startswith("POST") and "batches" in k) == 1
-    assert server.counts["batch item"] == 3 and gen2.runtime.stats.batches == 0
+    assert server.counts["batch item"] == 3 and gen2.runtime.counters.batches == 0
     # half price
     price = gen2.runtime.price
     o = outs[0].usage

@@ -12,11 +12,12 @@ import functools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dualalign_core.api import Annotation, Annotator, BadInput, Label, Note, Sentence
+
+if TYPE_CHECKING:  # numpy is imported when the annotator labels, not when plugins are listed
+    import numpy as np
 
 _LOAD_LOCK = threading.Lock()
 
@@ -73,6 +74,8 @@ class ClassifierAnnotator(Annotator):
             self._check(meta, negative, disease)
         if not sentences:
             return Annotation(())
+        import numpy as np
+
         probs = await self._predict(classifier, [s.text for s in sentences])
         labels = tuple(meta["labels"])
         out = []
@@ -116,6 +119,8 @@ class ClassifierAnnotator(Annotator):
         return await future
 
     def _probs(self, classifier: Any, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         self.batches += 1
         if hasattr(classifier, "logits"):
             logits = classifier.logits(texts, batch_size=self.batch_size)
