@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dualalign_core.fidelity import fidelity_report
-from dualalign_core.report.view import RunView
+from dualalign_core.run.view import RunView
 
 PACK_TABLES = ("demographics", "risk_factors", "schedule", "lexicon")
 _MD_SPECIAL = re.compile(r"([\\`\[\]|])")  # escapes, code spans, links/images, table cells

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from dualalign_core.records import Label, Rejection, canonical_json, to_dict
-from dualalign_core.store import RunStore
+from dualalign_core.run.store import RunStore
 
 CONFIG = """
 [run]
@@ -30,7 +30,7 @@ def audit_run() -> Path:
     """Run the pipeline, then add ledger entries (a temporal violation, an earlier attempt) and a second
     annotator's labels so every report section has something to show."""
     from dualalign_core.config import load_config
-    from dualalign_core.pipeline import Pipeline
+    from dualalign_core.run.pipeline import Pipeline
 
     root = Path(tempfile.mkdtemp(prefix="dualalign-audit-"))
     cfg_path = root / "audit.toml"

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from dualalign_core.atomic import MARKER, TMP_SUFFIX
 from dualalign_core.cli import app
-from dualalign_core.export import CARD, export_run
+from dualalign_core.exports.jsonl import CARD, export_run
 from support import ROOT, cli_env
 
 CONFIG = """
@@ -81,7 +81,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     out = {"one": make_run(root, 1), "two": make_run(root, 2), "plan": make_run(root, 2, plan_only=True)}
     killed = root / "killed"  # killed before its plans: the store exists, nothing in it, no manifest
-    from dualalign_core.store import RunStore
+    from dualalign_core.run.store import RunStore
 
     RunStore(killed).close()
     out["killed"] = killed
@@ -130,7 +130,7 @@ def test_interrupted_export_keeps_the_old_one_and_leaves_no_temp(runs, tmp_path,
     def interrupt(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("dualalign_core.export._write_jsonl", interrupt)
+    monkeypatch.setattr("dualalign_core.exports.jsonl._write_jsonl", interrupt)
     with pytest.raises(KeyboardInterrupt):
         export_run(run_dir, "jsonl", out)
     assert tree(out) == before and not hidden_temps(tmp_path)

@@ -219,7 +219,7 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
     duplicate id is bad input (exit 2).
     """
     from dualalign_core.plugins import get_registry
-    from dualalign_core.store import RunStore, UnitResult
+    from dualalign_core.run.store import RunStore, UnitResult
 
     if segment_mode not in SEGMENT_MODES:
         raise BadInput(f"segment mode must be one of {SEGMENT_MODES}", field="--segment")
@@ -249,9 +249,7 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
     store = RunStore(state_dir(out_path))
     try:
         if store.get_meta("input") != fingerprint or not out_path.exists():
-            with store._tx():  # a different job (or the output is gone): start over, keep the reply cache
-                store.db.execute("DELETE FROM units")
-                store.db.execute("DELETE FROM meta")
+            store.reset_job()  # a different job (or the output is gone): start over, keep the reply cache
             store.set_meta("input", fingerprint)
             store.set_meta("out_offset", 0)
         ctx = RunContext(run_id="annotate", seed=0, disease=disease, store=store)
@@ -321,8 +319,7 @@ async def _stream(in_path: Path, out_path: Path, annotator: Annotator, ctx: RunC
                 await flush()
         except RunFailed as exc:  # budget or error-rate breaker: what is done stays done
             stopped = str(exc)
-    failed = tuple({"line": int(uid.split("-", 1)[1]), "error": err} for uid, err in store.db.execute(
-        "SELECT id, error FROM units WHERE status='failed' ORDER BY seq"))
+    failed = tuple({"line": int(uid.split("-", 1)[1]), "error": err} for uid, err in store.failed_units())
     labels = Counter(json.loads(line)["label"] for line in _lines(out_path))
     usage = Usage(**store.counts()["usage"])
     return AnnotateStats(n_records, sum(labels.values()), dict(labels), usage, failed, skipped, stopped)
@@ -402,7 +399,7 @@ def export_review(run_dir: str | Path, out_path: str | Path, *, annotator_a: str
     With labels from two annotators in the run: their disagreements (and the kappa figures in the result).
     With one annotator: every labelled sentence with its label as a template to confirm or correct.
     """
-    from dualalign_core.export import open_run
+    from dualalign_core.run.view import open_run
 
     store = open_run(run_dir)
     try:

@@ -9,8 +9,8 @@ import pytest
 from llm_helpers import MODELS, SECRET
 
 from dualalign_core.config import parse_config
-from dualalign_core.pipeline import Pipeline
 from dualalign_core.plugins import get_registry
+from dualalign_core.run.pipeline import Pipeline
 
 pytestmark = pytest.mark.skipif("alzheimers" not in get_registry().names("disease"), reason="needs the AD pack")
 

@@ -1,4 +1,4 @@
-"""The run store: a run directory with ``manifest.json`` and ``run.sqlite`` (WAL).
+"""The run store: a run directory with ``manifest.json`` and ``run.sqlite`` (WAL). The only module with SQL.
 
 Every unit of work (one note) commits in one transaction, so a run killed at any moment resumes with
 nothing lost and nothing written twice. The LLM response cache lives in the same database.
@@ -257,6 +257,39 @@ class RunStore:
 
     def unit_status(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT id, status FROM units"))
+
+    def unit_outcomes(self) -> dict[str, tuple[str, Usage]]:
+        """plan id -> (status, usage) of every stored unit."""
+        return {r[0]: (r[1], Usage(r[2], r[3], r[4])) for r in self.db.execute(
+            "SELECT id, status, input_tokens, output_tokens, cost_usd FROM units")}
+
+    def failed_units(self) -> list[tuple[str, str | None]]:
+        """(unit id, error) of every failed unit, in plan order."""
+        return list(self.db.execute("SELECT id, error FROM units WHERE status='failed' ORDER BY seq"))
+
+    def unit_totals(self) -> dict[str, Any]:
+        """Sums over the stored units: tokens, cost, regenerations (attempts beyond the first) and units."""
+        tin, tout, cost, attempts, units = self.db.execute(
+            "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0), "
+            "COALESCE(SUM(attempt),0), COUNT(*) FROM units").fetchone()
+        return {"input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "regenerations": attempts,
+                "units": units}
+
+    def reset_job(self) -> None:
+        """Forget every unit and meta key (a different job reuses the directory); the reply cache stays."""
+        with self._tx():
+            self.db.execute("DELETE FROM units")
+            self.db.execute("DELETE FROM meta")
+
+    # -- the rejection ledger -------------------------------------------------------------------------
+    def cohort_rejected(self) -> set[str]:
+        """Note ids an enforced cohort filter rejects."""
+        return {r[0] for r in self.db.execute("SELECT record_id FROM rejections WHERE stage='cohort' AND enforced=1")}
+
+    def rejection_rows(self) -> Iterator[dict[str, Any]]:
+        """Every ledger entry as its record's dict plus ``stage``, ordered by record id and filter."""
+        for stage, data in self.db.execute("SELECT stage, data FROM rejections ORDER BY record_id, filter"):
+            yield {**json.loads(data), "stage": stage}
 
     # -- reading ------------------------------------------------------------------------------------
     def iter_records(self, table: str, where: str = "", params: Sequence[Any] = ()) -> Iterator[Any]:

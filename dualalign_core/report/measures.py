@@ -14,7 +14,7 @@ import numpy as np
 from dualalign_core.fidelity import demographic_rows, risk_rows
 from dualalign_core.records import Note
 from dualalign_core.report import diversity
-from dualalign_core.report.view import RunView
+from dualalign_core.run.view import RunView
 
 TEMPORAL_FILTERS = ("temporal_coherence", "temporal_regression")
 
@@ -74,7 +74,7 @@ def _counts(view: RunView) -> dict[str, int]:
     return {"patients": len(view.personas), "plans": len(view.plans), "notes": len(view.notes),
             "accepted": status.get("accepted", 0), "rejected": status.get("rejected", 0),
             "sentences": sum(len(v) for v in view.sentences.values()), "labels": len(view.labels),
-            "ledger": view.store.db.execute("SELECT COUNT(*) FROM rejections").fetchone()[0]}
+            "ledger": view.ledger_size()}
 
 
 def _persona_sections(view: RunView) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -313,10 +313,9 @@ def _agreement(view: RunView, all_labels: list[str]) -> dict[str, Any] | None:
 
 def _usage(view: RunView) -> dict[str, Any]:
     m = view.manifest
-    db = view.store.db
-    tin, tout, cost, attempts, units = db.execute(
-        "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0), "
-        "COALESCE(SUM(attempt),0), COUNT(*) FROM units").fetchone()
+    t = view.unit_totals()
+    tin, tout, cost, attempts, units = (t[k] for k in ("input_tokens", "output_tokens", "cost_usd", "regenerations",
+                                                         "units"))
     seconds = None
     with contextlib.suppress(KeyError, TypeError, ValueError):
         seconds = (datetime.fromisoformat(m["finished_at"]) - datetime.fromisoformat(m["started_at"])

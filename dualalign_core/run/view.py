@@ -1,4 +1,8 @@
-"""A read-only view of a finished (or partial) run: manifest, disease pack, records and joins."""
+"""The one reader of a run directory: manifest, disease pack, records, joins and note bundles.
+
+Exports, the report, the dataset card, training data and the CLI summary read a run here (read-only); the
+coordinator reads its own bundles back through :func:`load_bundles` on its writable store.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from dualalign_core.components import NoteBundle
 from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
 from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence
-from dualalign_core.store import DB_NAME, MANIFEST, RunStore
+from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore
 from dualalign_core.textio import read_text
 
 
@@ -49,8 +54,40 @@ def base_note_id(record_id: str) -> str:
     return record_id.split("@", 1)[0]
 
 
+def open_run(run_dir: str | Path) -> RunStore:
+    """A run's store, read-only; a directory that is not a run is :class:`BadInput` naming it."""
+    run_dir = Path(run_dir)
+    if not (run_dir / DB_NAME).is_file():
+        raise BadInput("not a run directory (no run.sqlite)", file=str(run_dir))
+    return RunStore(run_dir, readonly=True)
+
+
+def load_bundles(store: RunStore, *, accepted_only: bool = True, include_cohort: bool = True
+                 ) -> list[NoteBundle]:
+    """Every stored note with its persona, plan, sentences and labels, in plan order; ``accepted_only``
+    keeps accepted units (``include_cohort``: less the notes a cohort filter rejects)."""
+    personas = {p.id: p for p in store.personas()}
+    plans = {p.id: p for p in store.plans()}
+    statuses = store.unit_status()
+    cohort_rejected = store.cohort_rejected()
+    sentences: dict[str, list[Sentence]] = {}
+    for s in store.iter_records("sentences"):
+        sentences.setdefault(s.note_id, []).append(s)
+    labels: dict[str, list[Label]] = {}
+    for lb in store.iter_records("labels"):
+        labels.setdefault(lb.note_id, []).append(lb)
+    out = []
+    for note in store.iter_records("notes"):
+        if accepted_only and (statuses.get(note.plan_id) != "accepted"
+                              or (include_cohort and note.id in cohort_rejected)):
+            continue
+        out.append(NoteBundle(persona=personas[note.persona_id], plan=plans[note.plan_id], note=note,
+                              sentences=tuple(sentences.get(note.id, ())), labels=tuple(labels.get(note.id, ()))))
+    return out
+
+
 class RunView:
-    """Everything the report, the card and the exports read from a run directory."""
+    """Everything the report, the card, the exports, training and the CLI read from a run directory."""
 
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
@@ -126,8 +163,7 @@ class RunView:
 
     def rejections(self) -> Iterator[dict[str, Any]]:
         """Ledger rows (with ``stage``), each joined to its note, plan and persona ids where known."""
-        for stage, data in self.store.db.execute("SELECT stage, data FROM rejections ORDER BY record_id, filter"):
-            row = {**json.loads(data), "stage": stage}
+        for row in self.store.rejection_rows():
             nid = base_note_id(row["record_id"])
             note = self.notes.get(nid)
             plan_id = note.plan_id if note else (nid if nid in self.plans else None)
@@ -139,3 +175,31 @@ class RunView:
 
     def persona_of(self, note: Note) -> Persona | None:
         return self.personas.get(note.persona_id)
+
+    def bundles(self, *, accepted_only: bool = True) -> list[NoteBundle]:
+        """Note bundles in plan order (accepted ones, cohort filters applied, by default)."""
+        return load_bundles(self.store, accepted_only=accepted_only)
+
+    def stored_config(self) -> dict[str, Any] | None:
+        """The config document the run stored (``None`` before its plan phase)."""
+        return self.store.get_meta("config")
+
+    def counts(self) -> dict[str, Any]:
+        """Row counts per table, units by status, usage and spend (what the manifest records)."""
+        return self.store.counts()
+
+    def ledger_size(self) -> int:
+        """Entries in the rejection ledger, earlier attempts included."""
+        return self.store.counts()["rejections"]
+
+    def unit_totals(self) -> dict[str, Any]:
+        return self.store.unit_totals()
+
+    def label_counts(self) -> dict[str, int]:
+        return self.store.label_counts()
+
+    def rejection_counts(self) -> dict[str, int]:
+        return self.store.rejection_counts()
+
+    def first_error(self) -> str | None:
+        return self.store.first_error()
