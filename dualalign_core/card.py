@@ -123,7 +123,7 @@ def dataset_card(view: RunView, fmt: str, files: Mapping[str, int], extra: str =
     lines += [f"| {md(k)} | {md(v)} |" for k, v in files.items()]
     lines += ["", "Tables join on ids: `notes.persona_id` → `personas.id` (the patients), `notes.plan_id` → "
               "`plans.id`, `sentences.note_id` → `notes.id`, `labels.sentence_id` → `sentences.id`, "
-              "`rejections.record_id` → `notes.id` (or `noteid@attempt` for a regenerated attempt).", ""]
+              "`rejections.record_id` → `notes.id` (`rejections.attempt`: which attempt at the note it judged).", ""]
     if extra:
         lines += [extra, ""]
     lines += ["## Intended use", "",

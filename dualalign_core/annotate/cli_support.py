@@ -24,6 +24,7 @@ from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput
 from dualalign_core.plugins import plugin_call
 from dualalign_core.records import Label, Note, Provenance, Sentence, Usage, canonical_json
+from dualalign_core.run.note import sentence_id
 from dualalign_core.text.segment import segment
 from dualalign_core.textio import check_unicode, iter_lines
 
@@ -119,12 +120,13 @@ def _units(rec: Mapping[str, Any], index: int, mode: str, path: str = "") -> tup
     note = Note(id=note_id, plan_id="", persona_id="", text=text, usage=Usage(), provenance=prov)
     spans = segment(text) if mode != "never" else []
     if mode == "never" or (mode == "auto" and len(spans) <= 1):
-        sid = rec.get("sentence_id")
-        if sid is None and rec.get("sentence_index") is not None:
-            sid = f"{note_id}:{rec['sentence_index']}"
-        sentences = [Sentence(str(sid) if sid is not None else f"{note_id}:0", note_id, 0, 0, len(text), text)]
+        sid, index = rec.get("sentence_id"), rec.get("sentence_index")
+        if sid is None:
+            whole = index is None or isinstance(index, int)
+            sid = sentence_id(note_id, index or 0) if whole else f"{note_id}-s{index}"
+        sentences = [Sentence(str(sid), note_id, 0, 0, len(text), text)]
     else:
-        sentences = [Sentence(f"{note_id}:{i}", note_id, i, s.start, s.end, s.text, s.section)
+        sentences = [Sentence(sentence_id(note_id, i), note_id, i, s.start, s.end, s.text, s.section)
                      for i, s in enumerate(spans)]
     return note, sentences
 

@@ -37,11 +37,13 @@ def segment_note(note: Note) -> tuple[Sentence, ...]:
                           text=s.text, section=s.section) for i, s in enumerate(segment(note.text)))
 
 
-def rejection(f: Filter, note_id: str, verdict: Verdict, config: RunConfig, ctx: RunContext) -> Rejection:
-    """A filter's verdict as a ledger entry; enforced unless the config lists the filter as warn-only."""
+def rejection(f: Filter, note_id: str, attempt: int, verdict: Verdict, config: RunConfig, ctx: RunContext
+              ) -> Rejection:
+    """A filter's verdict on one attempt at a note as a ledger entry; enforced unless the config lists the
+    filter as warn-only."""
     return Rejection(record_id=note_id, record_kind="note", filter=f.name, reason=verdict.reason,
                      value=verdict.value, threshold=verdict.threshold, provenance=ctx.provenance(f, config.seed),
-                     enforced=f.name not in config.warn_filters)
+                     enforced=f.name not in config.warn_filters, attempt=attempt)
 
 
 class NoteMaker:
@@ -56,7 +58,7 @@ class NoteMaker:
     async def process(self, unit: WorkUnit) -> UnitResult:
         """Make one note; on rejection regenerate (quota refill) up to ``run.max_attempts``. Never raises.
 
-        Earlier attempts stay in the rejection ledger as ``<note id>@<attempt>``.
+        Every attempt's verdicts stay in the rejection ledger, each with its ``attempt``.
         """
         ledger = list(unit.prior_rejections)
         attempt = unit.attempt
@@ -70,8 +72,7 @@ class NoteMaker:
                 if result.status != "rejected" or attempt + 1 >= self.config.max_attempts:
                     return attrs.evolve(result, rejections=(*ledger, *result.rejections), usage=spent,
                                         billed=sorted(scope.billed))
-                ledger.extend((stage, attrs.evolve(r, record_id=f"{r.record_id}@{attempt}"))
-                              for stage, r in result.rejections)
+                ledger.extend(result.rejections)
                 attempt += 1
 
     async def attempt(self, unit: WorkUnit, attempt: int) -> UnitResult:
@@ -88,7 +89,8 @@ class NoteMaker:
                         usage=generation.usage,
                         provenance=ctx.provenance(c.generator, seed, model=generation.model,
                                                   prompt_hash=generation.prompt_hash))
-            rejections = self.apply_filters("generated", NoteBundle(persona=persona, plan=plan, note=note))
+            rejections = self.apply_filters("generated", NoteBundle(persona=persona, plan=plan, note=note),
+                                            attempt)
             if any(r.enforced for _, r in rejections):
                 return UnitResult(plan.id, unit.seq, "rejected", note=note, rejections=rejections, usage=usage,
                                   attempt=attempt)
@@ -99,7 +101,7 @@ class NoteMaker:
             usage = usage + annotation.usage
             bundle = NoteBundle(persona=persona, plan=plan, note=note, sentences=sentences,
                                 labels=annotation.labels)
-            rejections = [*rejections, *self.apply_filters("annotated", bundle)]
+            rejections = [*rejections, *self.apply_filters("annotated", bundle, attempt)]
             rejected = any(r.enforced for _, r in rejections)
             return UnitResult(plan.id, unit.seq, "rejected" if rejected else "accepted", note=note,
                               sentences=sentences, labels=annotation.labels, rejections=rejections, usage=usage,
@@ -113,8 +115,8 @@ class NoteMaker:
                 usage = usage + wasted
             return UnitResult(plan.id, unit.seq, "failed", error=error, usage=usage, attempt=attempt)
 
-    def apply_filters(self, stage: str, bundle: NoteBundle) -> list[tuple[str, Rejection]]:
-        """The ``stage`` filters' verdicts on one note, in filter order."""
+    def apply_filters(self, stage: str, bundle: NoteBundle, attempt: int) -> list[tuple[str, Rejection]]:
+        """The ``stage`` filters' verdicts on one attempt at a note, in filter order."""
         out = []
         for f in self.components.filters:
             if f.stage != stage:
@@ -122,7 +124,7 @@ class NoteMaker:
             with plugin_call(f, "check", "filter"):
                 verdict = f.check(bundle, self.ctx)
             if verdict is not None:
-                out.append((stage, rejection(f, bundle.note.id, verdict, self.config, self.ctx)))
+                out.append((stage, rejection(f, bundle.note.id, attempt, verdict, self.config, self.ctx)))
         return out
 
 

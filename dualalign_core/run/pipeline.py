@@ -9,8 +9,6 @@ config and seed give the same personas, plans and prompts whatever the order of 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,6 @@ from typing import Any
 import attrs
 from attrs import define, field
 
-from dualalign_core import __version__
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
 from dualalign_core.errors import ComponentError, RunFailed
@@ -26,17 +23,12 @@ from dualalign_core.plugins import Registry, get_registry, plugin_call
 from dualalign_core.records import NotePlan, Persona, Rejection, Usage
 from dualalign_core.run.build import build_components, preflight
 from dualalign_core.run.executor import Executor, LocalExecutor, WorkUnit
+from dualalign_core.run.manifest import compose_manifest, now, resumes_of
 from dualalign_core.run.note import NoteMaker, rejection
 from dualalign_core.run.plan import plan_cohort
 from dualalign_core.run.resume import reconcile, run_id_for
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
 from dualalign_core.run.view import load_bundles
-from dualalign_core.schemas import SCHEMA_VERSION
-from dualalign_core.textio import read_json
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @define
@@ -138,38 +130,9 @@ class Pipeline:
     # -- manifest -----------------------------------------------------------------------------------
     def write_manifest(self, **fields: Any) -> dict[str, Any]:
         store = self._open()
-        path = self.run_dir / MANIFEST
-        old: dict[str, Any] = read_json(path, what="run manifest") if path.exists() else {}
-        c = self.components
-        d = c.disease
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "dualalign_core_version": __version__,
-            "run_id": self.run_id,
-            "name": self.config.name,
-            "seed": self.config.seed,
-            "config": self.config.to_dict(),
-            "config_path": self.config.path,
-            "disease": {"name": d.name, "version": d.version, "plugin": d.plugin, "plugin_version": d.plugin_version,
-                        "prompt_version": d.prompt.version, "prompt_hash": d.prompt.hash},
-            "components": {
-                kind: {"name": comp.name, "plugin": comp.plugin, "plugin_version": comp.plugin_version,
-                       "model": comp.model}
-                for kind, comp in (("personas", c.personas), ("trajectory", c.sampler), ("generator", c.generator),
-                                   ("annotator", c.annotator))
-            },
-            "filters": [{"name": f.name, "stage": f.stage, "plugin": f.plugin, "plugin_version": f.plugin_version}
-                        for f in c.filters],
-            "plugins": [p.as_dict() for p in self.registry.plugins.values()],
-            "started_at": old.get("started_at", now()),
-            "finished_at": None,
-            "status": "running",
-            "counts": store.counts(),
-            "fidelity": store.get_meta("fidelity"),
-            "resumes": old.get("resumes", 0),
-        }
-        manifest.update(fields)
-        write_json_atomic(path, manifest)
+        manifest = compose_manifest(self.run_dir, self.run_id, self.config, self.components, self.registry,
+                                    counts=store.counts(), fidelity=store.get_meta("fidelity"), **fields)
+        write_json_atomic(self.run_dir / MANIFEST, manifest)
         return manifest
 
     # -- note phase ---------------------------------------------------------------------------------
@@ -200,7 +163,7 @@ class Pipeline:
         resumed = (self.run_dir / DB_NAME).exists() and self._open().has_plans()
         self.plan(fidelity=lambda p, n: fidelity_report(self.components.disease, p, n, self.config.multiplier))
         store = self._open()
-        manifest = self.write_manifest(resumes=_resumes(self.run_dir) + (1 if resumed and self.resume else 0))
+        manifest = self.write_manifest(resumes=resumes_of(self.run_dir) + (1 if resumed and self.resume else 0))
         personas = {p.id: p for p in store.personas()}
         finished = store.finished_units()
         plans = store.plans()
@@ -269,10 +232,8 @@ class Pipeline:
             for note_id in sorted(rejected):
                 seq, attempt = attempts[note_id]
                 if attempt + 1 < self.config.max_attempts:
-                    prior = tuple((stage, attrs.evolve(r, record_id=f"{r.record_id}@{attempt}")
-                                   if r.record_id == note_id else r) for stage, r in store.rejections_of(note_id))
                     refill.append(WorkUnit(seq, plans[note_id], personas[plans[note_id].persona_id],
-                                           attempt=attempt + 1, prior_rejections=prior))
+                                           attempt=attempt + 1, prior_rejections=tuple(store.rejections_of(note_id))))
             if not refill:
                 return
             if should_stop():
@@ -289,23 +250,15 @@ class Pipeline:
             store.replace_cohort_rejections([])
             return set()
         bundles = load_bundles(store, accepted_only=True, include_cohort=False)
+        attempts = store.unit_attempts()
         rejections: list[Rejection] = []
         for f in cohort:
             with plugin_call(f, "check_cohort", "filter"):
                 verdicts = f.check_cohort(bundles, self.ctx)
-            rejections.extend(rejection(f, nid, v, self.config, self.ctx) for nid, v in sorted(verdicts.items()))
+            rejections.extend(rejection(f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx)
+                              for nid, v in sorted(verdicts.items()))
         store.replace_cohort_rejections(rejections)
         return {r.record_id for r in rejections if r.enforced}
-
-
-def _resumes(run_dir: Path) -> int:
-    path = run_dir / MANIFEST
-    if not path.exists():
-        return 0
-    try:
-        return int(json.loads(path.read_text()).get("resumes", 0))
-    except (ValueError, OSError):
-        return 0
 
 
 __all__ = ["Pipeline", "Stats"]

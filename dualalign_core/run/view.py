@@ -15,7 +15,7 @@ from typing import Any
 from dualalign_core.components import NoteBundle
 from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
-from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence
+from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence, Usage
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore
 from dualalign_core.textio import read_text
 
@@ -47,11 +47,6 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInput("cannot read the run manifest: expected a JSON object", file=str(path))
     return data
-
-
-def base_note_id(record_id: str) -> str:
-    """``noteid@attempt`` (an earlier, regenerated attempt) -> ``noteid``."""
-    return record_id.split("@", 1)[0]
 
 
 def open_run(run_dir: str | Path) -> RunStore:
@@ -161,16 +156,23 @@ class RunView:
         """sentence id -> the primary annotator's label."""
         return {lb.sentence_id: lb for lb in self.labels if lb.annotator == self.primary_annotator}
 
+    @cached_property
+    def attempts(self) -> dict[str, int]:
+        """plan (= note) id -> the attempt its stored unit holds."""
+        return {pid: attempt for pid, (_, attempt) in self.store.unit_attempts().items()}
+
     def rejections(self) -> Iterator[dict[str, Any]]:
-        """Ledger rows (with ``stage``), each joined to its note, plan and persona ids where known."""
+        """Ledger rows (with ``stage``), each joined to its note, plan and persona ids where known; ``final``
+        is False for verdicts on an attempt that a later one replaced."""
         for row in self.store.rejection_rows():
-            nid = base_note_id(row["record_id"])
+            nid = row["record_id"]
             note = self.notes.get(nid)
             plan_id = note.plan_id if note else (nid if nid in self.plans else None)
             plan = self.plans.get(plan_id) if plan_id else None
             row["note_id"] = nid
             row["plan_id"] = plan_id
             row["persona_id"] = plan.persona_id if plan else (nid if nid in self.personas else None)
+            row["final"] = row.get("attempt", 0) == self.attempts.get(nid, 0)
             yield row
 
     def persona_of(self, note: Note) -> Persona | None:
@@ -203,3 +205,17 @@ class RunView:
 
     def first_error(self) -> str | None:
         return self.store.first_error()
+
+    def failed_units(self) -> list[tuple[str, str | None]]:
+        """(unit id, error) of every failed unit, in plan order."""
+        return self.store.failed_units()
+
+    def unit_outcomes(self) -> dict[str, tuple[str, Usage]]:
+        """plan id -> (status, usage) of every stored unit."""
+        return self.store.unit_outcomes()
+
+    def spend_ledger_usd(self) -> float:
+        return self.store.spend_ledger_usd()
+
+    def cache_size(self) -> int:
+        return self.store.cache_size()

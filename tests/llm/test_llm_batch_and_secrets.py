@@ -94,7 +94,7 @@ def test_api_key_never_on_disk(vendor, server, ctx, store):
     note, sents = note_and_sentences()
     asyncio.run(gen.generate(make_plan(), make_persona(), 1, ctx))
     asyncio.run(ann.annotate(note, sents, ctx))
-    store.db.execute("PRAGMA wal_checkpoint(FULL)")
+    store.checkpoint()
     files = [p for p in Path(store.dir).rglob("*") if p.is_file()]
     assert files
     for path in files:
