@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,18 +24,6 @@ FORMATS = ("jsonl", "parquet", "hf", "fhir")
 CLI_FORMATS = (*FORMATS, "review")  # review is written by dualalign_core.annotate (one JSONL file)
 CARD = "DATASET_CARD.md"
 TABLES = ("personas", "plans", "notes", "sentences", "labels", "rejections")
-
-
-def rows(view: RunView, table: str) -> Iterator[dict[str, Any]]:
-    """Rows of a table; notes carry their status (accepted | rejected | failed)."""
-    if table == "notes":
-        status = view.status
-        for row in view.store.iter_rows("notes"):
-            yield {**row, "status": status.get(row["id"], "accepted")}
-    elif table == "rejections":
-        yield from view.store.rejection_rows()
-    else:
-        yield from view.store.iter_rows(table)
 
 
 def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: date | None = None
@@ -57,7 +44,7 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: d
         with RunView(run_dir) as view, replace_dir(out, f"export-{fmt}", protect=[run_dir]) as tmp:
             if fmt in ("jsonl", "parquet"):
                 for table in TABLES:
-                    data = list(rows(view, table))
+                    data = list(view.rows(table))
                     counts[table] = len(data)
                     if fmt == "jsonl":
                         _write_jsonl(tmp / f"{table}.jsonl", data)

@@ -182,6 +182,21 @@ class RunView:
         """Note bundles in plan order (accepted ones, cohort filters applied, by default)."""
         return load_bundles(self.store, accepted_only=accepted_only)
 
+    def has_plans(self) -> bool:
+        """Whether the run got through its plan phase."""
+        return self.store.has_plans()
+
+    def rows(self, table: str) -> Iterator[dict[str, Any]]:
+        """A table's records as dicts, in the store's order; notes carry their ``status`` (accepted |
+        rejected), ledger entries their ``stage``."""
+        if table == "notes":
+            for row in self.store.iter_rows("notes"):
+                yield {**row, "status": self.status.get(row["id"], "accepted")}
+        elif table == "rejections":
+            yield from self.store.rejection_rows()
+        else:
+            yield from self.store.iter_rows(table)
+
     def stored_config(self) -> dict[str, Any] | None:
         """The config document the run stored (``None`` before its plan phase)."""
         return self.store.get_meta("config")
