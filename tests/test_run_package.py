@@ -97,3 +97,17 @@ def test_store_with_attempt_suffixes_migrates_to_the_attempt_column(tmp_path):
     with RunView(run) as view:
         assert sorted((r["record_id"], r["attempt"], r["final"]) for r in view.rejections()) == expected
         assert all(s == "rejected" for s in view.status.values())
+
+
+def test_training_examples_are_the_accepted_labelled_sentences(tmp_path):
+    from dualalign_core.training.data import run_examples
+
+    run = tmp_path / "run"
+    Pipeline(load_config(config(tmp_path)), run).run()
+    examples, labels = run_examples(run)
+    with RunView(run) as view:
+        labelled = [(s.text, view.primary_labels[s.id].label) for n in view.accepted
+                    for s in view.sentences.get(n.id, ()) if s.id in view.primary_labels and s.text.strip()]
+        pack = view.disease
+    assert pack is not None and labels == [pack.negative_label, *pack.labels]
+    assert [(e.text, e.label) for e in examples] == labelled and labelled
