@@ -143,18 +143,17 @@ out = Console(soft_wrap=True)
 
 
 def _load(config: Path | None, run_dir: Path | None, resume: bool, **overrides: Any):
-    from dualalign_core.config import load_config, parse_config
-    from dualalign_core.store import RunStore
+    from dualalign_core.config import load_config
+    from dualalign_core.run.resume import stored_run
 
     if config is not None:
         cfg = load_config(config).override(**overrides)  # validated like the file; resume compares identity
     elif resume and run_dir is not None and (run_dir / "run.sqlite").exists():
-        with RunStore(run_dir) as store:
-            stored = store.get_meta("config")
+        stored, _ = stored_run(run_dir)
         if stored is None:
             raise BadInput("run directory has no stored config; pass CONFIG", file=str(run_dir))
         # the stored run: --max-cost applies, an option that would make it another run is refused
-        cfg = parse_config(stored, None).resume_with(str(run_dir), **overrides)
+        cfg = stored.resume_with(str(run_dir), **overrides)
     else:
         raise BadInput("give a CONFIG file (or --resume --out RUN_DIR to continue a run)", field="CONFIG")
     if run_dir is None:
@@ -179,8 +178,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Sample personas and plans, generate, filter, annotate and store notes."""
-    from dualalign_core.pipeline import Pipeline
     from dualalign_core.progress import RunProgress
+    from dualalign_core.run.pipeline import Pipeline
 
     cfg, run_dir = _load(config, out_dir, resume, patients=patients, seed=seed, generator=generator,
                          annotator=annotator, max_cost_usd=max_cost)
@@ -205,14 +204,14 @@ def run(
 
 def _summary(run_dir: Path, manifest: dict[str, Any]) -> str | None:
     """Print the run's summary table; returns what failed, if units did."""
-    from dualalign_core.store import RunStore
+    from dualalign_core.run.view import RunView
 
     counts = manifest["counts"]
-    with RunStore(run_dir) as store:
-        labels = store.label_counts()
-        rejections = store.rejection_counts()
-        status = store.note_status()
-        first_error = store.first_error()
+    with RunView(run_dir) as view:
+        labels = view.label_counts()
+        rejections = view.rejection_counts()
+        status = view.status
+        first_error = view.first_error()
     accepted = sum(1 for s in status.values() if s == "accepted")
     table = Table(title=f"run {manifest['run_id']} — {manifest['status']}", show_header=False)
     table.add_row("run directory", str(run_dir))
@@ -247,7 +246,7 @@ def plan(
 ) -> None:
     """Sample personas and note plans (no LLM calls), store them and print the fidelity table."""
     from dualalign_core.fidelity import fidelity_report
-    from dualalign_core.pipeline import Pipeline
+    from dualalign_core.run.pipeline import Pipeline
 
     cfg, run_dir = _load(config, out_dir, False, patients=patients, seed=seed, multiplier=multiplier)
     check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
@@ -345,7 +344,7 @@ def export(
         result = export_review(run_dir, out_path)
         out.print(f"review file -> {out_path}: {json.dumps(result, default=str)[:300]}")
         return
-    from dualalign_core.export import export_run
+    from dualalign_core.exports.jsonl import export_run
 
     anchor = None
     if anchor_date:

@@ -151,6 +151,7 @@ class Rejection:
     threshold: float | None = None
     provenance: Provenance | None = None
     enforced: bool = True  # False: a warn-only filter recorded it in the ledger without rejecting
+    attempt: int = field(default=0, validator=ge(0))  # which attempt at the note it judged (0: the first)
 
 
 RECORD_TYPES: dict[str, type] = {

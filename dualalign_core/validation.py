@@ -33,7 +33,7 @@ def validate_toml(path: Path) -> str:
     """Validate a TOML file as what it is (see :func:`toml_kind`)."""
     from dualalign_core.config import parse_config
     from dualalign_core.disease import PromptTemplate
-    from dualalign_core.pipeline import check_config
+    from dualalign_core.run.build import check_config
     from dualalign_core.textio import read_text
 
     try:

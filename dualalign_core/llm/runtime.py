@@ -154,7 +154,7 @@ def request_key(request: LLMRequest, provider: str = "") -> str:
 
 
 class Budget:
-    """A run-wide spending cap shared by every runtime of the run (kept in ``ctx.options``)."""
+    """A run-wide spending cap shared by every runtime of the run (``RunContext.budget``)."""
 
     def __init__(self, limit_usd: float, spent_usd: float = 0.0):
         self.limit = limit_usd
@@ -173,13 +173,7 @@ class Budget:
 
     @staticmethod
     def of(ctx: RunContext | None) -> Budget | None:
-        if ctx is None:
-            return None
-        budget = ctx.options.get("_llm_budget")
-        if budget is None and ctx.options.get("max_cost_usd") is not None:
-            budget = ctx.options["_llm_budget"] = Budget(float(ctx.options["max_cost_usd"]),
-                                                         float(ctx.options.get("spent_usd", 0.0)))
-        return budget
+        return ctx.budget if ctx is not None else None
 
 
 class LLMRuntime:

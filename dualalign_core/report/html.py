@@ -77,7 +77,7 @@ def note(text: str) -> str:
 
 
 def render(m: dict[str, Any]) -> str:
-    """The whole page from :func:`dualalign_core.report.metrics.collect` output."""
+    """The whole page from :func:`dualalign_core.report.measures.collect` output."""
     body = {sid: globals()[f"_s_{sid.replace('-', '_')}"](m) for sid, _ in SECTIONS}
     nav = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS)
     sections = "".join(f'<section id="{sid}"><h2>{escape(title)}</h2>{body[sid]}</section>'

@@ -129,7 +129,7 @@ class StageScheduleSampler(TrajectorySampler):
 
     def plan(self, persona: Persona, disease: DiseasePack, seed: int, ctx: RunContext) -> list[NotePlan]:
         s = self.schedule(disease)
-        multiplier = float(ctx.options.get("multiplier", 5.0))
+        multiplier = float(self.multiplier)
         rng = np.random.default_rng(seed)
         n = self.options.get("notes") or int(np.clip(
             np.rint(s.median_notes * np.exp(s.sigma * rng.standard_normal())), s.min_notes, s.max_notes))

@@ -55,7 +55,7 @@ class UniformSampler(TrajectorySampler):
             np.rint(s.median_notes * np.exp(s.sigma * rng.standard_normal())), s.min_notes, s.max_notes))
         t = np.maximum(np.sort(np.round(rng.random(n) * s.years, 3))[::-1], 0.001)
         stages = s.stage_index(t)
-        mean = float(s.mentions.mean()) * float(ctx.options.get("multiplier", 5.0))
+        mean = float(s.mentions.mean()) * float(self.multiplier)
         pools = [[t_ for t_ in disease.lexicon["terms"] if t_["label"] == lb and applies(t_, persona.demographics)]
                  for lb in s.labels]
         pools = [p for p in pools if p]

@@ -46,22 +46,15 @@ def resolve_pack(disease: DiseasePack | str | Path | None) -> DiseasePack:
 
 
 def run_context(disease: DiseasePack | str | Path | None = None, *, run_dir: str | Path | None = None,
-                seed: int = 0, run_id: str = "test-run", options: Mapping[str, Any] | None = None) -> RunContext:
+                seed: int = 0, run_id: str = "test-run") -> RunContext:
     """The context a component sees in a run. ``run_dir``: back the LLM cache with a real run store there
     (default: an in-memory cache); ``disease``: see :func:`resolve_pack`."""
     store = None
     if run_dir is not None:
-        store = _run_store_class()(Path(run_dir))
-    return RunContext(run_id=run_id, seed=seed, disease=resolve_pack(disease), store=store,
-                      options=dict(options or {}))
-
-
-def _run_store_class() -> type:
-    try:  # the run package (issue 15) holds the store; older cores kept it at the top level
         from dualalign_core.run.store import RunStore
-    except ImportError:
-        from dualalign_core.store import RunStore
-    return RunStore
+
+        store = RunStore(Path(run_dir))
+    return RunContext(run_id=run_id, seed=seed, disease=resolve_pack(disease), store=store)
 
 
 def sample_personas(ctx: RunContext, n: int = 3, *, source: str = "prevalence", seed: int = 1) -> list[Persona]:

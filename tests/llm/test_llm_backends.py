@@ -146,7 +146,7 @@ def test_invalid_twice_is_recorded_with_raw_text(vendor, server, ctx):
     with pytest.raises(LLMOutputError, match="after one corrective re-ask") as info:
         run(ann.annotate(note, sents, ctx))
     assert "banana" in info.value.raw and "banana" in str(info.value) and server.completions == 2
-    assert ctx.store.db.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0] == 0  # nothing invalid cached
+    assert ctx.store.cache_size() == 0  # nothing invalid cached
 
 
 def test_tokens_per_sentence_both_strategies(vendor, server, ctx, capsys):

@@ -9,8 +9,9 @@ import pytest
 from llm_helpers import MODELS, SECRET
 
 from dualalign_core.config import parse_config
-from dualalign_core.pipeline import Pipeline
 from dualalign_core.plugins import get_registry
+from dualalign_core.run.pipeline import Pipeline
+from dualalign_core.run.view import RunView
 
 pytestmark = pytest.mark.skipif("alzheimers" not in get_registry().names("disease"), reason="needs the AD pack")
 
@@ -36,12 +37,8 @@ def test_pipeline_run_faults_resume_and_no_secrets(vendor, tmp_path):
         assert manifest["counts"]["usage"]["cost_usd"] > 0
         assert manifest["components"]["generator"]["model"] == MODELS[vendor]
         assert sum(srv.faults_served.values()) > 0
-        import sqlite3
-
-        db = sqlite3.connect(run_dir / "run.sqlite")
-        for (error,) in db.execute("SELECT error FROM units WHERE status='failed'"):
-            assert error  # every failure carries its reason
-        db.close()
+        with RunView(run_dir) as view:
+            assert all(error for _, error in view.failed_units())  # every failure carries its reason
         # resume: only failed units are redone; cached work costs zero requests
         srv.fault_rate = 0.0
         before = srv.completions

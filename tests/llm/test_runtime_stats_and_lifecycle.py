@@ -9,10 +9,10 @@ import pytest
 from llm_helpers import make_backend, make_persona, make_plan
 from test_llm_backends import note_and_sentences
 
-from dualalign_core.lifecycle import close_components, open_components
 from dualalign_core.llm import for_role
 from dualalign_core.llm.adapter import stats_by_role
 from dualalign_core.llm.runtime import RuntimeStats
+from dualalign_core.run.lifecycle import close_components, open_components
 
 
 def test_stats_count_requests_retries_429s_reasks_cache_hits_and_tokens(server, ctx):

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from dualalign_core.fidelity import demographic_rows, risk_rows
+from dualalign_core.filters.plan_adherence import adherence, terms_verbatim
 from dualalign_core.records import Note
 from dualalign_core.report import diversity
-from dualalign_core.report.view import RunView
+from dualalign_core.run.view import RunView
 
 TEMPORAL_FILTERS = ("temporal_coherence", "temporal_regression")
 
@@ -74,7 +75,7 @@ def _counts(view: RunView) -> dict[str, int]:
     return {"patients": len(view.personas), "plans": len(view.plans), "notes": len(view.notes),
             "accepted": status.get("accepted", 0), "rejected": status.get("rejected", 0),
             "sentences": sum(len(v) for v in view.sentences.values()), "labels": len(view.labels),
-            "ledger": view.store.db.execute("SELECT COUNT(*) FROM rejections").fetchone()[0]}
+            "ledger": view.ledger_size()}
 
 
 def _persona_sections(view: RunView) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -185,11 +186,8 @@ def _adherence(view: RunView, stages: list[str], negative: str) -> dict[str, Any
         plan = view.plans.get(n.plan_id)
         if plan is None or not plan.required_terms:
             continue
-        planned = set(plan.categories())
-        found = set(_note_labels(view, n, negative))
-        text = n.text.lower()
-        terms = sum(1 for t in plan.required_terms if t.term.lower() in text) / len(plan.required_terms)
-        rows[plan.stage].append((len(planned & found) / len(planned), terms))
+        recall = adherence(plan, _note_labels(view, n, negative), negative).recall  # the filter's definition
+        rows[plan.stage].append((recall, terms_verbatim(plan, n.text) or 0.0))
     allrows = [r for rs in rows.values() for r in rs]
 
     def agg(rs: list[tuple[float, float]]) -> dict[str, Any]:
@@ -213,7 +211,7 @@ def _temporal(view: RunView, stages: list[str]) -> dict[str, Any]:
     return {"configured": configured, "violations": len(rows),
             "by_filter": dict(Counter(r["filter"] for r in rows)),
             "by_stage": {s: by_stage.get(s, 0) for s in [*stages, "unknown"] if by_stage.get(s) or s != "unknown"},
-            "final": sum(1 for r in rows if "@" not in r["record_id"]),
+            "final": sum(1 for r in rows if r["final"]),
             "examples": [{k: r.get(k) for k in ("record_id", "filter", "reason", "value", "threshold")}
                          for r in rows[:15]]}
 
@@ -267,7 +265,7 @@ def _rejections(view: RunView) -> dict[str, Any]:
     rows = list(view.rejections())
     by_filter: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: {"final": 0, "earlier_attempts": 0})
     for r in rows:
-        by_filter[(r["filter"], r["stage"])]["final" if "@" not in r["record_id"] else "earlier_attempts"] += 1
+        by_filter[(r["filter"], r["stage"])]["final" if r["final"] else "earlier_attempts"] += 1
     strata = _strata(view)
     planned = Counter(p.persona_id for p in view.plans.values())
     per_persona = Counter(r["persona_id"] for r in rows)
@@ -313,10 +311,9 @@ def _agreement(view: RunView, all_labels: list[str]) -> dict[str, Any] | None:
 
 def _usage(view: RunView) -> dict[str, Any]:
     m = view.manifest
-    db = view.store.db
-    tin, tout, cost, attempts, units = db.execute(
-        "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0), "
-        "COALESCE(SUM(attempt),0), COUNT(*) FROM units").fetchone()
+    t = view.unit_totals()
+    tin, tout, cost, attempts, units = (t[k] for k in ("input_tokens", "output_tokens", "cost_usd", "regenerations",
+                                                         "units"))
     seconds = None
     with contextlib.suppress(KeyError, TypeError, ValueError):
         seconds = (datetime.fromisoformat(m["finished_at"]) - datetime.fromisoformat(m["started_at"])

@@ -1,4 +1,4 @@
-"""The run store: a run directory with ``manifest.json`` and ``run.sqlite`` (WAL).
+"""The run store: a run directory with ``manifest.json`` and ``run.sqlite`` (WAL). The only module with SQL.
 
 Every unit of work (one note) commits in one transaction, so a run killed at any moment resumes with
 nothing lost and nothing written twice. The LLM response cache lives in the same database.
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS labels (id TEXT PRIMARY KEY, sentence_id TEXT NOT NUL
                                    annotator TEXT NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rejections (id TEXT PRIMARY KEY, record_id TEXT NOT NULL, filter TEXT NOT NULL,
                                        stage TEXT NOT NULL, data TEXT NOT NULL,
-                                       enforced INTEGER NOT NULL DEFAULT 1);
+                                       enforced INTEGER NOT NULL DEFAULT 1, attempt INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL,
                                       owner TEXT, billed INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS llm_spend (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT, unit TEXT,
@@ -69,7 +69,7 @@ TABLES: dict[str, tuple[str, type]] = {
     "notes": ("seq", Note),
     "sentences": ("note_id, seq", Sentence),
     "labels": ("note_id, sentence_id, annotator", Label),
-    "rejections": ("record_id, filter", Rejection),
+    "rejections": ("record_id, attempt, filter", Rejection),
 }
 
 
@@ -103,6 +103,7 @@ class RunStore:
         self.readonly = readonly
         if readonly:
             self.db = _open_readonly(self.path)
+            self._attempt = "attempt" if _has_column(self.db, "rejections", "attempt") else "0"
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -111,6 +112,7 @@ class RunStore:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
             _migrate(self.db)
+            self._attempt = "attempt"
         except sqlite3.DatabaseError as exc:  # not SQLite, truncated, a directory, read-only...
             self.db.close()
             if any(word in str(exc) for word in ("locked", "busy")):
@@ -209,27 +211,27 @@ class RunStore:
         for nid in note_ids:
             self.db.execute("DELETE FROM sentences WHERE note_id=?", (nid,))
             self.db.execute("DELETE FROM labels WHERE note_id=?", (nid,))
-            self.db.execute("DELETE FROM rejections WHERE record_id=? OR (record_id >= ? AND record_id < ?)",
-                            (nid, f"{nid}@", f"{nid}A"))
+            self.db.execute("DELETE FROM rejections WHERE record_id=?", (nid,))
         self.db.execute("DELETE FROM notes WHERE plan_id=?", (plan_id,))
         self.db.execute("DELETE FROM units WHERE id=?", (plan_id,))
 
     def _put_rejections(self, rejections: Iterable[tuple[str, Rejection]]) -> None:
         self.db.executemany(
-            "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?, ?)",
-            ((f"{r.record_id}:{r.filter}", r.record_id, r.filter, stage, canonical_json(to_dict(r)), int(r.enforced))
-             for stage, r in rejections),
+            "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((f"{r.record_id}:{r.filter}:{r.attempt}", r.record_id, r.filter, stage, canonical_json(to_dict(r)),
+              int(r.enforced), r.attempt) for stage, r in rejections),
         )
 
     def replace_cohort_rejections(self, rejections: Sequence[Rejection]) -> None:
         """Cohort filters run once over the whole run; rerunning them replaces their earlier verdicts."""
         with self._tx():
-            self.db.execute("DELETE FROM rejections WHERE stage='cohort' AND record_id NOT LIKE '%@%'")
+            self.db.execute(f"DELETE FROM rejections WHERE stage='cohort' AND {_CURRENT}")
             self._put_rejections(("cohort", r) for r in rejections)
 
     def note_status(self) -> dict[str, str]:
         """note id -> accepted | rejected (by any filter, cohort filters included)."""
-        rejected = {r[0] for r in self.db.execute("SELECT DISTINCT record_id FROM rejections WHERE enforced=1")}
+        rejected = {r[0] for r in self.db.execute(
+            f"SELECT DISTINCT record_id FROM rejections WHERE enforced=1 AND {self._current()}")}
         return {nid: ("rejected" if nid in rejected else "accepted")
                 for (nid,) in self.db.execute("SELECT id FROM notes")}
 
@@ -238,10 +240,9 @@ class RunStore:
         return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT id, seq, attempt FROM units")}
 
     def rejections_of(self, record_id: str) -> list[tuple[str, Rejection]]:
-        """Ledger entries of a note and of its earlier attempts (``id@k``)."""
-        rows = self.db.execute("SELECT stage, data FROM rejections WHERE record_id=? OR "
-                               "(record_id >= ? AND record_id < ?) ORDER BY record_id, filter",
-                               (record_id, f"{record_id}@", f"{record_id}A"))
+        """Ledger entries of a note, every attempt's, as (stage, rejection)."""
+        rows = self.db.execute("SELECT stage, data FROM rejections WHERE record_id=? ORDER BY attempt, filter",
+                               (record_id,))
         return [(stage, from_dict(Rejection, json.loads(data))) for stage, data in rows]
 
     def first_error(self) -> str | None:
@@ -257,6 +258,59 @@ class RunStore:
 
     def unit_status(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT id, status FROM units"))
+
+    def stored_unit(self, plan_id: str) -> UnitResult | None:
+        """A stored unit read back whole, as :meth:`commit_units` wrote it (``None`` if there is none)."""
+        row = self.db.execute("SELECT seq, status, error, input_tokens, output_tokens, cost_usd, attempt FROM units "
+                              "WHERE id=?", (plan_id,)).fetchone()
+        if row is None:
+            return None
+        note = next(self.iter_records("notes", "WHERE plan_id=?", (plan_id,)), None)
+        nid = note.id if note is not None else plan_id
+        return UnitResult(plan_id, row[0], row[1], note=note,
+                          sentences=self.iter_records("sentences", "WHERE note_id=?", (nid,)),
+                          labels=self.iter_records("labels", "WHERE note_id=?", (nid,)),
+                          rejections=self.rejections_of(nid), error=row[2], usage=Usage(row[3], row[4], row[5]),
+                          attempt=row[6])
+
+    def unit_outcomes(self) -> dict[str, tuple[str, Usage]]:
+        """plan id -> (status, usage) of every stored unit."""
+        return {r[0]: (r[1], Usage(r[2], r[3], r[4])) for r in self.db.execute(
+            "SELECT id, status, input_tokens, output_tokens, cost_usd FROM units")}
+
+    def failed_units(self) -> list[tuple[str, str | None]]:
+        """(unit id, error) of every failed unit, in plan order."""
+        return list(self.db.execute("SELECT id, error FROM units WHERE status='failed' ORDER BY seq"))
+
+    def unit_totals(self) -> dict[str, Any]:
+        """Sums over the stored units: tokens, cost, regenerations (attempts beyond the first) and units."""
+        tin, tout, cost, attempts, units = self.db.execute(
+            "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0), "
+            "COALESCE(SUM(attempt),0), COUNT(*) FROM units").fetchone()
+        return {"input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "regenerations": attempts,
+                "units": units}
+
+    def reset_job(self) -> None:
+        """Forget every unit and meta key (a different job reuses the directory); the reply cache stays."""
+        with self._tx():
+            self.db.execute("DELETE FROM units")
+            self.db.execute("DELETE FROM meta")
+
+    # -- the rejection ledger -------------------------------------------------------------------------
+    def cohort_rejected(self) -> set[str]:
+        """Note ids an enforced cohort filter rejects."""
+        return {r[0] for r in self.db.execute(
+            f"SELECT record_id FROM rejections WHERE stage='cohort' AND enforced=1 AND {self._current()}")}
+
+    def rejection_rows(self) -> Iterator[dict[str, Any]]:
+        """Every ledger entry as its record's dict plus ``stage``, ordered by record id, attempt and filter."""
+        for stage, data in self.db.execute(
+                f"SELECT stage, data FROM rejections ORDER BY record_id, {self._attempt}, filter"):
+            yield {**json.loads(data), "stage": stage}
+
+    def _current(self) -> str:
+        """SQL: the ledger entry judged its note's current attempt (the one its stored unit holds)."""
+        return _CURRENT if self._attempt == "attempt" else "1"
 
     # -- reading ------------------------------------------------------------------------------------
     def iter_records(self, table: str, where: str = "", params: Sequence[Any] = ()) -> Iterator[Any]:
@@ -319,6 +373,20 @@ class RunStore:
                             "VALUES (?, ?, ?, ?, ?, ?)",
                             (key, unit, usage.input_tokens, usage.output_tokens, usage.cost_usd, time.time()))
 
+    def cache_size(self) -> int:
+        """Entries in the LLM response cache."""
+        return self.db.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0]
+
+    def spend_ledger_usd(self) -> float:
+        """The spend ledger's sum alone (every paid call, committed units or not)."""
+        if not _has_column(self.db, "llm_spend", "cost_usd"):
+            return 0.0
+        return self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_spend").fetchone()[0]
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file."""
+        self.db.execute("PRAGMA wal_checkpoint(FULL)")
+
     def spent_usd(self) -> float:
         """Money paid for LLM calls so far: the spend ledger, or the units' costs if more (older stores)."""
         units = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM units").fetchone()[0]
@@ -331,8 +399,22 @@ def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
 
+_CURRENT = "attempt = COALESCE((SELECT u.attempt FROM units u WHERE u.id = rejections.record_id), 0)"
+
+
 def _migrate(db: sqlite3.Connection) -> None:
     """Bring a store written by an earlier version up to this schema."""
+    if _has_column(db, "rejections", "id") and not _has_column(db, "rejections", "attempt"):
+        # the attempt was a ``<note id>@<attempt>`` suffix of the record id: now a column (and a record field)
+        db.execute("ALTER TABLE rejections ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0")
+        current = dict(db.execute("SELECT id, attempt FROM units"))  # a plain record id judged the current one
+        for key, record_id, data in list(db.execute("SELECT id, record_id, data FROM rejections")):
+            note_id, _, attempt = record_id.partition("@")
+            doc = {**json.loads(data), "record_id": note_id,
+                   "attempt": int(attempt) if attempt else current.get(note_id, 0)}
+            db.execute("UPDATE rejections SET id=?, record_id=?, data=?, attempt=? WHERE id=?",
+                       (f"{note_id}:{doc['filter']}:{doc['attempt']}", note_id, canonical_json(doc), doc["attempt"],
+                        key))
     if not _has_column(db, "llm_cache", "owner"):
         db.execute("ALTER TABLE llm_cache ADD COLUMN owner TEXT")
         db.execute("ALTER TABLE llm_cache ADD COLUMN billed INTEGER NOT NULL DEFAULT 0")

@@ -1,4 +1,4 @@
-"""Exports of a run, each with a ``DATASET_CARD.md``.
+"""Exports of a run, each with a ``DATASET_CARD.md``; the one-file-per-table formats are written here.
 
 ``jsonl`` / ``parquet``: one file per table (personas, plans, notes, sentences, labels, rejections). Rows are
 ordered by id so the same run content always gives byte-identical files. Tables join on ids:
@@ -11,39 +11,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from dualalign_core.atomic import replace_dir
 from dualalign_core.errors import BadInput
-from dualalign_core.store import DB_NAME, RunStore
+from dualalign_core.run.store import DB_NAME
+from dualalign_core.run.view import RunView, open_run
 
 FORMATS = ("jsonl", "parquet", "hf", "fhir")
 CLI_FORMATS = (*FORMATS, "review")  # review is written by dualalign_core.annotate (one JSONL file)
 CARD = "DATASET_CARD.md"
 TABLES = ("personas", "plans", "notes", "sentences", "labels", "rejections")
-
-
-def open_run(run_dir: str | Path) -> RunStore:
-    run_dir = Path(run_dir)
-    if not (run_dir / DB_NAME).is_file():
-        raise BadInput("not a run directory (no run.sqlite)", file=str(run_dir))
-    return RunStore(run_dir, readonly=True)
-
-
-def rows(store: RunStore, table: str) -> Iterator[dict[str, Any]]:
-    """Rows of a table; notes carry their status (accepted | rejected | failed)."""
-    if table == "notes":
-        status = store.note_status()
-        for row in store.iter_rows("notes"):
-            yield {**row, "status": status.get(row["id"], "accepted")}
-    elif table == "rejections":
-        for row in store.db.execute("SELECT stage, data FROM rejections ORDER BY record_id, filter"):
-            yield {**json.loads(row[1]), "stage": row[0]}
-    else:
-        yield from store.iter_rows(table)
 
 
 def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: date | None = None
@@ -56,17 +36,15 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: d
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r} (choose from {', '.join(CLI_FORMATS)})", field="--format")
     from dualalign_core.card import dataset_card
-    from dualalign_core.report.view import RunView
 
     open_run(run_dir).close()  # a clear error for a directory that is not a run
     counts: dict[str, int] = {}
     extra = ""
     try:
         with RunView(run_dir) as view, replace_dir(out, f"export-{fmt}", protect=[run_dir]) as tmp:
-            store = view.store
             if fmt in ("jsonl", "parquet"):
                 for table in TABLES:
-                    data = list(rows(store, table))
+                    data = list(view.rows(table))
                     counts[table] = len(data)
                     if fmt == "jsonl":
                         _write_jsonl(tmp / f"{table}.jsonl", data)

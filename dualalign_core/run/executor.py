@@ -13,7 +13,7 @@ from typing import Protocol
 from attrs import frozen
 
 from dualalign_core.records import NotePlan, Persona
-from dualalign_core.store import UnitResult
+from dualalign_core.run.store import UnitResult
 
 
 @frozen
