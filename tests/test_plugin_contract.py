@@ -266,3 +266,64 @@ def test_in_repo_plugins_import_only_the_public_face():
             offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
                           if n.split(".")[0] == "dualalign_core" and n != "dualalign_core.api"]
     assert offenders == []
+
+
+# -- the resolved pipeline is part of the run ---------------------------------------------------------------
+def _optin_site(tmp_path: Path, version: str) -> Path:
+    """The opt-in filter fixture installed at ``version`` (as if upgraded in place)."""
+    src = tmp_path / f"src-{version}"
+    subprocess.run(["cp", "-r", str(FIXTURES / "dualalign_optin"), str(src)], check=True)
+    for junk in ("build", "dualalign_optin.egg-info"):
+        subprocess.run(["rm", "-rf", str(src / junk)], check=True)
+    pyproject = src / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.4.0"', f'version = "{version}"'))
+    target = tmp_path / f"site-{version}"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--target",
+                    str(target), str(src)], check=True, capture_output=True)
+    return target
+
+
+def test_resume_across_a_plugin_upgrade_is_refused_with_the_difference(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[run]\nseed = 3\npatients = 1\nmax_notes_per_patient = 2\n\n'
+                   f'[disease]\npath = "{TOY_PACK.as_posix()}"\n\n[generator]\nname = "template"\n\n'
+                   '[annotator]\nname = "plan"\n\n[filters]\nuse = ["shout"]\n')
+    old, new = _optin_site(tmp_path, "0.4.0"), _optin_site(tmp_path, "0.5.0")
+    run = tmp_path / "run"
+    first = dualalign("run", str(cfg), "--out", str(run), "--quiet", site=old)
+    assert first.returncode == 0, first.stderr
+    manifest = json.loads((run / "manifest.json").read_text())
+    res = dualalign("run", "--resume", "--out", str(run), "--quiet", site=new)
+    assert res.returncode == 2, res.stderr
+    err = " ".join(res.stderr.split())
+    assert "resolved pipeline differs" in err and "filters.shout.version" in err
+    assert "'0.5.0' now" in err and "'0.4.0' in the run" in err and "Traceback" not in err
+    assert json.loads((run / "manifest.json").read_text()) == manifest  # nothing written
+    again = dualalign("run", "--resume", "--out", str(run), "--quiet", site=old)  # the same pipeline resumes
+    assert again.returncode == 0, again.stderr
+    other = tmp_path / "other"
+    assert dualalign("run", str(cfg), "--out", str(other), "--quiet", site=new).returncode == 0
+    assert json.loads((other / "manifest.json").read_text())["run_id"] != manifest["run_id"]
+
+
+def test_run_id_covers_each_components_plugin_version_and_options(tmp_path):
+    from dualalign_core.config import load_config
+    from dualalign_core.plugins import get_registry
+    from dualalign_core.run.build import build_components, resolved_pipeline
+    from dualalign_core.run.resume import run_id_for
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[run]\nseed = 3\npatients = 1\n\n[disease]\npath = "{TOY_PACK.as_posix()}"\n\n'
+                   '[generator]\nname = "template"\n\n[annotator]\nname = "plan"\n')
+    config = load_config(cfg)
+    pipeline = resolved_pipeline(build_components(config, get_registry()))
+    assert {"disease", "personas", "trajectory", "generator", "annotator", "filters"} <= set(pipeline)
+    assert set(pipeline["filters"]) == set(CORE_FILTERS)  # the core's filters are on by default
+    base = run_id_for(config, pipeline)
+    assert run_id_for(config, pipeline) == base
+    bumped = json.loads(json.dumps(pipeline))
+    bumped["generator"]["version"] = "9.9"
+    assert run_id_for(config, bumped) != base
+    other_opts = json.loads(json.dumps(pipeline))
+    other_opts["filters"]["identifiers"]["options"] = {"x": 1}
+    assert run_id_for(config, other_opts) != base
