@@ -325,4 +325,4 @@ def _usage(view: RunView) -> dict[str, Any]:
             "cost_per_accepted_note": round(cost / accepted, 6) if accepted else None,
             "tokens_per_note": round((tin + tout) / units, 1) if units else None,
             "limits": m.get("config", {}).get("limits", {}), "stop_reason": m.get("stop_reason"),
-            "resumes": m.get("resumes", 0)}
+            "resumes": m.get("resumes", 0), "llm": m.get("llm") or {}}

@@ -53,9 +53,27 @@ def compose_manifest(run_dir: Path, run_id: str, config: RunConfig, components: 
         "counts": counts,
         "fidelity": fidelity,
         "resumes": old.get("resumes", 0),
+        "llm": old.get("llm", {}),
     }
     manifest.update(fields)
     return manifest
+
+
+def add_llm_stats(before: dict[str, Any], now_: dict[str, Any]) -> dict[str, Any]:
+    """LLM runtime stats summed over invocations (a resumed run adds this invocation's to the stored ones):
+    numbers add up per role, ``failures`` per reason; provider and model are this invocation's."""
+    out: dict[str, Any] = {}
+    for role in sorted(set(before) | set(now_)):
+        a, b = before.get(role, {}), now_.get(role, {})
+        merged = {**a, **b}
+        for key in set(a) | set(b):
+            x, y = a.get(key), b.get(key)
+            if isinstance(x, int | float) and isinstance(y, int | float) and not isinstance(x, bool):
+                merged[key] = round(x + y, 8) if isinstance(x + y, float) else x + y
+            elif isinstance(x, dict) and isinstance(y, dict):
+                merged[key] = {k: x.get(k, 0) + y.get(k, 0) for k in sorted(set(x) | set(y))}
+        out[role] = merged
+    return out
 
 
 def resumes_of(run_dir: Path) -> int:
@@ -69,4 +87,4 @@ def resumes_of(run_dir: Path) -> int:
         return 0
 
 
-__all__ = ["compose_manifest", "now", "resumes_of"]
+__all__ = ["add_llm_stats", "compose_manifest", "now", "resumes_of"]
