@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.probe:
         report["probe"][str(path)] = probe_figures(path)
     if args.grammar_patients:
-        from dualalign_core.grammar.agreement import grammar_agreement
+        from dualalign_core.grammar.label_recovery import grammar_agreement
 
         q = grammar_agreement(_ad_pack(), LexiconAnnotator(), patients=args.grammar_patients)
         report["grammar_agreement"] = {"n": q.n, "accuracy": round(q.accuracy, 4), "binary_f1": round(q.binary.f1, 4),

@@ -37,7 +37,7 @@ from dualalign_core.errors import BadInput, ComponentError, DualAlignError, Plug
 from dualalign_core.hookspecs import hookimpl
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
 from dualalign_core.llm.clients import ClientPool
-from dualalign_core.llm.errors import (
+from dualalign_core.llm.faults import (
     LLMError,
     LLMOutputError,
     PermanentError,

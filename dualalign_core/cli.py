@@ -313,7 +313,7 @@ def plugins(as_json: bool = typer.Option(False, "--json"),
 @app.command()
 def validate(paths: list[Path] = typer.Argument(..., help="Configs (.toml), pack dirs, tables (.json).")) -> None:
     """Validate run configs, disease-pack directories and data tables against their schemas."""
-    from dualalign_core.validation import validate_path
+    from dualalign_core.cli_validate import validate_path
 
     for path in paths:
         kind = validate_path(path)
@@ -339,7 +339,7 @@ def export(
     from datetime import date
 
     if fmt == "review":
-        from dualalign_core.annotate.cli_support import export_review
+        from dualalign_core.annotate.files import export_review
 
         result = export_review(run_dir, out_path)
         out.print(f"review file -> {out_path}: {json.dumps(result, default=str)[:300]}")
@@ -369,7 +369,7 @@ def annotate(
                                      "the classifier annotator), repeatable."),
 ) -> None:
     """Label users' own text with any annotator (pre-label real notes for review, compare annotators)."""
-    from dualalign_core.annotate.cli_support import annotate_file
+    from dualalign_core.annotate.files import annotate_file
     from dualalign_core.cli_training import _options
 
     options = {**_options(option), **({"model": model} if model else {})}
@@ -391,7 +391,7 @@ def agreement(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Cohen's kappa per label and overall between two annotators; disagreements for adjudication."""
-    from dualalign_core.annotate.cli_support import agreement_files
+    from dualalign_core.annotate.files import agreement_files
 
     if review is not None:
         check_output(review, kind="file", option="--review")

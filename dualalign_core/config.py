@@ -10,7 +10,7 @@ import attrs
 from attrs import field, frozen
 
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import validate
+from dualalign_core.jsonschemas import validate
 
 if sys.version_info >= (3, 11):
     import tomllib

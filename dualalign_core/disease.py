@@ -16,7 +16,7 @@ import attrs
 from attrs import field, frozen
 
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import load_json, validate
+from dualalign_core.jsonschemas import load_json, validate
 from dualalign_core.seeds import short_hash
 from dualalign_core.textio import read_text
 

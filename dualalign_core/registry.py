@@ -195,7 +195,7 @@ class Registry:
         Bad options (schema, or the constructor's TypeError/ValueError) raise BadInput naming the field:
         ``name_field`` / ``options_field`` (default ``<field_path>.name`` / ``.options``) as the config spells them.
         """
-        from dualalign_core.schemas import validate
+        from dualalign_core.jsonschemas import validate
 
         prefix = f"{field_path}." if field_path else ""
         name_field = name_field or (f"{prefix}name" if field_path else kind)

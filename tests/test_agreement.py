@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dualalign_core.annotate.agreement import agreement, agreement_from_mapping, cohen_kappa
-from dualalign_core.annotate.cli_support import agreement_files
+from dualalign_core.annotate.files import agreement_files
 from dualalign_core.errors import BadInput
 from dualalign_core.records import Label
 

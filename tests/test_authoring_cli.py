@@ -78,7 +78,7 @@ def test_check_backend_passes_the_shipped_backends() -> None:
 def test_check_backend_names_the_broken_rule() -> None:
     from dualalign_openai import OpenAIBackend
 
-    from dualalign_core.llm.errors import TransientError
+    from dualalign_core.llm.faults import TransientError
 
     class Untranslated(OpenAIBackend):
         async def complete(self, request):  # noqa: ANN001, ANN202 - a backend that hides a 429 as a 5xx

@@ -92,12 +92,12 @@ def test_message_with_a_long_path_is_one_unwrapped_line(tmp_path):
 
 
 def test_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, tmp_path):
-    import dualalign_core.validation
+    import dualalign_core.cli_validate
 
     def boom(path):
         raise ValueError("unexpected on purpose")
 
-    monkeypatch.setattr(dualalign_core.validation, "validate_path", boom)
+    monkeypatch.setattr(dualalign_core.cli_validate, "validate_path", boom)
     res = invoke("validate", str(tmp_path))
     out = assert_clean(res, 1, "internal error: ValueError: unexpected on purpose", "DUALALIGN_DEBUG=1")
     assert len(out.strip().splitlines()) == 1

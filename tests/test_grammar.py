@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from dualalign_core.annotate.from_plan import PlanAnnotator, labels_for
 from dualalign_core.annotate.lexicon import LexiconAnnotator
-from dualalign_core.annotate.plan import PlanAnnotator, labels_for
 from dualalign_core.builtin.template_generator import TemplateGenerator
 from dualalign_core.context import RunContext
 from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
 from dualalign_core.grammar import FALLBACK, NoteGrammar, bank_for
-from dualalign_core.grammar.agreement import grammar_agreement
+from dualalign_core.grammar.label_recovery import grammar_agreement
 from dualalign_core.records import Note, Sentence, Usage
 from dualalign_core.sampling.personas import PrevalencePersonaSource
 from dualalign_core.sampling.trajectory import StageScheduleSampler

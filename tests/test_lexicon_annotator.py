@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from annotation_fixtures import DATA, LABELS, PROV, ctx, disease
 
-from dualalign_core.annotate.cli_support import annotate_file, annotate_records, read_jsonl
+from dualalign_core.annotate.files import annotate_file, annotate_records, read_jsonl
 from dualalign_core.annotate.lexicon import LexiconAnnotator, LexiconMatcher, matcher_for
 from dualalign_core.annotate.quality import label_quality, load_labelled
 from dualalign_core.errors import BadInput

@@ -326,7 +326,7 @@ def test_classifier_annotator_batches_across_notes(tiny: Path, run_dir: Path, tm
 
     from dualalign_llama.annotator import ClassifierAnnotator
 
-    from dualalign_core.annotate.cli_support import annotate_records
+    from dualalign_core.annotate.files import annotate_records
     from dualalign_core.context import RunContext
     from dualalign_core.plugins import get_registry
 

@@ -25,7 +25,7 @@ from attrs import field, frozen
 
 from dualalign_core.components import Annotation, Annotator
 from dualalign_core.records import Label, Note, Sentence
-from dualalign_core.text.context import Assertion, ContextDetector, TriggerHit
+from dualalign_core.text.assertion import Assertion, ContextDetector, TriggerHit
 
 _WHO = (r"(?:daughters?(?:-in-law)?|sons?(?:-in-law)?|wife|husband|spouse|partner|family(?: members?)?|caregivers?|"
         r"children|kids|sister|brother|friends?|neighbou?rs?|niece|nephew|grandchildren|granddaughter|grandson|"

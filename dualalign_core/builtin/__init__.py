@@ -1,8 +1,8 @@
 """The core's own components, registered through the same entry point mechanism as any plugin."""
 
 from dualalign_core import API_VERSION, hookimpl
+from dualalign_core.annotate.from_plan import PlanAnnotator
 from dualalign_core.annotate.lexicon import LexiconAnnotator
-from dualalign_core.annotate.plan import PlanAnnotator
 from dualalign_core.builtin.template_generator import TemplateGenerator
 from dualalign_core.filters import FILTERS
 from dualalign_core.sampling.personas import PrevalencePersonaSource

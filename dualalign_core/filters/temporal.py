@@ -25,7 +25,7 @@ from attrs import frozen
 
 from dualalign_core.components import Filter, NoteBundle, Verdict
 from dualalign_core.filters._mentions import bundle_mentions, stage_index
-from dualalign_core.text.context import CATEGORIES
+from dualalign_core.text.assertion import CATEGORIES
 
 
 @frozen

@@ -10,7 +10,7 @@ from attrs import frozen
 
 from dualalign_core.components import Component
 from dualalign_core.errors import BadInput
-from dualalign_core.llm.errors import LLMError
+from dualalign_core.llm.faults import LLMError
 from dualalign_core.llm.pricing import Price
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
@@ -70,7 +70,7 @@ class BatchStatus:
 
 class LLMBackend(Component):
     """A vendor connection. Subclasses implement :meth:`complete` and translate SDK errors into
-    :class:`~dualalign_core.llm.errors.RateLimited`, ``TransientError`` or ``PermanentError``.
+    :class:`~dualalign_core.llm.faults.RateLimited`, ``TransientError`` or ``PermanentError``.
 
     Everything else (concurrency, throttling, retries, cache, cost) is the core's :mod:`runtime`.
 

@@ -11,7 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from dualalign_core.llm.backend import BatchItem
-from dualalign_core.llm.errors import LLMCallFailed, LLMError
+from dualalign_core.llm.faults import LLMCallFailed, LLMError
 from dualalign_core.llm.retry import retrying
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 

@@ -66,7 +66,7 @@ class LLMNoteGenerator(BackendBound, Generator):
         result = await self.runtime.complete(request, ctx)
         text = result.response.text.strip()
         if not text:
-            from dualalign_core.llm.errors import LLMOutputError
+            from dualalign_core.llm.faults import LLMOutputError
 
             raise LLMOutputError("empty reply", result.response.text).with_usage(result.usage)
         return Generation(text=text, model=result.response.model or self.backend.model_name,

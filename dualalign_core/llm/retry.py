@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from dualalign_core.llm.errors import RateLimited, TransientError
+from dualalign_core.llm.faults import RateLimited, TransientError
 
 if TYPE_CHECKING:
     from dualalign_core.llm.runtime import RuntimeSettings

@@ -21,7 +21,7 @@ from attrs import define, field, frozen
 from dualalign_core.errors import RunFailed
 from dualalign_core.llm.backend import LLMBackend
 from dualalign_core.llm.batch import Batcher
-from dualalign_core.llm.errors import (
+from dualalign_core.llm.faults import (
     LLMCallFailed,
     LLMError,
     LLMOutputError,

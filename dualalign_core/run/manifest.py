@@ -9,10 +9,10 @@ from typing import Any
 
 from dualalign_core import __version__
 from dualalign_core.config import RunConfig
+from dualalign_core.jsonschemas import SCHEMA_VERSION
 from dualalign_core.plugins import Registry
 from dualalign_core.run.build import Components
 from dualalign_core.run.store import MANIFEST
-from dualalign_core.schemas import SCHEMA_VERSION
 from dualalign_core.textio import read_json
 
 

@@ -22,7 +22,7 @@ from attrs import frozen
 
 from dualalign_core.errors import BadInput
 from dualalign_core.llm.backend import LLMBackend
-from dualalign_core.llm.errors import RateLimited, TransientError
+from dualalign_core.llm.faults import RateLimited, TransientError
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 from dualalign_core.testing.fake_vendor import FakeLLMServer
 
@@ -92,7 +92,7 @@ def _registered_name(cls: type, name: str | None) -> str:
     if not found_names:
         raise ContractError(f"registered: no installed plugin registers {cls.__qualname__} "
                             "(check the [project.entry-points.dualalign] table and that the package is installed)")
-    return found_names[0]
+    return registry.display_name("llm_backend", found_names[0])  # the bare alias while it is unique
 
 
 def _same(a: type, b: type) -> bool:
@@ -163,7 +163,7 @@ async def _exchange(backend: LLMBackend, server: FakeLLMServer, model: str) -> l
                 continue
             except Exception as exc:  # noqa: BLE001
                 raise ContractError(f"{check}: HTTP {fault} raised {type(exc).__name__}: {exc}; translate it to "
-                                    f"{expected.__name__} (dualalign_core.llm.errors.from_http_status)") from None
+                                    f"{expected.__name__} (dualalign_core.llm.faults.from_http_status)") from None
             raise ContractError(f"{check}: HTTP {fault} did not raise {expected.__name__}")
     finally:
         await backend.aclose()

@@ -19,7 +19,7 @@ import attrs
 
 from dualalign_core.config import ComponentSpec, RunConfig, load_config
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import validate
+from dualalign_core.jsonschemas import validate
 from dualalign_core.training.data import Mixing, assemble, check_labels, load_gold, run_examples, task_view
 
 if sys.version_info >= (3, 11):

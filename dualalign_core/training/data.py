@@ -16,7 +16,7 @@ from attrs import evolve, frozen
 
 from dualalign_core.components import Example
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import validate
+from dualalign_core.jsonschemas import validate
 from dualalign_core.textio import check_unicode, read_text
 
 TASKS = ("binary", "multiclass")

@@ -10,7 +10,7 @@ from llm_helpers import SECRET, make_backend, make_persona, make_plan
 
 from dualalign_core.errors import RunFailed
 from dualalign_core.llm import for_role
-from dualalign_core.llm.errors import LLMCallFailed, LLMOutputError
+from dualalign_core.llm.faults import LLMCallFailed, LLMOutputError
 from dualalign_core.records import Note, Sentence, Usage
 
 SENTENCES = ["Patient reports forgetting appointments.", "Her daughter is worried.", "BP 130/80.",

@@ -58,7 +58,7 @@ def validate_toml(path: Path) -> str:
 def validate_table(path: Path, doc: dict, kind: str) -> None:
     """A lone table: its schema, then the semantic checks that need no other file of the pack."""
     from dualalign_core import pack_checks
-    from dualalign_core.schemas import validate
+    from dualalign_core.jsonschemas import validate
 
     validate(doc, TABLE_KINDS[kind], file=str(path))
     if kind == "demographics":
@@ -74,7 +74,7 @@ def validate_table(path: Path, doc: dict, kind: str) -> None:
 def validate_path(path: Path) -> str:
     """Validate one path and return what it was; raises :class:`BadInput`."""
     from dualalign_core.disease import DiseasePack
-    from dualalign_core.schemas import load_json
+    from dualalign_core.jsonschemas import load_json
 
     path = Path(path)
     if path.is_dir():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dualalign_core.annotate.plan import labels_for
+from dualalign_core.annotate.from_plan import labels_for
 from dualalign_core.annotate.quality import LabelQuality, label_quality
 from dualalign_core.context import RunContext
 from dualalign_core.grammar.compose import GrammarOptions, NoteGrammar
