@@ -9,7 +9,7 @@ TORCH_PIN ?= torch==2.13.0
 NEEDS_TORCH := $(shell grep -l '"torch' plugins/*/pyproject.toml 2>/dev/null)
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-slow lint bench docs clean
 
 $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,5 +40,14 @@ bench: setup
 	$(BIN)/python benchmarks/sampler_throughput.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/local_generation.py
 
+# the docs site: its tools are an extra (make setup stays lean); built with --strict into site/
+DOCS_STAMP := $(VENV)/.dualalign-docs-installed
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

@@ -31,7 +31,7 @@ PARA = ("S: Pt is a 74 yo F seen with her daughter, who says she repeats questio
 
 def _trigger_ratio(texts: list[str]) -> float:
     """Seconds of the single alternation / seconds of the dispatched one, on the same sentences."""
-    from dualalign_core.text.context import ContextDetector
+    from dualalign_core.text.assertion import ContextDetector
 
     alt = ContextDetector()._alternation
     best = {"single": float("inf"), "dispatched": float("inf")}
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=5.0)
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI run")
     args = parser.parse_args()
-    from dualalign_core.annotate.cli_support import annotate_file
+    from dualalign_core.annotate.files import annotate_file
     from dualalign_core.plugins import get_registry
     from dualalign_core.text.segment import segment
 

@@ -27,6 +27,7 @@ LABELS = ("cognitive_impairment", "neuropsychiatric_symptoms", "notice_by_others
 def _disease() -> types.SimpleNamespace:
     return types.SimpleNamespace(
         name="alzheimers", title="Alzheimer's disease", labels=LABELS, negative_label="none",
+        third_party_label="notice_by_others",
         label_precedence=("requiring_assistance", "notice_by_others", "neuropsychiatric_symptoms",
                           "physiological_changes", "cognitive_impairment"),
         stages=("early_prodromal", "mci", "mild", "moderate"),
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.probe:
         report["probe"][str(path)] = probe_figures(path)
     if args.grammar_patients:
-        from dualalign_core.grammar.agreement import grammar_agreement
+        from dualalign_core.grammar.label_recovery import grammar_agreement
 
         q = grammar_agreement(_ad_pack(), LexiconAnnotator(), patients=args.grammar_patients)
         report["grammar_agreement"] = {"n": q.n, "accuracy": round(q.accuracy, 4), "binary_f1": round(q.binary.f1, 4),
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("labelled_sentences", "labelled_sentences_blind"):
         rows = load_labelled(DATA / f"{name}.jsonl")
         pred = [ann.label_text(r["text"], disease).label for r in rows]
-        q = label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS)
+        q = label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS, "none")
         report["lexicon_annotator"][name] = {**q.as_dict(), "errors": [list(e) for e in q.errors]}
     if args.json:
         print(json.dumps(report, indent=1))

@@ -64,7 +64,7 @@ def make_run(config: Path, out: Path, patients: int, sampler: str) -> Path:
 
 
 def lexicon(rows: list[dict[str, Any]], disease: Any) -> list[str]:
-    from dualalign_core.annotate.cli_support import annotate_records
+    from dualalign_core.annotate.files import annotate_records
     from dualalign_core.context import RunContext
     from dualalign_core.plugins import get_registry
 

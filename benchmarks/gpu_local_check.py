@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from dualalign_core.config import parse_config
-from dualalign_core.pipeline import Pipeline
+from dualalign_core.run.pipeline import Pipeline
 
 
 def build(out: Path) -> None:

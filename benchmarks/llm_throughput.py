@@ -78,8 +78,8 @@ async def run_one(
         "wall_s": wall,
         "rps": n / wall,
         "cpu_ms_per_request": 1000 * cpu / n,
-        "requests_sent": runtime.stats.requests - concurrency,
-        "retries": runtime.stats.retries,
+        "requests_sent": runtime.counters.requests - concurrency,
+        "retries": runtime.counters.retries,
     }
 
 

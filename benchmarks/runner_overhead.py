@@ -17,9 +17,9 @@ from pathlib import Path
 from dualalign_core.components import Annotation, Annotator, Generation, Generator
 from dualalign_core.config import parse_config
 from dualalign_core.context import RunContext
-from dualalign_core.pipeline import Pipeline
 from dualalign_core.plugins import get_registry
 from dualalign_core.records import Label, Sentence
+from dualalign_core.run.pipeline import Pipeline
 from dualalign_core.text.segment import segment
 
 TOY = Path(__file__).resolve().parents[1] / "tests" / "data" / "toy_pack"

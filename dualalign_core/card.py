@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dualalign_core.fidelity import fidelity_report
-from dualalign_core.report.view import RunView
+from dualalign_core.run.view import RunView
 
 PACK_TABLES = ("demographics", "risk_factors", "schedule", "lexicon")
 _MD_SPECIAL = re.compile(r"([\\`\[\]|])")  # escapes, code spans, links/images, table cells
@@ -123,7 +123,7 @@ def dataset_card(view: RunView, fmt: str, files: Mapping[str, int], extra: str =
     lines += [f"| {md(k)} | {md(v)} |" for k, v in files.items()]
     lines += ["", "Tables join on ids: `notes.persona_id` → `personas.id` (the patients), `notes.plan_id` → "
               "`plans.id`, `sentences.note_id` → `notes.id`, `labels.sentence_id` → `sentences.id`, "
-              "`rejections.record_id` → `notes.id` (or `noteid@attempt` for a regenerated attempt).", ""]
+              "`rejections.record_id` → `notes.id` (`rejections.attempt`: which attempt at the note it judged).", ""]
     if extra:
         lines += [extra, ""]
     lines += ["## Intended use", "",

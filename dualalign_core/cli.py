@@ -143,18 +143,17 @@ out = Console(soft_wrap=True)
 
 
 def _load(config: Path | None, run_dir: Path | None, resume: bool, **overrides: Any):
-    from dualalign_core.config import load_config, parse_config
-    from dualalign_core.store import RunStore
+    from dualalign_core.config import load_config
+    from dualalign_core.run.resume import stored_run
 
     if config is not None:
         cfg = load_config(config).override(**overrides)  # validated like the file; resume compares identity
     elif resume and run_dir is not None and (run_dir / "run.sqlite").exists():
-        with RunStore(run_dir) as store:
-            stored = store.get_meta("config")
+        stored, _ = stored_run(run_dir)
         if stored is None:
             raise BadInput("run directory has no stored config; pass CONFIG", file=str(run_dir))
         # the stored run: --max-cost applies, an option that would make it another run is refused
-        cfg = parse_config(stored, None).resume_with(str(run_dir), **overrides)
+        cfg = stored.resume_with(str(run_dir), **overrides)
     else:
         raise BadInput("give a CONFIG file (or --resume --out RUN_DIR to continue a run)", field="CONFIG")
     if run_dir is None:
@@ -179,8 +178,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Sample personas and plans, generate, filter, annotate and store notes."""
-    from dualalign_core.pipeline import Pipeline
     from dualalign_core.progress import RunProgress
+    from dualalign_core.run.pipeline import Pipeline
 
     cfg, run_dir = _load(config, out_dir, resume, patients=patients, seed=seed, generator=generator,
                          annotator=annotator, max_cost_usd=max_cost)
@@ -205,14 +204,14 @@ def run(
 
 def _summary(run_dir: Path, manifest: dict[str, Any]) -> str | None:
     """Print the run's summary table; returns what failed, if units did."""
-    from dualalign_core.store import RunStore
+    from dualalign_core.run.view import RunView
 
     counts = manifest["counts"]
-    with RunStore(run_dir) as store:
-        labels = store.label_counts()
-        rejections = store.rejection_counts()
-        status = store.note_status()
-        first_error = store.first_error()
+    with RunView(run_dir) as view:
+        labels = view.label_counts()
+        rejections = view.rejection_counts()
+        status = view.status
+        first_error = view.first_error()
     accepted = sum(1 for s in status.values() if s == "accepted")
     table = Table(title=f"run {manifest['run_id']} — {manifest['status']}", show_header=False)
     table.add_row("run directory", str(run_dir))
@@ -247,7 +246,7 @@ def plan(
 ) -> None:
     """Sample personas and note plans (no LLM calls), store them and print the fidelity table."""
     from dualalign_core.fidelity import fidelity_report
-    from dualalign_core.pipeline import Pipeline
+    from dualalign_core.run.pipeline import Pipeline
 
     cfg, run_dir = _load(config, out_dir, False, patients=patients, seed=seed, multiplier=multiplier)
     check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
@@ -281,33 +280,48 @@ def print_fidelity(fidelity: dict[str, Any]) -> None:
 
 
 @app.command()
-def plugins(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Every plugin, its version, status and the components it registers by kind."""
+def plugins(as_json: bool = typer.Option(False, "--json"),
+            options: str | None = typer.Option(None, "--options", help="Print NAME's options schema (JSON).")) -> None:
+    """Every plugin, its version, status (ok, broken, incompatible, duplicate), the DualAlign API range it
+    declares, and the components it registers by kind (as configs spell them: bare, or plugin:name)."""
+    from dualalign_core import API_VERSION
     from dualalign_core.plugins import get_registry
+
+    if options is not None:
+        from dualalign_core.cli_authoring import print_options
+
+        return print_options(options)
 
     registry = get_registry()
     rows = [p.as_dict() for p in registry.plugins.values()]
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title="dualalign plugins")
-    for col in ("plugin", "distribution", "version", "status", "components"):
+    table = Table(title=f"dualalign plugins (API {API_VERSION})")
+    for col in ("plugin", "distribution", "version", "API", "status", "components"):
         table.add_column(col)
+    colour = {"ok": "green", "incompatible": "yellow", "duplicate": "yellow"}
     for p in rows:
         comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(p["components"].items()))
-        status = "[green]ok[/green]" if p["status"] == "ok" else f"[red]broken[/red]: {p['error']}"
-        table.add_row(p["name"], p["distribution"], p["version"], status, comps)
+        status = f"[{colour.get(p['status'], 'red')}]{p['status']}[/]" + (f": {p['error']}" if p["error"] else "")
+        status += "".join(f"\n[yellow]{m}[/yellow]" for m in p["problems"])
+        status += "".join(f"\n[dim]{m}[/dim]" for m in p["notes"])
+        table.add_row(p["name"], p["distribution"], p["version"], p["api"] or "-", status, comps)
     out.print(table)
 
 
 @app.command()
 def validate(paths: list[Path] = typer.Argument(..., help="Configs (.toml), pack dirs, tables (.json).")) -> None:
     """Validate run configs, disease-pack directories and data tables against their schemas."""
-    from dualalign_core.validation import validate_path
+    from dualalign_core.cli_validate import validate_path
 
     for path in paths:
         kind = validate_path(path)
         out.print(f"[green]ok[/green] {path} ({kind})")
+        if kind == "run config":
+            from dualalign_core.cli_authoring import print_resolved
+
+            print_resolved(path)
 
 
 @app.command()
@@ -325,12 +339,12 @@ def export(
     from datetime import date
 
     if fmt == "review":
-        from dualalign_core.annotate.cli_support import export_review
+        from dualalign_core.annotate.files import export_review
 
         result = export_review(run_dir, out_path)
         out.print(f"review file -> {out_path}: {json.dumps(result, default=str)[:300]}")
         return
-    from dualalign_core.export import export_run
+    from dualalign_core.exports.jsonl import export_run
 
     anchor = None
     if anchor_date:
@@ -347,14 +361,15 @@ def annotate(
     file: Path = typer.Argument(..., help="JSONL with a `text` field (sentences or whole notes)."),
     annotator: str = typer.Option("lexicon", "--annotator", "-a", help="Annotator or LLM backend name."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Output JSONL (input fields + label, binary, evidence)."),
-    disease: str = typer.Option("alzheimers", "--disease", help="Disease pack whose labels and protocol apply."),
+    disease: str | None = typer.Option(None, "--disease", help="Disease pack whose labels and protocol apply "
+                                       "(default: the installed pack, when only one is)."),
     segment_mode: str = typer.Option("auto", "--segment", help="auto | always | never split texts into sentences."),
     model: str | None = typer.Option(None, "--model", help="Model for an LLM annotator."),
     option: list[str] = typer.Option([], "--option", help="Annotator option KEY=VALUE (e.g. model_dir=DIR for "
                                      "the classifier annotator), repeatable."),
 ) -> None:
     """Label users' own text with any annotator (pre-label real notes for review, compare annotators)."""
-    from dualalign_core.annotate.cli_support import annotate_file
+    from dualalign_core.annotate.files import annotate_file
     from dualalign_core.cli_training import _options
 
     options = {**_options(option), **({"model": model} if model else {})}
@@ -376,7 +391,7 @@ def agreement(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Cohen's kappa per label and overall between two annotators; disagreements for adjudication."""
-    from dualalign_core.annotate.cli_support import agreement_files
+    from dualalign_core.annotate.files import agreement_files
 
     if review is not None:
         check_output(review, kind="file", option="--review")
@@ -442,9 +457,11 @@ def report(
     out.print(f"report -> {path}")
 
 
+from dualalign_core.cli_authoring import register as _register_authoring  # noqa: E402
 from dualalign_core.cli_training import register as _register_training  # noqa: E402
 
 _register_training(app, handled)  # train, evaluate, ablate
+_register_authoring(app, handled)  # new
 
 
 def _encoding_safe_streams() -> None:

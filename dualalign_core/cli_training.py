@@ -52,7 +52,8 @@ def train(
     trainer: str = typer.Option("lora", "--trainer", help="Registered trainer: lora | full (dualalign-llama)."),
     mix: str | None = typer.Option(None, "--mix", help="gold | synthetic | gold+synthetic (default: all given)."),
     disease: str | None = typer.Option(None, "--disease", help="Disease pack giving the labels and the negative "
-                                       "label (default: the run's pack; alzheimers for gold only)."),
+                                       "label (default: the run's pack; for gold only, the installed pack when "
+                                       "only one is)."),
     synthetic_ratio: float | None = typer.Option(None, "--synthetic-ratio", min=0, help="At most this many "
                                                  "synthetic sentences per gold training sentence (default: all)."),
     balance: str = typer.Option("none", "--balance", help="Class mix of the synthetic sample: none | gold "

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 class Component:
-    """Common attributes: ``name`` and ``plugin`` are set by the host at registration."""
+    """Common attributes: ``name`` and ``plugin`` are set by the host at registration; ``kind`` by the base."""
 
+    kind: ClassVar[str] = "component"  # the kind provenance names: generator, filter, ...
     name: ClassVar[str] = ""
     plugin: ClassVar[str] = ""
     plugin_version: ClassVar[str] = ""
@@ -36,16 +37,31 @@ class Component:
         """The model behind this component, for provenance (None for rule-based components)."""
         return None
 
+    async def open(self, ctx: RunContext) -> None:
+        """Lifecycle: called once before the run's first unit (acquire what the component holds open)."""
+
+    async def aclose(self) -> None:
+        """Lifecycle: called once when the run ends, however it ends (release connections, files, models)."""
+
 
 class PersonaSource(Component):
     """Samples synthetic patients for a disease."""
+
+    kind: ClassVar[str] = "persona_source"
 
     def sample(self, disease: DiseasePack, n: int, seed: int, ctx: RunContext) -> list[Persona]:
         raise NotImplementedError
 
 
 class TrajectorySampler(Component):
-    """Turns one persona into the note plans of its history."""
+    """Turns one persona into the note plans of its history.
+
+    ``multiplier`` scales the schedule's mean symptom mentions (the run's ``trajectory.multiplier``, set by
+    the host when it builds the sampler).
+    """
+
+    kind: ClassVar[str] = "trajectory_sampler"
+    multiplier: float = 5.0
 
     def plan(self, persona: Persona, disease: DiseasePack, seed: int, ctx: RunContext) -> list[NotePlan]:
         raise NotImplementedError
@@ -79,6 +95,8 @@ class Generation:
 class Generator(Component):
     """Writes one note from its plan. Async so LLM backends can overlap requests."""
 
+    kind: ClassVar[str] = "generator"
+
     concurrency: ClassVar[int] = 4
 
     async def generate(self, plan: NotePlan, persona: Persona, seed: int, ctx: RunContext) -> Generation:
@@ -95,6 +113,8 @@ class Annotation:
 
 class Annotator(Component):
     """Labels every sentence of a note with one of the disease's labels or ``none``."""
+
+    kind: ClassVar[str] = "annotator"
 
     concurrency: ClassVar[int] = 4
 
@@ -133,9 +153,14 @@ class Filter(Component):
     - ``generated``: on the note text, before annotation (cheap checks first);
     - ``annotated``: with sentences and labels;
     - ``cohort``: once, over every accepted note of the run, in plan order (e.g. near-duplicates).
+
+    ``default_on``: whether a run whose config lists no filters uses it (the core's are on; others opt in).
     """
 
+    kind: ClassVar[str] = "filter"
+
     stage: ClassVar[str] = "generated"
+    default_on: ClassVar[bool] = False
 
     def check(self, bundle: NoteBundle, ctx: RunContext) -> Verdict | None:
         raise NotImplementedError
@@ -173,6 +198,8 @@ class Trainer(Component):
     ``train`` returns a summary (loss history, best validation score); ``load`` must give a classifier that
     predicts exactly what the trained one did.
     """
+
+    kind: ClassVar[str] = "trainer"
 
     def train(self, train: Sequence[Example], valid: Sequence[Example], labels: Sequence[str],
               out_dir: str | Path) -> dict[str, Any]:

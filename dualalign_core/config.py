@@ -10,7 +10,7 @@ import attrs
 from attrs import field, frozen
 
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import validate
+from dualalign_core.jsonschemas import validate
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +39,11 @@ DEFAULTS = {
 
 @frozen
 class ComponentSpec:
-    """Which component to use and how to build it."""
+    """Which component to use and how to build it.
+
+    ``concurrency`` (the section's ``concurrency = N``) is set on the built component; an LLM component passes
+    it to its runtime's limiter and its client pool (``options.concurrency`` is the same knob).
+    """
 
     name: str
     options: dict[str, Any] = field(factory=dict, hash=False)
@@ -144,7 +148,12 @@ def _spec_dict(spec: ComponentSpec) -> dict[str, Any]:
     return out
 
 
-def _spec(section: dict[str, Any], key: str, default: str) -> ComponentSpec:
+def _spec(section: dict[str, Any], key: str, default: str, path: str | None = None,
+          where: str = "") -> ComponentSpec:
+    given, option = section.get("concurrency"), section.get("options", {}).get("concurrency")
+    if given is not None and option is not None and given != option:
+        raise BadInput(f"concurrency given twice ({given} and options.concurrency = {option}); keep one",
+                       file=path or "<config>", field=f"{where}.options.concurrency")
     return ComponentSpec(
         name=section.get(key, default), options=dict(section.get("options", {})),
         model=section.get("model"), concurrency=section.get("concurrency"),
@@ -171,8 +180,8 @@ def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
         personas=_spec(doc.get("personas", {}), "source", DEFAULTS["persona_source"]),
         trajectory=_spec(traj, "sampler", DEFAULTS["sampler"]),
         multiplier=float(traj.get("multiplier", 5.0)),
-        generator=_spec(doc.get("generator", {}), "name", DEFAULTS["generator"]),
-        annotator=_spec(doc.get("annotator", {}), "name", DEFAULTS["annotator"]),
+        generator=_spec(doc.get("generator", {}), "name", DEFAULTS["generator"], path, "generator"),
+        annotator=_spec(doc.get("annotator", {}), "name", DEFAULTS["annotator"], path, "annotator"),
         filters=tuple(filters["use"]) if "use" in filters else None,
         warn_filters=tuple(filters.get("warn", ())),
         filter_options={k: dict(v) for k, v in filters.get("options", {}).items()},

@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from attrs import define, field
+from attrs import define, field, frozen
 
 from dualalign_core.records import Provenance, Usage
 
 if TYPE_CHECKING:
     from dualalign_core.disease import DiseasePack
-    from dualalign_core.store import RunStore
+    from dualalign_core.llm.runtime import Budget
+    from dualalign_core.run.store import RunStore
 
 # Test-only fault hook (documented in tests/llm/test_kill_resume.py): SIGKILL this process right after the
 # N-th cache write has committed, i.e. exactly between a paid reply reaching the cache and its unit's commit.
@@ -53,23 +54,31 @@ class CacheHit:
 
 
 @define
+class MemoryCache:
+    """The response cache of a run without a store (tests, ``estimate``): key -> (value, owner)."""
+
+    entries: dict[str, tuple[dict[str, Any], str | None]] = field(factory=dict)
+    puts: int = 0
+
+
+@frozen
 class RunContext:
-    """Shared, read-mostly state of one run. The LLM runtime caches through ``cache_lookup``/``cache_put``."""
+    """What components see of one run, read-only: ids, seed, disease pack, the store's response cache and
+    the run's cost budget (``None``: unlimited). The LLM runtime caches through ``cache_lookup``/``cache_put``
+    and records paid calls through ``record_spend``; running totals live with the coordinator, not here."""
 
     run_id: str
     seed: int
     disease: DiseasePack
     store: RunStore | None = None
-    options: dict[str, Any] = field(factory=dict)
-    usage: Usage = field(factory=Usage)
-    _memory_cache: dict[str, tuple[dict[str, Any], str | None]] = field(factory=dict, alias="_memory_cache")
-    _puts: int = field(default=0, alias="_puts")
+    budget: Budget | None = None
+    memory: MemoryCache = field(factory=MemoryCache, repr=False)
 
     def provenance(self, component: Any, seed: int, *, model: str | None = None,
                    prompt_hash: str | None = None) -> Provenance:
         """Provenance for a record made by ``component`` (a registered component instance or class)."""
         return Provenance(
-            run_id=self.run_id, seed=seed, component=f"{_kind(component)}:{component.name}",
+            run_id=self.run_id, seed=seed, component=f"{getattr(component, 'kind', 'component')}:{component.name}",
             plugin=component.plugin or "unknown", plugin_version=component.plugin_version or "unknown",
             model=model, prompt_hash=prompt_hash,
         )
@@ -86,7 +95,7 @@ class RunContext:
 
     def cache_lookup(self, key: str) -> CacheHit | None:
         """A cached value and whether the running unit must record its original cost (see module doc)."""
-        found = self.store.cache_get_owned(key) if self.store is not None else self._memory_cache.get(key)
+        found = self.store.cache_get_owned(key) if self.store is not None else self.memory.entries.get(key)
         if found is None:
             return None
         value, owner = found
@@ -109,28 +118,14 @@ class RunContext:
         if self.store is not None:
             self.store.cache_put(key, value, owner=owner)
         else:
-            self._memory_cache[key] = (value, owner)
-        self._puts += 1
+            self.memory.entries[key] = (value, owner)
+        self.memory.puts += 1
         kill_at = os.environ.get(KILL_AFTER_CACHE_PUT_ENV)
-        if kill_at and self._puts == int(kill_at):
+        if kill_at and self.memory.puts == int(kill_at):
             os.kill(os.getpid(), signal.SIGKILL)
 
     def record_spend(self, usage: Usage, key: str | None = None) -> None:
-        """Append a paid call to the run's spend ledger (committed at once) and to the running totals."""
+        """Append a paid call to the run's spend ledger (committed at once, before its unit commits)."""
         if self.store is not None:
             scope = _UNIT.get()
             self.store.record_spend(usage, key=key, unit=scope.unit_id if scope is not None else None)
-        self.add_usage(usage)
-
-    def add_usage(self, usage: Usage) -> None:
-        self.usage = self.usage + usage
-
-
-def _kind(component: Any) -> str:
-    from dualalign_core.components import COMPONENT_KINDS
-
-    cls = component if isinstance(component, type) else type(component)
-    for kind, base in COMPONENT_KINDS.items():
-        if base is not COMPONENT_KINDS["llm_backend"] and issubclass(cls, base):
-            return kind
-    return "component"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import attrs
 from attrs import field, frozen
 
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import load_json, validate
+from dualalign_core.jsonschemas import load_json, validate
 from dualalign_core.seeds import short_hash
 from dualalign_core.textio import read_text
 
@@ -25,29 +25,45 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PROMPT_FIELDS = frozenset(
-    {"age", "sex", "race_ethnicity", "risk_factors", "years_before_diagnosis", "note_type", "stage",
-     "n_mentions", "required_terms"}
+PLAN_FIELDS = frozenset(
+    {"age", "risk_factors", "years_before_diagnosis", "note_type", "stage", "n_mentions", "required_terms"}
 )
+"""Prompt fields every pack has: the persona's age and risk factors and the note's plan. A pack's prompt may
+also use each of its demographic variables (``{sex}``, ``{age_band}``...) and its ``persona_fields``."""
+NUMBER_FIELDS = frozenset({"age", "n_mentions"})
 
 
 @frozen
 class PromptTemplate:
-    """A versioned system + user prompt pair; ``str.format`` fields from :data:`PROMPT_FIELDS`."""
+    """A versioned system + user prompt pair; ``str.format`` fields named by :meth:`DiseasePack.prompt_fields`."""
 
     version: str
     system: str
     user: str
+    source: str = field(default="prompt", eq=False, repr=False)
 
     @property
     def hash(self) -> str:
         return short_hash(f"{self.version}\x00{self.system}\x00{self.user}")
 
+    def fields(self) -> set[str]:
+        """Every field name the two templates use."""
+        return {name for text in (self.system, self.user) for _, name, _, _ in string.Formatter().parse(text)
+                if name is not None}
+
     def render(self, fields: Mapping[str, Any]) -> tuple[str, str]:
+        """Both templates filled in; a field without a value raises :class:`BadInput` naming it."""
+        missing = sorted(self.fields() - set(fields))
+        if missing:
+            raise BadInput(f"no value for prompt field {{{missing[0]}}}: the persona does not carry it (a persona "
+                           "source must supply every persona field the prompt uses)", file=self.source,
+                           field=missing[0])
         return self.system.format(**fields), self.user.format(**fields)
 
     @classmethod
-    def load(cls, path: Path) -> PromptTemplate:
+    def load(cls, path: Path, allowed: Collection[str] | None = None) -> PromptTemplate:
+        """Read and check a prompt file; ``allowed`` names the fields it may use (``None``: any plain name,
+        for a prompt validated without its pack)."""
         try:
             doc = tomllib.loads(read_text(path, what="prompt file"))
         except tomllib.TOMLDecodeError as exc:
@@ -56,17 +72,14 @@ class PromptTemplate:
             if not isinstance(doc.get(key), str):
                 raise BadInput("missing or not a string", file=str(path), field=key)
         for key in ("system", "user"):
-            check_template(doc[key], str(path), key)
-        return cls(version=doc["version"], system=doc["system"], user=doc["user"])
+            check_template(doc[key], str(path), key, allowed)
+        return cls(version=doc["version"], system=doc["system"], user=doc["user"], source=str(path))
 
 
-# representative values of each field's type, to render a template once when it is loaded
-SAMPLE_FIELDS: dict[str, Any] = {name: "text" for name in PROMPT_FIELDS} | {"age": 70, "n_mentions": 3}
-
-
-def check_template(text: str, file: str, key: str) -> None:
+def check_template(text: str, file: str, key: str, allowed: Collection[str] | None = None) -> None:
     """A template renders with every allowed field: braces balance (``{{``/``}}`` for literal ones), each
-    ``{field}`` is one of :data:`PROMPT_FIELDS`, and its format spec or conversion suits the value."""
+    ``{field}`` is a plain name among ``allowed`` (any when ``None``), and its format spec or conversion suits
+    the value (``age`` and ``n_mentions`` are numbers, every other field text)."""
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError as exc:
@@ -74,12 +87,14 @@ def check_template(text: str, file: str, key: str) -> None:
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
-        if name not in PROMPT_FIELDS:
-            raise BadInput(f"unknown template field {{{name}}}; allowed: {sorted(PROMPT_FIELDS)}",
-                           file=file, field=key)
+        if not name.isidentifier():
+            raise BadInput(f"template field {{{name}}} is not a plain name", file=file, field=key)
+        if allowed is not None and name not in allowed:
+            raise BadInput(f"unknown template field {{{name}}}; allowed: {sorted(allowed)}", file=file, field=key)
+        sample = {name: 70 if name in NUMBER_FIELDS else "text"}
         try:
             text_of = f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
-            text_of.format(**SAMPLE_FIELDS)
+            text_of.format(**sample)
         except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
             raise BadInput(f"template field {text_of} cannot be rendered: {exc}", file=file, field=key) from None
 
@@ -116,6 +131,10 @@ class DiseasePack:
     def all_labels(self) -> tuple[str, ...]:
         return (*self.labels, self.negative_label)
 
+    def prompt_fields(self) -> frozenset[str]:
+        """The fields this pack's prompt may use: the plan's, every demographic variable, the persona fields."""
+        return prompt_fields_of(self.manifest, self.demographics)
+
     def stage_title(self, stage: str) -> str:
         return self.manifest.get("stage_titles", {}).get(stage, stage.replace("_", " "))
 
@@ -131,7 +150,7 @@ class DiseasePack:
     @classmethod
     def from_directory(cls, directory: str | Path) -> DiseasePack:
         """Load ``disease.json`` and the files it names; validate each against its schema and semantics."""
-        from dualalign_core import tables  # local import: tables imports nothing from here
+        from dualalign_core import pack_checks  # local import: pack_checks imports nothing from here
 
         directory = Path(directory)
         manifest_path = directory / "disease.json"
@@ -142,17 +161,18 @@ class DiseasePack:
                             ("lexicon", "lexicon"), ("schedule", "schedule")):
             path = directory / files[key]
             loaded[key] = load_json(path, schema)
-        tables.check_manifest(manifest, manifest_path)
-        tables.check_pack(manifest, loaded, directory)
+        pack_checks.check_manifest(manifest, manifest_path)
+        pack_checks.check_pack(manifest, loaded, directory)
         grammar = _load_grammar(manifest, loaded["lexicon"], directory)
+        allowed = prompt_fields_of(manifest, loaded["demographics"])
         protocol_path = directory / files["protocol"]
         protocol = read_text(protocol_path, what="protocol file")
         pack = cls(
             name=manifest["name"], title=manifest["title"], version=manifest["version"],
-            labels=manifest["labels"], negative_label=manifest.get("negative_label", "none"),
+            labels=manifest["labels"], negative_label=manifest["negative_label"],
             label_precedence=manifest.get("label_precedence", manifest["labels"]),
             stages=manifest["stages"], directory=directory, manifest=manifest,
-            prompt=PromptTemplate.load(directory / files["prompt"]),
+            prompt=PromptTemplate.load(directory / files["prompt"], allowed),
             protocol=protocol, grammar=grammar, **loaded,
         )
         return pack
@@ -163,10 +183,6 @@ def _load_grammar(manifest: Mapping[str, Any], lexicon: Mapping[str, Any], direc
     from dualalign_core.grammar.bank import check_grammar
 
     name = manifest["files"].get("grammar")
-    tp = manifest.get("third_party_label")
-    if tp is not None and tp not in manifest["labels"]:
-        raise BadInput(f"{tp!r} is not one of the pack's labels", file=str(directory / "disease.json"),
-                       field="third_party_label")
     if not name:
         return None
     path = directory / name
@@ -175,9 +191,27 @@ def _load_grammar(manifest: Mapping[str, Any], lexicon: Mapping[str, Any], direc
     return doc
 
 
+def prompt_fields_of(manifest: Mapping[str, Any], demographics: Mapping[str, Any]) -> frozenset[str]:
+    """:data:`PLAN_FIELDS`, the demographic variables and the manifest's ``persona_fields``."""
+    return PLAN_FIELDS | set(demographics.get("variables", {})) | set(manifest.get("persona_fields", ()))
+
+
+def installed_pack_name(name: str | None, installed: Collection[str], *, option: str = "--disease") -> str:
+    """``name``, or the one installed disease pack when ``name`` is not given; two or more installed packs
+    (or none) without a name is bad input naming them."""
+    if name is not None:
+        return name
+    if len(installed) == 1:
+        return next(iter(installed))
+    if not installed:
+        raise BadInput("no disease pack is installed (install one, e.g. a dualalign-<disease> plugin)", field=option)
+    raise BadInput(f"{len(installed)} disease packs are installed ({', '.join(sorted(installed))}): choose one "
+                   f"with {option}", field=option)
+
+
 def validate_pack_dir(directory: str | Path) -> None:
     """Validate a pack directory (raises :class:`BadInput`)."""
     DiseasePack.from_directory(directory)
 
 
-__all__ = ["DiseasePack", "PromptTemplate", "PROMPT_FIELDS", "validate"]
+__all__ = ["PLAN_FIELDS", "DiseasePack", "PromptTemplate", "installed_pack_name", "prompt_fields_of", "validate"]

@@ -2,12 +2,24 @@
 
 The host decides names, rejects duplicates and records which plugin registered what.
 Implementations ask only for the arguments they need (pluggy passes by name).
+
+Deprecating a hook: keep its spec for the rest of the major API version, marked with :func:`deprecated`
+(pluggy's ``warn_on_impl``); a plugin implementing it still loads, and ``dualalign plugins`` shows the warning
+as a note on that plugin. The next major API version removes the spec (see CHANGELOG.md).
 """
+
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("dualalign")
 hookimpl = pluggy.HookimplMarker("dualalign")
+
+
+def deprecated(message: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A hookspec whose implementations warn at registration: ``@deprecated("use register_x (API 1.1)")``."""
+    return hookspec(warn_on_impl=DeprecationWarning(message))
 
 
 @hookspec

@@ -1,31 +1,50 @@
-"""The one plugin manager: discovers entry points in group ``dualalign`` and collects components.
+"""The one plugin manager: discovers entry points in group ``dualalign`` and loads each into the registry.
 
-Each plugin loads in its own try/except so one broken plugin cannot take the CLI down;
-``DUALALIGN_STRICT_PLUGINS=1`` makes a broken plugin fatal, ``DUALALIGN_PLUGINS=a,b`` restricts loading.
-The core's own components (entry point ``core``) register through the same mechanism.
+Each plugin loads in its own try/except so one broken plugin cannot take the CLI down. Loading checks the
+contract: the plugin's ``DUALALIGN_API`` range against the core's ``API_VERSION`` (outside it: ``incompatible``,
+nothing loaded), unknown hook names (pluggy's ``check_pending``), each class against its kind's base class,
+component names (see :mod:`dualalign_core.registry`), and duplicate entry-point names. A hookspec marked
+``warn_on_impl`` (a deprecated hook) adds a note to the plugins implementing it.
+
+``DUALALIGN_STRICT_PLUGINS=1`` makes any of these fatal. ``DUALALIGN_PLUGINS=a,b`` loads only those plugins,
+``DUALALIGN_PLUGINS=-c`` loads all but ``c`` (entry-point or distribution names). The core's own components
+(entry point ``core``) register through the same mechanism and are always loaded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import importlib.metadata as md
 import logging
 import os
-import traceback
-from collections.abc import Callable
-from types import TracebackType
+import warnings
+from collections.abc import Callable, Iterable
+from types import ModuleType, TracebackType
 from typing import Any, Literal
 
 import pluggy
-from attrs import define, field
 
-from dualalign_core import hookspecs
+from dualalign_core import API_VERSION, hookspecs
 from dualalign_core.components import COMPONENT_KINDS, Component
 from dualalign_core.errors import BadInput, ComponentError, DualAlignError, PluginError
+from dualalign_core.registry import (
+    CORE,
+    SEP,
+    ComponentRef,
+    PluginInfo,
+    Registry,
+    describe_component,
+    describe_exception,
+)
+
+__all__ = ["CORE", "GROUP", "HOOKS", "SEP", "ComponentRef", "PluginInfo", "Registry", "add_plugin",
+           "describe_component", "describe_exception", "get_registry", "load_registry", "new_manager",
+           "plugin_call"]
 
 GROUP = "dualalign"
+API_ATTRIBUTE = "DUALALIGN_API"
 log = logging.getLogger("dualalign.plugins")
-CORE = "core"
 
 # hook name -> component kind
 HOOKS: dict[str, str] = {
@@ -39,112 +58,206 @@ HOOKS: dict[str, str] = {
 }
 
 
-@define
-class PluginInfo:
-    """What ``dualalign plugins`` shows: a plugin, its version, status and components by kind."""
-
-    name: str
-    distribution: str
-    version: str
-    status: str = "ok"  # ok | broken
-    error: str | None = None
-    components: dict[str, list[str]] = field(factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "distribution": self.distribution,
-            "version": self.version,
-            "status": self.status,
-            "error": self.error,
-            "components": self.components,
-        }
-
-
-@define
-class Registry:
-    """Every loaded plugin and every component it registered, by kind and name."""
-
-    plugins: dict[str, PluginInfo] = field(factory=dict)
-    components: dict[str, dict[str, type[Component]]] = field(factory=dict)
-    diseases: dict[str, Any] = field(factory=dict)
-
-    def get(self, kind: str, name: str, *, file: str | None = None, field_path: str | None = None) -> Any:
-        table = self.diseases if kind == "disease" else self.components.get(kind, {})
-        if name not in table:
-            known = ", ".join(sorted(table)) or "none registered"
-            raise BadInput(f"unknown {kind.replace('_', ' ')} {name!r} (available: {known})",
-                           file=file, field=field_path)
-        return table[name]
-
-    def create(self, kind: str, name: str, options: dict[str, Any] | None = None, *, file: str | None = None,
-               field_path: str = "", name_field: str | None = None, options_field: str | None = None) -> Any:
-        """Build a registered component from its options, validated against its ``options_schema``.
-
-        A generator or annotator name that is a registered LLM backend gives that backend wrapped for the role.
-        Bad options (schema, or the constructor's TypeError/ValueError) raise BadInput naming the field:
-        ``name_field`` / ``options_field`` (default ``<field_path>.name`` / ``.options``) as the config spells them.
-        """
-        from dualalign_core.schemas import validate
-
-        prefix = f"{field_path}." if field_path else ""
-        name_field = name_field or (f"{prefix}name" if field_path else kind)
-        options_field = options_field or f"{prefix}options"
-        if kind in ("generator", "annotator") and name not in self.components.get(kind, {}) \
-                and name in self.components.get("llm_backend", {}):
-            from dualalign_core.llm import for_role  # an LLM backend serves as a generator and an annotator
-
-            return for_role(kind, self.create("llm_backend", name, options, file=file, field_path=field_path,
-                                              name_field=name_field, options_field=options_field))
-        if kind in ("generator", "annotator") and name not in self.components.get(kind, {}):
-            known = sorted({*self.components.get(kind, {}), *self.components.get("llm_backend", {})})
-            raise BadInput(f"unknown {kind} {name!r} (available: {', '.join(known) or 'none registered'})",
-                           file=file, field=name_field)
-        cls = self.get(kind, name, file=file, field_path=name_field)
-        options = dict(options or {})
-        validate(options, cls.options_schema, file=file, prefix=options_field)
-        try:
-            return cls(**options)
-        except (TypeError, ValueError) as exc:
-            raise BadInput(str(exc), file=file, field=options_field) from None
-        except (DualAlignError, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # the plugin's constructor failed: name it, never a traceback
-            raise PluginError(f"{describe_component(cls, kind)} failed to start: {describe_exception(exc)}",
-                              plugin=cls.plugin, component=name) from exc
-
-    def names(self, kind: str) -> list[str]:
-        table = self.diseases if kind == "disease" else self.components.get(kind, {})
-        return sorted(table)
-
-    def versions(self) -> dict[str, str]:
-        return {p.name: p.version for p in self.plugins.values()}
-
-
 def _strict() -> bool:
     return os.environ.get("DUALALIGN_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
 
 
-def _allowed() -> set[str] | None:
+def _selection() -> tuple[set[str] | None, set[str]]:
+    """(allowed or None for all, excluded) from ``DUALALIGN_PLUGINS``."""
     raw = os.environ.get("DUALALIGN_PLUGINS")
     if raw is None:
-        return None
-    return {part.strip() for part in raw.split(",") if part.strip()}
+        return None, set()
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    excluded = {p[1:].strip() for p in parts if p.startswith("-")}
+    allowed = {p for p in parts if not p.startswith("-")}
+    if CORE in excluded:
+        raise BadInput("the core cannot be excluded (it is always loaded)", field="DUALALIGN_PLUGINS")
+    return (allowed or None) if allowed or not excluded else None, excluded
 
 
-def describe_exception(exc: BaseException) -> str:
-    """``RuntimeError: boom`` on one line (``SystemExit: 4``, ``KeyboardInterrupt``)."""
-    return " ".join("".join(traceback.format_exception_only(type(exc), exc)).split())
+def _selected(name: str, dist: str, allowed: set[str] | None, excluded: set[str]) -> bool:
+    if name == CORE:
+        return True
+    if name in excluded or dist in excluded:
+        return False
+    return allowed is None or name in allowed or dist in allowed
 
 
-def describe_component(component: Any, kind: str | None = None) -> str:
-    """``filter 'near-duplicate' (plugin dualalign-core 0.1.0)`` for a component class or instance."""
-    if kind is None:
-        kind = next((k for k, base in COMPONENT_KINDS.items() if base is not Component
-                     and isinstance(component, base)), "component")
-    name = getattr(component, "name", "") or type(component).__name__
-    plugin = " ".join(filter(None, (getattr(component, "plugin", ""), getattr(component, "plugin_version", ""))))
-    return f"{kind.replace('_', ' ')} {name!r}" + (f" (plugin {plugin})" if plugin else "")
+def _base(kind: str) -> type[Component]:
+    if kind == "llm_backend":
+        from dualalign_core.llm.backend import LLMBackend
+
+        return LLMBackend
+    return COMPONENT_KINDS[kind]
+
+
+def _problem(info: PluginInfo, message: str) -> None:
+    """A contract problem that leaves the plugin loaded: warned, fatal under strict."""
+    if _strict():
+        raise PluginError(f"plugin {info.name!r} ({info.distribution}): {message}")
+    log.warning("plugin %r: %s", info.name, message)
+
+
+def _fail(info: PluginInfo, exc: BaseException) -> None:
+    info.status = "broken"
+    info.error = str(exc) if isinstance(exc, PluginError) else describe_exception(exc)
+    if _strict():
+        raise PluginError(f"plugin {info.name!r} ({info.distribution}) failed: {info.error}") from exc
+    log.warning("plugin %r is broken and was skipped: %s", info.name, info.error)
+
+
+def _api_compatible(info: PluginInfo, module: Any) -> bool:
+    """Check the plugin's declared ``DUALALIGN_API`` range; mark it incompatible if the core's is outside."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    declared = getattr(module, API_ATTRIBUTE, None)
+    if declared is None:
+        if info.name != CORE:
+            info.notes.append(f"declares no {API_ATTRIBUTE} range; loaded as if it supports API {API_VERSION}")
+        return True
+    info.api = str(declared)
+    try:
+        supported = SpecifierSet(str(declared))
+    except InvalidSpecifier:
+        raise PluginError(f"{API_ATTRIBUTE} = {declared!r} is not a version range (e.g. '>=1.0,<2')") from None
+    if supported.contains(API_VERSION, prereleases=True):
+        return True
+    info.status = "incompatible"
+    info.error = f"supports DualAlign API {declared}, this core provides API {API_VERSION}"
+    return False
+
+
+def _check_hooks(pm: pluggy.PluginManager, module: Any) -> None:
+    """pluggy's ``check_pending``: a hook implementation with no hookspec (a misspelt hook) is an error."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        unknown = sorted(name for name, caller in vars(pm.hook).items()
+                         if isinstance(caller, pluggy.HookCaller) and not caller.has_spec()
+                         and any(impl.plugin is module and not impl.optionalhook for impl in caller.get_hookimpls()))
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, [n for n in vars(pm.hook) if pm.hook.__dict__[n].has_spec()], 1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise PluginError(f"unknown hook {', '.join(hints) or 'name'}: no such hookspec in {GROUP}") from None
+
+
+def _args(impl: pluggy.HookImpl, register: Callable[..., None]) -> dict[str, Any]:
+    available = {"register": register}
+    return {arg: available[arg] for arg in impl.argnames}
+
+
+def _component_register(registry: Registry, info: PluginInfo, kind: str) -> Callable[[str, Any], None]:
+    base = _base(kind)
+    taken = {id(c) for table in registry.components.values() for c in table.values()}
+
+    def register(name: str, cls: Any) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            what = cls.__name__ if isinstance(cls, type) else repr(cls)
+            raise PluginError(f"{_label(kind)} {name!r}: {what} is not a subclass of {base.__module__}."
+                              f"{base.__name__}")
+        if id(cls) in taken:  # one class under two names: each registration gets its own name and plugin
+            cls = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+        registry.add(kind, info, name, cls)
+        cls.name, cls.plugin, cls.plugin_version = name, info.distribution, info.version
+        taken.add(id(cls))
+
+    return register
+
+
+def _disease_register(registry: Registry, info: PluginInfo) -> Callable[[Any], None]:
+    def register(pack: Any) -> None:
+        registry.add("disease", info, pack.name, pack.with_plugin(info.distribution, info.version))
+
+    return register
+
+
+def _label(kind: str) -> str:
+    return kind.replace("_", " ")
+
+
+def _register_components(pm: pluggy.PluginManager, registry: Registry, info: PluginInfo, module: Any) -> None:
+    for impl in pm.hook.register_diseases.get_hookimpls():
+        if impl.plugin is module:
+            impl.function(**_args(impl, _disease_register(registry, info)))
+    for hook_name, kind in HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is module:
+                impl.function(**_args(impl, _component_register(registry, info, kind)))
+
+
+def new_manager(*extra_specs: Any) -> pluggy.PluginManager:
+    """A plugin manager with the core's hookspecs (and any ``extra_specs``)."""
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    for spec in extra_specs:
+        pm.add_hookspecs(spec)
+    return pm
+
+
+def add_plugin(pm: pluggy.PluginManager, registry: Registry, info: PluginInfo,
+               load: Callable[[], ModuleType | object]) -> None:
+    """Load one plugin (``load()`` gives its module or object) into ``pm`` and ``registry``, checking the
+    contract. Failure marks it broken with the reason and withdraws what it registered; never raises unless
+    strict. Call :meth:`Registry.settle` once every plugin is in."""
+    registry.plugins[info.name] = info
+    try:
+        module = load()
+        compatible = _api_compatible(info, module)
+    except BaseException as exc:  # one broken plugin (even sys.exit, Ctrl-C at import) must not take the host down
+        _fail(info, exc)
+        return
+    if not compatible:
+        _problem(info, f"incompatible, not loaded: {info.error}")
+        return
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pm.register(module, name=info.name)
+        for w in caught:  # warn_on_impl: the plugin implements a deprecated hook
+            info.notes.append(f"{w.category.__name__}: {w.message}")
+            log.warning("plugin %r: %s", info.name, w.message)
+        _check_hooks(pm, module)
+        _register_components(pm, registry, info, module)
+    except BaseException as exc:
+        registry.remove(info)
+        if pm.is_registered(module):
+            pm.unregister(module)
+        _fail(info, exc)
+        return
+    for message in info.problems:
+        _problem(info, message)
+
+
+def _entry_points(group: str) -> list[md.EntryPoint]:
+    """The group's entry points: the core first, then by name and distribution (a stable order)."""
+    def key(ep: md.EntryPoint) -> tuple[bool, str, str]:
+        return ep.name != CORE, ep.name, ep.dist.name if ep.dist else ""
+
+    return sorted(md.entry_points(group=group), key=key)
+
+
+def load_registry(entry_points: Iterable[md.EntryPoint] | None = None) -> Registry:
+    """Discover and load every plugin; never raises for a broken plugin unless strict."""
+    pm = new_manager()
+    registry = Registry()
+    allowed, excluded = _selection()
+    for ep in _entry_points(GROUP) if entry_points is None else entry_points:
+        dist = ep.dist.name if ep.dist else ep.value.split(".")[0]
+        version = ep.dist.version if ep.dist else "unknown"
+        if not _selected(ep.name, dist, allowed, excluded):
+            continue
+        first = registry.plugins.get(ep.name)
+        if first is not None:
+            info = PluginInfo(name=ep.name, distribution=dist, version=version, status="duplicate",
+                              error=f"entry point {ep.name!r} of {dist} {version} is also declared by "
+                                    f"{first.distribution} {first.version}, which was loaded; this one was not")
+            registry.plugins[f"{ep.name}{SEP}{dist}"] = info
+            _problem(info, info.error or "")
+            continue
+        add_plugin(pm, registry, PluginInfo(name=ep.name, distribution=dist, version=version), ep.load)
+    registry.settle()
+    return registry
 
 
 class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(component, "generate"): ...``
@@ -168,90 +281,6 @@ class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(comp
                              usage=getattr(exc, "usage", None)) from exc
 
 
-def _fail(info: PluginInfo, exc: BaseException) -> None:
-    info.status = "broken"
-    info.error = describe_exception(exc)
-    if _strict():
-        raise PluginError(f"plugin {info.name!r} ({info.distribution}) failed: {info.error}") from exc
-    log.warning("plugin %r is broken and was skipped: %s", info.name, info.error)
-
-
-def _register_components(pm: pluggy.PluginManager, registry: Registry, name: str, module: Any) -> None:
-    info = registry.plugins[name]
-    for impl in pm.hook.register_diseases.get_hookimpls():
-        if impl.plugin is module:
-            impl.function(**_args(impl, _disease_register(registry, info)))
-    for hook_name, kind in HOOKS.items():
-        for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin is module:
-                impl.function(**_args(impl, _component_register(registry, info, kind)))
-
-
-def _args(impl: pluggy.HookImpl, register: Callable[..., None]) -> dict[str, Any]:
-    available = {"register": register}
-    return {arg: available[arg] for arg in impl.argnames}
-
-
-def _component_register(registry: Registry, info: PluginInfo, kind: str) -> Callable[[str, type], None]:
-    base = COMPONENT_KINDS[kind]
-
-    def register(name: str, cls: type) -> None:
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise PluginError(f"{info.name}: {kind} {name!r} must be a subclass of {base.__name__}")
-        table = registry.components.setdefault(kind, {})
-        if name in table:
-            raise PluginError(f"{info.name}: {kind} {name!r} is already registered by {table[name].plugin}")
-        cls.name, cls.plugin, cls.plugin_version = name, info.distribution, info.version
-        table[name] = cls
-        info.components.setdefault(kind, []).append(name)
-
-    return register
-
-
-def _disease_register(registry: Registry, info: PluginInfo) -> Callable[[Any], None]:
-    def register(pack: Any) -> None:
-        if pack.name in registry.diseases:
-            raise PluginError(f"{info.name}: disease {pack.name!r} is already registered")
-        pack = pack.with_plugin(info.distribution, info.version)
-        registry.diseases[pack.name] = pack
-        info.components.setdefault("disease", []).append(pack.name)
-
-    return register
-
-
-def load_registry() -> Registry:
-    """Discover and load every plugin; never raises for a broken plugin unless strict."""
-    pm = pluggy.PluginManager(GROUP)
-    pm.add_hookspecs(hookspecs)
-    registry = Registry()
-    allowed = _allowed()
-    entry_points = sorted(md.entry_points(group=GROUP), key=lambda ep: (ep.name != CORE, ep.name))
-    for ep in entry_points:
-        dist = ep.dist.name if ep.dist else ep.value.split(".")[0]
-        if allowed is not None and ep.name != CORE and ep.name not in allowed and dist not in allowed:
-            continue
-        if ep.name in registry.plugins:
-            continue
-        version = ep.dist.version if ep.dist else "unknown"
-        info = registry.plugins[ep.name] = PluginInfo(name=ep.name, distribution=dist, version=version)
-        try:
-            module = ep.load()
-            pm.register(module, name=ep.name)
-            _register_components(pm, registry, ep.name, module)
-        except BaseException as exc:  # one broken plugin (even sys.exit, Ctrl-C at import) must not take the host down
-            _rollback(registry, info)
-            _fail(info, exc)
-    return registry
-
-
-def _rollback(registry: Registry, info: PluginInfo) -> None:
-    for kind, names in info.components.items():
-        table = registry.diseases if kind == "disease" else registry.components.get(kind, {})
-        for n in names:
-            table.pop(n, None)
-    info.components = {}
-
-
 _REGISTRY: Registry | None = None
 
 
@@ -261,3 +290,4 @@ def get_registry(*, reload: bool = False) -> Registry:
     if _REGISTRY is None or reload:
         _REGISTRY = load_registry()
     return _REGISTRY
+

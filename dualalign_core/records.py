@@ -13,8 +13,6 @@ from attrs.validators import ge, in_, instance_of, le, optional
 
 T = TypeVar("T")
 
-NEGATIVE_LABEL = "none"
-
 
 def _non_empty(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
     if not value:
@@ -163,6 +161,7 @@ class Rejection:
     threshold: float | None = None
     provenance: Provenance | None = None
     enforced: bool = True  # False: a warn-only filter recorded it in the ledger without rejecting
+    attempt: int = field(default=0, validator=ge(0))  # which attempt at the note it judged (0: the first)
 
 
 RECORD_TYPES: dict[str, type] = {

@@ -21,7 +21,8 @@ LEXICON = json.loads((DATA / "test_lexicon.json").read_text(encoding="utf-8"))
 
 def disease() -> types.SimpleNamespace:
     return types.SimpleNamespace(name="alzheimers", title="Alzheimer's disease", labels=LABELS,
-                                 negative_label="none", label_precedence=PRECEDENCE, stages=STAGES,
+                                 negative_label="none", third_party_label="notice_by_others",
+                                 label_precedence=PRECEDENCE, stages=STAGES,
                                  lexicon=LEXICON)
 
 
@@ -42,3 +43,18 @@ def bundle(text: str, *, note_id: str = "n1", persona_id: str = "p1", stage: str
     persona = Persona(id=persona_id, age=78, demographics={"sex": "female"}, risk_factors=(), provenance=PROV)
     note = Note(id=note_id, plan_id=note_id, persona_id=persona_id, text=text, usage=Usage(), provenance=PROV)
     return NoteBundle(persona=persona, plan=plan, note=note)
+
+
+def annotated(b: NoteBundle, annotator: object = None) -> NoteBundle:
+    """``b`` as a run leaves it for the annotated-stage filters: segmented and labelled by the run's annotator
+    (the lexicon annotator unless another is given)."""
+    import asyncio
+
+    import attrs
+
+    from dualalign_core.annotate.lexicon import LexiconAnnotator
+    from dualalign_core.run.note import segment_note
+
+    sentences = segment_note(b.note)
+    annotation = asyncio.run((annotator or LexiconAnnotator()).annotate(b.note, sentences, ctx()))  # type: ignore[attr-defined]
+    return attrs.evolve(b, sentences=sentences, labels=annotation.labels)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dualalign_core.annotate.agreement import agreement, agreement_from_mapping, cohen_kappa
-from dualalign_core.annotate.cli_support import agreement_files
+from dualalign_core.annotate.files import agreement_files
 from dualalign_core.errors import BadInput
 from dualalign_core.records import Label
 
@@ -32,7 +32,8 @@ def test_per_label_overall_and_disagreements():
          "s5": "cognitive_impairment", "s6": "none"}
     b = {"s1": "cognitive_impairment", "s2": "none", "s3": "cognitive_impairment", "s4": "requiring_assistance",
          "s5": "cognitive_impairment", "s6": "none", "s7": "none"}
-    r = agreement_from_mapping(a, b, labels=["cognitive_impairment", "requiring_assistance", "none"])
+    r = agreement_from_mapping(a, b, labels=["cognitive_impairment", "requiring_assistance", "none"],
+                               negative_label="none")
     assert r.n == 6 and r.only_b == 1 and r.only_a == 0
     assert r.observed == pytest.approx(5 / 6)
     assert r.per_label["requiring_assistance"] == 1.0

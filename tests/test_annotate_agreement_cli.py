@@ -41,7 +41,7 @@ def test_annotate_duplicate_ids_null_ids_and_nan(tmp_path):
     text = out.read_text()
     assert "NaN" not in text and "None:" not in text
     rows = [json.loads(x) for x in text.splitlines()]
-    assert [r["sentence_id"] for r in rows] == ["line-1:0", "line-1:1", "line-2:0"]
+    assert [r["sentence_id"] for r in rows] == ["line-1-s000", "line-1-s001", "line-2-s000"]
     assert rows[0]["score"] is None
 
 

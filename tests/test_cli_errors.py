@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dualalign_core.cli import app, classify
+from dualalign_core.run.view import RunView
 from support import FIXTURES, TOY_PACK, cli_env, dualalign
 
 runner = CliRunner()
@@ -91,12 +92,12 @@ def test_message_with_a_long_path_is_one_unwrapped_line(tmp_path):
 
 
 def test_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, tmp_path):
-    import dualalign_core.validation
+    import dualalign_core.cli_validate
 
     def boom(path):
         raise ValueError("unexpected on purpose")
 
-    monkeypatch.setattr(dualalign_core.validation, "validate_path", boom)
+    monkeypatch.setattr(dualalign_core.cli_validate, "validate_path", boom)
     res = invoke("validate", str(tmp_path))
     out = assert_clean(res, 1, "internal error: ValueError: unexpected on purpose", "DUALALIGN_DEBUG=1")
     assert len(out.strip().splitlines()) == 1
@@ -249,7 +250,7 @@ def test_plugin_that_exits_at_import_is_listed_broken(faulty_site, mode, error):
 
 
 def test_component_whose_constructor_raises(faulty_site, tmp_path):
-    cfg = faulty_config(tmp_path / "c.toml", filters="")  # default: every registered filter
+    cfg = faulty_config(tmp_path / "c.toml", filters='use = ["bad-init"]')  # third-party filters are opt-in
     res = faulty(faulty_site, "filter-init", "run", str(cfg), "--out", str(tmp_path / "run"), "--quiet")
     assert_clean(res, 2, "filter 'bad-init'", "dualalign-faulty", "cannot start on purpose")
 
@@ -260,9 +261,9 @@ def test_generator_system_exit_is_the_units_failure(faulty_site, tmp_path):
                  "--quiet")
     assert_clean(res, 1, "run failed", "generator 'faulty-gen'", "SystemExit: 4", "--resume")
     assert json.loads((run / "manifest.json").read_text())["status"] == "finished_with_failures"
-    db = sqlite3.connect(run / "run.sqlite")
-    errors = [e for (e,) in db.execute("SELECT error FROM units")]
-    db.close()
+    with RunView(run) as view:
+        errors = [e for _, e in view.failed_units()]
+        assert len(errors) == len(view.unit_outcomes())  # every unit failed
     assert errors and all("faulty-gen" in e and "SystemExit: 4" in e for e in errors)
     res = faulty(faulty_site, "", "run", "--resume", "--out", str(run), "--quiet")  # fixed plugin: resumes
     assert_clean(res, 0)

@@ -204,7 +204,11 @@ def test_validate_tells_the_toml_kinds_apart(tmp_path):
     other = tmp_path / "other.toml"
     other.write_text('title = "x"\n')
     bad(["validate", other], "not a run config", "prompt template")
-    assert invoke("validate", config(tmp_path / "c.toml")) == (0, f"ok {tmp_path / 'c.toml'} (run config)\n")
+    code, out = invoke("validate", config(tmp_path / "c.toml"))
+    assert code == 0 and out.startswith(f"ok {tmp_path / 'c.toml'} (run config)\n")
+    # then every resolved component: the key that chose it, its kind, plugin and version, its options
+    assert "  generator.name: template [generator] from dualalign-core" in out
+    assert "  annotator.name: lexicon [annotator] from dualalign-core" in out
 
 
 def schedule_case(name: str):

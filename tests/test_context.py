@@ -2,7 +2,7 @@
 
 import pytest
 
-from dualalign_core.text.context import (
+from dualalign_core.text.assertion import (
     FAMILY,
     HISTORICAL,
     HYPOTHETICAL,

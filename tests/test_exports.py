@@ -11,9 +11,9 @@ from report_support import audit_run
 from typer.testing import CliRunner
 
 from dualalign_core.cli import app
-from dualalign_core.export import CARD, export_run
 from dualalign_core.exports import patient_splits
-from dualalign_core.report.view import RunView
+from dualalign_core.exports.jsonl import CARD, export_run
+from dualalign_core.run.view import RunView
 
 
 @pytest.fixture(scope="module")

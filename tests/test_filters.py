@@ -2,7 +2,7 @@
 stage violations: each catches what it should and passes what it should."""
 
 import pytest
-from annotation_fixtures import bundle, ctx
+from annotation_fixtures import annotated, bundle, ctx
 
 from dualalign_core.filters import FILTERS
 from dualalign_core.filters.identifiers import IdentifierFilter, find_identifiers
@@ -31,16 +31,19 @@ def test_stages_and_names():
 # ---- plan adherence ------------------------------------------------------------------------------
 
 def test_plan_adherence_passes_note_expressing_its_plan():
-    b = bundle(GOOD, stage="mild", terms=("repeats_questions", "medication_help", "sleep_disturbance"))
+    b = annotated(bundle(GOOD, stage="mild", terms=("repeats_questions", "medication_help",
+                                                    "sleep_disturbance")))
     f = PlanAdherenceFilter()
     assert f.check(b, C) is None
     r = f.measure(b, C)
-    assert r.recall == 1.0 and r.missing == () and "notice_by_others" in r.invented
+    # the run's labels, one per sentence: "Daughter reports she ... needs reminders" is requiring_assistance
+    # (label precedence), so the daughter's report is not a second, invented category
+    assert r.recall == 1.0 and r.missing == () and r.invented == ()
 
 
 def test_plan_adherence_rejects_negated_planned_symptoms():
     text = "S: Pt denies hallucinations and wandering. No falls. Mood good.\nO: Normal exam.\nA: Stable.\nP: RTC."
-    b = bundle(text, terms=("hallucinations", "wandering", "falls"))
+    b = annotated(bundle(text, terms=("hallucinations", "wandering", "falls")))
     v = PlanAdherenceFilter().check(b, C)
     assert v is not None and v.value == 0.0 and v.threshold == 0.6
     assert "missing: neuropsychiatric_symptoms, physiological_changes" in v.reason
@@ -48,7 +51,7 @@ def test_plan_adherence_rejects_negated_planned_symptoms():
 
 def test_plan_adherence_threshold_and_invented_option():
     text = "S: Forgetful. Daughter handles his finances... wait: she took over the finances. Low mood."
-    b = bundle(text, terms=("forgetfulness", "falls"))
+    b = annotated(bundle(text, terms=("forgetfulness", "falls")))
     assert PlanAdherenceFilter().check(b, C) is not None  # recall 0.5 < 0.6
     assert PlanAdherenceFilter(min_recall=0.5).check(b, C) is None
     v = PlanAdherenceFilter(min_recall=0.5, max_invented=0).check(b, C)

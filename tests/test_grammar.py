@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from dualalign_core.annotate.from_plan import PlanAnnotator, labels_for
 from dualalign_core.annotate.lexicon import LexiconAnnotator
-from dualalign_core.annotate.plan import PlanAnnotator, labels_for
 from dualalign_core.builtin.template_generator import TemplateGenerator
 from dualalign_core.context import RunContext
 from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
 from dualalign_core.grammar import FALLBACK, NoteGrammar, bank_for
-from dualalign_core.grammar.agreement import grammar_agreement
+from dualalign_core.grammar.label_recovery import grammar_agreement
 from dualalign_core.records import Note, Sentence, Usage
 from dualalign_core.sampling.personas import PrevalencePersonaSource
 from dualalign_core.sampling.trajectory import StageScheduleSampler
@@ -34,7 +34,7 @@ def ad() -> DiseasePack:
 
 
 def plans_of(pack: DiseasePack, n: int = 2, seed: int = 3):
-    ctx = RunContext(run_id="t", seed=seed, disease=pack, options={"multiplier": 5})
+    ctx = RunContext(run_id="t", seed=seed, disease=pack)
     for persona in PrevalencePersonaSource().sample(pack, n, seed, ctx):
         for plan in StageScheduleSampler().plan(persona, pack, seed, ctx)[-4:]:
             yield plan, persona
@@ -151,7 +151,7 @@ def test_grammar_options_reach_the_notes_through_the_cli(tmp_path):
     from typer.testing import CliRunner
 
     from dualalign_core.cli import app
-    from dualalign_core.store import RunStore
+    from dualalign_core.run.store import RunStore
 
     example = (Path(__file__).resolve().parents[1] / "examples" / "alzheimers-template.toml").read_text()
 

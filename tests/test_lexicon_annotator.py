@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from annotation_fixtures import DATA, LABELS, PROV, ctx, disease
 
-from dualalign_core.annotate.cli_support import annotate_file, annotate_records, read_jsonl
+from dualalign_core.annotate.files import annotate_file, annotate_records, read_jsonl
 from dualalign_core.annotate.lexicon import LexiconAnnotator, LexiconMatcher, matcher_for
 from dualalign_core.annotate.quality import label_quality, load_labelled
 from dualalign_core.errors import BadInput
@@ -90,7 +90,7 @@ def test_annotate_returns_one_label_per_sentence_with_provenance():
 def _figures(path):
     rows = load_labelled(path)
     pred = [label(r["text"]) for r in rows]
-    return label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS)
+    return label_quality([r["text"] for r in rows], [r["label"] for r in rows], pred, LABELS, "none")
 
 
 def test_quality_on_labelled_set():
@@ -133,7 +133,7 @@ def test_annotate_file_sentences_and_notes(tmp_path: Path):
     stats = annotate_file(src, out, "lexicon", "alzheimers", registry=_registry())
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert stats.records == 2 and stats.sentences == 4
-    assert rows[0] == {"id": "a", "text": "Denies falls.", "site": "x", "sentence_id": "a:0", "label": "none",
+    assert rows[0] == {"id": "a", "text": "Denies falls.", "site": "x", "sentence_id": "a-s000", "label": "none",
                        "binary": False, "evidence": None, "annotator": "lexicon"}
     assert [(r["text"], r["label"], r["section"]) for r in rows[1:]] == [
         ("Pt forgets names.", "cognitive_impairment", "subjective"),

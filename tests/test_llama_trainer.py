@@ -37,7 +37,7 @@ def gold_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from dualalign_core.config import load_config
-    from dualalign_core.pipeline import Pipeline
+    from dualalign_core.run.pipeline import Pipeline
 
     cfg = load_config(ROOT / "examples" / "alzheimers-template.toml").override(patients=2)
     out = tmp_path_factory.mktemp("runs") / "demo"
@@ -219,7 +219,7 @@ def test_unaligned_samplers_ignore_prevalence_and_stage() -> None:
     from dualalign_core.sampling.uniform import UniformPersonaSource, UniformSampler
 
     disease = get_registry().get("disease", "alzheimers")
-    ctx = RunContext(run_id="r", seed=0, disease=disease, options={"multiplier": 5.0})
+    ctx = RunContext(run_id="r", seed=0, disease=disease)
     personas = UniformPersonaSource().sample(disease, 3000, 1, ctx)
     sexes = [p.demographics["sex"] for p in personas]
     values = disease.demographics["variables"]["sex"]

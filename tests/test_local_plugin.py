@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from dualalign_local.backend import LocalBackend  # noqa: E402
 from dualalign_local.models import DEFAULT_MODEL, ModelSource, bundled_gguf  # noqa: E402
 
 from dualalign_core.llm.types import LLMRequest, Message  # noqa: E402
+from dualalign_core.run.view import RunView  # noqa: E402
 from support import cli_env, dualalign  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,8 +211,8 @@ def test_readme_demo_command_runs_offline_on_one_short_note(tmp_path: Path) -> N
     config.write_text(text)
     out, manifest = run_demo(tmp_path, config)
     assert manifest["counts"]["plans"] == 1
-    with sqlite3.connect(out / "run.sqlite") as db:
-        assert db.execute("select count(*) from units").fetchone()[0] == 1
+    with RunView(out) as view:
+        assert len(view.unit_outcomes()) == 1
 
 
 @pytest.mark.slow
@@ -221,9 +221,8 @@ def test_readme_demo_runs_offline_on_one_patient(tmp_path: Path) -> None:
     """``make demo``'s command, on a reduced cohort (1 patient x 4 notes), with the real local model."""
     out, manifest = run_demo(tmp_path)
     assert manifest["counts"]["plans"] == 4
-    with sqlite3.connect(out / "run.sqlite") as db:
-        assert db.execute("select count(*) from notes").fetchone()[0] == 4
-        assert db.execute("select count(*) from units").fetchone()[0] == 4
+    with RunView(out) as view:
+        assert view.counts()["notes"] == 4 and len(view.unit_outcomes()) == 4
 
 
 @needs_smollm2

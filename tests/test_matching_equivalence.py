@@ -16,11 +16,11 @@ from annotation_fixtures import ctx, disease
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from dualalign_core.annotate.cli_support import _write_rows, dumps
+from dualalign_core.annotate.files import _write_rows, dumps
 from dualalign_core.annotate.lexicon import LexiconAnnotator, LexiconMatcher, _gap, _norm
 from dualalign_core.records import Note, Sentence, Usage
 from dualalign_core.text.alternation import Alternation, first_chars
-from dualalign_core.text.context import DEFAULT_RULES, ContextDetector
+from dualalign_core.text.assertion import DEFAULT_RULES, ContextDetector
 from dualalign_core.text.segment import _prev_token
 
 # deterministic, no example database, no shrinking (a failure prints its example; shrinking one takes minutes)

@@ -12,12 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 from typer.testing import CliRunner
 
 from dualalign_core.atomic import MARKER, TMP_SUFFIX
 from dualalign_core.cli import app
-from dualalign_core.export import CARD, export_run
+from dualalign_core.exports.jsonl import CARD, export_run
+from dualalign_core.records import Rejection
+from dualalign_core.run.store import RunStore
 from support import ROOT, cli_env
 
 CONFIG = """
@@ -81,7 +84,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     out = {"one": make_run(root, 1), "two": make_run(root, 2), "plan": make_run(root, 2, plan_only=True)}
     killed = root / "killed"  # killed before its plans: the store exists, nothing in it, no manifest
-    from dualalign_core.store import RunStore
+    from dualalign_core.run.store import RunStore
 
     RunStore(killed).close()
     out["killed"] = killed
@@ -130,7 +133,7 @@ def test_interrupted_export_keeps_the_old_one_and_leaves_no_temp(runs, tmp_path,
     def interrupt(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("dualalign_core.export._write_jsonl", interrupt)
+    monkeypatch.setattr("dualalign_core.exports.jsonl._write_jsonl", interrupt)
     with pytest.raises(KeyboardInterrupt):
         export_run(run_dir, "jsonl", out)
     assert tree(out) == before and not hidden_temps(tmp_path)
@@ -239,11 +242,11 @@ def test_hf_export_of_any_run_size_loads(runs, tmp_path, kind):
     src = runs.get(kind, runs["two"])
     run_dir = copy_run(src, tmp_path / "run")
     if kind == "none-accepted":
-        with sqlite3.connect(run_dir / "run.sqlite") as db:
-            ids = [r[0] for r in db.execute("SELECT id FROM notes")]
-            db.executemany("INSERT INTO rejections VALUES (?, ?, 'x', 'generated', ?, 1)",
-                           [(f"{i}:x", i, json.dumps({"record_id": i, "record_kind": "note", "filter": "x",
-                                                      "reason": "test"})) for i in ids])
+        with RunStore(run_dir) as store:  # every note rejected by a filter "x"
+            units = [store.stored_unit(n.id) for n in store.iter_records("notes")]
+            store.commit_units([attrs.evolve(u, rejections=[*u.rejections, ("generated", Rejection(
+                record_id=u.plan_id, record_kind="note", filter="x", reason="test", attempt=u.attempt))])
+                for u in units if u is not None])
     if kind == "negative-among-labels":
         pack = shutil.copytree(AD_PACK, tmp_path / "pack")
         meta = json.loads((pack / "disease.json").read_text())

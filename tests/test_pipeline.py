@@ -21,7 +21,7 @@ def test_warn_only_filter_records_without_rejecting(plugin_site, tmp_path):
     ledger = _rows(tmp_path / "e" / "rejections.jsonl")
     assert notes and all(n["status"] == "accepted" for n in notes)
     assert len(ledger) == len(notes) and all(r["enforced"] is False for r in ledger)
-    assert all("@" not in r["record_id"] for r in ledger)  # no refill for warnings
+    assert all(r["attempt"] == 0 for r in ledger)  # no refill for warnings
 
 
 def test_refill_regenerates_rejected_notes_and_keeps_the_ledger(plugin_site, tmp_path):
@@ -32,11 +32,15 @@ def test_refill_regenerates_rejected_notes_and_keeps_the_ledger(plugin_site, tmp
     assert dualalign("export", str(tmp_path / "r"), "--out", str(tmp_path / "e")).returncode == 0
     notes = {n["id"]: n for n in _rows(tmp_path / "e" / "notes.jsonl")}
     ledger = _rows(tmp_path / "e" / "rejections.jsonl")
-    earlier = [r for r in ledger if "@" in r["record_id"]]
+    last = {}  # note id -> its latest judged attempt
+    for r in ledger:
+        last[r["record_id"]] = max(last.get(r["record_id"], 0), r["attempt"])
+    # an attempt a later one replaced: every verdict on an accepted note, and those before a note's last attempt
+    earlier = [r for r in ledger
+               if notes[r["record_id"]]["status"] == "accepted" or r["attempt"] < last[r["record_id"]]]
     assert earlier, "expected some regenerated notes"
     for r in earlier:
-        note_id, attempt = r["record_id"].split("@")
-        assert note_id in notes and int(attempt) < 3
+        assert r["record_id"] in notes and r["attempt"] < 3
         assert r["value"] < r["threshold"] == 110
     for n in notes.values():  # final verdicts agree with the text
         assert (n["status"] == "accepted") == (len(n["text"]) >= 110)

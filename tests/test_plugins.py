@@ -46,32 +46,31 @@ def test_plugin_allow_list(plugin_site):
     assert names == {"core", "testkit"}
 
 
-def test_duplicate_component_name_marks_second_plugin_broken():
-    import pluggy
-
+def test_one_class_registered_by_two_plugins_keeps_each_plugins_name_and_version():
     from dualalign_core import hookspecs
     from dualalign_core.builtin.template_generator import TemplateGenerator
-    from dualalign_core.plugins import PluginInfo, Registry, _register_components
+    from dualalign_core.plugins import PluginInfo, Registry, add_plugin, new_manager
+
+    class Gen(TemplateGenerator):
+        """One class object that two plugins register."""
 
     class A:
         @staticmethod
         @hookspecs.hookimpl
         def register_generators(register):
-            register("same", TemplateGenerator)
+            register("same", Gen)
 
     class B(A):
         pass
 
-    pm = pluggy.PluginManager("dualalign")
-    pm.add_hookspecs(hookspecs)
-    registry = Registry()
-    for name, mod in (("a", A), ("b", B)):
-        registry.plugins[name] = PluginInfo(name=name, distribution=name, version="1")
-        pm.register(mod, name=name)
-    _register_components(pm, registry, "a", A)
-    import pytest
-
-    from dualalign_core.errors import PluginError
-
-    with pytest.raises(PluginError, match="already registered"):
-        _register_components(pm, registry, "b", B)
+    pm, registry = new_manager(), Registry()
+    for name, plugin in (("a", A), ("b", B)):
+        info = PluginInfo(name=name, distribution=f"dist-{name}", version=name * 3)
+        add_plugin(pm, registry, info, lambda p=plugin: p)
+    registry.settle()
+    assert [registry.plugins[n].status for n in "ab"] == ["ok", "ok"]
+    a, b = (registry.get("generator", f"{n}:same") for n in "ab")
+    assert a is Gen and issubclass(b, Gen) and b is not Gen
+    assert (a.name, a.plugin, a.plugin_version) == ("a:same", "dist-a", "aaa")
+    assert (b.name, b.plugin, b.plugin_version) == ("b:same", "dist-b", "bbb")
+    assert registry.names("generator") == ["a:same", "b:same"]

@@ -7,8 +7,8 @@ import json
 import attrs
 import pytest
 
+from dualalign_core.jsonschemas import validate
 from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, RequiredTerm, Usage, from_dict, to_dict
-from dualalign_core.schemas import validate
 from dualalign_core.seeds import derive_seed
 from support import dualalign, toy_config
 

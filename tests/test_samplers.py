@@ -13,8 +13,8 @@ from dualalign_core.config import parse_config
 from dualalign_core.context import RunContext
 from dualalign_core.disease import DiseasePack
 from dualalign_core.fidelity import fidelity_report
-from dualalign_core.pipeline import Pipeline
 from dualalign_core.plugins import get_registry
+from dualalign_core.run.pipeline import Pipeline
 from dualalign_core.sampling.personas import sample_columns, sample_columns_stratified
 from dualalign_core.sampling.reweight import compute_weights, resample
 from dualalign_core.sampling.tables import marginal, target_joint, tvd

@@ -121,7 +121,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(config: Path, out: Path, patients: int) -> Path:
     from dualalign_core.config import load_config
-    from dualalign_core.pipeline import Pipeline
+    from dualalign_core.run.pipeline import Pipeline
 
     pipeline = Pipeline(load_config(config).override(patients=patients), out)
     try:
@@ -309,7 +309,7 @@ def test_classifier_annotator_end_to_end(tiny: Path, run_dir: Path, tmp_path: Pa
                       .replace("max_notes_per_patient = 4", "max_notes_per_patient = 2"))
     res = runner.invoke(app, ["run", str(config), "--patients", "2", "--out", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output
-    from dualalign_core.store import RunStore
+    from dualalign_core.run.store import RunStore
 
     with RunStore(tmp_path / "run") as store:
         labels = list(store.iter_records("labels"))
@@ -326,7 +326,7 @@ def test_classifier_annotator_batches_across_notes(tiny: Path, run_dir: Path, tm
 
     from dualalign_llama.annotator import ClassifierAnnotator
 
-    from dualalign_core.annotate.cli_support import annotate_records
+    from dualalign_core.annotate.files import annotate_records
     from dualalign_core.context import RunContext
     from dualalign_core.plugins import get_registry
 

@@ -67,9 +67,11 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
     return (observed - expected) / (1 - expected)
 
 
-def agreement(labels_a: Iterable[Label], labels_b: Iterable[Label], *, labels: Sequence[str] | None = None,
-              negative_label: str = "none") -> AgreementReport:
-    """Compare two annotators' labels, matched by sentence id; sentences only one side labelled are counted."""
+def agreement(labels_a: Iterable[Label], labels_b: Iterable[Label], *, labels: Sequence[str] | None = None
+              ) -> AgreementReport:
+    """Compare two annotators' labels, matched by sentence id; sentences only one side labelled are counted.
+
+    The binary kappa compares each label's own ``binary`` flag, so it holds for any pack's negative label."""
     a = {lab.sentence_id: lab for lab in labels_a}
     b = {lab.sentence_id: lab for lab in labels_b}
     shared = [sid for sid in a if sid in b]
@@ -85,7 +87,7 @@ def agreement(labels_a: Iterable[Label], labels_b: Iterable[Label], *, labels: S
     return AgreementReport(
         annotator_a=_name(a.values()), annotator_b=_name(b.values()), n=n,
         observed=(n - len(disagreements)) / n if n else 0.0, kappa=cohen_kappa(ya, yb),
-        binary_kappa=cohen_kappa([x != negative_label for x in ya], [y != negative_label for y in yb]),
+        binary_kappa=cohen_kappa([a[s].binary for s in shared], [b[s].binary for s in shared]),
         per_label=per_label, disagreements=disagreements,
         only_a=sum(1 for s in a if s not in b), only_b=sum(1 for s in b if s not in a),
     )
@@ -96,10 +98,11 @@ def _name(labels: Iterable[Label]) -> str:
     return "+".join(names) if names else ""
 
 
-def agreement_from_mapping(a: Mapping[str, str], b: Mapping[str, str], **kwargs: Any) -> AgreementReport:
-    """Convenience: compare two ``sentence id -> label`` mappings."""
+def agreement_from_mapping(a: Mapping[str, str], b: Mapping[str, str], *, negative_label: str,
+                           **kwargs: Any) -> AgreementReport:
+    """Convenience: compare two ``sentence id -> label`` mappings (``negative_label``: the pack's)."""
     return agreement(
-        [Label(sid, "", lab, lab != kwargs.get("negative_label", "none"), "a") for sid, lab in a.items()],
-        [Label(sid, "", lab, lab != kwargs.get("negative_label", "none"), "b") for sid, lab in b.items()],
+        [Label(sid, "", lab, lab != negative_label, "a") for sid, lab in a.items()],
+        [Label(sid, "", lab, lab != negative_label, "b") for sid, lab in b.items()],
         **kwargs,
     )

@@ -9,8 +9,10 @@ ordinary words, lower-case abbreviations case-insensitively.
 Labelling: a sentence's label is the highest-precedence label (the pack's ``label_precedence``) among its
 *affirmed* mentions; negated, family, hypothetical, historical and other-cause mentions do not count. An
 optional *reporter* rule labels a sentence where a third party (daughter, wife, caregiver...) reports or
-worries about a change with ``reporter_label`` (default: ``notice_by_others`` when the pack has that label).
-No affirmed mention: the negative label. Evidence is the text of the winning mention.
+worries about a change with ``reporter_label`` (default: the pack's ``third_party_label``; none, no rule).
+The disease's own words come from the pack's lexicon: ``reporter_cues`` (what counts as a change beside the
+generic change words) and ``self_cause_terms`` (what names the disease in "due to ..."). No affirmed
+mention: the negative label. Evidence is the text of the winning mention.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from attrs import field, frozen
 
 from dualalign_core.components import Annotation, Annotator
 from dualalign_core.records import Label, Note, Sentence
-from dualalign_core.text.context import Assertion, ContextDetector, TriggerHit
+from dualalign_core.text.assertion import Assertion, ContextDetector, TriggerHit
 
 _WHO = (r"(?:daughters?(?:-in-law)?|sons?(?:-in-law)?|wife|husband|spouse|partner|family(?: members?)?|caregivers?|"
         r"children|kids|sister|brother|friends?|neighbou?rs?|niece|nephew|grandchildren|granddaughter|grandson|"
@@ -43,16 +45,19 @@ _REPORTER = re.compile(
 )
 # every _REPORTER match names a third party at a word start: sentences without one skip the big pattern
 _ANY_WHO = re.compile(rf"(?<!\w){_WHO}", re.IGNORECASE)
-_CHANGE_CUE = re.compile(
-    r"(?<!\w)(?:memory|forget\w*|forgot|confus\w*|behaviou?r\w*|personality|mood|changes?|chang\w+|decline\w*|"
-    r"driving|safety|safe|function\w*|cognition|cognitive|repeat\w*|lost|withdrawn|different|no longer|anymore|"
-    r"stopped|keeps|again|lately|recently|used to|not (?:him|her)self|himself|herself|struggl\w*|trouble|"
-    r"difficult\w*|can't|cannot|couldn't|could not|won't|unable|mixed up|misplac\w*|wander\w*|agitat\w*|"
-    r"angry|upset|sleep\w*|eat\w*|weight|fell|falls?|getting worse|worse|slipping|slower|quiet\w*|off)(?!\w)",
-    re.IGNORECASE,
+# words that signal a change in any disease; a pack adds its own (``reporter_cues`` in its lexicon)
+GENERIC_CHANGE_CUES = (
+    r"behaviou?r\w*", r"personality", r"mood", r"changes?", r"chang\w+", r"decline\w*", r"safety", r"safe",
+    r"function\w*", r"different", r"no longer", r"anymore", r"stopped", r"keeps", r"again", r"lately", r"recently",
+    r"used to", r"not (?:him|her)self", r"himself", r"herself", r"struggl\w*", r"trouble", r"difficult\w*", r"can't",
+    r"cannot", r"couldn't", r"could not", r"won't", r"unable", r"angry", r"upset", r"getting worse", r"worse",
+    r"slipping", r"slower", r"quiet\w*", r"off",
 )
-DEFAULT_SELF_CAUSE = ("dementia", "neurodegenerat\\w*", "neurocognitive disorder", "cognitive decline",
-                      "cognitive impairment", "disease progression", "progression of (?:his|her|the) disease")
+
+
+def _any_of(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern matching any of ``patterns`` as whole words (None when there are none)."""
+    return re.compile("|".join(f"(?<!\\w)(?:{p})(?!\\w)" for p in patterns), re.IGNORECASE) if patterns else None
 
 
 @frozen
@@ -121,8 +126,11 @@ def _steps(phrase: str, case_sensitive: bool) -> list[tuple[str, str, str]]:
 class LexiconMatcher:
     """A lexicon compiled once: :meth:`find` returns raw matches, :meth:`mentions` adds context."""
 
-    def __init__(self, lexicon: Mapping[str, Any], *, self_cause_terms: Sequence[str] = DEFAULT_SELF_CAUSE,
+    def __init__(self, lexicon: Mapping[str, Any], *, self_cause_terms: Sequence[str] | None = None,
                  max_scope_words: int = 8, cues: Mapping[str, Sequence[str]] | None = None) -> None:
+        """``self_cause_terms``: regexes naming the disease (``None``: the lexicon's ``self_cause_terms``)."""
+        if self_cause_terms is None:
+            self_cause_terms = tuple(lexicon.get("self_cause_terms", ()))
         self.terms: list[_Term] = []
         phrases: list[tuple[str, int, bool]] = []  # (phrase, term index, case-sensitive)
         for entry in lexicon.get("terms", []):
@@ -145,9 +153,8 @@ class LexiconMatcher:
                 node = node.setdefault(step, {})
             node.setdefault(None, idx)  # first registration wins (longest, then alphabetical)
         self._first_tokens = frozenset(token for _gap, _kind, token in self._trie)
-        self._self_cause = re.compile(
-            "|".join(f"(?<!\\w){t}(?!\\w)" for t in self_cause_terms), re.IGNORECASE
-        ) if self_cause_terms else None
+        self._self_cause = _any_of(self_cause_terms)
+        self._change = _any_of((*GENERIC_CHANGE_CUES, *lexicon.get("reporter_cues", ())))
         self.context = ContextDetector(max_scope_words=max_scope_words, self_cause=self.is_self_cause)
 
     def is_self_cause(self, cause: str) -> bool:
@@ -217,7 +224,7 @@ class LexiconMatcher:
             return None
         hits = None
         for m in _REPORTER.finditer(text):
-            if not (any(x.affirmed for x in mentions) or _CHANGE_CUE.search(text)):
+            if not (any(x.affirmed for x in mentions) or (self._change is not None and self._change.search(text))):
                 return None
             hits = self.context.triggers(text) if hits is None else hits
             cue = m.span("cue") if m.group("cue") else m.span()
@@ -229,9 +236,11 @@ class LexiconMatcher:
 _CACHE: dict[tuple[int, tuple[str, ...], int, int], tuple[Mapping[str, Any], Any, LexiconMatcher]] = {}
 
 
-def matcher_for(lexicon: Mapping[str, Any], self_cause_terms: Sequence[str] = DEFAULT_SELF_CAUSE,
+def matcher_for(lexicon: Mapping[str, Any], self_cause_terms: Sequence[str] | None = None,
                 max_scope_words: int = 8, grammar: Mapping[str, Any] | None = None) -> LexiconMatcher:
     """The compiled matcher for a lexicon object (and the pack grammar's cues; compiled once per settings)."""
+    if self_cause_terms is None:
+        self_cause_terms = tuple(lexicon.get("self_cause_terms", ()))
     key = (id(lexicon), tuple(self_cause_terms), max_scope_words, id(grammar))
     cached = _CACHE.get(key)
     if cached is not None and cached[0] is lexicon and cached[1] is grammar:
@@ -278,10 +287,11 @@ class LexiconAnnotator(Annotator):
         "additionalProperties": False,
         "properties": {
             "reporter_label": {"type": ["string", "null"],
-                               "description": "Label for third-party reports ('auto': notice_by_others if "
-                                              "the pack has it; null: off)."},
+                               "description": "Label for third-party reports ('auto': the pack's "
+                                              "third_party_label; null: off)."},
             "self_cause_terms": {"type": "array", "items": {"type": "string"},
-                                 "description": "Regexes naming the disease itself in 'due to ...' phrases."},
+                                 "description": "Regexes naming the disease itself in 'due to ...' phrases "
+                                                "(default: the pack lexicon's self_cause_terms)."},
             "max_scope_words": {"type": "integer", "minimum": 1, "maximum": 50},
             "use_cues": {"type": "boolean",
                          "description": "Also match the pack grammar's realisation cues (default true)."},
@@ -291,7 +301,8 @@ class LexiconAnnotator(Annotator):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.reporter_label: str | None = options.get("reporter_label", "auto")
-        self.self_cause_terms = tuple(options.get("self_cause_terms", DEFAULT_SELF_CAUSE))
+        given = options.get("self_cause_terms")
+        self.self_cause_terms: tuple[str, ...] | None = tuple(given) if given is not None else None
         self.max_scope_words = int(options.get("max_scope_words", 8))
         self.use_cues = bool(options.get("use_cues", True))
         self._last_matcher: tuple[Any, Any, tuple[str, str], LexiconMatcher] | None = None
@@ -304,17 +315,15 @@ class LexiconAnnotator(Annotator):
         last = self._last_matcher
         if last is not None and last[0] is lexicon and last[1] is grammar and last[2] == names:
             return last[3]
-        terms = (*self.self_cause_terms, *_disease_self_terms(disease))
+        own = self.self_cause_terms if self.self_cause_terms is not None else lexicon.get("self_cause_terms", ())
+        terms = (*own, *_disease_self_terms(disease))
         matcher = matcher_for(lexicon, terms, self.max_scope_words, grammar)
         self._last_matcher = (lexicon, grammar, names, matcher)
         return matcher
 
     def _reporter_label(self, disease: Any) -> str | None:
         if self.reporter_label == "auto":
-            declared = getattr(disease, "third_party_label", None)
-            if declared:
-                return declared
-            return "notice_by_others" if "notice_by_others" in disease.labels else None
+            return getattr(disease, "third_party_label", None)
         return self.reporter_label if self.reporter_label in disease.labels else None
 
     def label_text(self, text: str, disease: Any, section: str | None = None) -> SentenceLabel:

@@ -130,7 +130,7 @@ def _score(label: str, gold: Sequence[bool], pred: Sequence[bool]) -> LabelScore
 
 
 def label_quality(texts: Sequence[str], gold: Sequence[str], pred: Sequence[str], labels: Iterable[str],
-                  negative_label: str = "none") -> LabelQuality:
+                  negative_label: str) -> LabelQuality:
     """Per-label P/R/F1 of ``pred`` against ``gold`` for every label in ``labels`` plus the negative one."""
     if not (len(texts) == len(gold) == len(pred)):
         raise ValueError("texts, gold and pred must have the same length")

@@ -1,13 +1,15 @@
 """The core's own components, registered through the same entry point mechanism as any plugin."""
 
-from dualalign_core import hookimpl
+from dualalign_core import API_VERSION, hookimpl
+from dualalign_core.annotate.from_plan import PlanAnnotator
 from dualalign_core.annotate.lexicon import LexiconAnnotator
-from dualalign_core.annotate.plan import PlanAnnotator
 from dualalign_core.builtin.template_generator import TemplateGenerator
 from dualalign_core.filters import FILTERS
 from dualalign_core.sampling.personas import PrevalencePersonaSource
 from dualalign_core.sampling.trajectory import StageScheduleSampler
 from dualalign_core.sampling.uniform import UniformPersonaSource, UniformSampler
+
+DUALALIGN_API = f"=={API_VERSION}"  # the core's own components always match the core
 
 
 @hookimpl

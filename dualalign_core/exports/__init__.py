@@ -1,4 +1,5 @@
-"""Standard exports beyond one-file-per-table: Hugging Face ``datasets`` and FHIR R4 Bundles."""
+"""Exports of a run: `jsonl.export_run` writes every format (jsonl and parquet itself, `hf` and `fhir` through
+those modules); here, the patient splits they share."""
 
 from __future__ import annotations
 

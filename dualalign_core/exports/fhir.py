@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dualalign_core.errors import BadInput
-from dualalign_core.report.view import RunView
+from dualalign_core.run.view import RunView
 
 ANCHOR_DATE = date(2025, 1, 1)
 NS = uuid.UUID("5d1b3f0e-6f1c-4c5e-9d55-2b6a0a1e8d11")

@@ -12,7 +12,7 @@ from typing import Any
 
 from dualalign_core.errors import BadInput
 from dualalign_core.exports import SPLITS, patient_splits
-from dualalign_core.report.view import RunView
+from dualalign_core.run.view import RunView
 
 
 def _datasets() -> Any:

@@ -23,14 +23,3 @@ def bundle_mentions(bundle: NoteBundle, disease: Any) -> list[Mention]:
 def stage_index(disease: Any, stage: str | None) -> int | None:
     stages = list(disease.stages)
     return stages.index(stage) if stage in stages else None
-
-
-def expressed_labels(bundle: NoteBundle, disease: Any) -> set[str]:
-    """Labels the lexicon finds expressed anywhere in the note: affirmed mentions and third-party reports."""
-    annotator = LexiconAnnotator()
-    units = ([(s.text, s.section) for s in bundle.sentences] if bundle.sentences
-             else [(s.text, s.section) for s in segment(bundle.note.text)])
-    found: set[str] = set()
-    for text, section in units:
-        found |= set(annotator.label_text(text, disease, section).expressed)
-    return found

@@ -64,6 +64,7 @@ class IdentifierFilter(Filter):
 
     name: ClassVar[str] = "identifiers"
     stage: ClassVar[str] = "generated"
+    default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {"kinds": {"type": "array", "items": {"enum": list(KINDS)}, "uniqueItems": True}},

@@ -20,6 +20,7 @@ class LengthFormFilter(Filter):
 
     name: ClassVar[str] = "length_form"
     stage: ClassVar[str] = "generated"
+    default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {

@@ -6,8 +6,6 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from datasketch import MinHash, MinHashLSH
-
 from dualalign_core.components import Filter, NoteBundle, Verdict
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[./][a-z0-9]+)*")
@@ -22,7 +20,11 @@ def shingles(text: str, k: int) -> set[str]:
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a or b else 1.0
+    """|a & b| / |a | b| (1.0 for two empty sets); check_cohort inlines the same formula."""
+    if not a and not b:
+        return 1.0
+    common = len(a & b)
+    return common / (len(a) + len(b) - common)
 
 
 class NearDuplicateFilter(Filter):
@@ -34,6 +36,7 @@ class NearDuplicateFilter(Filter):
 
     name: ClassVar[str] = "near_duplicate"
     stage: ClassVar[str] = "cohort"
+    default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {"threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
@@ -51,17 +54,26 @@ class NearDuplicateFilter(Filter):
         return None  # a cohort filter: see check_cohort
 
     def check_cohort(self, bundles: Sequence[NoteBundle], ctx: Any) -> dict[str, Verdict]:
+        from datasketch import MinHash, MinHashLSH  # imported when a run filters, not when plugins are listed
+
         # LSH at a slightly lower threshold for recall; exact Jaccard decides.
         lsh = MinHashLSH(threshold=max(0.05, self.threshold - 0.1), num_perm=self.num_perm)
-        kept: dict[str, set[str]] = {}
+        template = MinHash(num_perm=self.num_perm, seed=1)  # the permutations are the same for every note
+        same = {"permutations": template.permutations}
+        if getattr(template, "scheme", None) is not None:  # datasketch >= 2 wants it said with the permutations
+            same["scheme"] = template.scheme
+        kept: dict[str, tuple[set[str], int]] = {}
         out: dict[str, Verdict] = {}
         for b in bundles:
             sh = shingles(b.note.text, self.k)
-            mh = MinHash(num_perm=self.num_perm, seed=1)
+            size = len(sh)
+            mh = MinHash(num_perm=self.num_perm, seed=1, **same)
             mh.update_batch([s.encode("utf-8") for s in sh])
             best_id, best = None, 0.0
-            for cand in lsh.query(mh):
-                j = jaccard(sh, kept[cand])
+            for cand in lsh.query(mh):  # jaccard() inlined: a cohort of similar notes makes this loop long
+                other, other_size = kept[cand]
+                common = len(sh & other)
+                j = common / (size + other_size - common) if size or other_size else 1.0
                 if j > best:
                     best_id, best = cand, j
             if best_id is not None and best >= self.threshold:
@@ -70,5 +82,5 @@ class NearDuplicateFilter(Filter):
                 continue
             if b.note.id not in kept:
                 lsh.insert(b.note.id, mh)
-                kept[b.note.id] = sh
+                kept[b.note.id] = (sh, size)
         return out

@@ -1,19 +1,23 @@
-"""Plan adherence: the note must express the symptom categories its plan asked for."""
+"""Plan adherence: the note must express the symptom categories its plan asked for.
+
+:func:`adherence` is the one definition: the run's filter rejects on it and the report aggregates it. A
+planned category counts as expressed when the run's annotator labelled a sentence of the note with it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from attrs import frozen
 
 from dualalign_core.components import Filter, NoteBundle, Verdict
-from dualalign_core.filters._mentions import expressed_labels
+from dualalign_core.records import NotePlan
 
 
 @frozen
 class AdherenceReport:
-    """Planned categories, those found (by labels or affirmed lexicon mentions), recall and invented ones."""
+    """Planned categories, those the annotator's labels express, recall and invented ones."""
 
     planned: tuple[str, ...]
     found: tuple[str, ...]
@@ -22,17 +26,36 @@ class AdherenceReport:
     recall: float
 
 
+def adherence(plan: NotePlan, labels: Iterable[str], negative: str) -> AdherenceReport:
+    """How well a note's sentence labels (the run's annotator's) realise its plan's categories; a plan without
+    required terms has recall 1."""
+    planned = tuple(sorted({t.label for t in plan.required_terms}))
+    found = {label for label in labels if label != negative}
+    missing = tuple(c for c in planned if c not in found)
+    invented = tuple(sorted(found - set(planned)))
+    recall = 1.0 if not planned else (len(planned) - len(missing)) / len(planned)
+    return AdherenceReport(planned, tuple(sorted(found)), missing, invented, recall)
+
+
+def terms_verbatim(plan: NotePlan, text: str) -> float | None:
+    """Share of the plan's required terms found verbatim (case-insensitive) in the note text."""
+    if not plan.required_terms:
+        return None
+    lowered = text.lower()
+    return sum(1 for t in plan.required_terms if t.term.lower() in lowered) / len(plan.required_terms)
+
+
 class PlanAdherenceFilter(Filter):
     """Rejects a note whose recall of planned categories is below ``min_recall`` (stage ``annotated``).
 
-    A planned category counts as expressed when a sentence carries that label or the lexicon finds an
-    affirmed mention of it (one label per sentence hides the second category of a sentence such as
-    "Daughter reports she needs help with bills"). Categories expressed but not planned are *invented*;
-    they are reported, and reject only when ``max_invented`` is set and exceeded.
+    A planned category counts as expressed when the run's annotator labelled a sentence with it (see
+    :func:`adherence`). Categories expressed but not planned are *invented*; they are reported, and reject
+    only when ``max_invented`` is set and exceeded.
     """
 
     name: ClassVar[str] = "plan_adherence"
     stage: ClassVar[str] = "annotated"
+    default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {"min_recall": {"type": "number", "minimum": 0, "maximum": 1},
@@ -45,14 +68,7 @@ class PlanAdherenceFilter(Filter):
         self.max_invented: int | None = options.get("max_invented")
 
     def measure(self, bundle: NoteBundle, ctx: Any) -> AdherenceReport:
-        disease = ctx.disease
-        planned = tuple(sorted({t.label for t in bundle.plan.required_terms}))
-        found = {lab.label for lab in bundle.labels if lab.label != disease.negative_label}
-        found |= expressed_labels(bundle, disease)
-        missing = tuple(c for c in planned if c not in found)
-        invented = tuple(sorted(found - set(planned)))
-        recall = 1.0 if not planned else (len(planned) - len(missing)) / len(planned)
-        return AdherenceReport(planned, tuple(sorted(found)), missing, invented, recall)
+        return adherence(bundle.plan, (lab.label for lab in bundle.labels), ctx.disease.negative_label)
 
     def check(self, bundle: NoteBundle, ctx: Any) -> Verdict | None:
         r = self.measure(bundle, ctx)

@@ -11,7 +11,7 @@ Two filters share the lexicon reading:
   ``historical``; add ``negated`` through ``regress_assertions``) a symptom term that an earlier note
   affirmed, for terms whose label is in ``progressive_labels`` (default: every label). Negation is off by
   default because patients with anosognosia deny symptoms their earlier notes record; a clinician
-  writing that memory loss "resolved" is the implausible case. The later note is rejected; the earlier
+  writing that a progressive symptom "resolved" is the implausible case. The later note is rejected; the earlier
   one is kept (plan order, as for near-duplicates).
 """
 
@@ -25,7 +25,7 @@ from attrs import frozen
 
 from dualalign_core.components import Filter, NoteBundle, Verdict
 from dualalign_core.filters._mentions import bundle_mentions, stage_index
-from dualalign_core.text.context import CATEGORIES
+from dualalign_core.text.assertion import CATEGORIES
 
 
 @frozen
@@ -43,6 +43,7 @@ class TemporalCoherenceFilter(Filter):
 
     name: ClassVar[str] = "temporal_coherence"
     stage: ClassVar[str] = "annotated"
+    default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {"max_violations": {"type": "integer", "minimum": 0}},

@@ -5,7 +5,7 @@ nothing in this package imports a vendor SDK.
 """
 
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend
-from dualalign_core.llm.errors import LLMError, LLMOutputError, PermanentError, RateLimited, TransientError
+from dualalign_core.llm.faults import LLMError, LLMOutputError, PermanentError, RateLimited, TransientError
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 
 __all__ = [

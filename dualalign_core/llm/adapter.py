@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from dualalign_core.llm.backend import LLMBackend
-from dualalign_core.llm.runtime import LLMRuntime
+from dualalign_core.llm.runtime import LLMRuntime, RuntimeStats
 
 
 class BackendBound:
     """Mixin: a component driven by an :class:`LLMBackend`; it takes the backend's name and plugin for
-    provenance, and its concurrency (the runtime's limit) for the pipeline's semaphore."""
+    provenance, and its concurrency (the runtime's limit) for the pipeline's semaphore.
+
+    ``concurrency`` is one knob: setting it (``[generator] concurrency = N`` does, when the component is
+    built) sets the runtime's limiter and the size of the backend's client pool, not only the pipeline's view.
+    """
 
     backend: LLMBackend
     runtime: LLMRuntime
@@ -21,9 +25,18 @@ class BackendBound:
         self.name = backend.name  # type: ignore[misc]
         self.plugin = backend.plugin  # type: ignore[misc]
         self.plugin_version = backend.plugin_version  # type: ignore[misc]
-        self.concurrency = self.runtime.settings.concurrency  # type: ignore[misc]
+
+    @property  # type: ignore[override]
+    def concurrency(self) -> int:
+        """Requests this component keeps in flight (a batching runtime pools at least ``batch_size``)."""
+        limit = self.runtime.settings.concurrency
         if self.runtime.batcher is not None:  # let the pipeline keep enough requests in flight to pool
-            self.concurrency = max(self.concurrency, self.runtime.settings.batch_size)  # type: ignore[misc]
+            return max(limit, self.runtime.settings.batch_size)
+        return limit
+
+    @concurrency.setter
+    def concurrency(self, value: int) -> None:
+        self.runtime.set_concurrency(int(value))
 
     @property
     def model(self) -> str | None:
@@ -33,5 +46,19 @@ class BackendBound:
         """The backend's checks before any work (its API key)."""
         self.backend.preflight()
 
+    async def aclose(self) -> None:
+        """Close the backend's clients (its connection pools)."""
+        await self.runtime.aclose()
+
+    def stats(self) -> RuntimeStats:
+        """What the runtime did so far (requests, retries, 429s, re-asks, cache hits, tokens)."""
+        return self.runtime.stats()
+
     def option(self, name: str, default: Any) -> Any:
         return self.backend.options.get(name, default)
+
+
+def stats_by_role(**components: Any) -> dict[str, dict[str, Any]]:
+    """``{"generator": {...}, "annotator": {...}}``: the runtime stats of each LLM-driven component given by
+    role, as plain data for the manifest and the report; components without a runtime are left out."""
+    return {role: c.stats().as_dict() for role, c in components.items() if isinstance(c, BackendBound)}

@@ -10,7 +10,8 @@ from attrs import frozen
 
 from dualalign_core.components import Component
 from dualalign_core.errors import BadInput
-from dualalign_core.llm.errors import LLMError
+from dualalign_core.llm.faults import LLMError
+from dualalign_core.llm.pricing import Price
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 _PRICE = {
@@ -23,6 +24,7 @@ _PRICE = {
 
 RUNTIME_OPTIONS: dict[str, Any] = {
     "model": {"type": "string", "minLength": 1},
+    "concurrency": {"type": "integer", "minimum": 1},
     "base_url": {"type": "string"},
     "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
     "timeout": {"type": "number", "exclusiveMinimum": 0},
@@ -68,9 +70,14 @@ class BatchStatus:
 
 class LLMBackend(Component):
     """A vendor connection. Subclasses implement :meth:`complete` and translate SDK errors into
-    :class:`~dualalign_core.llm.errors.RateLimited`, ``TransientError`` or ``PermanentError``.
+    :class:`~dualalign_core.llm.faults.RateLimited`, ``TransientError`` or ``PermanentError``.
 
     Everything else (concurrency, throttling, retries, cache, cost) is the core's :mod:`runtime`.
+
+    Class attributes: ``concurrency`` is the default in-flight limit (the ``concurrency`` option, or the
+    run config's ``[generator] concurrency``, sets it per run); ``prices`` is the vendor's own price table
+    by model (USD per 1M tokens; the core's ``prices.json`` is the fallback, the ``price`` option wins).
+    Import the vendor SDK inside the methods that build clients, so listing plugins stays fast.
     """
 
     provider: ClassVar[str] = ""
@@ -79,6 +86,7 @@ class LLMBackend(Component):
     supports_json_schema: ClassVar[bool] = False
     supports_batch: ClassVar[bool] = False
     concurrency: ClassVar[int] = 16
+    prices: ClassVar[Mapping[str, Price]] = {}
     options_schema: ClassVar[dict[str, Any]] = options_schema()
 
     def __init__(self, **options: Any) -> None:
@@ -86,6 +94,8 @@ class LLMBackend(Component):
         self.model_name: str = options.get("model") or self.default_model
         if not self.model_name:
             raise ValueError(f"{type(self).__name__}: no model given")
+        if options.get("concurrency"):
+            self.concurrency = int(options["concurrency"])  # type: ignore[misc]
 
     @property
     def model(self) -> str | None:

@@ -11,10 +11,9 @@ import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
-
 from dualalign_core.llm.backend import BatchItem
-from dualalign_core.llm.errors import LLMCallFailed, LLMError, RateLimited, TransientError
+from dualalign_core.llm.faults import LLMCallFailed, LLMError
+from dualalign_core.llm.retry import retrying
 from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 if TYPE_CHECKING:
@@ -64,13 +63,9 @@ class Batcher:
             task.add_done_callback(self._tasks.discard)
 
     async def _retrying(self, fn: Any, *args: Any) -> Any:
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts),
-            wait=self.runtime._wait,
-            retry=retry_if_exception_type((RateLimited, TransientError)), reraise=True,
-        ):
+        async for attempt in retrying(self.settings, self.runtime._count_retry):
             with attempt:
-                self.runtime.stats.requests += 1
+                self.runtime.counters.requests += 1
                 return await fn(*args)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -86,7 +81,7 @@ class Batcher:
                     if not fut.done():
                         fut.set_exception(error)
             return
-        self.runtime.stats.batches += 1
+        self.runtime.counters.batches += 1
         if ctx is not None:
             for key in pending:
                 ctx.cache_put(PREFIX + key, {"batch_id": batch_id, "state": "submitted"})

@@ -8,10 +8,11 @@ the vendor plugin).
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -45,7 +46,18 @@ class ClientPool(Generic[T]):
         return list(self._clients)
 
     async def aclose(self) -> None:
-        """Close every client built so far (SDK clients have an async ``close``)."""
-        for client in self._clients:
-            await client.close()  # type: ignore[attr-defined]
-        self._clients.clear()
+        """Close every client built so far, once: ``aclose()`` (httpx.AsyncClient, the async SDK clients)
+        when the client has it, else ``close()`` (awaited when it is a coroutine)."""
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await close_client(client)
+
+
+async def close_client(client: Any) -> None:
+    """Close one client whichever way it closes: ``aclose()``, or ``close()`` sync or async."""
+    closer = getattr(client, "aclose", None) or getattr(client, "close", None)
+    if closer is None:
+        return
+    result = closer()
+    if inspect.isawaitable(result):
+        await result

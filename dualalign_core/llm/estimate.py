@@ -7,7 +7,6 @@ result). Vendor prompt-cache discounts are not assumed, so the figure errs high.
 
 from __future__ import annotations
 
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 from attrs import asdict, frozen
@@ -78,14 +77,15 @@ def _role(component: Any, requests: int, inp: int, out: int) -> RoleEstimate:
 def estimate_run(config: RunConfig, registry: Registry | None = None, *,
                  note_tokens: int = NOTE_TOKENS) -> Estimate:
     """Expected tokens and dollars of ``config`` (no request is sent, nothing is written)."""
-    from dualalign_core.pipeline import Pipeline
+    from dualalign_core.plugins import get_registry
+    from dualalign_core.run.build import build_components
+    from dualalign_core.run.plan import plan_cohort
     from dualalign_core.seeds import derive_seed
 
-    with tempfile.TemporaryDirectory() as tmp:
-        pipe = Pipeline(config, tmp, registry=registry)
-        personas, plans = pipe.sample()
+    components = build_components(config, registry or get_registry())
+    personas, plans = plan_cohort(config, components)
     by_id = {p.id: p for p in personas}
-    gen, ann, disease = pipe.components.generator, pipe.components.annotator, pipe.components.disease
+    gen, ann, disease = components.generator, components.annotator, components.disease
     g_in = g_out = a_in = a_out = a_req = 0
     n_sent = max(1, round(note_tokens / SENTENCE_TOKENS))
     for plan in plans:
@@ -124,12 +124,3 @@ def over_budget(estimate: Estimate, max_cost_usd: float | None) -> str | None:
 
     return (f"estimated cost {usd(estimate.cost_usd)} exceeds --max-cost {usd(max_cost_usd)}; the run will stop "
             "when the budget is reached (resume later with a larger budget)")
-
-
-def budget_options(max_cost_usd: float | None, spent_usd: float = 0.0) -> dict[str, Any]:
-    """What the pipeline puts in ``RunContext.options`` so every LLM call is checked against the budget
-    before it is sent (the runtime raises :class:`~dualalign_core.llm.runtime.BudgetReached`, a RunFailed):
-    the run's whole budget and what earlier sessions of the run already spent."""
-    if max_cost_usd is None:
-        return {}
-    return {"max_cost_usd": max_cost_usd, "spent_usd": spent_usd}

@@ -18,9 +18,7 @@ DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 1024
 
 
-def _title(disease: DiseasePack, variable: str, value: str | None) -> str:
-    if value is None:
-        return "unknown"
+def _title(disease: DiseasePack, variable: str, value: str) -> str:
     titles = disease.manifest.get("demographic_titles", {}).get(variable, {}) if disease.manifest else {}
     return titles.get(value, value.replace("_", " "))
 
@@ -31,14 +29,15 @@ def _label_title(disease: DiseasePack, label: str) -> str:
 
 
 def prompt_fields(plan: NotePlan, persona: Persona, disease: DiseasePack) -> dict[str, Any]:
-    """The template fields (:data:`dualalign_core.disease.PROMPT_FIELDS`) for one note, in words."""
+    """The template fields for one note, in words: the plan's (:data:`dualalign_core.disease.PLAN_FIELDS`) and
+    every field the persona carries: its demographic variables (titled by the pack's ``demographic_titles``)
+    and any extra a persona source added (``medications``...)."""
     factor_titles = {f["id"]: f.get("title", f["id"]) for f in disease.risk_factors.get("factors", [])}
     risks = [factor_titles.get(r, r.replace("_", " ")) for r in persona.risk_factors]
     terms = "\n".join(f"- {t.term} ({_label_title(disease, t.label)})" for t in plan.required_terms)
-    return {
+    persona_fields = {name: _title(disease, name, str(value)) for name, value in persona.demographics.items()}
+    return persona_fields | {
         "age": persona.age,
-        "sex": _title(disease, "sex", persona.demographics.get("sex")),
-        "race_ethnicity": _title(disease, "race_ethnicity", persona.demographics.get("race_ethnicity")),
         "risk_factors": ", ".join(risks) if risks else "none recorded",
         "years_before_diagnosis": f"{plan.years_before_diagnosis:.1f}",
         "note_type": disease.note_type_title(plan.note_type),
@@ -67,7 +66,7 @@ class LLMNoteGenerator(BackendBound, Generator):
         result = await self.runtime.complete(request, ctx)
         text = result.response.text.strip()
         if not text:
-            from dualalign_core.llm.errors import LLMOutputError
+            from dualalign_core.llm.faults import LLMOutputError
 
             raise LLMOutputError("empty reply", result.response.text).with_usage(result.usage)
         return Generation(text=text, model=result.response.model or self.backend.model_name,

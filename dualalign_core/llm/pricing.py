@@ -1,8 +1,13 @@
-"""Token prices as data (``prices.json``: USD per 1M tokens, with source URL and date read) and cost per call."""
+"""Token prices as data (USD per 1M tokens, with source URL and date read) and cost per call.
+
+A vendor plugin ships its own table (``LLMBackend.prices``, usually read by :func:`package_prices` from a
+``prices.json`` in the plugin's package); the core's ``prices.json`` is the fallback for models it lacks.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -61,18 +66,37 @@ def price_table() -> dict[str, Any]:
     return json.loads(text)
 
 
-def lookup(model: str) -> Price | None:
-    """The price of ``model``: an exact entry, else the longest entry it starts with (dated snapshots such
-    as ``gpt-4o-2024-08-06`` match ``gpt-4o``). None for models the table does not know (local servers)."""
+def package_prices(package: str, resource: str = "prices.json") -> dict[str, Price]:
+    """A plugin's price table: ``{"models": {name: {input, output, ...}}}`` in ``resource`` of ``package``
+    (the file may also hold ``unit`` and a ``source`` with URL and date read)."""
+    doc = json.loads(resources.files(package).joinpath(resource).read_text(encoding="utf-8"))
+    source = doc.get("source", {}).get("url") if isinstance(doc.get("source"), dict) else doc.get("source")
+    return {name: Price.from_dict({"source": source, **entry}) for name, entry in doc["models"].items()}
+
+
+def _match(model: str, names: Mapping[str, Any]) -> str | None:
+    """An exact entry, else the longest entry ``model`` starts with (``gpt-4o-2024-08-06`` -> ``gpt-4o``)."""
+    if model in names:
+        return model
+    return max((k for k in names if model.startswith(k + "-") or model.startswith(k + "@")), key=len, default=None)
+
+
+def lookup(model: str, vendor: Mapping[str, Price] | None = None) -> Price | None:
+    """The price of ``model``: the vendor plugin's table first, then the core's; exact entries, else the
+    longest prefix (dated snapshots). None for models neither knows (local servers)."""
+    if vendor:
+        name = _match(model, vendor)
+        if name is not None:
+            return vendor[name]
     models = price_table()["models"]
-    if model in models:
-        return Price.from_dict(models[model])
-    best = max((k for k in models if model.startswith(k + "-") or model.startswith(k + "@")), key=len, default=None)
+    best = _match(model, models)
     return Price.from_dict(models[best]) if best else None
 
 
-def price_for(model: str, override: dict[str, Any] | None = None) -> Price | None:
-    """A backend's ``price`` option wins over the table (use ``{input = 0, output = 0}`` for a local model)."""
+def price_for(model: str, override: dict[str, Any] | None = None,
+              vendor: Mapping[str, Price] | None = None) -> Price | None:
+    """A backend's ``price`` option wins over the vendor's table and the core's (use ``{input = 0, output = 0}``
+    for a local model)."""
     if override:
         return Price.from_dict(override)
-    return lookup(model)
+    return lookup(model, vendor)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,12 +17,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import jsonschema
 from attrs import define, field, frozen
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from dualalign_core.errors import RunFailed
 from dualalign_core.llm.backend import LLMBackend
 from dualalign_core.llm.batch import Batcher
-from dualalign_core.llm.errors import (
+from dualalign_core.llm.faults import (
     LLMCallFailed,
     LLMError,
     LLMOutputError,
@@ -32,6 +30,7 @@ from dualalign_core.llm.errors import (
     TransientError,
 )
 from dualalign_core.llm.pricing import FREE, Price, price_for, usd
+from dualalign_core.llm.retry import retrying
 from dualalign_core.llm.throttle import AdaptiveLimiter, ErrorBreaker, TokenBucket
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 from dualalign_core.records import Usage, canonical_json
@@ -70,13 +69,14 @@ class RuntimeSettings:
     @classmethod
     def from_options(cls, options: dict[str, Any], concurrency: int) -> RuntimeSettings:
         names = {a.name for a in attrs.fields(cls)} - {"concurrency"}
-        return cls(concurrency=options.get("concurrency", concurrency),
+        return cls(concurrency=int(options.get("concurrency") or concurrency),
                    **{k: options[k] for k in names if k in options})
 
 
 @define
-class RuntimeStats:
-    """What the runtime did; ``requests`` counts HTTP attempts that reached the backend."""
+class RuntimeCounters:
+    """What the runtime did so far (mutable, one event loop); ``requests`` counts attempts that reached the
+    backend. :meth:`LLMRuntime.stats` gives a frozen copy."""
 
     requests: int = 0
     cache_hits: int = 0
@@ -86,9 +86,41 @@ class RuntimeStats:
     failures: dict[str, int] = field(factory=dict)
     spent_usd: float = 0.0
     batches: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
     def fail(self, reason: str) -> None:
         self.failures[reason] = self.failures.get(reason, 0) + 1
+
+
+@frozen
+class RuntimeStats:
+    """A runtime's totals, ready for the manifest and the report (:meth:`as_dict`).
+
+    ``requests``: attempts that reached the backend (retries and re-asks included); ``retries``: attempts
+    repeated after a 429 or a transient error; ``rate_limited``: 429s; ``reasks``: corrective re-asks for an
+    invalid structured reply; ``cache_hits``: replies served from the run's cache; ``failures``: calls that
+    failed for good, by reason; tokens and cost are what the backend billed (cache hits excluded).
+    """
+
+    provider: str
+    model: str
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    reasks: int = 0
+    cache_hits: int = 0
+    batches: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    failures: dict[str, int] = field(factory=dict, hash=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (failures sorted by reason)."""
+        out = attrs.asdict(self)
+        out["failures"] = dict(sorted(self.failures.items()))
+        return out
 
 
 @frozen
@@ -122,7 +154,7 @@ def request_key(request: LLMRequest, provider: str = "") -> str:
 
 
 class Budget:
-    """A run-wide spending cap shared by every runtime of the run (kept in ``ctx.options``)."""
+    """A run-wide spending cap shared by every runtime of the run (``RunContext.budget``)."""
 
     def __init__(self, limit_usd: float, spent_usd: float = 0.0):
         self.limit = limit_usd
@@ -141,13 +173,7 @@ class Budget:
 
     @staticmethod
     def of(ctx: RunContext | None) -> Budget | None:
-        if ctx is None:
-            return None
-        budget = ctx.options.get("_llm_budget")
-        if budget is None and ctx.options.get("max_cost_usd") is not None:
-            budget = ctx.options["_llm_budget"] = Budget(float(ctx.options["max_cost_usd"]),
-                                                         float(ctx.options.get("spent_usd", 0.0)))
-        return budget
+        return ctx.budget if ctx is not None else None
 
 
 class LLMRuntime:
@@ -161,8 +187,8 @@ class LLMRuntime:
         self.rpm = TokenBucket(s.rpm) if s.rpm else None
         self.tpm = TokenBucket(s.tpm) if s.tpm else None
         self.breaker = ErrorBreaker(s.breaker_window, s.breaker_threshold)
-        self.stats = RuntimeStats()
-        self.price: Price = price_for(backend.model_name, backend.options.get("price")) or FREE
+        self.counters = RuntimeCounters()
+        self.price: Price = price_for(backend.model_name, backend.options.get("price"), backend.prices) or FREE
         self.priced = self.price is not FREE or bool(backend.options.get("price"))
         self.batcher = Batcher(self) if s.batch and backend.supports_batch else None
 
@@ -180,7 +206,7 @@ class LLMRuntime:
             return self._from_cache(hit)
         response, usage = await self._fetch(key, request, ctx)
         if response.truncated and not accept_truncated:
-            self.stats.fail("truncated")
+            self.counters.fail("truncated")
             raise LLMOutputError(f"reply cut off (finish_reason={response.finish_reason}, "
                                  f"max_tokens={request.max_tokens})", response.text).with_usage(usage)
         if ctx is not None and cache:
@@ -205,7 +231,7 @@ class LLMRuntime:
         data, error = parse_json(first.response.text, request.json_schema, check, first.response)
         final = first.response
         if error is not None:
-            self.stats.reasks += 1
+            self.counters.reasks += 1
             fix = attrs.evolve(request, messages=(
                 *request.messages, Message("assistant", first.response.text or "(empty)"),
                 Message("user", reask_text(error, request, self.backend))))
@@ -217,12 +243,30 @@ class LLMRuntime:
             final = second.response
             data, error = parse_json(second.response.text, request.json_schema, check, second.response)
             if error is not None:
-                self.stats.fail("invalid_output")
+                self.counters.fail("invalid_output")
                 raise LLMOutputError(f"invalid structured reply after one corrective re-ask: {error}",
                                      second.response.text).with_usage(usage)
         if ctx is not None:
             ctx.cache_put(key, _cache_value(final, usage))
         return JSONResult(data, final, usage)
+
+    def stats(self) -> RuntimeStats:
+        """A frozen copy of what this runtime did so far."""
+        c = self.counters
+        return RuntimeStats(
+            provider=self.backend.provider or self.backend.name, model=self.backend.model_name,
+            requests=c.requests, retries=c.retries, rate_limited=c.rate_limited, reasks=c.reasks,
+            cache_hits=c.cache_hits, batches=c.batches, input_tokens=c.input_tokens, output_tokens=c.output_tokens,
+            cost_usd=round(c.spent_usd, 10), failures=dict(c.failures))
+
+    def set_concurrency(self, limit: int) -> None:
+        """Change the in-flight limit before the first request (the ``concurrency`` knob): the limiter, the
+        settings and the backend's client pool size all follow it."""
+        if limit < 1:
+            raise ValueError(f"concurrency must be at least 1, got {limit}")
+        self.settings = attrs.evolve(self.settings, concurrency=limit)
+        self.limiter = AdaptiveLimiter(limit)
+        self.backend.concurrency = limit  # type: ignore[misc]  # sizes the client pool it builds lazily
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -232,7 +276,7 @@ class LLMRuntime:
         """A cached reply. Billable (the running unit paid for it before a crash or failure and has not
         recorded it yet): its original usage and cost, ``cached=False``, exactly as the uninterrupted run
         records it, and not charged again (the spend ledger already holds it). Otherwise free."""
-        self.stats.cache_hits += 1
+        self.counters.cache_hits += 1
         value = hit.value
         fields = {a.name for a in attrs.fields(LLMResponse)}
         response = LLMResponse(**{k: v for k, v in value.items() if k in fields})
@@ -267,40 +311,31 @@ class LLMRuntime:
         finally:
             if budget is not None:
                 budget.settle(worst, actual)
-        self.stats.spent_usd += actual
+        self.counters.spent_usd += actual
+        self.counters.input_tokens += response.input_tokens
+        self.counters.output_tokens += response.output_tokens
         usage = Usage(response.input_tokens, response.output_tokens, actual, False)
         if ctx is not None:
             ctx.record_spend(usage, key)
         return response, usage
 
-    def _wait(self, state: RetryCallState) -> float:
-        s = self.settings
-        exc = state.outcome.exception() if state.outcome else None
-        backoff = min(s.backoff_max, s.backoff_initial * 2 ** (state.attempt_number - 1))
-        backoff += random.uniform(0, s.backoff_initial)
-        if isinstance(exc, RateLimited) and exc.retry_after is not None:
-            return exc.retry_after + random.uniform(0, min(1.0, 0.1 * exc.retry_after + 0.01))
-        return backoff
+    def _count_retry(self) -> None:
+        self.counters.retries += 1
 
     async def _with_retries(self, request: LLMRequest) -> LLMResponse:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts), wait=self._wait,
-            retry=retry_if_exception_type((RateLimited, TransientError)), reraise=True,
-            before_sleep=lambda _s: setattr(self.stats, "retries", self.stats.retries + 1),
-        )
         try:
-            async for attempt in retrying:
+            async for attempt in retrying(self.settings, self._count_retry):
                 with attempt:
                     return await self._attempt(request)
         except RateLimited as exc:
-            self.stats.fail("rate_limited")
+            self.counters.fail("rate_limited")
             raise LLMCallFailed(f"rate limited on all {self.settings.max_attempts} attempts: {exc}") from None
         except TransientError as exc:
-            self.stats.fail("transient")
+            self.counters.fail("transient")
             raise LLMCallFailed(f"{type(exc).__name__} on all {self.settings.max_attempts} attempts: "
                                 f"{exc}") from None
         except PermanentError as exc:
-            self.stats.fail("permanent")
+            self.counters.fail("permanent")
             raise LLMCallFailed(f"request refused (HTTP {exc.status}): {exc}") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -313,10 +348,10 @@ class LLMRuntime:
             await self.tpm.acquire(request.approx_tokens())
         await self.limiter.acquire()
         try:
-            self.stats.requests += 1
+            self.counters.requests += 1
             response = await self.backend.complete(request)
         except RateLimited as exc:
-            self.stats.rate_limited += 1
+            self.counters.rate_limited += 1
             self.limiter.on_rate_limited(exc.retry_after)
             raise
         except LLMError as exc:
@@ -383,5 +418,5 @@ def reask_text(error: str, request: LLMRequest, backend: LLMBackend) -> str:
     return text + "."
 
 
-__all__ = ["LLMRuntime", "RuntimeSettings", "LLMResult", "JSONResult", "Budget", "BreakerTripped",
+__all__ = ["LLMRuntime", "RuntimeSettings", "RuntimeStats", "LLMResult", "JSONResult", "Budget", "BreakerTripped",
            "BudgetReached", "request_key", "parse_json"]

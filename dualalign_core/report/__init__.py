@@ -9,18 +9,18 @@ from typing import Any
 
 from dualalign_core.atomic import atomic_write_text, check_file_target
 from dualalign_core.errors import BadInput
-from dualalign_core.report.view import RunView
-from dualalign_core.store import DB_NAME
+from dualalign_core.run.store import DB_NAME
+from dualalign_core.run.view import RunView
 
-__all__ = ["RunView", "build_report", "collect_metrics", "write_atomic"]
+__all__ = ["build_report", "collect_metrics", "write_atomic"]
 
 
 def collect_metrics(run_dir: str | Path, *, embeddings: bool = True) -> dict[str, Any]:
     """Every number the report shows (JSON-ready)."""
-    from dualalign_core.report.metrics import collect
+    from dualalign_core.report.measures import collect
 
     with RunView(run_dir) as view:
-        if not view.store.has_plans():
+        if not view.has_plans():
             raise BadInput("the run has no plans yet (it stopped before planning): nothing to report; continue "
                            "it with `dualalign run CONFIG --out RUN_DIR --resume`", file=str(run_dir))
         return collect(view, embeddings=embeddings)

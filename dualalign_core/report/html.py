@@ -77,7 +77,7 @@ def note(text: str) -> str:
 
 
 def render(m: dict[str, Any]) -> str:
-    """The whole page from :func:`dualalign_core.report.metrics.collect` output."""
+    """The whole page from :func:`dualalign_core.report.measures.collect` output."""
     body = {sid: globals()[f"_s_{sid.replace('-', '_')}"](m) for sid, _ in SECTIONS}
     nav = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS)
     sections = "".join(f'<section id="{sid}"><h2>{escape(title)}</h2>{body[sid]}</section>'
@@ -295,7 +295,16 @@ def _s_usage(m: dict[str, Any]) -> str:
             ("stop reason", u["stop_reason"])]
     rows += [(f"throughput: {k}", v) for k, v in u["throughput"].items()]
     rows += [(f"limit: {k}", v) for k, v in u["limits"].items()]
-    return table(["measure", "value"], rows)
+    html = table(["measure", "value"], rows)
+    llm = u.get("llm") or {}
+    if llm:  # the LLM runtime's own counts, summed over every invocation of the run
+        cols = ["requests", "retries", "rate_limited", "reasks", "cache_hits", "batches", "input_tokens",
+                "output_tokens", "cost_usd"]
+        html += table(["role", "provider / model", *[c.replace("_", " ") for c in cols], "failures"],
+                      [(role, f"{s.get('provider')} / {s.get('model')}", *[s.get(c, 0) for c in cols],
+                        ", ".join(f"{k}={v}" for k, v in (s.get("failures") or {}).items()) or "none")
+                       for role, s in sorted(llm.items())])
+    return html
 
 
 def _s_provenance(m: dict[str, Any]) -> str:

@@ -3,15 +3,17 @@
 Per patient: how many notes over the years before diagnosis, when, which note type, which stage; per note:
 how many symptom mentions (the stage mean times the density multiplier), which categories (multinomial on
 the stage's category proportions, so the multiplier keeps proportions), and which lexicon terms
-(plausible at that stage).
+(plausible at that stage, and applicable to the persona: a term's ``applies_to`` names the demographic
+categories it can be planned for, so a male-only term never goes into a woman's notes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from attrs import frozen
+from attrs import field, frozen
 
 from dualalign_core.components import TrajectorySampler
 from dualalign_core.records import NotePlan, Persona, RequiredTerm
@@ -19,6 +21,12 @@ from dualalign_core.records import NotePlan, Persona, RequiredTerm
 if TYPE_CHECKING:
     from dualalign_core.context import RunContext
     from dualalign_core.disease import DiseasePack
+
+
+def applies(term: Mapping[str, Any], demographics: Mapping[str, str]) -> bool:
+    """Whether a lexicon term can be planned for a persona: each variable of its ``applies_to`` (if any) has
+    one of the listed categories (a persona without that variable does not qualify)."""
+    return all(demographics.get(v) in allowed for v, allowed in (term.get("applies_to") or {}).items())
 
 
 @frozen
@@ -41,6 +49,21 @@ class Schedule:
     labels: tuple[str, ...]
     category_p: np.ndarray  # (n_stages, n_labels)
     terms: tuple[tuple[tuple[RequiredTerm, ...], ...], ...]  # [stage][label] -> plausible terms
+    applies_to: dict[str, dict[str, frozenset[str]]] = field(factory=dict, hash=False)  # term id -> restriction
+    _pools: dict[tuple, Any] = field(factory=dict, hash=False, eq=False, init=False)
+
+    def pools(self, demographics: Mapping[str, str]) -> tuple[tuple[tuple[RequiredTerm, ...], ...], ...]:
+        """The plausible terms by stage and label that apply to a persona with these demographics (a term
+        restricted on a variable the persona does not carry does not apply)."""
+        if not self.applies_to:
+            return self.terms
+        variables = sorted({v for rule in self.applies_to.values() for v in rule})
+        key = tuple(demographics.get(v) for v in variables)
+        if key not in self._pools:
+            rules = {term_id: {"applies_to": rule} for term_id, rule in self.applies_to.items()}
+            self._pools[key] = tuple(tuple(tuple(t for t in pool if applies(rules.get(t.term_id, {}), demographics))
+                                           for pool in stage) for stage in self.terms)
+        return self._pools[key]
 
     @classmethod
     def compile(cls, disease: DiseasePack) -> Schedule:
@@ -76,6 +99,8 @@ class Schedule:
             bin_p=weight / weight.sum(), note_types=types, note_type_p=nt / nt.sum(axis=1, keepdims=True),
             mentions=np.array([sched["mentions_per_note"]["by_stage"][s] for s in stages], dtype=float),
             labels=labels, category_p=cp / cp.sum(axis=1, keepdims=True), terms=tuple(terms),
+            applies_to={t["id"]: {v: frozenset(c) for v, c in t["applies_to"].items()}
+                        for t in disease.lexicon["terms"] if t.get("applies_to")},
         )
 
     def stage_index(self, years_before: np.ndarray) -> np.ndarray:
@@ -104,7 +129,7 @@ class StageScheduleSampler(TrajectorySampler):
 
     def plan(self, persona: Persona, disease: DiseasePack, seed: int, ctx: RunContext) -> list[NotePlan]:
         s = self.schedule(disease)
-        multiplier = float(ctx.options.get("multiplier", 5.0))
+        multiplier = float(self.multiplier)
         rng = np.random.default_rng(seed)
         n = self.options.get("notes") or int(np.clip(
             np.rint(s.median_notes * np.exp(s.sigma * rng.standard_normal())), s.min_notes, s.max_notes))
@@ -118,10 +143,11 @@ class StageScheduleSampler(TrajectorySampler):
         types = (u[:, None] > type_cdf[st]).sum(axis=1).clip(max=len(s.note_types) - 1)
         mentions = rng.poisson(s.mentions[st] * multiplier)
         prov = ctx.provenance(self, seed)
+        pools = s.pools(persona.demographics)
         plans = []
         for i in range(n):
             si = int(st[i])
-            required = self._terms(s, si, int(mentions[i]), rng)
+            required = self._terms(pools, s.category_p[si], si, int(mentions[i]), rng)
             plans.append(NotePlan(
                 id=f"{persona.id}-n{i:03d}", persona_id=persona.id, index=i,
                 years_before_diagnosis=float(t[i]), note_type=s.note_types[int(types[i])],
@@ -130,19 +156,21 @@ class StageScheduleSampler(TrajectorySampler):
         return plans
 
     @staticmethod
-    def _terms(s: Schedule, si: int, k: int, rng: np.random.Generator) -> tuple[RequiredTerm, ...]:
+    def _terms(pools: tuple[tuple[tuple[RequiredTerm, ...], ...], ...], category_p: np.ndarray, si: int, k: int,
+               rng: np.random.Generator) -> tuple[RequiredTerm, ...]:
         if k == 0:
             return ()
-        p = s.category_p[si].copy()
-        available = np.array([len(x) > 0 for x in s.terms[si]])
-        p = np.where(available, p, 0.0)
+        available = np.array([len(x) > 0 for x in pools[si]])
+        p = np.where(available, category_p, 0.0)
+        if p.sum() <= 0:
+            return ()  # no term of any category applies to this persona at this stage
         p /= p.sum()
         counts = rng.multinomial(k, p)
         out: list[RequiredTerm] = []
         for li, c in enumerate(counts):
             if not c:
                 continue
-            pool = s.terms[si][li]
+            pool = pools[si][li]
             picks = rng.choice(len(pool), size=int(c), replace=int(c) > len(pool))
             out.extend(pool[j] for j in picks)
         return tuple(out)

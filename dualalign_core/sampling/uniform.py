@@ -3,8 +3,8 @@
 ``uniform`` persona source: every demographic category equally likely, each risk factor present with
 probability 1/2 (no prevalence tables). ``uniform`` sampler: visit times uniform over the window, the same mean
 number of mentions at every visit (the schedule's overall mean times the multiplier), categories uniform over
-the labels and terms uniform over the whole lexicon, whatever the stage. Disease-agnostic: only the pack's
-category names, lexicon and window are read.
+the labels and terms uniform over the lexicon terms that apply to the persona (`applies_to`), whatever the
+stage. Disease-agnostic: only the pack's category names, lexicon and window are read.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from dualalign_core.components import PersonaSource, TrajectorySampler
 from dualalign_core.records import NotePlan, Persona, RequiredTerm
 from dualalign_core.sampling.personas import CohortColumns, sample_ages, to_personas
-from dualalign_core.sampling.trajectory import StageScheduleSampler
+from dualalign_core.sampling.trajectory import StageScheduleSampler, applies
 
 if TYPE_CHECKING:
     from dualalign_core.context import RunContext
@@ -55,8 +55,9 @@ class UniformSampler(TrajectorySampler):
             np.rint(s.median_notes * np.exp(s.sigma * rng.standard_normal())), s.min_notes, s.max_notes))
         t = np.maximum(np.sort(np.round(rng.random(n) * s.years, 3))[::-1], 0.001)
         stages = s.stage_index(t)
-        mean = float(s.mentions.mean()) * float(ctx.options.get("multiplier", 5.0))
-        pools = [[t_ for t_ in disease.lexicon["terms"] if t_["label"] == lb] for lb in s.labels]
+        mean = float(s.mentions.mean()) * float(self.multiplier)
+        pools = [[t_ for t_ in disease.lexicon["terms"] if t_["label"] == lb and applies(t_, persona.demographics)]
+                 for lb in s.labels]
         pools = [p for p in pools if p]
         prov = ctx.provenance(self, seed)
         plans = []

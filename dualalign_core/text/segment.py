@@ -144,7 +144,7 @@ def _is_boundary(line: str, m: re.Match[str]) -> bool:
         return title_case or nxt[0].isdigit() and bool(ENUM_AHEAD.match(line, m.end()))
     if nxt[0].isupper() or nxt[0].isdigit() or nxt[0] in "\"'(\u201c[":
         return True
-    # Lower-case start ("memory loss. pt denies falls"): a boundary after an ordinary word.
+    # Lower-case start ("tremor at rest. pt denies falls"): a boundary after an ordinary word.
     return token.isalpha() and len(token) >= 3
 
 
@@ -184,7 +184,7 @@ def _continues(last: str, line: str) -> bool:
     if MARKER.match(line) or HEADER.match(line) or BARE_HEADER.match(line):
         return False
     if BARE_HEADER.match(last) or HEADER.fullmatch(last) or len(last.strip()) < WRAP_MIN:
-        return False  # short unpunctuated lines are list items ("donepezil 5 mg"), not wrapped prose
+        return False  # short unpunctuated lines are list items ("metformin 500 mg"), not wrapped prose
     return not TERMINAL.search(last)
 
 

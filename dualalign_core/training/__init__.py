@@ -38,11 +38,15 @@ def build_trainer(name: str, options: dict[str, Any], *, field: str = "--trainer
     return get_registry().create("trainer", name, options, field_path=field)
 
 
-def pack_labels(disease: str) -> list[str]:
-    """A registered disease pack's label space: its negative label first, then its labels."""
+def pack_labels(disease: str | None) -> list[str]:
+    """A registered disease pack's label space: its negative label first, then its labels (``None``: the one
+    installed pack; with several installed, bad input naming them)."""
+    from dualalign_core.disease import installed_pack_name
     from dualalign_core.plugins import get_registry
 
-    pack = get_registry().get("disease", disease, field_path="--disease")
+    registry = get_registry()
+    name = installed_pack_name(disease, registry.names("disease"))
+    pack = registry.get("disease", name, field_path="--disease")
     return [pack.negative_label, *pack.labels]
 
 
@@ -53,7 +57,8 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
     """Train on a run's sentences and/or a gold set, then score the held-out test split.
 
     The label space (negative label first) comes from the run's disease pack, else from ``disease`` (a
-    registered pack; ``alzheimers`` when neither is given). ``mixing`` samples and weights the synthetic part.
+    registered pack; the one installed pack when neither is given). ``mixing`` samples and weights the
+    synthetic part.
     """
     if run_dir is None and gold is None:
         raise BadInput("give a run directory, a gold set, or both", field="RUN_DIR")
@@ -62,7 +67,7 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
         check_dir_target(out_dir, MODEL_KIND, protect=[run_dir] if run_dir else [])  # before any work
     synthetic, labels = run_examples(run_dir) if run_dir is not None else ([], [])
     if disease is not None or run_dir is None:
-        labels = pack_labels(disease or "alzheimers")
+        labels = pack_labels(disease)
     gold_examples = load_gold(gold) if gold is not None else None
     if gold_examples is not None:
         check_labels(gold_examples, labels, str(gold))

@@ -19,7 +19,7 @@ import attrs
 
 from dualalign_core.config import ComponentSpec, RunConfig, load_config
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import validate
+from dualalign_core.jsonschemas import validate
 from dualalign_core.training.data import Mixing, assemble, check_labels, load_gold, run_examples, task_view
 
 if sys.version_info >= (3, 11):
@@ -83,7 +83,7 @@ def synthetic_config(base: RunConfig, kind: str, multiplier: float, doc: dict[st
 
 def make_run(cfg: RunConfig, run_dir: Path) -> Path:
     """Generate (or resume) one synthetic run."""
-    from dualalign_core.pipeline import Pipeline
+    from dualalign_core.run.pipeline import Pipeline
 
     exists = (run_dir / "run.sqlite").exists()
     pipeline = Pipeline(cfg, run_dir, resume=exists)
@@ -122,8 +122,8 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
                 runs[key] = run_examples(make_run(synthetic_config(base, *key, doc), run_dir))
             labels = labels or runs[key][1]
     if not labels:  # gold-only arms: the base config's disease pack gives the label space
-        from dualalign_core.pipeline import resolve_disease
         from dualalign_core.plugins import get_registry
+        from dualalign_core.run.build import resolve_disease
 
         pack = resolve_disease(base, get_registry())
         labels = [pack.negative_label, *pack.labels]

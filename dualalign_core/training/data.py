@@ -16,7 +16,7 @@ from attrs import evolve, frozen
 
 from dualalign_core.components import Example
 from dualalign_core.errors import BadInput
-from dualalign_core.schemas import validate
+from dualalign_core.jsonschemas import validate
 from dualalign_core.textio import check_unicode, read_text
 
 TASKS = ("binary", "multiclass")
@@ -100,15 +100,11 @@ def check_labels(examples: Sequence[Example], labels: Sequence[str], file: str) 
 def run_examples(run_dir: str | Path) -> tuple[list[Example], list[str]]:
     """The accepted, labelled sentences of a run, and its label space (the pack's negative label first, then
     its labels; without the pack, the negative label the run's labels mark as not binary)."""
-    from dualalign_core.pipeline import load_bundles
-    from dualalign_core.store import DB_NAME, RunStore
+    from dualalign_core.run.view import RunView
 
-    run_dir = Path(run_dir)
-    if not (run_dir / DB_NAME).is_file():
-        raise BadInput("not a run directory (no run.sqlite)", file=str(run_dir))
-    with RunStore(run_dir, readonly=True) as store:
-        bundles = load_bundles(store)
-        labels = _run_labels(store)
+    with RunView(run_dir) as view:
+        bundles = view.bundles()
+        labels = _run_labels(view.stored_config())
     out: list[Example] = []
     negatives: set[str] = set()
     for b in bundles:
@@ -124,16 +120,15 @@ def run_examples(run_dir: str | Path) -> tuple[list[Example], list[str]]:
     return out, label_space(negative, out)
 
 
-def _run_labels(store: Any) -> list[str]:
+def _run_labels(stored: dict[str, Any] | None) -> list[str]:
     """The disease pack's label space (negative label first), from the run's stored config (empty when the
     pack cannot be found)."""
-    stored = store.get_meta("config")
     if not stored:
         return []
     try:
         from dualalign_core.config import parse_config
-        from dualalign_core.pipeline import resolve_disease
         from dualalign_core.plugins import get_registry
+        from dualalign_core.run.build import resolve_disease
 
         pack = resolve_disease(parse_config(stored, None), get_registry())
         return [pack.negative_label, *pack.labels]

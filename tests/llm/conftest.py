@@ -13,7 +13,7 @@ from fakeserver import FakeLLMServer  # noqa: E402
 from llm_helpers import SECRET, StubDisease  # noqa: E402
 
 from dualalign_core.context import RunContext  # noqa: E402
-from dualalign_core.store import RunStore  # noqa: E402
+from dualalign_core.run.store import RunStore  # noqa: E402
 
 
 @pytest.fixture

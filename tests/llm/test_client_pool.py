@@ -32,3 +32,41 @@ def test_vendor_backends_spread_requests_over_clients(server, vendor):
     backend.concurrency = 200
     clients = {id(backend.clients.next()) for _ in range(8)}
     assert len(clients) == 4 and backend.clients.connections == 50
+
+
+def test_pool_closes_httpx_clients_that_only_have_aclose(server):
+    """httpx.AsyncClient closes with ``aclose()`` (its ``close`` does not exist): the pool calls it, once."""
+    import asyncio
+
+    import httpx
+
+    async def main() -> list[httpx.AsyncClient]:
+        pool = ClientPool(lambda n: httpx.AsyncClient(base_url=server.url, limits=httpx.Limits(max_connections=n)),
+                          concurrency=130)
+        clients = [pool.next() for _ in range(3)]
+        replies = await asyncio.gather(*(c.get("/v1/models") for c in clients))
+        assert all(r.status_code < 500 for r in replies)
+        await pool.aclose()
+        await pool.aclose()  # a second close has nothing left to close
+        return clients
+
+    clients = asyncio.run(main())
+    assert len({id(c) for c in clients}) == 3 and all(c.is_closed for c in clients)
+
+
+def test_vendor_backend_aclose_closes_its_sdk_clients(server, vendor):
+    import asyncio
+
+    from llm_helpers import make_backend
+
+    from dualalign_core.llm import for_role
+
+    async def main():
+        gen = for_role("generator", make_backend(vendor, server))
+        gen.concurrency = 70
+        clients = [gen.backend.clients.next() for _ in range(2)]
+        await gen.aclose()
+        return clients
+
+    clients = asyncio.run(main())
+    assert all(c.is_closed() for c in clients)

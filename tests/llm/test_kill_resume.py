@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from fakeserver import FakeLLMServer
 from llm_helpers import MODELS, SECRET
 
 from dualalign_core.plugins import get_registry
+from dualalign_core.run.view import RunView
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from support import cli_env, dualalign  # noqa: E402
@@ -62,10 +62,10 @@ def export(run: Path, out: Path) -> dict[str, bytes]:
 
 def ledger(run: Path) -> tuple[float, float, dict[str, tuple[int, int, float]]]:
     """(sum of the units' costs, sum of the spend ledger, per-unit (in, out, cost))."""
-    with sqlite3.connect(run / "run.sqlite") as db:
-        units = {r[0]: (r[1], r[2], round(r[3], 10)) for r in
-                 db.execute("SELECT id, input_tokens, output_tokens, cost_usd FROM units")}
-        spend = db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_spend").fetchone()[0]
+    with RunView(run) as view:
+        units = {pid: (u.input_tokens, u.output_tokens, round(u.cost_usd, 10))
+                 for pid, (_, u) in view.unit_outcomes().items()}
+        spend = view.spend_ledger_usd()
     return round(sum(u[2] for u in units.values()), 10), round(spend, 10), units
 
 
@@ -99,8 +99,8 @@ def reference(server, tmp_path_factory):
 
 
 def _count(run: Path, table: str) -> int:
-    with sqlite3.connect(run / "run.sqlite") as db:
-        return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    with RunView(run) as view:
+        return view.cache_size() if table == "llm_cache" else view.counts()[table]
 
 
 def kill_between_cache_put_and_commit(reference, server, tmp_path: Path, n: int) -> None:

@@ -10,7 +10,7 @@ from llm_helpers import SECRET, make_backend, make_persona, make_plan
 
 from dualalign_core.errors import RunFailed
 from dualalign_core.llm import for_role
-from dualalign_core.llm.errors import LLMCallFailed, LLMOutputError
+from dualalign_core.llm.faults import LLMCallFailed, LLMOutputError
 from dualalign_core.records import Note, Sentence, Usage
 
 SENTENCES = ["Patient reports forgetting appointments.", "Her daughter is worried.", "BP 130/80.",
@@ -53,9 +53,9 @@ def test_transient_faults_are_retried(vendor, server, ctx, fault):
     gen = for_role("generator", make_backend(vendor, server))
     out = run(gen.generate(make_plan(), make_persona(), 11, ctx))
     assert out.text
-    assert server.completions == 3 and gen.runtime.stats.retries == 2
+    assert server.completions == 3 and gen.runtime.counters.retries == 2
     if fault == "429":
-        assert gen.runtime.stats.rate_limited == 2 and gen.runtime.limiter.cuts >= 1
+        assert gen.runtime.counters.rate_limited == 2 and gen.runtime.limiter.cuts >= 1
 
 
 def test_retry_after_is_honoured(vendor, server, ctx):
@@ -71,14 +71,14 @@ def test_attempt_cap_then_recorded_failure(vendor, server, ctx):
     gen = for_role("generator", make_backend(vendor, server, max_attempts=3))
     with pytest.raises(LLMCallFailed, match="on all 3 attempts"):
         run(gen.generate(make_plan(), make_persona(), 11, ctx))
-    assert server.completions == 3 and gen.runtime.stats.failures == {"transient": 1}
+    assert server.completions == 3 and gen.runtime.counters.failures == {"transient": 1}
 
 
 def test_permanent_error_not_retried(vendor, server, ctx):
     gen = for_role("generator", make_backend(vendor, server, base_url=server.url + "/nowhere"))
     with pytest.raises(LLMCallFailed, match="HTTP 404"):
         run(gen.generate(make_plan(), make_persona(), 11, ctx))
-    assert gen.runtime.stats.requests == 1
+    assert gen.runtime.counters.requests == 1
 
 
 def test_truncated_reply_is_a_recorded_failure(vendor, server, ctx):
@@ -134,7 +134,7 @@ def test_invalid_structured_reply_gets_one_reask(vendor, server, ctx, fault):
     ann = for_role("annotator", make_backend(vendor, server))
     note, sents = note_and_sentences()
     out = run(ann.annotate(note, sents, ctx))
-    assert len(out.labels) == 4 and server.completions == 2 and ann.runtime.stats.reasks == 1
+    assert len(out.labels) == 4 and server.completions == 2 and ann.runtime.counters.reasks == 1
     reask = server.bodies[-1][1]["messages"][-1]["content"]
     assert "not usable" in reask and ("banana" in reask or "JSON" in reask)
 
@@ -146,7 +146,7 @@ def test_invalid_twice_is_recorded_with_raw_text(vendor, server, ctx):
     with pytest.raises(LLMOutputError, match="after one corrective re-ask") as info:
         run(ann.annotate(note, sents, ctx))
     assert "banana" in info.value.raw and "banana" in str(info.value) and server.completions == 2
-    assert ctx.store.db.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0] == 0  # nothing invalid cached
+    assert ctx.store.cache_size() == 0  # nothing invalid cached
 
 
 def test_tokens_per_sentence_both_strategies(vendor, server, ctx, capsys):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import attrs
 import pytest
 from llm_helpers import SECRET, StubDisease, make_backend, make_persona, make_plan
 from test_llm_backends import note_and_sentences
 
 from dualalign_core.context import RunContext
 from dualalign_core.llm import for_role
-from dualalign_core.llm.runtime import BudgetReached
-from dualalign_core.store import RunStore
+from dualalign_core.llm.runtime import Budget, BudgetReached
+from dualalign_core.run.store import RunStore
 
 BATCH = {"batch": True, "batch_size": 3, "batch_flush_s": 0.05, "batch_poll_s": 0.05}
 
@@ -31,7 +32,7 @@ def test_batch_half_price_and_resumable(vendor, server, tmp_path):
 
     async def submit_then_die():
         task = asyncio.ensure_future(_generate(gen, ctx, [1, 2, 3]))
-        while not gen.runtime.stats.batches:
+        while not gen.runtime.counters.batches:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.1)
         task.cancel()
@@ -48,7 +49,7 @@ def test_batch_half_price_and_resumable(vendor, server, tmp_path):
     outs = asyncio.run(_generate(gen2, ctx, [1, 2, 3]))
     assert all(o.text.startswith("S:") for o in outs)
     assert sum(v for k, v in server.counts.items() if k.startswith("POST") and "batches" in k) == 1
-    assert server.counts["batch item"] == 3 and gen2.runtime.stats.batches == 0
+    assert server.counts["batch item"] == 3 and gen2.runtime.counters.batches == 0
     # half price
     price = gen2.runtime.price
     o = outs[0].usage
@@ -73,7 +74,7 @@ def test_batch_annotation(vendor, server, ctx):
 
 
 def test_budget_stops_before_crossing(vendor, server, ctx):
-    ctx.options["max_cost_usd"] = 0.03  # one gpt-4o/sonnet note reserves ~1024 output tokens worst case
+    ctx = attrs.evolve(ctx, budget=Budget(0.03))  # one gpt-4o/sonnet note reserves ~1024 output tokens worst case
     gen = for_role("generator", make_backend(vendor, server))
 
     async def spend():
@@ -82,7 +83,7 @@ def test_budget_stops_before_crossing(vendor, server, ctx):
 
     with pytest.raises(BudgetReached, match="would be crossed"):
         asyncio.run(spend())
-    budget = ctx.options["_llm_budget"]
+    budget = ctx.budget
     assert 0 < budget.spent <= 0.03 and budget.reserved == 0 and server.completions >= 1
 
 
@@ -93,7 +94,7 @@ def test_api_key_never_on_disk(vendor, server, ctx, store):
     note, sents = note_and_sentences()
     asyncio.run(gen.generate(make_plan(), make_persona(), 1, ctx))
     asyncio.run(ann.annotate(note, sents, ctx))
-    store.db.execute("PRAGMA wal_checkpoint(FULL)")
+    store.checkpoint()
     files = [p for p in Path(store.dir).rglob("*") if p.is_file()]
     assert files
     for path in files:

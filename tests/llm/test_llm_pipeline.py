@@ -9,8 +9,9 @@ import pytest
 from llm_helpers import MODELS, SECRET
 
 from dualalign_core.config import parse_config
-from dualalign_core.pipeline import Pipeline
 from dualalign_core.plugins import get_registry
+from dualalign_core.run.pipeline import Pipeline
+from dualalign_core.run.view import RunView
 
 pytestmark = pytest.mark.skipif("alzheimers" not in get_registry().names("disease"), reason="needs the AD pack")
 
@@ -36,18 +37,20 @@ def test_pipeline_run_faults_resume_and_no_secrets(vendor, tmp_path):
         assert manifest["counts"]["usage"]["cost_usd"] > 0
         assert manifest["components"]["generator"]["model"] == MODELS[vendor]
         assert sum(srv.faults_served.values()) > 0
-        import sqlite3
-
-        db = sqlite3.connect(run_dir / "run.sqlite")
-        for (error,) in db.execute("SELECT error FROM units WHERE status='failed'"):
-            assert error  # every failure carries its reason
-        db.close()
+        llm = manifest["llm"]  # the runtime's own counts reach the manifest, per role
+        assert set(llm) == {"generator", "annotator"} and llm["generator"]["model"] == MODELS[vendor]
+        assert sum(s["requests"] for s in llm.values()) == srv.completions
+        assert sum(s["retries"] + s["reasks"] + sum(s["failures"].values()) for s in llm.values()) > 0
+        with RunView(run_dir) as view:
+            assert all(error for _, error in view.failed_units())  # every failure carries its reason
         # resume: only failed units are redone; cached work costs zero requests
         srv.fault_rate = 0.0
         before = srv.completions
         failed = units.get("failed", 0)
         manifest2 = Pipeline(parse_config(config(vendor, srv.url)), run_dir, resume=True).run()
         assert manifest2["counts"]["units"].get("failed", 0) == 0
+        # stats add up over invocations: the resumed run's requests are the server's total
+        assert sum(s["requests"] for s in manifest2["llm"].values()) == srv.completions
         assert srv.completions - before <= 4 * failed  # at most generate + annotate (+ re-asks) per failed unit
         if failed == 0:
             assert srv.completions == before
@@ -91,6 +94,15 @@ def test_cli_run_with_vendor_generator_and_annotator(vendor, tmp_path):
         assert manifest["components"]["generator"]["name"] == vendor
         assert manifest["counts"]["usage"]["cost_usd"] > 0
         assert manifest["counts"]["notes"] == 3 and srv.completions >= 3
+        assert set(manifest["llm"]) == {"generator"}  # the lexicon annotator has no LLM runtime
+        assert manifest["llm"]["generator"]["requests"] == srv.completions
+        assert manifest["llm"]["generator"]["input_tokens"] > 0
+        report = subprocess.run([sys.executable, "-m", "dualalign_core.cli", "report", str(run_dir), "--out",
+                                 str(tmp_path / "r.html"), "--no-embeddings"], capture_output=True, text=True,
+                                env=env, timeout=120)
+        assert report.returncode == 0, report.stderr
+        html = (tmp_path / "r.html").read_text()
+        assert "rate limited" in html and "cache hits" in html and f"{vendor} / {MODELS[vendor]}" in html
         blob = b"".join(p.read_bytes() for p in run_dir.rglob("*") if p.is_file())
         assert SECRET[vendor].encode() not in blob
     finally:

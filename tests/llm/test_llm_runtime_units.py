@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dualalign_core.llm.errors import retry_after_seconds
+from dualalign_core.llm.faults import retry_after_seconds
 from dualalign_core.llm.pricing import lookup, price_table
 from dualalign_core.llm.runtime import parse_json, request_key
 from dualalign_core.llm.throttle import AdaptiveLimiter, ErrorBreaker, TokenBucket

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from dualalign_core import hookimpl
-from dualalign_core.disease import DiseasePack
+from dualalign_core.api import DiseasePack, hookimpl
+
+DUALALIGN_API = ">=1.0,<2"  # the dualalign_core.api versions this plugin supports
 
 DATA = Path(__file__).parent / "data"
 

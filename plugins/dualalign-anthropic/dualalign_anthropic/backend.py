@@ -9,19 +9,39 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import anthropic
-import httpx
+from dualalign_core.api import (
+    BatchItem,
+    BatchStatus,
+    ClientPool,
+    LLMBackend,
+    LLMError,
+    LLMRequest,
+    LLMResponse,
+    PermanentError,
+    Price,
+    TransientError,
+    error_message,
+    from_http_status,
+    options_schema,
+    package_prices,
+)
 
-from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
-from dualalign_core.llm.clients import ClientPool
-from dualalign_core.llm.errors import LLMError, PermanentError, TransientError, error_message, from_http_status
-from dualalign_core.llm.types import LLMRequest, LLMResponse
+if TYPE_CHECKING:  # the SDK is imported when a client is built, not when the plugin is listed
+    import anthropic
 
 TOOL = "record_reply"
-# Newer SDKs (2.x) dropped ``temperature`` from Messages; send it only where the installed SDK accepts it.
-SENDS_TEMPERATURE = "temperature" in inspect.signature(anthropic.resources.messages.AsyncMessages.create).parameters
+
+
+@lru_cache(maxsize=1)
+def sends_temperature() -> bool:
+    """Newer SDKs (2.x) dropped ``temperature`` from Messages; send it only where the installed SDK accepts it."""
+    import anthropic
+
+    return "temperature" in inspect.signature(anthropic.resources.messages.AsyncMessages.create).parameters
+
 STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length",
         "refusal": "filtered", "pause_turn": "length"}
 
@@ -34,6 +54,7 @@ class AnthropicBackend(LLMBackend):
     api_key_env: ClassVar[str] = "ANTHROPIC_API_KEY"
     supports_json_schema: ClassVar[bool] = True
     supports_batch: ClassVar[bool] = True
+    prices: ClassVar[dict[str, Price]] = package_prices(__package__ or "dualalign_anthropic")
     options_schema: ClassVar[dict[str, Any]] = options_schema(
         structured={"enum": ["tool", "prompt"]},
         prompt_cache={"type": "boolean"},
@@ -51,6 +72,9 @@ class AnthropicBackend(LLMBackend):
         self.api_key(required=True)
 
     def _new_client(self, connections: int) -> anthropic.AsyncAnthropic:
+        import anthropic
+        import httpx
+
         http_client = anthropic.DefaultAsyncHttpxClient(
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
         return anthropic.AsyncAnthropic(api_key=self.api_key(), base_url=self.options.get("base_url"),
@@ -81,7 +105,7 @@ class AnthropicBackend(LLMBackend):
             if request.cache_system and self.prompt_cache:
                 block["cache_control"] = {"type": "ephemeral"}
             params["system"] = [block]
-        if request.temperature is not None and SENDS_TEMPERATURE:
+        if request.temperature is not None and sends_temperature():
             params["temperature"] = request.temperature
         if request.json_schema is not None and self.structured == "tool":
             params["tools"] = [{"name": TOOL, "description": "Record the reply, matching the schema exactly.",
@@ -90,6 +114,8 @@ class AnthropicBackend(LLMBackend):
         return params
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
+        import anthropic
+
         try:
             message = await self.clients.next().messages.create(**self.params(request))
         except anthropic.APIError as exc:
@@ -100,6 +126,8 @@ class AnthropicBackend(LLMBackend):
 
     # -- Message Batches --------------------------------------------------------------------------------
     async def submit_batch(self, items: Sequence[BatchItem]) -> str:
+        import anthropic
+
         requests = [{"custom_id": it.custom_id, "params": self.params(it.request)} for it in items]
         try:
             batch = await self.client.messages.batches.create(requests=requests)
@@ -108,6 +136,8 @@ class AnthropicBackend(LLMBackend):
         return batch.id
 
     async def poll_batch(self, batch_id: str) -> BatchStatus:
+        import anthropic
+
         try:
             batch = await self.client.messages.batches.retrieve(batch_id)
         except anthropic.APIError as exc:
@@ -116,6 +146,8 @@ class AnthropicBackend(LLMBackend):
         return BatchStatus(batch_id, state, batch.processing_status)
 
     async def collect_batch(self, batch_id: str) -> Mapping[str, LLMResponse | LLMError]:
+        import anthropic
+
         out: dict[str, LLMResponse | LLMError] = {}
         try:
             async for entry in await self.client.messages.batches.results(batch_id):
@@ -143,6 +175,8 @@ class AnthropicBackend(LLMBackend):
 
 def translate(exc: anthropic.APIError) -> LLMError:
     """SDK error -> the core's retry classes (never carrying the request's headers)."""
+    import anthropic
+
     if isinstance(exc, anthropic.APITimeoutError):
         return TransientError(f"timeout: {exc}")
     if isinstance(exc, anthropic.APIConnectionError):

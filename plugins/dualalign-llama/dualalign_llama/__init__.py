@@ -2,9 +2,11 @@
 ``lora`` and ``full`` — and the ``classifier`` annotator that labels sentences with a trained model directory.
 Torch is imported only to train, load or predict."""
 
-from dualalign_core import hookimpl
+from dualalign_core.api import hookimpl
 from dualalign_llama.annotator import ClassifierAnnotator
 from dualalign_llama.trainer import FullTrainer, LoraTrainer
+
+DUALALIGN_API = ">=1.0,<2"  # the dualalign_core.api versions this plugin supports
 
 
 @hookimpl

@@ -12,13 +12,12 @@ import functools
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
+from dualalign_core.api import Annotation, Annotator, BadInput, Label, Note, Sentence
 
-from dualalign_core.components import Annotation, Annotator
-from dualalign_core.errors import BadInput
-from dualalign_core.records import Label, Note, Sentence
+if TYPE_CHECKING:  # numpy is imported when the annotator labels, not when plugins are listed
+    import numpy as np
 
 _LOAD_LOCK = threading.Lock()
 
@@ -26,7 +25,7 @@ _LOAD_LOCK = threading.Lock()
 @functools.lru_cache(maxsize=4)
 def _load(model_dir: str) -> tuple[Any, dict[str, Any]]:
     """The trained classifier and its ``dualalign-model.json`` meta, once per process and directory."""
-    from dualalign_core.training import load_model
+    from dualalign_core.api import load_model
 
     with _LOAD_LOCK:
         return load_model(model_dir)
@@ -75,6 +74,8 @@ class ClassifierAnnotator(Annotator):
             self._check(meta, negative, disease)
         if not sentences:
             return Annotation(())
+        import numpy as np
+
         probs = await self._predict(classifier, [s.text for s in sentences])
         labels = tuple(meta["labels"])
         out = []
@@ -118,6 +119,8 @@ class ClassifierAnnotator(Annotator):
         return await future
 
     def _probs(self, classifier: Any, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         self.batches += 1
         if hasattr(classifier, "logits"):
             logits = classifier.logits(texts, batch_size=self.batch_size)

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dualalign_core.components import Example
-from dualalign_core.training.metrics import scores
+from dualalign_core.api import Example, scores
 from dualalign_llama import model as M
 from dualalign_llama.batching import collate, length_grouped_batches
 from dualalign_llama.trainer import LoraSettings

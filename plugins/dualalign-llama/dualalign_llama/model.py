@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dualalign_core.packaged import packaged_file
+from dualalign_core.api import packaged_file
 from dualalign_llama.batching import collate, length_sorted_batches
 
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft x transformers 5 noise

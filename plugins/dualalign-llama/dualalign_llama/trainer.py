@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from attrs import frozen
 
-from dualalign_core.components import Classifier, Example, Trainer
+from dualalign_core.api import Classifier, Example, Trainer
 
 
 @frozen

@@ -18,9 +18,7 @@ from typing import Any, ClassVar
 
 from attrs import define
 
-from dualalign_core.llm.backend import LLMBackend, options_schema
-from dualalign_core.llm.errors import PermanentError, TransientError
-from dualalign_core.llm.types import LLMRequest, LLMResponse
+from dualalign_core.api import LLMBackend, LLMRequest, LLMResponse, PermanentError, TransientError, options_schema
 from dualalign_local import engine
 from dualalign_local.batcher import MicroBatcher
 from dualalign_local.models import DEFAULT_MODEL, LoadedModel, ModelSource

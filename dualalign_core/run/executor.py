@@ -1,0 +1,63 @@
+"""Executors run units of work. The local one is asyncio with a bounded window of units in flight.
+
+A unit is a plain serialisable value (:class:`WorkUnit`), so a distributed executor (e.g. on Ray) can ship
+units to workers and stream results back through the same ``on_result`` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
+
+from attrs import frozen
+
+from dualalign_core.records import NotePlan, Persona
+from dualalign_core.run.store import UnitResult
+
+
+@frozen
+class WorkUnit:
+    """One note to make: its plan, its patient and its position in the run."""
+
+    seq: int
+    plan: NotePlan
+    persona: Persona
+    attempt: int = 0
+    prior_rejections: tuple = ()  # (stage, Rejection) of earlier attempts, kept in the ledger
+
+
+class Executor(Protocol):
+    async def run(self, units: Iterable[WorkUnit], work: Callable[[WorkUnit], Awaitable[UnitResult]],
+                  on_results: Callable[[list[UnitResult]], None], should_stop: Callable[[], bool]) -> None:
+        """Run ``work`` on every unit; hand finished results to ``on_results`` in batches (group commit)."""
+
+
+class LocalExecutor:
+    """Runs units on this event loop, at most ``max_in_flight`` at a time, streaming the input."""
+
+    def __init__(self, max_in_flight: int = 8):
+        self.max_in_flight = max(1, max_in_flight)
+
+    async def run(self, units: Iterable[WorkUnit], work: Callable[[WorkUnit], Awaitable[UnitResult]],
+                  on_results: Callable[[list[UnitResult]], None], should_stop: Callable[[], bool]) -> None:
+        pending: set[asyncio.Task[UnitResult]] = set()
+        source = iter(units)
+        exhausted = False
+        failure: BaseException | None = None
+        while True:
+            while failure is None and not exhausted and len(pending) < self.max_in_flight and not should_stop():
+                unit = next(source, None)
+                if unit is None:
+                    exhausted = True
+                    break
+                pending.add(asyncio.ensure_future(work(unit)))
+            if not pending:
+                if failure is not None:
+                    raise failure
+                return
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            ok = [t.result() for t in done if t.exception() is None]
+            failure = failure or next((t.exception() for t in done if t.exception() is not None), None)
+            if ok:  # a run-stopping error (budget, breaker) still lets finished units commit
+                on_results(sorted(ok, key=lambda r: r.seq))

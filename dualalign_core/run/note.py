@@ -1,0 +1,144 @@
+"""One note, top to bottom: generate -> filters -> segment -> annotate -> filters, with quota refill.
+
+A :class:`NoteMaker` turns a :class:`~dualalign_core.run.executor.WorkUnit` into a
+:class:`~dualalign_core.run.store.UnitResult` and never raises for a note's own failure (it becomes a failed
+unit, retried on resume); a run-stopping error (budget, error-rate breaker) propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from typing import Any
+
+import attrs
+
+from dualalign_core.components import Annotator, Filter, NoteBundle, Verdict
+from dualalign_core.config import RunConfig
+from dualalign_core.context import RunContext
+from dualalign_core.errors import RunFailed
+from dualalign_core.plugins import plugin_call
+from dualalign_core.records import Note, Rejection, Sentence, Usage
+from dualalign_core.run.build import Components
+from dualalign_core.run.executor import WorkUnit
+from dualalign_core.run.store import RunStore, UnitResult
+from dualalign_core.seeds import derive_seed
+from dualalign_core.text.segment import segment
+
+
+def sentence_id(note_id: str, index: int) -> str:
+    """The one sentence-id scheme: ``<note id>-s<index, 3 digits>``."""
+    return f"{note_id}-s{index:03d}"
+
+
+def segment_note(note: Note) -> tuple[Sentence, ...]:
+    """The note's sentences, with ids, offsets and sections."""
+    return tuple(Sentence(id=sentence_id(note.id, i), note_id=note.id, index=i, start=s.start, end=s.end,
+                          text=s.text, section=s.section) for i, s in enumerate(segment(note.text)))
+
+
+def rejection(f: Filter, note_id: str, attempt: int, verdict: Verdict, config: RunConfig, ctx: RunContext
+              ) -> Rejection:
+    """A filter's verdict on one attempt at a note as a ledger entry; enforced unless the config lists the
+    filter as warn-only."""
+    return Rejection(record_id=note_id, record_kind="note", filter=f.name, reason=verdict.reason,
+                     value=verdict.value, threshold=verdict.threshold, provenance=ctx.provenance(f, config.seed),
+                     enforced=not warn_only(f, config), attempt=attempt)
+
+
+def warn_only(f: Filter, config: RunConfig) -> bool:
+    """Whether the config lists ``f`` as warn-only, by its bare or its qualified (``plugin:name``) name."""
+    return f.name in config.warn_filters or f"{f.plugin}:{f.name}" in config.warn_filters
+
+
+class NoteMaker:
+    """Makes notes for one run: its config, components, context and store (read for earlier spend)."""
+
+    def __init__(self, config: RunConfig, components: Components, ctx: RunContext, store: RunStore):
+        self.config, self.components, self.ctx, self.store = config, components, ctx, store
+        gen, ann = components.generator, components.annotator
+        self.gen_sem = asyncio.Semaphore(max(1, gen.concurrency))
+        self.ann_sem = asyncio.Semaphore(max(1, ann.concurrency))
+
+    async def process(self, unit: WorkUnit) -> UnitResult:
+        """Make one note; on rejection regenerate (quota refill) up to ``run.max_attempts``. Never raises.
+
+        Every attempt's verdicts stay in the rejection ledger, each with its ``attempt``.
+        """
+        ledger = list(unit.prior_rejections)
+        attempt = unit.attempt
+        # Every attempt is paid for and the unit carries the sum, including what the stored unit it replaces
+        # (a failed one retried on resume, or a cohort refill) recorded: the units' costs are the spend.
+        spent = self.store.unit_usage(unit.plan.id)
+        with self.ctx.unit_scope(unit.plan.id) as scope:  # the unit owns, and records, the replies it fetches
+            while True:
+                result = await self.attempt(unit, attempt)
+                spent = spent + result.usage
+                if result.status != "rejected" or attempt + 1 >= self.config.max_attempts:
+                    return attrs.evolve(result, rejections=(*ledger, *result.rejections), usage=spent,
+                                        billed=sorted(scope.billed))
+                ledger.extend(result.rejections)
+                attempt += 1
+
+    async def attempt(self, unit: WorkUnit, attempt: int) -> UnitResult:
+        """One attempt at a note: generate, filter, segment, annotate, filter."""
+        plan, persona, ctx, c = unit.plan, unit.persona, self.ctx, self.components
+        usage = Usage()
+        try:
+            seed = derive_seed(self.config.seed, "note", plan.id, *((attempt,) if attempt else ()))
+            async with self.gen_sem:
+                with plugin_call(c.generator, "generate", "generator"):
+                    generation = await c.generator.generate(plan, persona, seed, ctx)
+            usage = usage + generation.usage
+            note = Note(id=plan.id, plan_id=plan.id, persona_id=persona.id, text=generation.text,
+                        usage=generation.usage,
+                        provenance=ctx.provenance(c.generator, seed, model=generation.model,
+                                                  prompt_hash=generation.prompt_hash))
+            rejections = self.apply_filters("generated", NoteBundle(persona=persona, plan=plan, note=note),
+                                            attempt)
+            if any(r.enforced for _, r in rejections):
+                return UnitResult(plan.id, unit.seq, "rejected", note=note, rejections=rejections, usage=usage,
+                                  attempt=attempt)
+            sentences = segment_note(note)
+            async with self.ann_sem:
+                with plugin_call(c.annotator, "annotate", "annotator"):
+                    annotation = await _annotate(c.annotator, note, sentences, generation, ctx)
+            usage = usage + annotation.usage
+            bundle = NoteBundle(persona=persona, plan=plan, note=note, sentences=sentences,
+                                labels=annotation.labels)
+            rejections = [*rejections, *self.apply_filters("annotated", bundle, attempt)]
+            rejected = any(r.enforced for _, r in rejections)
+            return UnitResult(plan.id, unit.seq, "rejected" if rejected else "accepted", note=note,
+                              sentences=sentences, labels=annotation.labels, rejections=rejections, usage=usage,
+                              attempt=attempt)
+        except RunFailed:
+            raise
+        except Exception as exc:  # a failed unit is recorded with its reason and retried on resume
+            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            wasted = getattr(exc, "usage", None)  # replies paid for and then refused (invalid, cut off)
+            if isinstance(wasted, Usage):
+                usage = usage + wasted
+            return UnitResult(plan.id, unit.seq, "failed", error=error, usage=usage, attempt=attempt)
+
+    def apply_filters(self, stage: str, bundle: NoteBundle, attempt: int) -> list[tuple[str, Rejection]]:
+        """The ``stage`` filters' verdicts on one attempt at a note, in filter order."""
+        out = []
+        for f in self.components.filters:
+            if f.stage != stage:
+                continue
+            with plugin_call(f, "check", "filter"):
+                verdict = f.check(bundle, self.ctx)
+            if verdict is not None:
+                out.append((stage, rejection(f, bundle.note.id, attempt, verdict, self.config, self.ctx)))
+        return out
+
+
+async def _annotate(annotator: Annotator, note: Note, sentences: tuple[Sentence, ...], generation: Any,
+                    ctx: RunContext) -> Any:
+    """The annotator's labels; those that know generations (the ``plan`` annotator) also see the generation."""
+    if hasattr(annotator, "annotate_generation"):
+        return await annotator.annotate_generation(note, sentences, generation, ctx)
+    return await annotator.annotate(note, sentences, ctx)
+
+
+__all__ = ["NoteMaker", "rejection", "segment_note", "sentence_id"]

@@ -1,0 +1,246 @@
+"""The coordinator of one run: open or reconcile the run directory, plan, hand notes to an executor,
+refill what cohort filters reject, and keep the manifest.
+
+Plans are sampled once and stored; notes are units of work committed one transaction each, so a killed
+run resumes where it stopped. Every record's seed is derived from the run seed and its id, so the same
+config and seed give the same personas, plans and prompts whatever the order of execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from dualalign_core.config import RunConfig
+from dualalign_core.context import RunContext
+from dualalign_core.errors import ComponentError, RunFailed
+from dualalign_core.plugins import Registry, get_registry, plugin_call
+from dualalign_core.records import NotePlan, Persona, Rejection
+from dualalign_core.run.build import build_components, preflight, resolved_pipeline
+from dualalign_core.run.executor import Executor, LocalExecutor, WorkUnit
+from dualalign_core.run.lifecycle import close_components, open_components
+from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of
+from dualalign_core.run.note import NoteMaker, rejection
+from dualalign_core.run.plan import plan_cohort
+from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
+from dualalign_core.run.stats import Stats
+from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
+from dualalign_core.run.view import load_bundles, read_manifest
+
+
+class Pipeline:
+    """One run in one run directory."""
+
+    def __init__(self, config: RunConfig, run_dir: str | Path, *, registry: Registry | None = None,
+                 resume: bool = False, executor: Executor | None = None,
+                 progress: Callable[[Stats], None] | None = None):
+        self.registry = registry or get_registry()
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.progress = progress
+        self.store: RunStore | None = None
+        self.config, stored_run_id = reconcile(config, self.run_dir, resume=resume)
+        self.components = build_components(self.config, self.registry)
+        self.pipeline = resolved_pipeline(self.components)
+        if stored_run_id is not None:
+            check_same_pipeline(self.run_dir, self.pipeline, self.config.path)
+        self.run_id = stored_run_id or run_id_for(self.config, self.pipeline)
+        self.executor = executor
+        self.stats = Stats()
+        self.ctx = RunContext(run_id=self.run_id, seed=self.config.seed, disease=self.components.disease)
+        self._cohort_pending = False
+        self._llm_before: dict[str, Any] = {}  # LLM stats of earlier invocations of a resumed run
+
+    # -- setup --------------------------------------------------------------------------------------
+    def _open(self) -> RunStore:
+        if self.store is None:
+            from dualalign_core.llm.runtime import Budget
+
+            self.store = store = RunStore(self.run_dir)
+            spent = store.spent_usd()  # paid calls of units that never committed included
+            limit = self.config.max_cost_usd
+            self.ctx = attrs.evolve(self.ctx, store=store, budget=Budget(limit, spent) if limit is not None else None)
+            stored = store.get_meta("config")
+            limits = self.config.to_dict().get("limits")
+            if stored is not None and stored.get("limits") != limits:  # keep the latest limit for a bare --resume
+                store.set_meta("config", {k: v for k, v in stored.items() if k != "limits"}
+                               | ({"limits": limits} if limits else {}))
+        return self.store
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # -- plan phase ---------------------------------------------------------------------------------
+    def sample(self) -> tuple[list[Persona], list[NotePlan]]:
+        """Personas and note plans for the whole cohort (pure: no store, no LLM)."""
+        return plan_cohort(self.config, self.components, self.ctx)
+
+    def plan(self, *, fidelity: Callable[[list[Persona], list[NotePlan]], dict[str, Any]] | None = None
+             ) -> dict[str, Any]:
+        """Sample and store personas and plans unless the store has them; returns the manifest."""
+        fresh = self.store is None and not (self.run_dir / DB_NAME).exists()
+        sampled, meta = None, {}
+        if fresh:  # sample (and measure) before the store exists: a failure here leaves nothing behind
+            sampled = self.sample()
+            meta = {"fidelity": fidelity(*sampled)} if fidelity is not None else {}
+        store = self._open()
+        if not store.has_plans():
+            personas, plans = sampled or self.sample()
+            if fidelity is not None and "fidelity" not in meta:
+                meta["fidelity"] = fidelity(personas, plans)
+            store.put_plans(personas, plans, {"config": self.config.to_dict(), "run_id": self.run_id,
+                                              "pipeline": self.pipeline, **meta})
+        return self.write_manifest(status="planned" if not store.finished_units() else "running")
+
+    # -- manifest -----------------------------------------------------------------------------------
+    def write_manifest(self, **fields: Any) -> dict[str, Any]:
+        store = self._open()
+        manifest = compose_manifest(self.run_dir, self.run_id, self.config, self.components, self.registry,
+                                    counts=store.counts(), fidelity=store.get_meta("fidelity"), **fields)
+        write_json_atomic(self.run_dir / MANIFEST, manifest)
+        return manifest
+
+    # -- note phase ---------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Plan if needed, make every unfinished note, run cohort filters, finish the manifest."""
+        try:
+            return asyncio.run(self.run_async())
+        except ComponentError as exc:  # a plugin raised outside a unit (cohort filter, sampler): mark it failed
+            self._mark(status="failed", stop_reason=str(exc))
+            raise
+        except KeyboardInterrupt:  # Ctrl-C: units in flight are dropped, committed ones kept; resumable
+            self._mark(status="interrupted", stop_reason="interrupted by the user")
+            raise
+        finally:
+            self.close()
+
+    def _mark(self, **fields: Any) -> None:
+        """Record how the run ended in the manifest, if there is a manifest to record it in."""
+        if self.store is not None and (self.run_dir / MANIFEST).exists():
+            self.write_manifest(finished_at=now(), **fields)
+
+    async def run_async(self) -> dict[str, Any]:
+        from dualalign_core.fidelity import fidelity_report
+        from dualalign_core.llm.pricing import usd
+        from dualalign_core.llm.runtime import BudgetReached
+
+        preflight(self.components, self.config)  # e.g. a missing API key: exit 2 before any work
+        resumed = (self.run_dir / DB_NAME).exists() and self._open().has_plans()
+        self._llm_before = read_manifest(self.run_dir / MANIFEST).get("llm") or {} if resumed else {}
+        self.plan(fidelity=lambda p, n: fidelity_report(self.components.disease, p, n, self.config.multiplier))
+        store = self._open()
+        manifest = self.write_manifest(resumes=resumes_of(self.run_dir) + (1 if resumed and self.resume else 0))
+        personas = {p.id: p for p in store.personas()}
+        finished = store.finished_units()
+        plans = store.plans()
+        units = (WorkUnit(seq, plan, personas[plan.persona_id]) for seq, plan in enumerate(plans)
+                 if plan.id not in finished)
+        st = self.stats = Stats.of(store, len(plans))
+        budget = self.config.max_cost_usd
+
+        def should_stop() -> bool:
+            # a budget of 0 allows no LLM spend; work that costs nothing (template, lexicon) goes on
+            return budget is not None and st.usage.cost_usd > 0 and st.usage.cost_usd >= budget
+
+        def on_result(results: list[UnitResult]) -> None:
+            store.commit_units(results)
+            for result in results:
+                st.count(result.plan_id, result.status, result.usage)
+            if self.progress:
+                self.progress(st)
+
+        gen, ann = self.components.generator, self.components.annotator
+        executor = self.executor or LocalExecutor(max_in_flight=2 * max(gen.concurrency, ann.concurrency))
+        maker = NoteMaker(self.config, self.components, self.ctx, store)
+        if self.progress:
+            self.progress(st)
+        self._cohort_pending = False
+        reason: str | None = None
+        try:
+            await open_components(self.components.all(), self.ctx)
+            await executor.run(units, maker.process, on_result, should_stop)
+            await self.cohort_phase(executor, maker, on_result, should_stop)
+        except BudgetReached as exc:  # the next call would cross the budget: stopped before it, resumable
+            reason = str(exc)
+        except RunFailed as exc:  # error-rate breaker: stop cleanly, resumable
+            self.write_manifest(status="stopped", finished_at=now(), stop_reason=str(exc),
+                                resumes=manifest["resumes"], llm=self.llm_stats())
+            raise
+        finally:
+            await close_components(self.components.all())
+        unfinished = len(plans) - len(store.finished_units())  # failed units included: resume retries them
+        held_back = len(plans) - len(store.unit_status())  # never started
+        if reason is None and should_stop() and (held_back or self._cohort_pending):  # the budget held them back
+            reason = f"cost budget of {usd(budget or 0.0)} reached (spent {usd(st.usage.cost_usd)})"
+        status = "stopped" if reason else "finished"
+        if reason:
+            left = (f"{unfinished} of {len(plans)} notes unfinished" if unfinished
+                    else "notes rejected by cohort filters wait for regeneration")
+            reason = f"stopped by budget: {reason}; {left}, resume with a higher --max-cost"
+        elif store.counts()["units"].get("failed", 0):
+            status = "finished_with_failures"
+        return self.write_manifest(status=status, finished_at=now(), stop_reason=reason,
+                                   resumes=manifest["resumes"], throughput=self.throughput(), llm=self.llm_stats())
+
+    def llm_stats(self) -> dict[str, Any]:
+        """Runtime stats (requests, retries, 429s, re-asks, cache hits, tokens) of each LLM-driven component."""
+        from dualalign_core.llm.adapter import stats_by_role
+
+        now_ = stats_by_role(generator=self.components.generator, annotator=self.components.annotator)
+        return add_llm_stats(self._llm_before, now_)
+
+    def throughput(self) -> dict[str, Any] | None:
+        """Generation speed reported by the generator's backend, if it measures one (local models do)."""
+        measure = getattr(getattr(self.components.generator, "backend", None), "throughput", None)
+        return measure() if callable(measure) else None
+
+    # -- cohort phase -------------------------------------------------------------------------------
+    async def cohort_phase(self, executor: Executor, maker: NoteMaker,
+                           on_result: Callable[[list[UnitResult]], None], should_stop: Callable[[], bool]) -> None:
+        """Run cohort filters; regenerate what they reject (next attempt) and run them again, bounded."""
+        store = self._open()
+        for _ in range(self.config.max_attempts):
+            rejected = self.run_cohort_filters()
+            attempts = store.unit_attempts()
+            personas = {p.id: p for p in store.personas()} if rejected else {}
+            plans = {p.id: p for p in store.plans()} if rejected else {}
+            refill = []
+            for note_id in sorted(rejected):
+                seq, attempt = attempts[note_id]
+                if attempt + 1 < self.config.max_attempts:
+                    refill.append(WorkUnit(seq, plans[note_id], personas[plans[note_id].persona_id],
+                                           attempt=attempt + 1, prior_rejections=tuple(store.rejections_of(note_id))))
+            if not refill:
+                return
+            if should_stop():
+                self._cohort_pending = True  # rejected notes wait for their refill: the budget stopped it
+                return
+            await executor.run(refill, maker.process, on_result, should_stop)  # each replaces its stored unit
+        self.run_cohort_filters()
+
+    def run_cohort_filters(self) -> set[str]:
+        """Run cohort-stage filters over accepted notes in plan order; replaces earlier cohort verdicts."""
+        cohort = [f for f in self.components.filters if f.stage == "cohort"]
+        store = self._open()
+        if not cohort:
+            store.replace_cohort_rejections([])
+            return set()
+        bundles = load_bundles(store, accepted_only=True, include_cohort=False)
+        attempts = store.unit_attempts()
+        rejections: list[Rejection] = []
+        for f in cohort:
+            with plugin_call(f, "check_cohort", "filter"):
+                verdicts = f.check_cohort(bundles, self.ctx)
+            rejections.extend(rejection(f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx)
+                              for nid, v in sorted(verdicts.items()))
+        store.replace_cohort_rejections(rejections)
+        return {r.record_id for r in rejections if r.enforced}
+
+
+__all__ = ["Pipeline", "Stats"]

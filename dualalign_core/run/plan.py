@@ -1,0 +1,36 @@
+"""The plan phase, pure: the cohort's personas and every note plan, from the config's seed. No store, no LLM.
+
+The run, ``dualalign plan``, ``dualalign estimate`` and the ablation all plan through :func:`plan_cohort`,
+so they see the same plans for the same config and seed.
+"""
+
+from __future__ import annotations
+
+from dualalign_core.config import RunConfig
+from dualalign_core.context import RunContext
+from dualalign_core.plugins import plugin_call
+from dualalign_core.records import NotePlan, Persona
+from dualalign_core.run.build import Components, resolved_pipeline
+from dualalign_core.run.resume import run_id_for
+from dualalign_core.seeds import derive_seed
+
+
+def plan_cohort(config: RunConfig, components: Components, ctx: RunContext | None = None
+                ) -> tuple[list[Persona], list[NotePlan]]:
+    """Personas and note plans for the whole cohort; ``ctx`` gives the run id records carry (default: the
+    config's run id)."""
+    c = components
+    ctx = ctx or RunContext(run_id=run_id_for(config, resolved_pipeline(c)), seed=config.seed, disease=c.disease)
+    with plugin_call(c.personas, "sample", "persona_source"):
+        personas = c.personas.sample(c.disease, config.patients, derive_seed(config.seed, "personas"), ctx)
+    plans: list[NotePlan] = []
+    for persona in personas:
+        with plugin_call(c.sampler, "plan", "trajectory_sampler"):
+            history = c.sampler.plan(persona, c.disease, derive_seed(config.seed, "plan", persona.id), ctx)
+        if config.max_notes_per_patient:
+            history = history[-config.max_notes_per_patient:]
+        plans.extend(history)
+    return personas, plans
+
+
+__all__ = ["plan_cohort"]

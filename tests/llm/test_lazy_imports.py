@@ -1,0 +1,22 @@
+"""`dualalign plugins` lists every plugin without importing a vendor SDK, torch, transformers, peft or
+datasketch: those load when a component is built or runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("openai", "anthropic", "httpx", "torch", "transformers", "peft", "datasketch", "llama_cpp")
+
+
+def test_plugins_command_imports_no_heavy_module():
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "dualalign_core.cli", "plugins"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "openai" in proc.stdout and "anthropic" in proc.stdout and "llama" in proc.stdout  # listed, ok
+    assert "broken" not in proc.stdout + proc.stderr.replace("import time", "")
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
+    top = {name.split(".")[0] for name in imported}
+    assert not top & set(HEAVY), sorted(top & set(HEAVY))
+    # the plugins themselves did load (their registration modules ran)
+    assert {"dualalign_openai", "dualalign_anthropic", "dualalign_local", "dualalign_llama"} <= top
