@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import subprocess
@@ -72,6 +73,7 @@ def _fresh_plugins(paths: list[str]) -> Iterator[None]:
 
     saved_path, saved_registry = list(sys.path), plugins._REGISTRY
     sys.path[:0] = paths
+    importlib.invalidate_caches()  # a plugin installed since the last look is found
     plugins._REGISTRY = None
     try:
         yield
