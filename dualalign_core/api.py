@@ -31,6 +31,7 @@ from dualalign_core.components import (
     Trainer,
     TrajectorySampler,
     Verdict,
+    schema_defaults,
 )
 from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput, ComponentError, DualAlignError, PluginError
@@ -71,6 +72,7 @@ __all__ = [
     # component base classes and what their methods take and return
     "Annotation", "Annotator", "Classifier", "Component", "Example", "Filter", "Generation", "Generator",
     "LabelledSpan", "NoteBundle", "PersonaSource", "RunContext", "Trainer", "TrajectorySampler", "Verdict",
+    "schema_defaults",
     # records
     "Label", "Note", "NotePlan", "Persona", "Provenance", "Rejection", "RequiredTerm", "Sentence", "Usage",
     # LLM backends: the shared runtime gives every backend retries, rate limits, cache and cost

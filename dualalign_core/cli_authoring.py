@@ -3,7 +3,6 @@ components that ``dualalign validate CONFIG`` prints. ``cli.py`` registers and c
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -75,30 +74,16 @@ def print_options(name: str) -> None:
     out.print_json(json.dumps(options_doc(name), default=str))
 
 
-def option_defaults(cls: type[Any]) -> dict[str, Any]:
-    """Defaults of a component's options: the schema's ``default`` values, else the constructor's."""
-    schema = getattr(cls, "options_schema", {}) or {}
-    props = schema.get("properties", {}) if isinstance(schema, dict) else {}
-    defaults = {k: v["default"] for k, v in props.items() if isinstance(v, dict) and "default" in v}
-    try:
-        params = list(inspect.signature(cls.__init__).parameters.values())
-    except (TypeError, ValueError):
-        params = []
-    for p in params:
-        named = p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self"
-        if named and p.default is not inspect.Parameter.empty:
-            defaults.setdefault(p.name, p.default)
-    return defaults
+def option_defaults(cls: type) -> dict[str, Any]:
+    """Defaults of a component's options: its schema's ``default`` values (the one place they are declared)."""
+    from dualalign_core.components import schema_defaults
+
+    return schema_defaults(getattr(cls, "options_schema", {}) or {})
 
 
 def schema_with_defaults(cls: type) -> dict[str, Any]:
-    """The options schema, each property carrying its default (from the schema or the constructor)."""
-    schema = json.loads(json.dumps(getattr(cls, "options_schema", {}) or {}, default=str))
-    props = schema.get("properties", {})
-    for key, value in option_defaults(cls).items():
-        if isinstance(props.get(key), dict):
-            props[key].setdefault("default", value)
-    return schema
+    """The options schema as JSON (each property with a default carries it)."""
+    return json.loads(json.dumps(getattr(cls, "options_schema", {}) or {}, default=str))
 
 
 # -- validate CONFIG: the resolved pipeline ----------------------------------------------------------------------

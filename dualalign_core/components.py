@@ -1,12 +1,14 @@
 """Base classes for the components plugins register. Capabilities are class attributes.
 
 Every component is constructed as ``cls(**options)`` from the run config's ``options`` table;
-``options_schema`` (a JSON Schema object) lets the host reject bad options before the run starts.
+``options_schema`` (a JSON Schema object) lets the host reject bad options before the run starts, and its
+properties' ``default`` values are the options' defaults (declared there once; ``self.options`` has them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -17,6 +19,12 @@ from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence, Usa
 if TYPE_CHECKING:
     from dualalign_core.context import RunContext
     from dualalign_core.disease import DiseasePack
+
+
+def schema_defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Each property's ``default`` in an options schema (a fresh copy: mutable defaults are never shared)."""
+    props = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if isinstance(v, Mapping) and "default" in v}
 
 
 class Component:
@@ -30,7 +38,8 @@ class Component:
     concurrency: ClassVar[int] = 1
 
     def __init__(self, **options: Any) -> None:
-        self.options = options
+        """``self.options``: the given options over the schema's defaults (read ``self.options["x"]``)."""
+        self.options: dict[str, Any] = schema_defaults(self.options_schema) | options
 
     @property
     def model(self) -> str | None:

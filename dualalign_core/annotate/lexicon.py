@@ -286,25 +286,26 @@ class LexiconAnnotator(Annotator):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "reporter_label": {"type": ["string", "null"],
+            "reporter_label": {"type": ["string", "null"], "default": "auto",
                                "description": "Label for third-party reports ('auto': the pack's "
                                               "third_party_label; null: off)."},
             "self_cause_terms": {"type": "array", "items": {"type": "string"},
                                  "description": "Regexes naming the disease itself in 'due to ...' phrases "
-                                                "(default: the pack lexicon's self_cause_terms)."},
-            "max_scope_words": {"type": "integer", "minimum": 1, "maximum": 50},
-            "use_cues": {"type": "boolean",
-                         "description": "Also match the pack grammar's realisation cues (default true)."},
+                                                "(no default here: unset means the pack lexicon's "
+                                                "self_cause_terms)."},
+            "max_scope_words": {"type": "integer", "minimum": 1, "maximum": 50, "default": 8},
+            "use_cues": {"type": "boolean", "default": True,
+                         "description": "Also match the pack grammar's realisation cues."},
         },
     }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.reporter_label: str | None = options.get("reporter_label", "auto")
-        given = options.get("self_cause_terms")
+        self.reporter_label: str | None = self.options["reporter_label"]
+        given = self.options.get("self_cause_terms")  # dynamic: unset means the pack's own terms
         self.self_cause_terms: tuple[str, ...] | None = tuple(given) if given is not None else None
-        self.max_scope_words = int(options.get("max_scope_words", 8))
-        self.use_cues = bool(options.get("use_cues", True))
+        self.max_scope_words = int(self.options["max_scope_words"])
+        self.use_cues = bool(self.options["use_cues"])
         self._last_matcher: tuple[Any, Any, tuple[str, str], LexiconMatcher] | None = None
 
     def matcher(self, disease: Any) -> LexiconMatcher:

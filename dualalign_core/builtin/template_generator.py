@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import attrs
+
 from dualalign_core.components import Generation, Generator
 from dualalign_core.grammar import GrammarOptions, NoteGrammar
 from dualalign_core.records import NotePlan, Persona, Usage
 
 if TYPE_CHECKING:
     from dualalign_core.context import RunContext
+
+# the note mix's defaults are GrammarOptions' fields; the options schema shows them (declared once, there)
+_MIX = {a.name: a.default for a in attrs.fields(GrammarOptions)}
 
 
 class TemplateGenerator(Generator):
@@ -25,20 +30,20 @@ class TemplateGenerator(Generator):
     options_schema: ClassVar[dict] = {
         "type": "object", "additionalProperties": False,
         "properties": {
-            "vitals": {"type": "boolean"},
-            "descriptive_share": {"type": "number", "minimum": 0, "maximum": 1,
-                                  "description": "Share of symptom sentences written descriptively (0.75)."},
-            "filler_ratio": {"type": "number", "minimum": 0,
-                             "description": "Non-symptom sentences per symptom mention (1.0)."},
-            "negative_ratio": {"type": "number", "minimum": 0,
-                               "description": "Hard negatives per symptom mention (0.35; at least one)."},
-            "min_filler": {"type": "integer", "minimum": 0},
+            "vitals": {"type": "boolean", "default": _MIX["vitals"]},
+            "descriptive_share": {"type": "number", "minimum": 0, "maximum": 1, "default": _MIX["descriptive_share"],
+                                  "description": "Share of symptom sentences written descriptively."},
+            "filler_ratio": {"type": "number", "minimum": 0, "default": _MIX["filler_ratio"],
+                             "description": "Non-symptom sentences per symptom mention."},
+            "negative_ratio": {"type": "number", "minimum": 0, "default": _MIX["negative_ratio"],
+                               "description": "Hard negatives per symptom mention (at least one)."},
+            "min_filler": {"type": "integer", "minimum": 0, "default": _MIX["min_filler"]},
         },
     }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.grammar_options = GrammarOptions(**options)
+        self.grammar_options = GrammarOptions(**self.options)
         self._grammars: dict[int, tuple[Any, NoteGrammar]] = {}
 
     def grammar(self, disease: Any) -> NoteGrammar:

@@ -67,12 +67,13 @@ class IdentifierFilter(Filter):
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
-        "properties": {"kinds": {"type": "array", "items": {"enum": list(KINDS)}, "uniqueItems": True}},
+        "properties": {"kinds": {"type": "array", "items": {"enum": list(KINDS)}, "uniqueItems": True,
+                                 "default": list(KINDS)}},
     }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.kinds = tuple(options.get("kinds", KINDS))
+        self.kinds = tuple(self.options["kinds"])
 
     def check(self, bundle: NoteBundle, ctx: Any) -> Verdict | None:
         hits = find_identifiers(bundle.note.text, self.kinds)

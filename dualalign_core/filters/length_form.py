@@ -24,17 +24,17 @@ class LengthFormFilter(Filter):
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {
-            "required_sections": {"type": "array", "items": {"type": "string"}},
-            "min_words": {"type": "integer", "minimum": 0},
-            "max_words": {"type": "integer", "minimum": 1},
+            "required_sections": {"type": "array", "items": {"type": "string"}, "default": list(SOAP_SECTIONS)},
+            "min_words": {"type": "integer", "minimum": 0, "default": 40},
+            "max_words": {"type": "integer", "minimum": 1, "default": 1000},
         },
     }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.required = tuple(options.get("required_sections", SOAP_SECTIONS))
-        self.min_words = int(options.get("min_words", 40))
-        self.max_words = int(options.get("max_words", 1000))
+        self.required = tuple(self.options["required_sections"])
+        self.min_words = int(self.options["min_words"])
+        self.max_words = int(self.options["max_words"])
 
     def missing_sections(self, text: str) -> list[str]:
         found = sections(text)

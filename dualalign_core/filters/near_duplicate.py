@@ -39,16 +39,16 @@ class NearDuplicateFilter(Filter):
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
-        "properties": {"threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                       "shingle_size": {"type": "integer", "minimum": 1, "maximum": 10},
-                       "num_perm": {"type": "integer", "minimum": 16, "maximum": 1024}},
+        "properties": {"threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.8},
+                       "shingle_size": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+                       "num_perm": {"type": "integer", "minimum": 16, "maximum": 1024, "default": 128}},
     }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.threshold = float(options.get("threshold", 0.8))
-        self.k = int(options.get("shingle_size", 3))
-        self.num_perm = int(options.get("num_perm", 128))
+        self.threshold = float(self.options["threshold"])
+        self.k = int(self.options["shingle_size"])
+        self.num_perm = int(self.options["num_perm"])
 
     def check(self, bundle: NoteBundle, ctx: Any) -> Verdict | None:
         return None  # a cohort filter: see check_cohort

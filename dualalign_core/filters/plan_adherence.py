@@ -58,14 +58,15 @@ class PlanAdherenceFilter(Filter):
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
-        "properties": {"min_recall": {"type": "number", "minimum": 0, "maximum": 1},
-                       "max_invented": {"type": ["integer", "null"], "minimum": 0}},
+        "properties": {"min_recall": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.6},
+                       "max_invented": {"type": ["integer", "null"], "minimum": 0, "default": None,
+                                        "description": "Most invented categories a note may have (null: any)."}},
     }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.min_recall = float(options.get("min_recall", 0.6))
-        self.max_invented: int | None = options.get("max_invented")
+        self.min_recall = float(self.options["min_recall"])
+        self.max_invented: int | None = self.options["max_invented"]
 
     def measure(self, bundle: NoteBundle, ctx: Any) -> AdherenceReport:
         return adherence(bundle.plan, (lab.label for lab in bundle.labels), ctx.disease.negative_label)

@@ -46,12 +46,12 @@ class TemporalCoherenceFilter(Filter):
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
-        "properties": {"max_violations": {"type": "integer", "minimum": 0}},
+        "properties": {"max_violations": {"type": "integer", "minimum": 0, "default": 0}},
     }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.max_violations = int(options.get("max_violations", 0))
+        self.max_violations = int(self.options["max_violations"])
 
     def violations(self, bundle: NoteBundle, ctx: Any) -> list[StageViolation]:
         disease = ctx.disease
@@ -82,15 +82,17 @@ class TemporalRegressionFilter(TemporalCoherenceFilter):
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object", "additionalProperties": False,
         "properties": {
-            "progressive_labels": {"type": ["array", "null"], "items": {"type": "string"}},
-            "regress_assertions": {"type": "array", "items": {"enum": list(CATEGORIES)}},
+            "progressive_labels": {"type": ["array", "null"], "items": {"type": "string"}, "default": None,
+                                   "description": "Labels whose mentions must not regress (null: every label)."},
+            "regress_assertions": {"type": "array", "items": {"enum": list(CATEGORIES)},
+                                   "default": ["historical"]},
         },
     }
 
     def __init__(self, **options: Any) -> None:
         Filter.__init__(self, **options)
-        self.progressive_labels: list[str] | None = options.get("progressive_labels")
-        self.regress_assertions = frozenset(options.get("regress_assertions", ["historical"]))
+        self.progressive_labels: list[str] | None = self.options["progressive_labels"]
+        self.regress_assertions = frozenset(self.options["regress_assertions"])
 
     def check(self, bundle: NoteBundle, ctx: Any) -> Verdict | None:
         return None  # a cohort filter: see check_cohort

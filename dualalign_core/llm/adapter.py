@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dualalign_core.llm.backend import LLMBackend
+from dualalign_core.llm.backend import RUNTIME_DEFAULTS, LLMBackend
 from dualalign_core.llm.runtime import LLMRuntime, RuntimeStats
 
 
@@ -54,8 +54,10 @@ class BackendBound:
         """What the runtime did so far (requests, retries, 429s, re-asks, cache hits, tokens)."""
         return self.runtime.stats()
 
-    def option(self, name: str, default: Any) -> Any:
-        return self.backend.options.get(name, default)
+    def option(self, name: str, default: Any = None) -> Any:
+        """The backend's option ``name``: its value or schema default, else the runtime schema's default (a
+        backend with a schema of its own), else ``default`` (only for a role's dynamic default)."""
+        return self.backend.options.get(name, RUNTIME_DEFAULTS.get(name, default))
 
 
 def stats_by_role(**components: Any) -> dict[str, dict[str, Any]]:

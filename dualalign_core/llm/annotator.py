@@ -34,6 +34,15 @@ Reply with JSON only.
 {protocol}"""
 
 
+TEMPERATURE = 0.0  # the role's default temperature (no schema default: generating uses another)
+SENTENCE_MAX_TOKENS = 128  # strategy sentence: the reply budget per sentence
+
+
+def note_max_tokens(n_sentences: int) -> int:
+    """Strategy note: the reply budget for a note of ``n_sentences`` (a dynamic default, not in the schema)."""
+    return 64 + 48 * n_sentences
+
+
 def system_prompt(disease: DiseasePack) -> str:
     """Shared by every request of a run (so vendors can cache it)."""
     labels = ", ".join(f'"{x}"' for x in disease.all_labels)
@@ -97,24 +106,24 @@ class LLMAnnotator(BackendBound, Annotator):
     def __init__(self, backend: LLMBackend, **options: Any) -> None:
         Annotator.__init__(self, **options)
         self._bind(backend)
-        self.strategy: str = options.get("strategy") or backend.options.get("strategy", "note")
+        self.strategy: str = self.options.get("strategy") or self.option("strategy")  # own, else the backend's
 
     def _request(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> LLMRequest:
         return LLMRequest(model=self.backend.model_name, messages=[Message("system", system), Message("user", user)],
-                          temperature=self.option("temperature", 0.0), max_tokens=max_tokens, json_schema=schema,
-                          cache_system=True)
+                          temperature=self.option("temperature", TEMPERATURE), max_tokens=max_tokens,
+                          json_schema=schema, cache_system=True)
 
     def note_request(self, sentences: Sequence[Sentence], disease: DiseasePack) -> LLMRequest:
         lines = "\n".join(f"[{i}] {' '.join(s.text.split())}" for i, s in enumerate(sentences))
         user = (f"Label each of the {len(sentences)} numbered sentences of this clinical note. Return one item "
                 f"per sentence, in order, with its index.\n\n{lines}")
-        budget = self.option("max_tokens", 64 + 48 * len(sentences))
+        budget = self.option("max_tokens", note_max_tokens(len(sentences)))
         return self._request(system_prompt(disease), user, note_schema(disease.all_labels), budget)
 
     def sentence_request(self, sentence: Sentence, disease: DiseasePack) -> LLMRequest:
         user = f"Label this sentence from a clinical note.\n\nSentence: {' '.join(sentence.text.split())}"
         return self._request(system_prompt(disease), user, sentence_schema(disease.all_labels),
-                             self.option("max_tokens", 128))
+                             self.option("max_tokens", SENTENCE_MAX_TOKENS))
 
     async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: RunContext) -> Annotation:
         if not sentences:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from attrs import frozen
 
-from dualalign_core.components import Component
+from dualalign_core.components import Component, schema_defaults
 from dualalign_core.errors import BadInput
 from dualalign_core.llm.faults import LLMError
 from dualalign_core.llm.pricing import Price
@@ -22,32 +22,43 @@ _PRICE = {
     "additionalProperties": False,
 }
 
+# The options every backend accepts and their defaults (declared here once: the runtime's settings read them).
+# An option without a "default" is unset unless given; its description says what decides it then.
 RUNTIME_OPTIONS: dict[str, Any] = {
-    "model": {"type": "string", "minLength": 1},
-    "concurrency": {"type": "integer", "minimum": 1},
-    "base_url": {"type": "string"},
-    "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-    "timeout": {"type": "number", "exclusiveMinimum": 0},
-    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-    "max_tokens": {"type": "integer", "minimum": 1},
-    "rpm": {"type": "number", "exclusiveMinimum": 0},
-    "tpm": {"type": "number", "exclusiveMinimum": 0},
-    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
-    "backoff_initial": {"type": "number", "minimum": 0},
-    "backoff_max": {"type": "number", "minimum": 0},
-    "breaker_window": {"type": "integer", "minimum": 1},
-    "breaker_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-    "batch": {"type": "boolean"},
-    "batch_size": {"type": "integer", "minimum": 1},
-    "batch_flush_s": {"type": "number", "minimum": 0},
-    "batch_poll_s": {"type": "number", "exclusiveMinimum": 0},
-    "price": _PRICE,
-    "strategy": {"enum": ["note", "sentence"]},
+    "model": {"type": "string", "minLength": 1, "description": "No default here: the backend's default_model."},
+    "concurrency": {"type": "integer", "minimum": 1,
+                    "description": "Requests in flight. No default here: the backend's concurrency attribute."},
+    "base_url": {"type": "string", "description": "Unset: the vendor's endpoint."},
+    "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                    "description": "No default here: the backend's api_key_env attribute."},
+    "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 120.0,
+                "description": "Seconds one request may take."},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2,
+                    "description": "No default here: it depends on the role (0.7 generating, 0 annotating)."},
+    "max_tokens": {"type": "integer", "minimum": 1,
+                   "description": "No default here: it depends on the role (1024 generating; annotating, "
+                                  "64 + 48 per sentence with strategy note, 128 with strategy sentence)."},
+    "rpm": {"type": "number", "exclusiveMinimum": 0, "description": "Requests per minute (unset: no limit)."},
+    "tpm": {"type": "number", "exclusiveMinimum": 0, "description": "Tokens per minute (unset: no limit)."},
+    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20, "default": 6},
+    "backoff_initial": {"type": "number", "minimum": 0, "default": 1.0},
+    "backoff_max": {"type": "number", "minimum": 0, "default": 60.0},
+    "breaker_window": {"type": "integer", "minimum": 1, "default": 50},
+    "breaker_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.5},
+    "batch": {"type": "boolean", "default": False},
+    "batch_size": {"type": "integer", "minimum": 1, "default": 1000},
+    "batch_flush_s": {"type": "number", "minimum": 0, "default": 5.0},
+    "batch_poll_s": {"type": "number", "exclusiveMinimum": 0, "default": 30.0},
+    "price": {**_PRICE, "description": "USD per 1M tokens (unset: the backend's or the core's price table)."},
+    "strategy": {"enum": ["note", "sentence"], "default": "note",
+                 "description": "Annotating: one request per note or per sentence."},
 }
+RUNTIME_DEFAULTS: dict[str, Any] = schema_defaults({"properties": RUNTIME_OPTIONS})
 
 
 def options_schema(**extra: Any) -> dict[str, Any]:
-    """The options schema every backend accepts, plus vendor-specific ``extra`` properties."""
+    """The options schema every backend accepts, plus vendor-specific ``extra`` properties (an ``extra``
+    property replaces the runtime's of the same name, e.g. to give it another default)."""
     return {"type": "object", "properties": {**RUNTIME_OPTIONS, **extra}, "additionalProperties": False}
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from dualalign_core.context import RunContext
     from dualalign_core.disease import DiseasePack
 
+# the role's defaults (no schema default: temperature and max_tokens differ when annotating)
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 1024
 

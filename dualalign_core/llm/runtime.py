@@ -19,6 +19,7 @@ import jsonschema
 from attrs import define, field, frozen
 
 from dualalign_core.errors import RunFailed
+from dualalign_core.llm.backend import RUNTIME_DEFAULTS as _D
 from dualalign_core.llm.backend import LLMBackend
 from dualalign_core.llm.batch import Batcher
 from dualalign_core.llm.faults import (
@@ -51,20 +52,21 @@ class BudgetReached(RunFailed):
 
 @frozen
 class RuntimeSettings:
-    """Runtime knobs, read from the backend's options (same names)."""
+    """Runtime knobs, read from the backend's options (same names); their defaults are the options schema's
+    (:data:`~dualalign_core.llm.backend.RUNTIME_OPTIONS`), declared there once."""
 
-    concurrency: int = 16
+    concurrency: int = LLMBackend.concurrency
     rpm: float | None = None
     tpm: float | None = None
-    max_attempts: int = 6
-    backoff_initial: float = 1.0
-    backoff_max: float = 60.0
-    breaker_window: int = 50
-    breaker_threshold: float = 0.5
-    batch: bool = False
-    batch_size: int = 1000
-    batch_flush_s: float = 5.0
-    batch_poll_s: float = 30.0
+    max_attempts: int = _D["max_attempts"]
+    backoff_initial: float = _D["backoff_initial"]
+    backoff_max: float = _D["backoff_max"]
+    breaker_window: int = _D["breaker_window"]
+    breaker_threshold: float = _D["breaker_threshold"]
+    batch: bool = _D["batch"]
+    batch_size: int = _D["batch_size"]
+    batch_flush_s: float = _D["batch_flush_s"]
+    batch_poll_s: float = _D["batch_poll_s"]
 
     @classmethod
     def from_options(cls, options: dict[str, Any], concurrency: int) -> RuntimeSettings:

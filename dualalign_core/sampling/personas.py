@@ -193,12 +193,12 @@ class PrevalencePersonaSource(PersonaSource):
     """
 
     options_schema = {"type": "object", "additionalProperties": False,
-                      "properties": {"method": {"enum": ["stratified", "iid"]}}}
+                      "properties": {"method": {"enum": ["stratified", "iid"], "default": "stratified"}}}
 
     def sample(self, disease: DiseasePack, n: int, seed: int, ctx: RunContext) -> list[Persona]:
         return to_personas(self.columns(disease, n, seed), ctx, self, seed)
 
     def columns(self, disease: DiseasePack, n: int, seed: int) -> CohortColumns:
         rng = np.random.default_rng(seed)
-        sampler = sample_columns if self.options.get("method") == "iid" else sample_columns_stratified
+        sampler = sample_columns if self.options["method"] == "iid" else sample_columns_stratified
         return sampler(disease.demographics, disease.risk_factors, n, rng)

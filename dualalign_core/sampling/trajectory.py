@@ -115,7 +115,9 @@ class StageScheduleSampler(TrajectorySampler):
 
     options_schema = {
         "type": "object", "additionalProperties": False,
-        "properties": {"notes": {"type": "integer", "minimum": 1, "description": "fixed notes per patient"}},
+        "properties": {"notes": {"type": "integer", "minimum": 1,
+                                 "description": "fixed notes per patient (no default: unset, each patient's "
+                                                "count is drawn from the pack's schedule)"}},
     }
 
     def __init__(self, **options: Any) -> None:

@@ -56,15 +56,15 @@ class AnthropicBackend(LLMBackend):
     supports_batch: ClassVar[bool] = True
     prices: ClassVar[dict[str, Price]] = package_prices(__package__ or "dualalign_anthropic")
     options_schema: ClassVar[dict[str, Any]] = options_schema(
-        structured={"enum": ["tool", "prompt"]},
-        prompt_cache={"type": "boolean"},
+        structured={"enum": ["tool", "prompt"], "default": "tool"},
+        prompt_cache={"type": "boolean", "default": True},
     )
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._clients: ClientPool[anthropic.AsyncAnthropic] | None = None
-        self.structured: str = options.get("structured", "tool")
-        self.prompt_cache: bool = options.get("prompt_cache", True)
+        self.structured: str = self.options["structured"]
+        self.prompt_cache: bool = self.options["prompt_cache"]
         self.supports_json_schema = self.structured == "tool"  # type: ignore[misc]
 
     def preflight(self) -> None:
@@ -78,7 +78,7 @@ class AnthropicBackend(LLMBackend):
         http_client = anthropic.DefaultAsyncHttpxClient(
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
         return anthropic.AsyncAnthropic(api_key=self.api_key(), base_url=self.options.get("base_url"),
-                                        timeout=self.options.get("timeout", 120.0), max_retries=0,
+                                        timeout=self.options["timeout"], max_retries=0,
                                         http_client=http_client)
 
     @property

@@ -46,11 +46,11 @@ class ClassifierAnnotator(Annotator):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.model_dir = Path(options["model_dir"]).expanduser()
+        self.model_dir = Path(self.options["model_dir"]).expanduser()
         if not (self.model_dir / "dualalign-model.json").is_file():
             raise ValueError(f"model_dir {str(self.model_dir)!r} is not a model directory from `dualalign train` "
                              "(no dualalign-model.json)")
-        self.batch_size = int(options.get("batch_size", 64))
+        self.batch_size = int(self.options["batch_size"])
         self._queue: list[tuple[list[str], asyncio.Future[np.ndarray]]] = []
         self._lock: asyncio.Lock | None = None
         self._load_lock: asyncio.Lock | None = None

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+import attrs
 from attrs import frozen
 
 from dualalign_core.api import Classifier, Example, Trainer
@@ -53,7 +54,8 @@ class LoraSettings:
 
 
 def options_schema(**defaults: Any) -> dict[str, Any]:
-    """The options schema; ``defaults`` document the trainer's own defaults."""
+    """The options schema. Each option's default is its :class:`LoraSettings` field's (declared there once),
+    or the trainer's own from ``defaults``; ``model`` has none (required)."""
     props: dict[str, Any] = {
         "model": {"type": "string", "description": "checkpoint directory, hub id, .gguf file or 'smollm2'"},
         "lr": {"type": "number", "exclusiveMinimum": 0},
@@ -80,8 +82,10 @@ def options_schema(**defaults: Any) -> dict[str, Any]:
         "log_every": {"type": "integer", "minimum": 1},
         "stall_ratio": {"type": "number", "exclusiveMinimum": 0},
     }
-    for key, value in defaults.items():
-        props[key] = {**props[key], "default": value}
+    fields = {a.name: a.default for a in attrs.fields(LoraSettings) if a.default is not attrs.NOTHING}
+    for key, value in {**fields, **defaults}.items():
+        if key in props:
+            props[key] = {**props[key], "default": value}
     return {"type": "object", "additionalProperties": False, "required": ["model"], "properties": props}
 
 
@@ -93,14 +97,14 @@ class LoraTrainer(Trainer):
     """LoRA (``TaskType.SEQ_CLS``) fine-tuning; the classification head is trained and saved in full."""
 
     method: ClassVar[str] = "lora"
-    defaults: ClassVar[dict[str, Any]] = {}
     options_schema: ClassVar[dict[str, Any]] = OPTIONS_SCHEMA
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        if options.get("target_modules") is not None:
-            options = {**options, "target_modules": tuple(options["target_modules"])}
-        self.settings = LoraSettings(**{**self.defaults, **options, "method": self.method})
+        options = dict(self.options)  # the schema's defaults (this trainer's) under the given options
+        if options["target_modules"] is not None:
+            options["target_modules"] = tuple(options["target_modules"])
+        self.settings = LoraSettings(**{**options, "method": self.method})
         self.classifier: Classifier | None = None  # the in-memory model after ``train``
 
     @property
@@ -125,5 +129,4 @@ class FullTrainer(LoraTrainer):
     """Full fine-tuning, the authors' recipe (lr 2e-5); the fresh head learns at ``head_lr`` (1e-3)."""
 
     method: ClassVar[str] = "full"
-    defaults: ClassVar[dict[str, Any]] = FULL_DEFAULTS
     options_schema: ClassVar[dict[str, Any]] = options_schema(**FULL_DEFAULTS)

@@ -73,28 +73,34 @@ class LocalBackend(LLMBackend):
     default_model: ClassVar[str] = DEFAULT_MODEL
     concurrency: ClassVar[int] = DEFAULT_BATCH_SIZE
     options_schema: ClassVar[dict[str, Any]] = options_schema(
+        model={"type": "string", "minLength": 1, "description": "No default here: the model file's name."},
+        concurrency={"type": "integer", "minimum": 1, "description": "No default here: batch_size."},
         model_path={"type": "string", "minLength": 1},
         gguf_file={"type": "string", "minLength": 1},
-        device={"type": "string", "pattern": "^(auto|cpu|mps|cuda(:[0-9]+)?)$"},
-        dtype={"enum": ["auto", "float32", "bfloat16", "float16"]},
-        threads={"type": "integer", "minimum": 1},
-        top_p={"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-        repetition_penalty={"type": "number", "exclusiveMinimum": 0},
-        on_length={"enum": ["fail", "trim"]},
-        response_prefix={"type": "string"},
+        device={"type": "string", "pattern": "^(auto|cpu|mps|cuda(:[0-9]+)?)$", "default": "cpu"},
+        dtype={"enum": ["auto", "float32", "bfloat16", "float16"], "default": "auto"},
+        threads={"type": "integer", "minimum": 1, "description": "Unset: torch's own thread count."},
+        top_p={"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0},
+        repetition_penalty={"type": "number", "exclusiveMinimum": 0, "description": "Unset: none."},
+        on_length={"enum": ["fail", "trim"], "default": "fail"},
+        response_prefix={"type": "string", "default": ""},
+        batch_size={"type": "integer", "minimum": 1, "default": DEFAULT_BATCH_SIZE,
+                    "description": "Prompts per generate() call."},
+        batch_flush_s={"type": "number", "minimum": 0, "default": DEFAULT_FLUSH_S,
+                       "description": "Seconds a partial batch waits for more prompts."},
     )
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.source = ModelSource.resolve(options.get("model_path"), options.get("gguf_file"))
-        check_device(options.get("device", "cpu"))
+        check_device(self.options["device"])
         if not options.get("model"):
             self.model_name = self.source.name
-        self.batch_size: int = options.get("batch_size", DEFAULT_BATCH_SIZE)
-        self.concurrency = options.get("concurrency", self.batch_size)  # type: ignore[misc]
+        self.batch_size: int = self.options["batch_size"]
+        self.concurrency = options.get("concurrency") or self.batch_size  # type: ignore[misc]  # dynamic default
         self.stats = ThroughputStats()
         self._batcher: MicroBatcher[LLMRequest, LLMResponse] = MicroBatcher(
-            self._run_batch, self.batch_size, options.get("batch_flush_s", DEFAULT_FLUSH_S))
+            self._run_batch, self.batch_size, self.options["batch_flush_s"])
 
     def loaded(self) -> LoadedModel:
         """The model, loaded on first use (once per process for the same path, device and dtype)."""
@@ -105,7 +111,7 @@ class LocalBackend(LLMBackend):
             import torch
 
             torch.set_num_threads(threads)
-        loaded = models.load(self.source, self.options.get("device", "cpu"), self.options.get("dtype", "auto"))
+        loaded = models.load(self.source, self.options["device"], self.options["dtype"])
         self.stats.load_s = loaded.load_s
         return loaded
 
@@ -127,7 +133,7 @@ class LocalBackend(LLMBackend):
         return {"tokens_per_s": round(s.tokens_per_s, 2), "output_tokens": s.output_tokens,
                 "generate_s": round(s.seconds, 2), "batches": s.batches,
                 "mean_batch": round(s.rows / s.batches, 2), "model": self.model_name,
-                "device": self.options.get("device", "cpu"), "load_s": round(s.load_s, 2)}
+                "device": self.options["device"], "load_s": round(s.load_s, 2)}
 
     def _run_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         try:
@@ -140,9 +146,9 @@ class LocalBackend(LLMBackend):
         responses: list[LLMResponse | None] = [None] * len(requests)
         for rows in groups.values():
             try:
-                result = engine.generate(loaded, [requests[i] for i in rows], top_p=self.options.get("top_p", 1.0),
+                result = engine.generate(loaded, [requests[i] for i in rows], top_p=self.options["top_p"],
                                          repetition_penalty=self.options.get("repetition_penalty"),
-                                         prefix=self.options.get("response_prefix", ""))
+                                         prefix=self.options["response_prefix"])
             except MemoryError as exc:
                 raise TransientError(f"out of memory: {exc}") from None
             except RuntimeError as exc:
@@ -152,7 +158,7 @@ class LocalBackend(LLMBackend):
             self._account(result)
             for i, c in zip(rows, result.completions, strict=True):
                 text, reason = c.text, c.finish_reason
-                if reason == "length" and self.options.get("on_length") == "trim":
+                if reason == "length" and self.options["on_length"] == "trim":
                     text, reason = trim_to_sentence(text), "trimmed"
                 responses[i] = LLMResponse(text=text, input_tokens=c.input_tokens, output_tokens=c.output_tokens,
                                            finish_reason=reason, model=self.model_name)

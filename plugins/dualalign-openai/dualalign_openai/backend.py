@@ -47,17 +47,18 @@ class OpenAIBackend(LLMBackend):
     supports_batch: ClassVar[bool] = True
     prices: ClassVar[dict[str, Price]] = package_prices(__package__ or "dualalign_openai")
     options_schema: ClassVar[dict[str, Any]] = options_schema(
-        structured={"enum": ["json_schema", "json_object", "prompt"]},
-        token_param={"enum": ["max_tokens", "max_completion_tokens"]},
+        structured={"enum": ["json_schema", "json_object", "prompt"], "default": "json_schema"},
+        token_param={"enum": ["max_tokens", "max_completion_tokens"],
+                     "description": "No default here: max_tokens with a base_url, else max_completion_tokens."},
         organization={"type": "string"},
     )
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._clients: ClientPool[openai.AsyncOpenAI] | None = None
-        self.structured: str = options.get("structured", "json_schema")
+        self.structured: str = self.options["structured"]
         self.supports_json_schema = self.structured == "json_schema"  # type: ignore[misc]
-        default_param = "max_tokens" if options.get("base_url") else "max_completion_tokens"
+        default_param = "max_tokens" if options.get("base_url") else "max_completion_tokens"  # dynamic default
         self.token_param: str = options.get("token_param", default_param)
 
     def preflight(self) -> None:
@@ -75,7 +76,7 @@ class OpenAIBackend(LLMBackend):
         http_client = openai.DefaultAsyncHttpxClient(
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
         return openai.AsyncOpenAI(api_key=key, base_url=base_url, organization=self.options.get("organization"),
-                                  timeout=self.options.get("timeout", 120.0), max_retries=0, http_client=http_client)
+                                  timeout=self.options["timeout"], max_retries=0, http_client=http_client)
 
     @property
     def clients(self) -> ClientPool[openai.AsyncOpenAI]:
