@@ -59,6 +59,12 @@ def compose_manifest(run_dir: Path, run_id: str, config: RunConfig, components: 
     return manifest
 
 
+def stored_llm_stats(run_dir: Path) -> dict[str, Any]:
+    """The LLM stats the manifest in ``run_dir`` holds (``{}`` without one); a corrupt manifest is BadInput."""
+    path = run_dir / MANIFEST
+    return (read_json(path, what="run manifest").get("llm") or {}) if path.exists() else {}
+
+
 def add_llm_stats(before: dict[str, Any], now_: dict[str, Any]) -> dict[str, Any]:
     """LLM runtime stats summed over invocations (a resumed run adds this invocation's to the stored ones):
     numbers add up per role, ``failures`` per reason; provider and model are this invocation's."""
@@ -87,4 +93,4 @@ def resumes_of(run_dir: Path) -> int:
         return 0
 
 
-__all__ = ["add_llm_stats", "compose_manifest", "now", "resumes_of"]
+__all__ = ["add_llm_stats", "stored_llm_stats", "compose_manifest", "now", "resumes_of"]

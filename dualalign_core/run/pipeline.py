@@ -23,13 +23,13 @@ from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
 from dualalign_core.run.executor import Executor, LocalExecutor, WorkUnit
 from dualalign_core.run.lifecycle import close_components, open_components
-from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of
+from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, rejection
 from dualalign_core.run.plan import plan_cohort
 from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
-from dualalign_core.run.view import load_bundles, read_manifest
+from dualalign_core.run.view import load_bundles
 
 
 class Pipeline:
@@ -132,7 +132,7 @@ class Pipeline:
 
         preflight(self.components, self.config)  # e.g. a missing API key: exit 2 before any work
         resumed = (self.run_dir / DB_NAME).exists() and self._open().has_plans()
-        self._llm_before = read_manifest(self.run_dir / MANIFEST).get("llm") or {} if resumed else {}
+        self._llm_before = stored_llm_stats(self.run_dir) if resumed else {}
         self.plan(fidelity=lambda p, n: fidelity_report(self.components.disease, p, n, self.config.multiplier))
         store = self._open()
         manifest = self.write_manifest(resumes=resumes_of(self.run_dir) + (1 if resumed and self.resume else 0))
