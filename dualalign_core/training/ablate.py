@@ -9,7 +9,6 @@ sets how synthetic sentences join the gold: ratio, class balance, loss weight (:
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from dualalign_core.atomic import atomic_write_json, atomic_write_text
 from dualalign_core.config import ComponentSpec, RunConfig, load_config
 from dualalign_core.errors import BadInput
 from dualalign_core.jsonschemas import validate
@@ -163,8 +163,8 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
     result = {"config": doc["_path"], "name": ab.get("name"), "seed": seed, "trainer": trainer_spec["name"],
               "model": options.get("model"), "gold": ab["gold"], "test": ab.get("test"), "rows": rows}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=2))
-    (out / "results.md").write_text(markdown(result))
+    atomic_write_json(out / "results.json", result)  # written whole or not at all, like every output
+    atomic_write_text(out / "results.md", markdown(result))
     result["out"] = str(out)
     return result
 
