@@ -20,13 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-PARA = ("S: Pt is a 74 yo F seen with her daughter, who says she repeats questions and forgets appointments. "
-        "She misplaces keys b.i.d. per family. Dr. Smith started donepezil 5 mg p.o. q.d. last month.\n"
-        "O: BP 142/88, T 98.6. MoCA 24/30.\n"
-        "- alert, oriented x3\n"
-        "A: Mild cognitive impairment, likely amnestic type; she denies depression and hallucinations,\n"
-        "and the exam is otherwise unremarkable for her age and history of hypertension.\n"
-        "P: Follow up in 3 months. Return sooner if worse.\n")
+PARA = (
+    "S: Pt is a 74 yo F seen with her daughter, who says she repeats questions and forgets appointments. "
+    "She misplaces keys b.i.d. per family. Dr. Smith started donepezil 5 mg p.o. q.d. last month.\n"
+    "O: BP 142/88, T 98.6. MoCA 24/30.\n"
+    "- alert, oriented x3\n"
+    "A: Mild cognitive impairment, likely amnestic type; she denies depression and hallucinations,\n"
+    "and the exam is otherwise unremarkable for her age and history of hypertension.\n"
+    "P: Follow up in 3 months. Return sooner if worse.\n"
+)
 
 
 def _trigger_ratio(texts: list[str]) -> float:
@@ -36,8 +38,10 @@ def _trigger_ratio(texts: list[str]) -> float:
     alt = ContextDetector()._alternation
     best = {"single": float("inf"), "dispatched": float("inf")}
     for _ in range(3):  # interleaved repeats, best of each: the machine is shared
-        for name, run in (("single", lambda t: list(alt.regex.finditer(t))),
-                          ("dispatched", lambda t: list(alt.matches(t)))):
+        for name, run in (
+            ("single", lambda t: list(alt.regex.finditer(t))),
+            ("dispatched", lambda t: list(alt.matches(t))),
+        ):
             t0 = time.perf_counter()
             for t in texts:
                 run(t)
@@ -71,21 +75,29 @@ def main() -> None:
         if not args.no_cli:
             cli_out = Path(tmp) / "cli.jsonl"
             t0 = time.perf_counter()
-            subprocess.run([str(Path(sys.executable).with_name("dualalign")), "annotate", str(src), "--out",
-                            str(cli_out)], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [str(Path(sys.executable).with_name("dualalign")), "annotate", str(src), "--out", str(cli_out)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             t_cli = time.perf_counter() - t0
             cli_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             same = cli_out.read_bytes() == out.read_bytes()
     n = len(spans)
     speedup = _trigger_ratio([s.text for s in spans[:20_000]])
     print(f"note: {len(note) / 1e6:.2f} MB, {n:,} sentences")
-    print(f"segment only:              {t_seg:6.2f} s ({len(note) / 1e6 / t_seg:.2f} MB/s, "
-          f"{n / t_seg:,.0f} sentences/s)")
-    print(f"annotate (lexicon, file):  {t_all:6.2f} s, {stats.sentences:,} rows ({n / t_all:,.0f} sentences/s), "
-          f"peak RSS {rss:.0f} MiB")
+    print(
+        f"segment only:              {t_seg:6.2f} s ({len(note) / 1e6 / t_seg:.2f} MB/s, {n / t_seg:,.0f} sentences/s)"
+    )
+    print(
+        f"annotate (lexicon, file):  {t_all:6.2f} s, {stats.sentences:,} rows ({n / t_all:,.0f} sentences/s), "
+        f"peak RSS {rss:.0f} MiB"
+    )
     if not args.no_cli:
-        print(f"dualalign annotate (CLI):  {t_cli:6.2f} s end to end ({n / t_cli:,.0f} sentences/s), "
-              f"peak RSS {cli_rss:.0f} MiB, output {'identical' if same else 'DIFFERENT'}")
+        print(
+            f"dualalign annotate (CLI):  {t_cli:6.2f} s end to end ({n / t_cli:,.0f} sentences/s), "
+            f"peak RSS {cli_rss:.0f} MiB, output {'identical' if same else 'DIFFERENT'}"
+        )
     print(f"output / input size:       {ratio:6.2f}x")
     print(f"trigger detection:         {speedup:6.1f}x faster than the single alternation (same run)")
 

@@ -20,18 +20,32 @@ from dualalign_core.text.segment import Span
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-LABELS = ("cognitive_impairment", "neuropsychiatric_symptoms", "notice_by_others", "physiological_changes",
-          "requiring_assistance")
+LABELS = (
+    "cognitive_impairment",
+    "neuropsychiatric_symptoms",
+    "notice_by_others",
+    "physiological_changes",
+    "requiring_assistance",
+)
 
 
 def _disease() -> types.SimpleNamespace:
     return types.SimpleNamespace(
-        name="alzheimers", title="Alzheimer's disease", labels=LABELS, negative_label="none",
+        name="alzheimers",
+        title="Alzheimer's disease",
+        labels=LABELS,
+        negative_label="none",
         third_party_label="notice_by_others",
-        label_precedence=("requiring_assistance", "notice_by_others", "neuropsychiatric_symptoms",
-                          "physiological_changes", "cognitive_impairment"),
+        label_precedence=(
+            "requiring_assistance",
+            "notice_by_others",
+            "neuropsychiatric_symptoms",
+            "physiological_changes",
+            "cognitive_impairment",
+        ),
         stages=("early_prodromal", "mci", "mild", "moderate"),
-        lexicon=json.loads((DATA / "test_lexicon.json").read_text(encoding="utf-8")))
+        lexicon=json.loads((DATA / "test_lexicon.json").read_text(encoding="utf-8")),
+    )
 
 
 def _pysbd():
@@ -48,6 +62,7 @@ def _pysbd():
             start = s.start + (len(s.sent) - len(s.sent.lstrip()))
             out.append(Span(start, start + len(body), body, None))
         return out
+
     return run
 
 
@@ -64,24 +79,44 @@ def probe_figures(path: Path) -> dict[str, dict[str, float]]:
     ann = LexiconAnnotator()
     pred = [ann.label_text(r["text"], pack).label for r in rows]
     out = {}
-    subsets = {"all": lambda r: True, **{d: (lambda r, d=d: r.get("difficulty") == d)
-                                         for d in sorted({r.get("difficulty") for r in rows} - {None})}}
+    subsets = {
+        "all": lambda r: True,
+        **{d: (lambda r, d=d: r.get("difficulty") == d) for d in sorted({r.get("difficulty") for r in rows} - {None})},
+    }
     for name, keep in subsets.items():
         idx = [i for i, r in enumerate(rows) if keep(r)]
-        q = label_quality([rows[i]["text"] for i in idx], [rows[i]["label"] for i in idx], [pred[i] for i in idx],
-                          pack.labels, pack.negative_label)
-        out[name] = {"n": q.n, "binary_f1": round(q.binary.f1, 4), "macro_f1": round(q.macro_f1, 4),
-                     "accuracy": round(q.accuracy, 4)}
+        q = label_quality(
+            [rows[i]["text"] for i in idx],
+            [rows[i]["label"] for i in idx],
+            [pred[i] for i in idx],
+            pack.labels,
+            pack.negative_label,
+        )
+        out[name] = {
+            "n": q.n,
+            "binary_f1": round(q.binary.f1, 4),
+            "macro_f1": round(q.macro_f1, 4),
+            "accuracy": round(q.accuracy, 4),
+        }
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--probe", type=Path, action="append", default=[],
-                    help="a JSONL of realistic labelled sentences to score the AD pack's lexicon annotator on")
-    ap.add_argument("--grammar-patients", type=int, default=0,
-                    help="also score the lexicon annotator against the AD note grammar's own labels (N patients)")
+    ap.add_argument(
+        "--probe",
+        type=Path,
+        action="append",
+        default=[],
+        help="a JSONL of realistic labelled sentences to score the AD pack's lexicon annotator on",
+    )
+    ap.add_argument(
+        "--grammar-patients",
+        type=int,
+        default=0,
+        help="also score the lexicon annotator against the AD note grammar's own labels (N patients)",
+    )
     ap.add_argument("--errors", action="store_true", help="also print the tests/data mislabels")
     args = ap.parse_args(argv)
     report: dict = {"segmentation": {}, "lexicon_annotator": {}, "probe": {}}
@@ -91,20 +126,28 @@ def main(argv: list[str] | None = None) -> int:
         from dualalign_core.grammar.label_recovery import grammar_agreement
 
         q = grammar_agreement(_ad_pack(), LexiconAnnotator(), patients=args.grammar_patients)
-        report["grammar_agreement"] = {"n": q.n, "accuracy": round(q.accuracy, 4), "binary_f1": round(q.binary.f1, 4),
-                                       "macro_f1": round(q.macro_f1, 4)}
+        report["grammar_agreement"] = {
+            "n": q.n,
+            "accuracy": round(q.accuracy, 4),
+            "binary_f1": round(q.binary.f1, 4),
+            "macro_f1": round(q.macro_f1, 4),
+        }
         if not args.json:
             g = report["grammar_agreement"]
-            print(f"Lexicon annotator vs the note grammar's labels ({args.grammar_patients} patients, {g['n']} "
-                  f"sentences): accuracy {g['accuracy']:.3f}, binary F1 {g['binary_f1']:.3f}, "
-                  f"6-way macro-F1 {g['macro_f1']:.3f}\n")
+            print(
+                f"Lexicon annotator vs the note grammar's labels ({args.grammar_patients} patients, {g['n']} "
+                f"sentences): accuracy {g['accuracy']:.3f}, binary F1 {g['binary_f1']:.3f}, "
+                f"6-way macro-F1 {g['macro_f1']:.3f}\n"
+            )
     if args.probe and not args.json:
         for path, fig in report["probe"].items():
             print(f"Lexicon annotator (AD pack) on {path}")
             print(f"  {'subset':8s} n     binary-F1  6-way macro-F1  accuracy")
             for subset, f in fig.items():
-                print(f"  {subset:8s} {f['n']:4d}  {f['binary_f1']:.3f}      {f['macro_f1']:.3f}           "
-                      f"{f['accuracy']:.3f}")
+                print(
+                    f"  {subset:8s} {f['n']:4d}  {f['binary_f1']:.3f}      {f['macro_f1']:.3f}           "
+                    f"{f['accuracy']:.3f}"
+                )
         print()
     baseline = _pysbd()
     for name in ("segmentation_cases", "segmentation_cases_blind"):
@@ -114,8 +157,12 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             s = segmentation_quality(cases) if fn is None else segmentation_quality(cases, fn)
             report["segmentation"][f"{name}/{seg_name}"] = {
-                "cases": s.cases, "exact_case_accuracy": round(s.accuracy, 4), "sentence_precision":
-                round(s.precision, 4), "sentence_recall": round(s.recall, 4), "f1": round(s.f1, 4)}
+                "cases": s.cases,
+                "exact_case_accuracy": round(s.accuracy, 4),
+                "sentence_precision": round(s.precision, 4),
+                "sentence_recall": round(s.recall, 4),
+                "f1": round(s.f1, 4),
+            }
     disease, ann = _disease(), LexiconAnnotator()
     for name in ("labelled_sentences", "labelled_sentences_blind"):
         rows = load_labelled(DATA / f"{name}.jsonl")
@@ -128,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     print("Segmentation (exact spans)")
     print(f"  {'set/segmenter':45s} cases  exact  sent-P  sent-R")
     for k, v in report["segmentation"].items():
-        print(f"  {k:45s} {v['cases']:5d}  {v['exact_case_accuracy']:.3f}  {v['sentence_precision']:.3f}   "
-              f"{v['sentence_recall']:.3f}")
+        print(
+            f"  {k:45s} {v['cases']:5d}  {v['exact_case_accuracy']:.3f}  {v['sentence_precision']:.3f}   "
+            f"{v['sentence_recall']:.3f}"
+        )
     for name, q in report["lexicon_annotator"].items():
         print(f"\nLexicon annotator on {name} (n={q['n']}, accuracy {q['accuracy']:.3f})")
         print(f"  {'label':28s} P      R      F1     support")

@@ -70,8 +70,9 @@ def lexicon(rows: list[dict[str, Any]], disease: Any) -> list[str]:
 
     annotator = get_registry().create("annotator", "lexicon", {})
     ctx = RunContext(run_id="bench", seed=0, disease=disease)
-    labelled, _ = asyncio.run(annotate_records([{"id": r["id"], "text": r["text"]} for r in rows], annotator, ctx,
-                                               segment_mode="never"))
+    labelled, _ = asyncio.run(
+        annotate_records([{"id": r["id"], "text": r["text"]} for r in rows], annotator, ctx, segment_mode="never")
+    )
     return [r["label"] for r in labelled]
 
 
@@ -82,8 +83,12 @@ def default_dev() -> str:
     rel = Path("shared") / "eval" / "dev_probe.jsonl"
     candidates = [ROOT.parent / rel]
     try:
-        common = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                                capture_output=True, text=True, check=True).stdout.strip()
+        common = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         candidates.append(Path(common).parent.parent / rel)
     except (OSError, subprocess.CalledProcessError):
         pass
@@ -120,8 +125,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     disease = get_registry().get("disease", "alzheimers")
     negative, labels = disease.negative_label, [disease.negative_label, *disease.labels]
     gold = [r["label"] for r in rows]
-    print(f"dev set {dev_path} ({len(rows)} sentences, {sum(r.get('difficulty') == 'hard' for r in rows)} hard); "
-          f"macro-F1 overall / hard", flush=True)
+    print(
+        f"dev set {dev_path} ({len(rows)} sentences, {sum(r.get('difficulty') == 'hard' for r in rows)} hard); "
+        f"macro-F1 overall / hard",
+        flush=True,
+    )
     results: list[dict[str, Any]] = []
 
     def show(row: dict[str, Any]) -> None:
@@ -131,8 +139,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     lex = lexicon(rows, disease)
     for task in ("binary", "multiclass"):
-        pred, g, lab = (lex, gold, labels) if task == "multiclass" else \
-            (as_binary(lex, negative), as_binary(gold, negative), [negative, "symptom"])
+        pred, g, lab = (
+            (lex, gold, labels)
+            if task == "multiclass"
+            else (as_binary(lex, negative), as_binary(gold, negative), [negative, "symptom"])
+        )
         sub = [{**r, "label": x} for r, x in zip(rows, g, strict=True)]
         f, h = f1s(sub, pred, lab)
         show({"what": "lexicon annotator", "task": task, "f1": round(f, 3), "hard_f1": round(h, 3)})
@@ -155,13 +166,26 @@ def main(argv: Sequence[str] | None = None) -> None:
                 sub = [{**x, "label": y} for x, y in zip(rows, g, strict=True)]
                 f, h = f1s(sub, pred, meta["labels"])
                 losses = [x["loss"] for x in r["summary"]["history"]]
-                show({"what": f"{name} ({sampler} run)", "task": task, "f1": round(f, 3), "hard_f1": round(h, 3),
-                      "own_test_f1": round(r["test"]["macro_f1"], 3), "train": r["sizes"]["train"],
-                      "loss": f"{losses[0]:.3f}->{losses[-1]:.3f}", "steps": r["summary"]["steps"],
-                      "train_s": round(seconds), "warnings": len(r["warnings"])})
+                show(
+                    {
+                        "what": f"{name} ({sampler} run)",
+                        "task": task,
+                        "f1": round(f, 3),
+                        "hard_f1": round(h, 3),
+                        "own_test_f1": round(r["test"]["macro_f1"], 3),
+                        "train": r["sizes"]["train"],
+                        "loss": f"{losses[0]:.3f}->{losses[-1]:.3f}",
+                        "steps": r["summary"]["steps"],
+                        "train_s": round(seconds),
+                        "warnings": len(r["warnings"]),
+                    }
+                )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"dev": str(dev_path), "patients": args.patients,
-                                                  "trainer": args.trainer, "rows": results}, indent=2))
+    (out / "results.json").write_text(
+        json.dumps(
+            {"dev": str(dev_path), "patients": args.patients, "trainer": args.trainer, "rows": results}, indent=2
+        )
+    )
     print(f"results: {out / 'results.json'}")
 
 

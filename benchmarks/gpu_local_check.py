@@ -30,22 +30,42 @@ def build(out: Path) -> None:
     gguf = Path(glob.glob(f"{next(iter(spec.submodule_search_locations))}/*.gguf")[0])
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tok.save_pretrained(out)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(cfg).save_pretrained(out)
 
 
 def run(model: str, device: str) -> None:
-    cfg = parse_config({
-        "run": {"seed": 1, "patients": 2, "max_notes_per_patient": 6, "max_attempts": 1},
-        "disease": {"name": "alzheimers"},
-        "generator": {"name": "local", "options": {"model_path": model, "device": device, "max_tokens": 64,
-                                                   "batch_size": 12, "temperature": 0.7, "on_length": "trim"}},
-        "filters": {"use": ["identifiers", "length_form"]},
-    })
+    cfg = parse_config(
+        {
+            "run": {"seed": 1, "patients": 2, "max_notes_per_patient": 6, "max_attempts": 1},
+            "disease": {"name": "alzheimers"},
+            "generator": {
+                "name": "local",
+                "options": {
+                    "model_path": model,
+                    "device": device,
+                    "max_tokens": 64,
+                    "batch_size": 12,
+                    "temperature": 0.7,
+                    "on_length": "trim",
+                },
+            },
+            "filters": {"use": ["identifiers", "length_form"]},
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         manifest = Pipeline(cfg, Path(tmp) / "run").run()
     print("status", manifest["status"], "units", manifest["counts"]["units"], "usage", manifest["counts"]["usage"])

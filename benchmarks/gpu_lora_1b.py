@@ -35,13 +35,28 @@ def hf_model(c: dict[str, int], r: int) -> nn.Module:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import LlamaConfig, LlamaForSequenceClassification
 
-    config = LlamaConfig(vocab_size=c["vocab"], hidden_size=c["hidden"], intermediate_size=c["inter"],
-                         num_hidden_layers=c["layers"], num_attention_heads=c["heads"],
-                         num_key_value_heads=c["kv_heads"], max_position_embeddings=4096, num_labels=6,
-                         pad_token_id=0, tie_word_embeddings=False, attn_implementation="sdpa")
+    config = LlamaConfig(
+        vocab_size=c["vocab"],
+        hidden_size=c["hidden"],
+        intermediate_size=c["inter"],
+        num_hidden_layers=c["layers"],
+        num_attention_heads=c["heads"],
+        num_key_value_heads=c["kv_heads"],
+        max_position_embeddings=4096,
+        num_labels=6,
+        pad_token_id=0,
+        tie_word_embeddings=False,
+        attn_implementation="sdpa",
+    )
     model = LlamaForSequenceClassification(config).to(torch.bfloat16)
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=2 * r, lora_dropout=0.05,
-                      target_modules=["q_proj", "v_proj"], modules_to_save=["score"])
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=r,
+        lora_alpha=2 * r,
+        lora_dropout=0.05,
+        target_modules=["q_proj", "v_proj"],
+        modules_to_save=["score"],
+    )
     return get_peft_model(model, lora)
 
 
@@ -125,6 +140,7 @@ def main() -> None:
         try:
             import peft  # noqa: F401
             import transformers  # noqa: F401
+
             backend = "hf"
         except ImportError:
             backend = "torch"
@@ -170,10 +186,14 @@ def main() -> None:
     flops_6n = 6 * n_linear + 3 * attn
     name = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
     peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
-    print(f"device: {name}  torch {torch.__version__}  backend: {backend}  (model built in "
-          f"{t0 - t_build:.1f} s incl. warm-up)")
-    print(f"model: {total / 1e9:.3f} B parameters ({n_linear / 1e9:.3f} B in frozen matmuls), "
-          f"trainable {sum(p.numel() for p in params) / 1e6:.2f} M (LoRA r={args.rank} q/v + head)")
+    print(
+        f"device: {name}  torch {torch.__version__}  backend: {backend}  (model built in "
+        f"{t0 - t_build:.1f} s incl. warm-up)"
+    )
+    print(
+        f"model: {total / 1e9:.3f} B parameters ({n_linear / 1e9:.3f} B in frozen matmuls), "
+        f"trainable {sum(p.numel() for p in params) / 1e6:.2f} M (LoRA r={args.rank} q/v + head)"
+    )
     print(f"batch {args.batch} x seq {args.seq}, {args.steps} timed steps after {args.warmup} warm-up")
     print(f"loss first/last: {losses[0]:.4f} / {losses[-1]:.4f}")
     print(f"step time: {dt / args.steps * 1e3:.1f} ms   tokens/s: {tps:,.0f}")
@@ -182,8 +202,10 @@ def main() -> None:
         print(f"MFU (6N convention):                   {flops_6n * tps / peak:.1%}")
         print(f"achieved: {flops_lora * tps / 1e12:.1f} TFLOPS (LoRA-exact)")
     if dev.type == "cuda":
-        print(f"peak memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated, "
-              f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB reserved")
+        print(
+            f"peak memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated, "
+            f"{torch.cuda.max_memory_reserved() / 2**30:.2f} GiB reserved"
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,12 @@ class InstantAnnotator(Annotator):
     concurrency = 64
 
     async def annotate(self, note, sentences, ctx):
-        return Annotation(labels=tuple(Label(sentence_id=s.id, note_id=note.id, label="none", binary=False,
-                                             annotator="instant") for s in sentences))
+        return Annotation(
+            labels=tuple(
+                Label(sentence_id=s.id, note_id=note.id, label="none", binary=False, annotator="instant")
+                for s in sentences
+            )
+        )
 
 
 def main() -> None:
@@ -50,12 +54,16 @@ def main() -> None:
     for kind, name, cls in (("generator", "instant", InstantGenerator), ("annotator", "instant", InstantAnnotator)):
         cls.name, cls.plugin, cls.plugin_version = name, "benchmark", "0"
         registry.components.setdefault(kind, {})[name] = cls
-    cfg = parse_config({
-        "run": {"seed": 1, "patients": args.records // notes_per_patient},
-        "disease": {"path": str(TOY)},
-        "trajectory": {"options": {"notes": notes_per_patient}},
-        "generator": {"name": "instant"}, "annotator": {"name": "instant"}, "filters": {"use": []},
-    })
+    cfg = parse_config(
+        {
+            "run": {"seed": 1, "patients": args.records // notes_per_patient},
+            "disease": {"path": str(TOY)},
+            "trajectory": {"options": {"notes": notes_per_patient}},
+            "generator": {"name": "instant"},
+            "annotator": {"name": "instant"},
+            "filters": {"use": []},
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         pipe = Pipeline(cfg, Path(tmp) / "run", registry=registry)
         t0 = time.perf_counter()
@@ -73,15 +81,27 @@ def main() -> None:
         t = time.perf_counter()
         for plan in plans:
             g = await gen.generate(plan, persona_of[plan.persona_id], 0, ctx)
-            sents = [Sentence(id=f"{plan.id}-s{i}", note_id=plan.id, index=i, start=s.start, end=s.end, text=s.text,
-                              section=s.section) for i, s in enumerate(segment(g.text))]
+            sents = [
+                Sentence(
+                    id=f"{plan.id}-s{i}",
+                    note_id=plan.id,
+                    index=i,
+                    start=s.start,
+                    end=s.end,
+                    text=s.text,
+                    section=s.section,
+                )
+                for i, s in enumerate(segment(g.text))
+            ]
             await ann.annotate(plan, sents, ctx)
         return time.perf_counter() - t
 
     t_bare = asyncio.run(bare())
     print(f"records: {n} (plans sampled in {t_plan:.2f}s: {len(plans) / t_plan:,.0f} plans/s)")
-    print(f"runner (plan + generate + segment + annotate + filters + SQLite commit per note): "
-          f"{t_run:.2f}s = {n / t_run:,.0f} records/s, {1e6 * t_run / n:.0f} us/record")
+    print(
+        f"runner (plan + generate + segment + annotate + filters + SQLite commit per note): "
+        f"{t_run:.2f}s = {n / t_run:,.0f} records/s, {1e6 * t_run / n:.0f} us/record"
+    )
     print(f"bare loop (generate + segment + annotate, no runner, no store): {n / t_bare:,.0f} records/s")
     print(f"runner overhead ratio (runner time / bare time): {t_run / t_bare:.2f}x")
 

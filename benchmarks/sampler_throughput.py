@@ -1,6 +1,6 @@
 """Sampler throughput on the AD pack: personas/s (columns and records) and note plans/s.
 
-    python benchmarks/sampler_throughput.py [--personas 1000000] [--patients 200]
+python benchmarks/sampler_throughput.py [--personas 1000000] [--patients 200]
 """
 
 from __future__ import annotations
@@ -32,14 +32,18 @@ def main() -> None:
     n = args.personas
     _, t_iid = timed(sample_columns, ad.demographics, ad.risk_factors, n, np.random.default_rng(0))
     _, t_strat = timed(sample_columns_stratified, ad.demographics, ad.risk_factors, n, np.random.default_rng(0))
-    print(f"{n:,} personas as columns: iid {t_iid:.2f}s ({n / t_iid:,.0f}/s), "
-          f"stratified {t_strat:.2f}s ({n / t_strat:,.0f}/s)")
+    print(
+        f"{n:,} personas as columns: iid {t_iid:.2f}s ({n / t_iid:,.0f}/s), "
+        f"stratified {t_strat:.2f}s ({n / t_strat:,.0f}/s)"
+    )
     ctx = RunContext(run_id="bench", seed=0, disease=ad)
     source = PrevalencePersonaSource()
     m = 100_000
     personas, t_rec = timed(source.sample, ad, m, 0, ctx)
-    print(f"{m:,} persona records (attrs, validated): {t_rec:.2f}s ({m / t_rec:,.0f}/s); "
-          f"column sampling is {(n / t_strat) / (m / t_rec):.1f}x faster per persona than building records")
+    print(
+        f"{m:,} persona records (attrs, validated): {t_rec:.2f}s ({m / t_rec:,.0f}/s); "
+        f"column sampling is {(n / t_strat) / (m / t_rec):.1f}x faster per persona than building records"
+    )
     sampler = StageScheduleSampler()
     t = time.perf_counter()
     plans = 0

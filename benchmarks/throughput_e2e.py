@@ -28,20 +28,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "llm"))
 
-FILTERS = ["identifiers", "length_form", "near_duplicate", "plan_adherence", "temporal_coherence",
-           "temporal_regression"]
+FILTERS = [
+    "identifiers",
+    "length_form",
+    "near_duplicate",
+    "plan_adherence",
+    "temporal_coherence",
+    "temporal_regression",
+]
 
 
 def config(url: str, notes: int, concurrency: int) -> str:
     per_patient = 50
     patients = -(-notes // per_patient)
     warn = ", ".join(f'"{f}"' for f in FILTERS)
-    return (f'[run]\nseed = 1\npatients = {patients}\nmax_notes_per_patient = {per_patient}\n'
-            '[disease]\nname = "alzheimers"\n'
-            f'[generator]\nname = "openai"\nmodel = "gpt-4o"\nconcurrency = {concurrency}\n'
-            f'options = {{ base_url = "{url}/v1", price = {{ input = 0, output = 0 }} }}\n'
-            '[annotator]\nname = "lexicon"\n'
-            f'[filters]\nuse = [{warn}]\nwarn = [{warn}]\n')
+    return (
+        f"[run]\nseed = 1\npatients = {patients}\nmax_notes_per_patient = {per_patient}\n"
+        '[disease]\nname = "alzheimers"\n'
+        f'[generator]\nname = "openai"\nmodel = "gpt-4o"\nconcurrency = {concurrency}\n'
+        f'options = {{ base_url = "{url}/v1", price = {{ input = 0, output = 0 }} }}\n'
+        '[annotator]\nname = "lexicon"\n'
+        f"[filters]\nuse = [{warn}]\nwarn = [{warn}]\n"
+    )
 
 
 def sample_cpu(proc: subprocess.Popen[str], every: float = 0.05) -> list[tuple[float, float]]:
@@ -81,8 +89,13 @@ def main() -> None:
         start = time.monotonic()  # the server's arrival times are time.monotonic() too
         errors = Path(tmp) / "stderr.txt"
         with errors.open("w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out",
-                                     str(run_dir), "-q"], stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run_dir), "-q"],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                text=True,
+                env=env,
+            )
             samples = sample_cpu(proc)
         stderr = errors.read_text()
         end = time.monotonic()
@@ -100,24 +113,36 @@ def main() -> None:
     gen_cpu = cpu_at(samples, arrivals[-1] + args.latency) - cpu_at(samples, arrivals[0])
     limit = args.concurrency / args.latency
     result = {
-        "notes": notes, "units": units, "requests": server.completions, "max_in_flight": server.max_in_flight,
-        "concurrency": args.concurrency, "latency_s": args.latency, "limit_notes_per_s": round(limit, 1),
-        "generation_s": round(phase, 2), "generation_notes_per_s": round(notes / phase, 1),
+        "notes": notes,
+        "units": units,
+        "requests": server.completions,
+        "max_in_flight": server.max_in_flight,
+        "concurrency": args.concurrency,
+        "latency_s": args.latency,
+        "limit_notes_per_s": round(limit, 1),
+        "generation_s": round(phase, 2),
+        "generation_notes_per_s": round(notes / phase, 1),
         "generation_ratio": round(notes / phase / limit, 3),
-        "command_s": round(wall, 2), "command_notes_per_s": round(notes / wall, 1),
+        "command_s": round(wall, 2),
+        "command_notes_per_s": round(notes / wall, 1),
         "command_ratio": round(notes / wall / limit, 3),
         "before_first_request_s": round(arrivals[0] - start, 2),
         "after_last_reply_s": round(end - phase - arrivals[0], 2),
-        "run_cpu_s": round(cpu_s, 2), "cpu_ms_per_note": round(1000 * cpu_s / notes, 2),
-        "generation_cpu_s": round(gen_cpu, 2), "generation_cpu_ms_per_note": round(1000 * gen_cpu / notes, 2),
+        "run_cpu_s": round(cpu_s, 2),
+        "cpu_ms_per_note": round(1000 * cpu_s / notes, 2),
+        "generation_cpu_s": round(gen_cpu, 2),
+        "generation_cpu_ms_per_note": round(1000 * gen_cpu / notes, 2),
         "generation_cpu_share": round(gen_cpu / phase, 2),  # of one core, while generating
         "cpu_bound_ceiling_notes_per_s": round(notes / gen_cpu, 1) if gen_cpu else None,
-        "load_average_at_start": round(load, 2), "cpus": os.cpu_count(),
+        "load_average_at_start": round(load, 2),
+        "cpus": os.cpu_count(),
     }
     print(json.dumps(result, indent=1))
-    print(f"{notes} notes, C={args.concurrency}, L={args.latency}s: limit {limit:.0f} notes/s; generation "
-          f"{result['generation_notes_per_s']} notes/s = {result['generation_ratio']:.2f} of C/L; whole command "
-          f"{wall:.1f} s = {result['command_notes_per_s']} notes/s = {result['command_ratio']:.2f}")
+    print(
+        f"{notes} notes, C={args.concurrency}, L={args.latency}s: limit {limit:.0f} notes/s; generation "
+        f"{result['generation_notes_per_s']} notes/s = {result['generation_ratio']:.2f} of C/L; whole command "
+        f"{wall:.1f} s = {result['command_notes_per_s']} notes/s = {result['command_ratio']:.2f}"
+    )
 
 
 if __name__ == "__main__":

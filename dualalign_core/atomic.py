@@ -59,8 +59,14 @@ def _run_dir(path: Path) -> bool:
 
 
 # -- files --------------------------------------------------------------------------------------------------
-def check_file_target(path: str | Path, *, field: str | None = "--out", owned: Callable[[Path], bool] | None = None,
-                      what: str = "output", run_file: bool = False) -> Path:
+def check_file_target(
+    path: str | Path,
+    *,
+    field: str | None = "--out",
+    owned: Callable[[Path], bool] | None = None,
+    what: str = "output",
+    run_file: bool = False,
+) -> Path:
     """Refuse a target that is a directory, a run's own file (unless ``run_file``: the store's own writes),
     or (with ``owned``) an existing file that is not ours."""
     path = Path(path)
@@ -74,9 +80,15 @@ def check_file_target(path: str | Path, *, field: str | None = "--out", owned: C
 
 
 @contextmanager
-def atomic_writer(path: str | Path, *, field: str | None = "--out", mode: int = 0o644,
-                  owned: Callable[[Path], bool] | None = None, what: str = "output",
-                  run_file: bool = False) -> Iterator[IO[str]]:
+def atomic_writer(
+    path: str | Path,
+    *,
+    field: str | None = "--out",
+    mode: int = 0o644,
+    owned: Callable[[Path], bool] | None = None,
+    what: str = "output",
+    run_file: bool = False,
+) -> Iterator[IO[str]]:
     """A text handle on a temp file beside ``path``; renamed onto ``path`` when the block succeeds."""
     path = check_file_target(path, field=field, owned=owned, what=what, run_file=run_file)
     parent = writable_parent(path, field)
@@ -130,8 +142,9 @@ def _within(path: Path, other: Path) -> bool:
     return path == other or path in other.parents
 
 
-def check_dir_target(out: str | Path, kind: str, *, protect: Iterable[str | Path] = (),
-                     field: str | None = "--out") -> Path:
+def check_dir_target(
+    out: str | Path, kind: str, *, protect: Iterable[str | Path] = (), field: str | None = "--out"
+) -> Path:
     """The resolved target if it may be written (absent, empty, or an earlier output of ``kind``)."""
     given = Path(out)
     target = given.resolve()
@@ -154,14 +167,18 @@ def check_dir_target(out: str | Path, kind: str, *, protect: Iterable[str | Path
         return target
     marker = read_marker(target)
     if marker is None:
-        raise _bad(given, f"holds files DualAlign did not write (no {MARKER}); remove them or choose a new "
-                          "directory", field)
+        raise _bad(
+            given, f"holds files DualAlign did not write (no {MARKER}); remove them or choose a new directory", field
+        )
     if marker["kind"] != kind:
         raise _bad(given, f"holds an earlier {marker['kind']} output, not {kind}; choose a new directory", field)
     foreign = sorted(entries - set(marker.get("files", ())) - {MARKER})
     if foreign:
-        raise _bad(given, f"holds files DualAlign did not write ({', '.join(foreign[:3])}); remove them or "
-                          "choose a new directory", field)
+        raise _bad(
+            given,
+            f"holds files DualAlign did not write ({', '.join(foreign[:3])}); remove them or choose a new directory",
+            field,
+        )
     return target
 
 
@@ -193,8 +210,9 @@ def clean_stale(target: Path) -> list[Path]:
 
 
 @contextmanager
-def replace_dir(out: str | Path, kind: str, *, protect: Iterable[str | Path] = (),
-                field: str | None = "--out") -> Iterator[Path]:
+def replace_dir(
+    out: str | Path, kind: str, *, protect: Iterable[str | Path] = (), field: str | None = "--out"
+) -> Iterator[Path]:
     """Build a directory in a temp sibling (yielded) and rename it onto ``out`` when the block succeeds.
 
     ``kind`` names the output (``export-jsonl``, ``model``...); ``protect`` are run directories the target

@@ -68,11 +68,11 @@ def classify(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, DualAlignError):
         return 1, f"error: {exc}"
     if isinstance(exc, UnicodeDecodeError):
-        return 2, (f"error: input is not valid {exc.encoding} text: {exc.reason} at byte offset {exc.start}; "
-                   "save it as UTF-8")
+        return 2, (
+            f"error: input is not valid {exc.encoding} text: {exc.reason} at byte offset {exc.start}; save it as UTF-8"
+        )
     if isinstance(exc, UnicodeEncodeError):
-        return 2, (f"error: text cannot be written as {exc.encoding}: {exc.reason} "
-                   "(a lone surrogate in the input?)")
+        return 2, (f"error: text cannot be written as {exc.encoding}: {exc.reason} (a lone surrogate in the input?)")
     if isinstance(exc, OSError):
         where = ": ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
         reason = exc.strerror or describe_exception(exc)
@@ -136,8 +136,12 @@ class _App(typer.Typer):
         return lambda fn: register(handled(fn))
 
 
-app = _App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-           help="DualAlign: clinically grounded synthetic clinical notes.")
+app = _App(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="DualAlign: clinically grounded synthetic clinical notes.",
+)
 console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped (paths stay whole)
 out = Console(soft_wrap=True)
 
@@ -158,8 +162,9 @@ def _load(config: Path | None, run_dir: Path | None, resume: bool, **overrides: 
         raise BadInput("give a CONFIG file (or --resume --out RUN_DIR to continue a run)", field="CONFIG")
     if run_dir is None:
         if cfg.out is None:
-            raise BadInput("no run directory: pass --out RUN_DIR or set run.out in the config",
-                           file=cfg.path, field="run.out")
+            raise BadInput(
+                "no run directory: pass --out RUN_DIR or set run.out in the config", file=cfg.path, field="run.out"
+            )
         run_dir = Path(cfg.out)
     return cfg, run_dir
 
@@ -173,16 +178,28 @@ def run(
     seed: int | None = typer.Option(None, "--seed", help="Run seed."),
     generator: str | None = typer.Option(None, "--generator", help="Generator (or LLM backend) name."),
     annotator: str | None = typer.Option(None, "--annotator", help="Annotator name."),
-    max_cost: float | None = typer.Option(None, "--max-cost", help="Stop before LLM cost crosses USD (0: no LLM "
-                                          "spend); a run it stops exits 1 and resumes with a higher one."),
+    max_cost: float | None = typer.Option(
+        None,
+        "--max-cost",
+        help="Stop before LLM cost crosses USD (0: no LLM "
+        "spend); a run it stops exits 1 and resumes with a higher one.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Sample personas and plans, generate, filter, annotate and store notes."""
     from dualalign_core.progress import RunProgress
     from dualalign_core.run.pipeline import Pipeline
 
-    cfg, run_dir = _load(config, out_dir, resume, patients=patients, seed=seed, generator=generator,
-                         annotator=annotator, max_cost_usd=max_cost)
+    cfg, run_dir = _load(
+        config,
+        out_dir,
+        resume,
+        patients=patients,
+        seed=seed,
+        generator=generator,
+        annotator=annotator,
+        max_cost_usd=max_cost,
+    )
     check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
     pipeline = Pipeline(cfg, run_dir, resume=resume)
     try:
@@ -195,8 +212,12 @@ def run(
         raise RunFailed(str(exc)) from exc
     failure = _summary(run_dir, manifest)
     if manifest["status"] == "stopped":  # the budget held back unfinished work: not a success
-        console.print(f"{manifest['stop_reason']} (dualalign run --resume --out {run_dir} --max-cost USD)",
-                      markup=False, highlight=False, soft_wrap=True)
+        console.print(
+            f"{manifest['stop_reason']} (dualalign run --resume --out {run_dir} --max-cost USD)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
     if manifest["status"] == "finished_with_failures":
         raise RunFailed(failure or "some notes failed")
@@ -253,7 +274,8 @@ def plan(
     pipeline = Pipeline(cfg, run_dir)
     try:
         manifest = pipeline.plan(
-            fidelity=lambda p, n: fidelity_report(pipeline.components.disease, p, n, cfg.multiplier))
+            fidelity=lambda p, n: fidelity_report(pipeline.components.disease, p, n, cfg.multiplier)
+        )
     finally:
         pipeline.close()
     fidelity = manifest["fidelity"]
@@ -280,8 +302,10 @@ def print_fidelity(fidelity: dict[str, Any]) -> None:
 
 
 @app.command()
-def plugins(as_json: bool = typer.Option(False, "--json"),
-            options: str | None = typer.Option(None, "--options", help="Print NAME's options schema (JSON).")) -> None:
+def plugins(
+    as_json: bool = typer.Option(False, "--json"),
+    options: str | None = typer.Option(None, "--options", help="Print NAME's options schema (JSON)."),
+) -> None:
     """Every plugin, its version, status (ok, broken, incompatible, duplicate), the DualAlign API range it
     declares, and the components it registers by kind (as configs spell them: bare, or plugin:name)."""
     from dualalign_core import API_VERSION
@@ -327,13 +351,19 @@ def validate(paths: list[Path] = typer.Argument(..., help="Configs (.toml), pack
 @app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="Run directory."),
-    fmt: str = typer.Option("jsonl", "--format", "-f",
-                            help="jsonl | parquet (one file per table) | hf (datasets.load_from_disk) | "
-                                 "fhir (R4 Bundles per patient) | review (labels to adjudicate)"),
+    fmt: str = typer.Option(
+        "jsonl",
+        "--format",
+        "-f",
+        help="jsonl | parquet (one file per table) | hf (datasets.load_from_disk) | "
+        "fhir (R4 Bundles per patient) | review (labels to adjudicate)",
+    ),
     out_path: Path = typer.Option(..., "--out", "-o", help="Output directory."),
-    anchor_date: str | None = typer.Option(None, "--anchor-date",
-                                           help="fhir: the fictitious diagnosis date notes are dated back from "
-                                                "(YYYY-MM-DD; default 2025-01-01)."),
+    anchor_date: str | None = typer.Option(
+        None,
+        "--anchor-date",
+        help="fhir: the fictitious diagnosis date notes are dated back from (YYYY-MM-DD; default 2025-01-01).",
+    ),
 ) -> None:
     """Export a run (tables join on ids), with a DATASET_CARD.md."""
     from datetime import date
@@ -361,12 +391,16 @@ def annotate(
     file: Path = typer.Argument(..., help="JSONL with a `text` field (sentences or whole notes)."),
     annotator: str = typer.Option("lexicon", "--annotator", "-a", help="Annotator or LLM backend name."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Output JSONL (input fields + label, binary, evidence)."),
-    disease: str | None = typer.Option(None, "--disease", help="Disease pack whose labels and protocol apply "
-                                       "(default: the installed pack, when only one is)."),
+    disease: str | None = typer.Option(
+        None,
+        "--disease",
+        help="Disease pack whose labels and protocol apply (default: the installed pack, when only one is).",
+    ),
     segment_mode: str = typer.Option("auto", "--segment", help="auto | always | never split texts into sentences."),
     model: str | None = typer.Option(None, "--model", help="Model for an LLM annotator."),
-    option: list[str] = typer.Option([], "--option", help="Annotator option KEY=VALUE (e.g. model_dir=DIR for "
-                                     "the classifier annotator), repeatable."),
+    option: list[str] = typer.Option(
+        [], "--option", help="Annotator option KEY=VALUE (e.g. model_dir=DIR for the classifier annotator), repeatable."
+    ),
 ) -> None:
     """Label users' own text with any annotator (pre-label real notes for review, compare annotators)."""
     from dualalign_core.annotate.files import annotate_file
@@ -377,9 +411,13 @@ def annotate(
     stats = annotate_file(file, out_path, annotator, disease, segment_mode=segment_mode, options=options)
     out.print_json(json.dumps(stats.as_dict(), default=str))
     if stats.failed or stats.stopped:  # what is done is kept: rerun the same command to finish
-        console.print(f"{len(stats.failed)} record(s) failed{'; stopped: ' + stats.stopped if stats.stopped else ''}"
-                      " — rerun the same command to retry them (done records are skipped)", highlight=False,
-                      markup=False, soft_wrap=True)
+        console.print(
+            f"{len(stats.failed)} record(s) failed{'; stopped: ' + stats.stopped if stats.stopped else ''}"
+            " — rerun the same command to retry them (done records are skipped)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
 
 
@@ -433,8 +471,12 @@ def estimate(
         table.add_column("USD")
         for role in ("generator", "annotator"):
             r = getattr(result, role)
-            table.add_row(role, str(r.requests), str(r.input_tokens + r.output_tokens),
-                          f"{r.cost_usd:.4f}" if r.priced else "unpriced")
+            table.add_row(
+                role,
+                str(r.requests),
+                str(r.input_tokens + r.output_tokens),
+                f"{r.cost_usd:.4f}" if r.priced else "unpriced",
+            )
         table.add_row("total", "", str(result.tokens), f"{result.cost_usd:.4f}")
         out.print(table)
     warning = over_budget(result, max_cost if max_cost is not None else cfg.max_cost_usd)
@@ -446,8 +488,9 @@ def estimate(
 def report(
     run_dir: Path = typer.Argument(..., help="Run directory."),
     out_path: Path | None = typer.Option(None, "--out", "-o", help="HTML file (default RUN_DIR/report.html)."),
-    embeddings: bool = typer.Option(True, "--embeddings/--no-embeddings",
-                                    help="Mean pairwise MiniLM similarity (needs the [embeddings] extra)."),
+    embeddings: bool = typer.Option(
+        True, "--embeddings/--no-embeddings", help="Mean pairwise MiniLM similarity (needs the [embeddings] extra)."
+    ),
     as_json: Path | None = typer.Option(None, "--json", help="Also write the report's numbers as JSON here."),
 ) -> None:
     """Write the alignment audit: one self-contained HTML file (plots embedded, no network needed)."""

@@ -13,15 +13,20 @@ from rich.console import Console
 from dualalign_core.errors import BadInput
 
 out = Console(soft_wrap=True)
-ROLES = (("personas.source", "persona_source", "personas"), ("trajectory.sampler", "trajectory_sampler", "trajectory"),
-         ("generator.name", "generator", "generator"), ("annotator.name", "annotator", "annotator"))
+ROLES = (
+    ("personas.source", "persona_source", "personas"),
+    ("trajectory.sampler", "trajectory_sampler", "trajectory"),
+    ("generator.name", "generator", "generator"),
+    ("annotator.name", "annotator", "annotator"),
+)
 
 
 def new(
     kind: str = typer.Argument(..., help="disease | backend | filter | sampler"),
     name: str = typer.Argument(..., help="Plugin name: lowercase words joined by '-' or '_' (e.g. parkinsons)."),
-    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Directory to create (default: ./dualalign-NAME); "
-                                        "must be absent or empty."),
+    out_dir: Path | None = typer.Option(
+        None, "--out", "-o", help="Directory to create (default: ./dualalign-NAME); must be absent or empty."
+    ),
 ) -> None:
     """Write a plugin package: pyproject with the entry point, a stub that validates, a README and tests."""
     from dualalign_core.scaffold import names, render
@@ -30,8 +35,9 @@ def new(
     written = render(kind, name, target)
     for path in written:
         out.print(f"  {path}", markup=False, highlight=False)
-    out.print(f"wrote a {kind} plugin in {target}: cd {target} && pip install -e . && pytest",
-              markup=False, highlight=False)
+    out.print(
+        f"wrote a {kind} plugin in {target}: cd {target} && pip install -e . && pytest", markup=False, highlight=False
+    )
 
 
 def register(app: typer.Typer, handled: Any) -> None:
@@ -63,11 +69,19 @@ def options_doc(name: str) -> list[dict[str, Any]]:
 
         known = sorted({n for table in get_registry().components.values() for n in table})
         raise BadInput(f"no component named {name!r} (registered: {', '.join(known) or 'none'})", field="--options")
-    return [{"name": name, "kind": kind, "plugin": getattr(cls, "plugin", ""),
-             "version": getattr(cls, "plugin_version", ""), "class": f"{cls.__module__}.{cls.__qualname__}",
-             **({"default_on": bool(getattr(cls, "default_on", True))} if kind == "filter" else {}),
-             "options_schema": schema_with_defaults(cls), "defaults": option_defaults(cls)}
-            for kind, cls in matches]
+    return [
+        {
+            "name": name,
+            "kind": kind,
+            "plugin": getattr(cls, "plugin", ""),
+            "version": getattr(cls, "plugin_version", ""),
+            "class": f"{cls.__module__}.{cls.__qualname__}",
+            **({"default_on": bool(getattr(cls, "default_on", True))} if kind == "filter" else {}),
+            "options_schema": schema_with_defaults(cls),
+            "defaults": option_defaults(cls),
+        }
+        for kind, cls in matches
+    ]
 
 
 def print_options(name: str) -> None:
@@ -102,8 +116,11 @@ def resolved_components(path: Path) -> list[dict[str, Any]]:
         filters = list(cfg.filters)
     else:
         default_filters = getattr(registry, "default_filters", None)  # opt-in third-party filters (API 1.0)
-        filters = default_filters() if callable(default_filters) else [
-            n for n in registry.names("filter") if getattr(registry.get("filter", n), "default_on", True)]
+        filters = (
+            default_filters()
+            if callable(default_filters)
+            else [n for n in registry.names("filter") if getattr(registry.get("filter", n), "default_on", True)]
+        )
     for i, name in enumerate(filters):
         where = f"filters.use[{i}]" if cfg.filters is not None else "filters (default)"
         row = _row(registry, where, "filter", name, cfg.filter_options.get(name, {}))
@@ -117,8 +134,14 @@ def _row(registry: Any, where: str, kind: str, name: str, options: dict[str, Any
         cls = registry.get(kind, name)
     except BadInput:
         kind, cls = "llm_backend", registry.get("llm_backend", name)  # a backend serving as generator/annotator
-    return {"field": where, "kind": kind, "name": name, "plugin": getattr(cls, "plugin", ""),
-            "version": getattr(cls, "plugin_version", ""), "options": {**option_defaults(cls), **options}}
+    return {
+        "field": where,
+        "kind": kind,
+        "name": name,
+        "plugin": getattr(cls, "plugin", ""),
+        "version": getattr(cls, "plugin_version", ""),
+        "options": {**option_defaults(cls), **options},
+    }
 
 
 def print_resolved(path: Path) -> None:
@@ -126,5 +149,9 @@ def print_resolved(path: Path) -> None:
     for row in resolved_components(path):
         extra = " (warn only)" if row.get("warn_only") else ""
         options = json.dumps(row["options"], sort_keys=True, default=str)
-        out.print(f"  {row['field']}: {row['name']} [{row['kind']}] from {row['plugin']} {row['version']}{extra} "
-                  f"options {options}", markup=False, highlight=False)
+        out.print(
+            f"  {row['field']}: {row['name']} [{row['kind']}] from {row['plugin']} {row['version']}{extra} "
+            f"options {options}",
+            markup=False,
+            highlight=False,
+        )

@@ -43,23 +43,42 @@ def _check_model(model: str) -> None:
 
 def train(
     run_dir: Path | None = typer.Argument(None, help="Run directory with labelled sentences (optional with --gold)."),
-    gold: Path | None = typer.Option(None, "--gold", help="Gold JSONL (text, label, demographics): held out "
-                                     "for validation and test, and trained on unless --mix synthetic."),
+    gold: Path | None = typer.Option(
+        None,
+        "--gold",
+        help="Gold JSONL (text, label, demographics): held out "
+        "for validation and test, and trained on unless --mix synthetic.",
+    ),
     task: str = typer.Option(..., "--task", help="binary | multiclass"),
-    model: str = typer.Option(..., "--model", help="Base checkpoint: directory, hub id, .gguf file, or smollm2 "
-                              "(the bundled SmolLM2-135M GGUF)."),
+    model: str = typer.Option(
+        ...,
+        "--model",
+        help="Base checkpoint: directory, hub id, .gguf file, or smollm2 (the bundled SmolLM2-135M GGUF).",
+    ),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Model directory."),
     trainer: str = typer.Option("lora", "--trainer", help="Registered trainer: lora | full (dualalign-llama)."),
     mix: str | None = typer.Option(None, "--mix", help="gold | synthetic | gold+synthetic (default: all given)."),
-    disease: str | None = typer.Option(None, "--disease", help="Disease pack giving the labels and the negative "
-                                       "label (default: the run's pack; for gold only, the installed pack when "
-                                       "only one is)."),
-    synthetic_ratio: float | None = typer.Option(None, "--synthetic-ratio", min=0, help="At most this many "
-                                                 "synthetic sentences per gold training sentence (default: all)."),
-    balance: str = typer.Option("none", "--balance", help="Class mix of the synthetic sample: none | gold "
-                                "(the gold training split's proportions) | equal."),
-    synthetic_weight: float = typer.Option(1.0, "--synthetic-weight", min=0.0, help="Loss weight of a synthetic "
-                                           "sentence (gold weighs 1)."),
+    disease: str | None = typer.Option(
+        None,
+        "--disease",
+        help="Disease pack giving the labels and the negative "
+        "label (default: the run's pack; for gold only, the installed pack when "
+        "only one is).",
+    ),
+    synthetic_ratio: float | None = typer.Option(
+        None,
+        "--synthetic-ratio",
+        min=0,
+        help="At most this many synthetic sentences per gold training sentence (default: all).",
+    ),
+    balance: str = typer.Option(
+        "none",
+        "--balance",
+        help="Class mix of the synthetic sample: none | gold (the gold training split's proportions) | equal.",
+    ),
+    synthetic_weight: float = typer.Option(
+        1.0, "--synthetic-weight", min=0.0, help="Loss weight of a synthetic sentence (gold weighs 1)."
+    ),
     seed: int = typer.Option(0, "--seed", min=0, help="Split and training seed."),
     option: list[str] = typer.Option([], "--option", help="Trainer option KEY=VALUE (e.g. lr=1e-4), repeatable."),
     as_json: bool = typer.Option(False, "--json"),
@@ -70,16 +89,28 @@ def train(
     _check_model(model)
     options = {"seed": seed, **_options(option), "model": model}
     mixing = Mixing(ratio=synthetic_ratio, balance=balance, synthetic_weight=synthetic_weight)
-    result = train_model(run_dir, out_dir, task=task, trainer=trainer, options=options, gold=gold, mix=mix,
-                         seed=seed, disease=disease, mixing=mixing)
+    result = train_model(
+        run_dir,
+        out_dir,
+        task=task,
+        trainer=trainer,
+        options=options,
+        gold=gold,
+        mix=mix,
+        seed=seed,
+        disease=disease,
+        mixing=mixing,
+    )
     if as_json:
         out.print_json(json.dumps(result))
         return
     summary = result["summary"]
     losses = [h["loss"] for h in summary.get("history", [])]
-    out.print(f"trained {trainer} ({task}, mix {result['mix']}) on {result['sizes']['train']} sentences: "
-              f"{summary.get('steps')} steps, loss {losses[0] if losses else '-'} -> {losses[-1] if losses else '-'}, "
-              f"best validation macro-F1 {summary.get('best_valid_macro_f1')}")
+    out.print(
+        f"trained {trainer} ({task}, mix {result['mix']}) on {result['sizes']['train']} sentences: "
+        f"{summary.get('steps')} steps, loss {losses[0] if losses else '-'} -> {losses[-1] if losses else '-'}, "
+        f"best validation macro-F1 {summary.get('best_valid_macro_f1')}"
+    )
     if "test" in result:
         print_metrics(result["test"])
     for message in result.get("warnings", []):
@@ -105,9 +136,11 @@ def evaluate(
 
 def print_metrics(m: dict[str, Any]) -> None:
     base = m["majority_baseline"]
-    out.print(f"n={m['n']}  accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
-              f"weighted-F1 {m['weighted_f1']:.3f}  (majority baseline: accuracy {base['accuracy']:.3f}, "
-              f"macro-F1 {base['macro_f1']:.3f})")
+    out.print(
+        f"n={m['n']}  accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
+        f"weighted-F1 {m['weighted_f1']:.3f}  (majority baseline: accuracy {base['accuracy']:.3f}, "
+        f"macro-F1 {base['macro_f1']:.3f})"
+    )
     table = Table(title="per label")
     for col in ("label", "precision", "recall", "f1", "support"):
         table.add_column(col)
@@ -123,12 +156,18 @@ def print_metrics(m: dict[str, Any]) -> None:
         table.add_row(label, *map(str, row))
     out.print(table)
     for var, values in m.get("subgroups", {}).items():
-        out.print(f"{var}: " + ", ".join(f"{v} (n={r['n']}) acc {r['accuracy']:.3f} macro-F1 {r['macro_f1']:.3f}"
-                                         for v, r in values.items()))
+        out.print(
+            f"{var}: "
+            + ", ".join(
+                f"{v} (n={r['n']}) acc {r['accuracy']:.3f} macro-F1 {r['macro_f1']:.3f}" for v, r in values.items()
+            )
+        )
 
 
-def ablate(config: Path = typer.Argument(..., help="Ablation config (TOML, schemas/ablation.schema.json)."),
-           as_json: bool = typer.Option(False, "--json")) -> None:
+def ablate(
+    config: Path = typer.Argument(..., help="Ablation config (TOML, schemas/ablation.schema.json)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """The paper's ablations (gold only, + unaligned, + DualAlign 1x/5x/10x, synthetic only): one table."""
     from dualalign_core.training.ablate import markdown, run_ablation
 

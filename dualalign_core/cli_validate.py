@@ -13,10 +13,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TABLE_KINDS = {"demographics": "demographics", "risk_factors": "risk-factors", "lexicon": "lexicon",
-               "schedule": "schedule"}
-RUN_SECTIONS = frozenset({"run", "disease", "personas", "trajectory", "generator", "annotator", "filters",
-                          "limits"})
+TABLE_KINDS = {
+    "demographics": "demographics",
+    "risk_factors": "risk-factors",
+    "lexicon": "lexicon",
+    "schedule": "schedule",
+}
+RUN_SECTIONS = frozenset({"run", "disease", "personas", "trajectory", "generator", "annotator", "filters", "limits"})
 PROMPT_KEYS = frozenset({"version", "system", "user"})
 
 
@@ -49,8 +52,11 @@ def validate_toml(path: Path) -> str:
         load_ablation(path)
     else:
         if not RUN_SECTIONS & set(doc):
-            raise BadInput("not a run config (no [disease] section), a prompt template (version, system, user) "
-                           "or an ablation config ([ablation])", file=str(path))
+            raise BadInput(
+                "not a run config (no [disease] section), a prompt template (version, system, user) "
+                "or an ablation config ([ablation])",
+                file=str(path),
+            )
         check_config(parse_config(doc, str(path)))  # every check a run makes before its first unit
     return kind
 
@@ -93,9 +99,13 @@ def validate_path(path: Path) -> str:
         doc = load_json(path)
         kind = doc.get("kind") if isinstance(doc, dict) else None
         if kind not in TABLE_KINDS:
-            raise BadInput(f"unknown table kind {kind!r} (expected one of {sorted(TABLE_KINDS)})",
-                           file=str(path), field="kind")
+            raise BadInput(
+                f"unknown table kind {kind!r} (expected one of {sorted(TABLE_KINDS)})", file=str(path), field="kind"
+            )
         validate_table(path, doc, kind)
         return f"{kind} table"
-    raise BadInput("unrecognised file type (expected a .toml run config, prompt template or ablation config, "
-                   "a .json table or a pack directory)", file=str(path))
+    raise BadInput(
+        "unrecognised file type (expected a .toml run config, prompt template or ablation config, "
+        "a .json table or a pack directory)",
+        file=str(path),
+    )

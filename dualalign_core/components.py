@@ -130,8 +130,9 @@ class Annotator(Component):
     async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: RunContext) -> Annotation:
         raise NotImplementedError
 
-    async def annotate_generation(self, note: Note, sentences: Sequence[Sentence], generation: Generation,
-                                  ctx: RunContext) -> Annotation:
+    async def annotate_generation(
+        self, note: Note, sentences: Sequence[Sentence], generation: Generation, ctx: RunContext
+    ) -> Annotation:
         """Label a note the run just generated; annotators that use the generator's own labels override it."""
         return await self.annotate(note, sentences, ctx)
 
@@ -210,8 +211,9 @@ class Trainer(Component):
 
     kind: ClassVar[str] = "trainer"
 
-    def train(self, train: Sequence[Example], valid: Sequence[Example], labels: Sequence[str],
-              out_dir: str | Path) -> dict[str, Any]:
+    def train(
+        self, train: Sequence[Example], valid: Sequence[Example], labels: Sequence[str], out_dir: str | Path
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
     @classmethod

@@ -87,8 +87,11 @@ class RunConfig:
             "run": {"seed": self.seed, "patients": self.patients, "max_attempts": self.max_attempts},
             "disease": {"name": self.disease_name} if self.disease_name else {"path": self.disease_path},
             "personas": {"source": self.personas.name, "options": self.personas.options},
-            "trajectory": {"sampler": self.trajectory.name, "multiplier": self.multiplier,
-                           "options": self.trajectory.options},
+            "trajectory": {
+                "sampler": self.trajectory.name,
+                "multiplier": self.multiplier,
+                "options": self.trajectory.options,
+            },
             "generator": _spec_dict(self.generator),
             "annotator": _spec_dict(self.annotator),
             "filters": {"options": self.filter_options},
@@ -119,8 +122,9 @@ class RunConfig:
             if isinstance(real.get(key), str):
                 spec: ComponentSpec = getattr(self, key)
                 keep = spec.name == real[key]
-                real[key] = ComponentSpec(real[key], spec.options if keep else {},
-                                          spec.model if keep else None, spec.concurrency)
+                real[key] = ComponentSpec(
+                    real[key], spec.options if keep else {}, spec.model if keep else None, spec.concurrency
+                )
         return attrs.evolve(self, **real)
 
     def resume_with(self, run_dir: str, **changes: Any) -> RunConfig:
@@ -133,9 +137,12 @@ class RunConfig:
                 continue
             if self.override(**{key: value}).identity() != self.identity():
                 stored = self.to_dict().get(section, {}).get(name)
-                raise BadInput(f"{option} {value} would change the run being resumed (it has {section}.{name} = "
-                               f"{stored!r}); resume without {option}, or start a new run in another --out",
-                               file=run_dir, field=f"{section}.{name}")
+                raise BadInput(
+                    f"{option} {value} would change the run being resumed (it has {section}.{name} = "
+                    f"{stored!r}); resume without {option}, or start a new run in another --out",
+                    file=run_dir,
+                    field=f"{section}.{name}",
+                )
         return new
 
 
@@ -148,15 +155,19 @@ def _spec_dict(spec: ComponentSpec) -> dict[str, Any]:
     return out
 
 
-def _spec(section: dict[str, Any], key: str, default: str, path: str | None = None,
-          where: str = "") -> ComponentSpec:
+def _spec(section: dict[str, Any], key: str, default: str, path: str | None = None, where: str = "") -> ComponentSpec:
     given, option = section.get("concurrency"), section.get("options", {}).get("concurrency")
     if given is not None and option is not None and given != option:
-        raise BadInput(f"concurrency given twice ({given} and options.concurrency = {option}); keep one",
-                       file=path or "<config>", field=f"{where}.options.concurrency")
+        raise BadInput(
+            f"concurrency given twice ({given} and options.concurrency = {option}); keep one",
+            file=path or "<config>",
+            field=f"{where}.options.concurrency",
+        )
     return ComponentSpec(
-        name=section.get(key, default), options=dict(section.get("options", {})),
-        model=section.get("model"), concurrency=section.get("concurrency"),
+        name=section.get(key, default),
+        options=dict(section.get("options", {})),
+        model=section.get("model"),
+        concurrency=section.get("concurrency"),
     )
 
 
@@ -171,12 +182,16 @@ def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
     traj = doc.get("trajectory", {})
     filters = doc.get("filters", {})
     return RunConfig(
-        raw=doc, path=path,
-        seed=run.get("seed", 0), patients=run.get("patients", 10),
-        max_notes_per_patient=run.get("max_notes_per_patient"), max_attempts=run.get("max_attempts", 3),
+        raw=doc,
+        path=path,
+        seed=run.get("seed", 0),
+        patients=run.get("patients", 10),
+        max_notes_per_patient=run.get("max_notes_per_patient"),
+        max_attempts=run.get("max_attempts", 3),
         name=run.get("name"),
         out=str(Path(path).parent / run["out"]) if path and "out" in run else run.get("out"),
-        disease_name=disease.get("name"), disease_path=disease_path,
+        disease_name=disease.get("name"),
+        disease_path=disease_path,
         personas=_spec(doc.get("personas", {}), "source", DEFAULTS["persona_source"]),
         trajectory=_spec(traj, "sampler", DEFAULTS["sampler"]),
         multiplier=float(traj.get("multiplier", 5.0)),

@@ -74,13 +74,18 @@ class RunContext:
     budget: Budget | None = None
     memory: MemoryCache = field(factory=MemoryCache, repr=False)
 
-    def provenance(self, component: Any, seed: int, *, model: str | None = None,
-                   prompt_hash: str | None = None) -> Provenance:
+    def provenance(
+        self, component: Any, seed: int, *, model: str | None = None, prompt_hash: str | None = None
+    ) -> Provenance:
         """Provenance for a record made by ``component`` (a registered component instance or class)."""
         return Provenance(
-            run_id=self.run_id, seed=seed, component=f"{getattr(component, 'kind', 'component')}:{component.name}",
-            plugin=component.plugin or "unknown", plugin_version=component.plugin_version or "unknown",
-            model=model, prompt_hash=prompt_hash,
+            run_id=self.run_id,
+            seed=seed,
+            component=f"{getattr(component, 'kind', 'component')}:{component.name}",
+            plugin=component.plugin or "unknown",
+            plugin_version=component.plugin_version or "unknown",
+            model=model,
+            prompt_hash=prompt_hash,
         )
 
     @staticmethod

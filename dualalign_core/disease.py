@@ -48,16 +48,23 @@ class PromptTemplate:
 
     def fields(self) -> set[str]:
         """Every field name the two templates use."""
-        return {name for text in (self.system, self.user) for _, name, _, _ in string.Formatter().parse(text)
-                if name is not None}
+        return {
+            name
+            for text in (self.system, self.user)
+            for _, name, _, _ in string.Formatter().parse(text)
+            if name is not None
+        }
 
     def render(self, fields: Mapping[str, Any]) -> tuple[str, str]:
         """Both templates filled in; a field without a value raises :class:`BadInput` naming it."""
         missing = sorted(self.fields() - set(fields))
         if missing:
-            raise BadInput(f"no value for prompt field {{{missing[0]}}}: the persona does not carry it (a persona "
-                           "source must supply every persona field the prompt uses)", file=self.source,
-                           field=missing[0])
+            raise BadInput(
+                f"no value for prompt field {{{missing[0]}}}: the persona does not carry it (a persona "
+                "source must supply every persona field the prompt uses)",
+                file=self.source,
+                field=missing[0],
+            )
         return self.system.format(**fields), self.user.format(**fields)
 
     @classmethod
@@ -157,8 +164,12 @@ class DiseasePack:
         manifest = load_json(manifest_path, "disease-pack")
         files = manifest["files"]
         loaded: dict[str, Any] = {}
-        for key, schema in (("demographics", "demographics"), ("risk_factors", "risk-factors"),
-                            ("lexicon", "lexicon"), ("schedule", "schedule")):
+        for key, schema in (
+            ("demographics", "demographics"),
+            ("risk_factors", "risk-factors"),
+            ("lexicon", "lexicon"),
+            ("schedule", "schedule"),
+        ):
             path = directory / files[key]
             loaded[key] = load_json(path, schema)
         pack_checks.check_manifest(manifest, manifest_path)
@@ -168,12 +179,19 @@ class DiseasePack:
         protocol_path = directory / files["protocol"]
         protocol = read_text(protocol_path, what="protocol file")
         pack = cls(
-            name=manifest["name"], title=manifest["title"], version=manifest["version"],
-            labels=manifest["labels"], negative_label=manifest["negative_label"],
+            name=manifest["name"],
+            title=manifest["title"],
+            version=manifest["version"],
+            labels=manifest["labels"],
+            negative_label=manifest["negative_label"],
             label_precedence=manifest.get("label_precedence", manifest["labels"]),
-            stages=manifest["stages"], directory=directory, manifest=manifest,
+            stages=manifest["stages"],
+            directory=directory,
+            manifest=manifest,
             prompt=PromptTemplate.load(directory / files["prompt"], allowed),
-            protocol=protocol, grammar=grammar, **loaded,
+            protocol=protocol,
+            grammar=grammar,
+            **loaded,
         )
         return pack
 
@@ -205,8 +223,10 @@ def installed_pack_name(name: str | None, installed: Collection[str], *, option:
         return next(iter(installed))
     if not installed:
         raise BadInput("no disease pack is installed (install one, e.g. a dualalign-<disease> plugin)", field=option)
-    raise BadInput(f"{len(installed)} disease packs are installed ({', '.join(sorted(installed))}): choose one "
-                   f"with {option}", field=option)
+    raise BadInput(
+        f"{len(installed)} disease packs are installed ({', '.join(sorted(installed))}): choose one with {option}",
+        field=option,
+    )
 
 
 def validate_pack_dir(directory: str | Path) -> None:

@@ -34,8 +34,7 @@ class ComponentError(DualAlignError):
     """A component raised while it ran: the plugin's failure, not the host's. Carries the original exception
     (``__cause__``) and, when the original carried one, what the failed call cost (``usage``)."""
 
-    def __init__(self, message: str, *, plugin: str | None = None, component: str | None = None,
-                 usage: Any = None):
+    def __init__(self, message: str, *, plugin: str | None = None, component: str | None = None, usage: Any = None):
         self.plugin = plugin
         self.component = component
         if usage is not None:

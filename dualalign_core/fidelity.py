@@ -36,12 +36,15 @@ def demographic_rows(disease: DiseasePack, variables_of: Sequence[dict[str, str]
         seen.add(group)
         target = marginal(order, joint, group)
         measured = _dist(Counter(tuple(d[v] for v in group) for d in variables_of), n)
-        rows.append({
-            "metric": "demographic_tvd", "key": " x ".join(group),
-            "target": {"|".join(k): round(p, 4) for k, p in sorted(target.items())},
-            "measured": {"|".join(k): round(measured.get(k, 0.0), 4) for k in sorted(target)},
-            "distance": round(tvd(target, measured), 4),
-        })
+        rows.append(
+            {
+                "metric": "demographic_tvd",
+                "key": " x ".join(group),
+                "target": {"|".join(k): round(p, 4) for k, p in sorted(target.items())},
+                "measured": {"|".join(k): round(measured.get(k, 0.0), 4) for k in sorted(target)},
+                "distance": round(tvd(target, measured), 4),
+            }
+        )
     return rows
 
 
@@ -53,9 +56,16 @@ def risk_rows(disease: DiseasePack, personas: Sequence[Persona]) -> list[dict[st
     for f in disease.risk_factors["factors"]:
         target = expected_rate(f, order, joint)
         measured = counts.get(f["id"], 0) / n if n else 0.0
-        rows.append({"metric": "risk_factor_rate", "key": f["id"], "target": round(target, 4),
-                     "measured": round(measured, 4), "distance": round(abs(measured - target) * 100, 2),
-                     "unit": "points"})
+        rows.append(
+            {
+                "metric": "risk_factor_rate",
+                "key": f["id"],
+                "target": round(target, 4),
+                "measured": round(measured, 4),
+                "distance": round(abs(measured - target) * 100, 2),
+                "unit": "points",
+            }
+        )
     return rows
 
 
@@ -70,27 +80,50 @@ def plan_rows(disease: DiseasePack, plans: Sequence[NotePlan], multiplier: float
         total = sum(len(p.required_terms) for p in stage_plans)
         measured = _dist(Counter(t.label for p in stage_plans for t in p.required_terms), total)
         err = max(abs(measured.get(lb, 0.0) - target.get(lb, 0.0)) for lb in disease.labels) * 100
-        rows.append({"metric": "category_proportions", "key": stage,
-                     "target": {lb: round(target.get(lb, 0.0), 4) for lb in disease.labels},
-                     "measured": {lb: round(measured.get(lb, 0.0), 4) for lb in disease.labels},
-                     "distance": round(err, 2), "unit": "max points", "n_mentions": total})
+        rows.append(
+            {
+                "metric": "category_proportions",
+                "key": stage,
+                "target": {lb: round(target.get(lb, 0.0), 4) for lb in disease.labels},
+                "measured": {lb: round(measured.get(lb, 0.0), 4) for lb in disease.labels},
+                "distance": round(err, 2),
+                "unit": "max points",
+                "n_mentions": total,
+            }
+        )
         mean_target = sched["mentions_per_note"]["by_stage"][stage] * multiplier
         mean_measured = float(np.mean([p.n_mentions for p in stage_plans]))
-        rows.append({"metric": "mentions_per_note", "key": stage, "target": round(mean_target, 3),
-                     "measured": round(mean_measured, 3),
-                     "distance": round(abs(mean_measured - mean_target) / mean_target, 4) if mean_target else 0.0,
-                     "unit": "relative", "n_notes": len(stage_plans)})
+        rows.append(
+            {
+                "metric": "mentions_per_note",
+                "key": stage,
+                "target": round(mean_target, 3),
+                "measured": round(mean_measured, 3),
+                "distance": round(abs(mean_measured - mean_target) / mean_target, 4) if mean_target else 0.0,
+                "unit": "relative",
+                "n_notes": len(stage_plans),
+            }
+        )
     per_patient = Counter(p.persona_id for p in plans)
     if per_patient:
         med = float(np.median(list(per_patient.values())))
         target = float(sched["notes_per_patient"]["median"])
-        rows.append({"metric": "notes_per_patient_median", "key": "all", "target": target, "measured": med,
-                     "distance": round(abs(med - target) / target, 4), "unit": "relative"})
+        rows.append(
+            {
+                "metric": "notes_per_patient_median",
+                "key": "all",
+                "target": target,
+                "measured": med,
+                "distance": round(abs(med - target) / target, 4),
+                "unit": "relative",
+            }
+        )
     return rows
 
 
-def fidelity_report(disease: DiseasePack, personas: Sequence[Persona], plans: Sequence[NotePlan],
-                    multiplier: float) -> dict[str, Any]:
+def fidelity_report(
+    disease: DiseasePack, personas: Sequence[Persona], plans: Sequence[NotePlan], multiplier: float
+) -> dict[str, Any]:
     """The fidelity table stored in the manifest and printed by ``dualalign plan``."""
     rows = demographic_rows(disease, [p.demographics for p in personas])
     rows += risk_rows(disease, personas)
@@ -99,7 +132,9 @@ def fidelity_report(disease: DiseasePack, personas: Sequence[Persona], plans: Se
     risk = [r["distance"] for r in rows if r["metric"] == "risk_factor_rate"]
     cats = [r["distance"] for r in rows if r["metric"] == "category_proportions"]
     return {
-        "patients": len(personas), "notes": len(plans), "multiplier": multiplier,
+        "patients": len(personas),
+        "notes": len(plans),
+        "multiplier": multiplier,
         "summary": {
             "max_demographic_tvd": max(demo, default=0.0),
             "max_risk_factor_error_points": max(risk, default=0.0),

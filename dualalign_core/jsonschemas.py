@@ -44,8 +44,11 @@ def non_finite(document: Any, path: tuple[Any, ...] = ()) -> tuple[tuple[Any, ..
     """The path and value of the first NaN or infinity in a document (JSON Schema bounds let them pass)."""
     if isinstance(document, float) and not math.isfinite(document):
         return path, document
-    items = document.items() if isinstance(document, dict) else (
-        enumerate(document) if isinstance(document, (list, tuple)) else ())
+    items = (
+        document.items()
+        if isinstance(document, dict)
+        else (enumerate(document) if isinstance(document, (list, tuple)) else ())
+    )
     for key, value in items:
         found = non_finite(value, (*path, key))
         if found is not None:
@@ -64,8 +67,7 @@ def validate(document: Any, schema: str | dict[str, Any], *, file: str | None = 
     """Raise :class:`BadInput` for the most relevant schema violation, or for a NaN or infinite number."""
     bad_number = non_finite(document)
     if bad_number is not None:
-        raise BadInput(f"{bad_number[1]} is not a finite number", file=file,
-                       field=_where(list(bad_number[0]), prefix))
+        raise BadInput(f"{bad_number[1]} is not a finite number", file=file, field=_where(list(bad_number[0]), prefix))
     schema_obj = load_schema(schema) if isinstance(schema, str) else schema
     validator = jsonschema.Draft202012Validator(schema_obj, format_checker=jsonschema.FormatChecker())
     error = best_match(validator.iter_errors(document))

@@ -63,8 +63,11 @@ def check_sources(doc: Mapping[str, Any], path: Path) -> None:
             for key, value in node.items():
                 if not where and key in ("sources", "derivations"):
                     continue
-                if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                        and not (here or f"{key}_source" in node):
+                if (
+                    isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                    and not (here or f"{key}_source" in node)
+                ):
                     raise _bad(path, f"{where}{key}", "number without a source")
                 visit(value, f"{where}{key}.", here)
         elif isinstance(node, list):
@@ -152,8 +155,13 @@ def check_risk_factors(doc: Mapping[str, Any], path: Path, variables: Mapping[st
             raise _bad(path, f"{where}.rates", f"no rate for {sorted(needed - covered)[0]}")
 
 
-def check_lexicon(doc: Mapping[str, Any], path: Path, labels: list[str] | None, stages: list[str] | None,
-                  variables: Mapping[str, list[str]] | None = None) -> None:
+def check_lexicon(
+    doc: Mapping[str, Any],
+    path: Path,
+    labels: list[str] | None,
+    stages: list[str] | None,
+    variables: Mapping[str, list[str]] | None = None,
+) -> None:
     """Unique ids and phrases, known domains, compilable cue patterns, and (in a pack) labels, stages and
     ``applies_to`` categories of the pack; ``None`` skips those."""
     check_sources(doc, path)
@@ -175,8 +183,11 @@ def check_lexicon(doc: Mapping[str, Any], path: Path, labels: list[str] | None, 
             key = phrase.lower()
             other = owner.setdefault(key, term["id"])
             if other != term["id"] or key in mine:
-                raise _bad(path, f"{where}." + (f"variants[{j - 1}]" if j else "term"),
-                           f"phrase {phrase!r} is already a phrase of term {other!r}")
+                raise _bad(
+                    path,
+                    f"{where}." + (f"variants[{j - 1}]" if j else "term"),
+                    f"phrase {phrase!r} is already a phrase of term {other!r}",
+                )
             mine.add(key)
         for var, allowed in term.get("applies_to", {}).items():
             if variables is None:
@@ -199,15 +210,20 @@ def _check_windows(windows: list[Mapping[str, Any]], years: float, path: Path, w
     for i, w in enumerate(windows):
         if abs(w["from_years"] - edge) > 1e-9 or w["to_years"] >= w["from_years"]:
             got = f"{w['from_years']}..{w['to_years']}"
-            raise _bad(path, f"{where}[{i}]", f"windows must tile {years}..0 years in order without overlaps or "
-                                              f"gaps (expected from_years {edge}, got {got})")
+            raise _bad(
+                path,
+                f"{where}[{i}]",
+                f"windows must tile {years}..0 years in order without overlaps or "
+                f"gaps (expected from_years {edge}, got {got})",
+            )
         edge = w["to_years"]
     if abs(edge) > 1e-9:
         raise _bad(path, where, "the last window must end at 0 (diagnosis)")
 
 
-def check_schedule(doc: Mapping[str, Any], path: Path, labels: list[str] | None = None,
-                   stages: list[str] | None = None) -> None:
+def check_schedule(
+    doc: Mapping[str, Any], path: Path, labels: list[str] | None = None, stages: list[str] | None = None
+) -> None:
     """Windows tile the years before diagnosis, mixes sum to 1, note counts are ordered. A lone table
     (``labels``/``stages`` None) is checked against its own stage windows and labels."""
     check_sources(doc, path)
@@ -295,8 +311,11 @@ def check_manifest_against_tables(manifest: Mapping[str, Any], loaded: Mapping[s
 
     for i, name in enumerate(manifest.get("persona_fields", ())):
         if name in variables or name in PLAN_FIELDS:
-            raise _bad(path, f"persona_fields[{i}]", f"{name!r} is already a prompt field (a demographic "
-                                                     "variable or one of the plan's)")
+            raise _bad(
+                path,
+                f"persona_fields[{i}]",
+                f"{name!r} is already a prompt field (a demographic variable or one of the plan's)",
+            )
 
 
 def check_coverage(lexicon: Mapping[str, Any], schedule: Mapping[str, Any], path: Path, stages: list[str]) -> None:
@@ -305,10 +324,13 @@ def check_coverage(lexicon: Mapping[str, Any], schedule: Mapping[str, Any], path
     rank = {s: i for i, s in enumerate(stages)}
     for si, stage in enumerate(stages):
         for label, share in schedule["category_proportions"]["by_stage"].get(stage, {}).items():
-            if share > 0 and not any(t["label"] == label and rank[t["earliest_stage"]] <= si
-                                     for t in lexicon["terms"]):
-                raise _bad(path, "terms", f"no term of label {label!r} is plausible by stage {stage!r} "
-                                          f"(the schedule gives it {share} of that stage's mentions)")
+            if share > 0 and not any(t["label"] == label and rank[t["earliest_stage"]] <= si for t in lexicon["terms"]):
+                raise _bad(
+                    path,
+                    "terms",
+                    f"no term of label {label!r} is plausible by stage {stage!r} "
+                    f"(the schedule gives it {share} of that stage's mentions)",
+                )
 
 
 def check_pack(manifest: Mapping[str, Any], loaded: Mapping[str, Any], directory: Path) -> None:
@@ -316,10 +338,8 @@ def check_pack(manifest: Mapping[str, Any], loaded: Mapping[str, Any], directory
     files = manifest["files"]
     labels, stages = list(manifest["labels"]), list(manifest["stages"])
     check_demographics(loaded["demographics"], directory / files["demographics"])
-    check_risk_factors(loaded["risk_factors"], directory / files["risk_factors"],
-                       loaded["demographics"]["variables"])
-    check_lexicon(loaded["lexicon"], directory / files["lexicon"], labels, stages,
-                  loaded["demographics"]["variables"])
+    check_risk_factors(loaded["risk_factors"], directory / files["risk_factors"], loaded["demographics"]["variables"])
+    check_lexicon(loaded["lexicon"], directory / files["lexicon"], labels, stages, loaded["demographics"]["variables"])
     check_schedule(loaded["schedule"], directory / files["schedule"], labels, stages)
     check_coverage(loaded["lexicon"], loaded["schedule"], directory / files["lexicon"], stages)
     check_manifest_against_tables(manifest, loaded, directory / "disease.json")

@@ -38,9 +38,22 @@ from dualalign_core.registry import (
     describe_exception,
 )
 
-__all__ = ["CORE", "GROUP", "HOOKS", "SEP", "ComponentRef", "PluginInfo", "Registry", "add_plugin",
-           "describe_component", "describe_exception", "get_registry", "load_registry", "new_manager",
-           "plugin_call"]
+__all__ = [
+    "CORE",
+    "GROUP",
+    "HOOKS",
+    "SEP",
+    "ComponentRef",
+    "PluginInfo",
+    "Registry",
+    "add_plugin",
+    "describe_component",
+    "describe_exception",
+    "get_registry",
+    "load_registry",
+    "new_manager",
+    "plugin_call",
+]
 
 GROUP = "dualalign"
 API_ATTRIBUTE = "DUALALIGN_API"
@@ -132,9 +145,13 @@ def _check_hooks(pm: pluggy.PluginManager, module: Any) -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError:
-        unknown = sorted(name for name, caller in vars(pm.hook).items()
-                         if isinstance(caller, pluggy.HookCaller) and not caller.has_spec()
-                         and any(impl.plugin is module and not impl.optionalhook for impl in caller.get_hookimpls()))
+        unknown = sorted(
+            name
+            for name, caller in vars(pm.hook).items()
+            if isinstance(caller, pluggy.HookCaller)
+            and not caller.has_spec()
+            and any(impl.plugin is module and not impl.optionalhook for impl in caller.get_hookimpls())
+        )
         hints = []
         for name in unknown:
             close = difflib.get_close_matches(name, [n for n in vars(pm.hook) if pm.hook.__dict__[n].has_spec()], 1)
@@ -154,8 +171,7 @@ def _component_register(registry: Registry, info: PluginInfo, kind: str) -> Call
     def register(name: str, cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             what = cls.__name__ if isinstance(cls, type) else repr(cls)
-            raise PluginError(f"{_label(kind)} {name!r}: {what} is not a subclass of {base.__module__}."
-                              f"{base.__name__}")
+            raise PluginError(f"{_label(kind)} {name!r}: {what} is not a subclass of {base.__module__}.{base.__name__}")
         if id(cls) in taken:  # one class under two names: each registration gets its own name and plugin
             cls = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
         registry.add(kind, info, name, cls)
@@ -195,8 +211,9 @@ def new_manager(*extra_specs: Any) -> pluggy.PluginManager:
     return pm
 
 
-def add_plugin(pm: pluggy.PluginManager, registry: Registry, info: PluginInfo,
-               load: Callable[[], ModuleType | object]) -> None:
+def add_plugin(
+    pm: pluggy.PluginManager, registry: Registry, info: PluginInfo, load: Callable[[], ModuleType | object]
+) -> None:
     """Load one plugin (``load()`` gives its module or object) into ``pm`` and ``registry``, checking the
     contract. Failure marks it broken with the reason and withdraws what it registered; never raises unless
     strict. Call :meth:`Registry.settle` once every plugin is in."""
@@ -231,6 +248,7 @@ def add_plugin(pm: pluggy.PluginManager, registry: Registry, info: PluginInfo,
 
 def _entry_points(group: str) -> list[md.EntryPoint]:
     """The group's entry points: the core first, then by name and distribution (a stable order)."""
+
     def key(ep: md.EntryPoint) -> tuple[bool, str, str]:
         return ep.name != CORE, ep.name, ep.dist.name if ep.dist else ""
 
@@ -249,9 +267,14 @@ def load_registry(entry_points: Iterable[md.EntryPoint] | None = None) -> Regist
             continue
         first = registry.plugins.get(ep.name)
         if first is not None:
-            info = PluginInfo(name=ep.name, distribution=dist, version=version, status="duplicate",
-                              error=f"entry point {ep.name!r} of {dist} {version} is also declared by "
-                                    f"{first.distribution} {first.version}, which was loaded; this one was not")
+            info = PluginInfo(
+                name=ep.name,
+                distribution=dist,
+                version=version,
+                status="duplicate",
+                error=f"entry point {ep.name!r} of {dist} {version} is also declared by "
+                f"{first.distribution} {first.version}, which was loaded; this one was not",
+            )
             registry.plugins[f"{ep.name}{SEP}{dist}"] = info
             _problem(info, info.error or "")
             continue
@@ -270,15 +293,18 @@ class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(comp
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> Literal[False]:
-        if exc is None or isinstance(exc, (DualAlignError, KeyboardInterrupt, asyncio.CancelledError,
-                                           GeneratorExit)):
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
+        if exc is None or isinstance(exc, (DualAlignError, KeyboardInterrupt, asyncio.CancelledError, GeneratorExit)):
             return False
         c = self.component
-        raise ComponentError(f"{describe_component(c, self.kind)} failed in {self.action}: {describe_exception(exc)}",
-                             plugin=getattr(c, "plugin", None), component=getattr(c, "name", None),
-                             usage=getattr(exc, "usage", None)) from exc
+        raise ComponentError(
+            f"{describe_component(c, self.kind)} failed in {self.action}: {describe_exception(exc)}",
+            plugin=getattr(c, "plugin", None),
+            component=getattr(c, "name", None),
+            usage=getattr(exc, "usage", None),
+        ) from exc
 
 
 _REGISTRY: Registry | None = None
@@ -290,4 +316,3 @@ def get_registry(*, reload: bool = False) -> Registry:
     if _REGISTRY is None or reload:
         _REGISTRY = load_registry()
     return _REGISTRY
-

@@ -14,9 +14,14 @@ class RunProgress:
     def __init__(self, *, enabled: bool = True, console: Console | None = None):
         self.enabled = enabled
         self.progress = Progress(
-            TextColumn("[bold]notes"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]notes"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("rejected {task.fields[rejected]} · failed {task.fields[failed]} · ${task.fields[cost]}"),
-            TimeElapsedColumn(), console=console, transient=False, disable=not enabled,
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not enabled,
         )
         self.task: Any = None
 

@@ -66,8 +66,14 @@ class ComponentRef:
     version: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "name": self.name, "qualified": self.qualified, "plugin": self.plugin,
-                "distribution": self.distribution, "version": self.version}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "qualified": self.qualified,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+        }
 
 
 def _label(kind: str) -> str:
@@ -92,8 +98,7 @@ class Registry:
         """Record ``obj`` as ``<plugin>:<bare>`` and return that name. A bare name another plugin holds becomes
         ambiguous, or stays the core's; either way the clash is one of ``info.problems``, naming both plugins."""
         if not isinstance(bare, str) or not bare or SEP in bare:
-            raise PluginError(f"{info.name}: {_label(kind)} name {bare!r} must be a non-empty string without "
-                              f"{SEP!r}")
+            raise PluginError(f"{info.name}: {_label(kind)} name {bare!r} must be a non-empty string without {SEP!r}")
         qualified = f"{info.name}{SEP}{bare}"
         table = self.diseases if kind == "disease" else self.components.setdefault(kind, {})
         if qualified in table:
@@ -103,12 +108,16 @@ class Registry:
         info.registered.append((kind, bare))
         others = ", ".join(repr(self._owner(q)) for q in holders)
         if any(self._owner(q) == CORE for q in holders):
-            info.problems.append(f"{_label(kind)} {bare!r} is also registered by plugin 'core': {bare!r} stays "
-                                 f"the core's, this one is {qualified!r}")
+            info.problems.append(
+                f"{_label(kind)} {bare!r} is also registered by plugin 'core': {bare!r} stays "
+                f"the core's, this one is {qualified!r}"
+            )
         elif holders:
             holders.append(qualified)
-            info.problems.append(f"{_label(kind)} {bare!r} is also registered by plugin {others}: the bare name "
-                                 f"is ambiguous, configs must say one of {', '.join(map(repr, holders))}")
+            info.problems.append(
+                f"{_label(kind)} {bare!r} is also registered by plugin {others}: the bare name "
+                f"is ambiguous, configs must say one of {', '.join(map(repr, holders))}"
+            )
         else:
             holders.append(qualified)
         return qualified
@@ -154,8 +163,12 @@ class Registry:
         holders = self.aliases.get(kind, {}).get(name, [])
         if len(holders) > 1:
             plugins = " and ".join(repr(self._owner(q)) for q in holders)
-            raise BadInput(f"{_label(kind)} name {name!r} is ambiguous: plugins {plugins} each register one; "
-                           f"write one of {', '.join(repr(q) for q in holders)}", file=file, field=field_path)
+            raise BadInput(
+                f"{_label(kind)} name {name!r} is ambiguous: plugins {plugins} each register one; "
+                f"write one of {', '.join(repr(q) for q in holders)}",
+                file=file,
+                field=field_path,
+            )
         return holders[0] if holders else None
 
     def _resolve(self, kind: str, name: str, file: str | None, field_path: str | None) -> tuple[str, str]:
@@ -166,10 +179,14 @@ class Registry:
             if backend is not None:
                 return "llm_backend", backend
         if key is None:
-            known = sorted({*self.names(kind), *(self.names("llm_backend") if kind in ("generator", "annotator")
-                                                 else [])})
-            raise BadInput(f"unknown {_label(kind)} {name!r} (available: {', '.join(known) or 'none registered'})",
-                           file=file, field=field_path)
+            known = sorted(
+                {*self.names(kind), *(self.names("llm_backend") if kind in ("generator", "annotator") else [])}
+            )
+            raise BadInput(
+                f"unknown {_label(kind)} {name!r} (available: {', '.join(known) or 'none registered'})",
+                file=file,
+                field=field_path,
+            )
         return kind, key
 
     def get(self, kind: str, name: str, *, file: str | None = None, field_path: str | None = None) -> Any:
@@ -184,11 +201,26 @@ class Registry:
         """Where the component ``name`` comes from: plugin, distribution and version."""
         kind, key = self._resolve(kind, name, file, field_path)
         obj = self._table(kind)[key]
-        return ComponentRef(kind=kind, name=self.display_name(kind, key), qualified=key, plugin=self._owner(key),
-                            distribution=getattr(obj, "plugin", ""), version=getattr(obj, "plugin_version", ""))
+        return ComponentRef(
+            kind=kind,
+            name=self.display_name(kind, key),
+            qualified=key,
+            plugin=self._owner(key),
+            distribution=getattr(obj, "plugin", ""),
+            version=getattr(obj, "plugin_version", ""),
+        )
 
-    def create(self, kind: str, name: str, options: dict[str, Any] | None = None, *, file: str | None = None,
-               field_path: str = "", name_field: str | None = None, options_field: str | None = None) -> Any:
+    def create(
+        self,
+        kind: str,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        file: str | None = None,
+        field_path: str = "",
+        name_field: str | None = None,
+        options_field: str | None = None,
+    ) -> Any:
         """Build a registered component from its options, validated against its ``options_schema``.
 
         A generator or annotator name that is a registered LLM backend gives that backend wrapped for the role.
@@ -204,8 +236,18 @@ class Registry:
         if resolved != kind:
             from dualalign_core.llm import for_role  # an LLM backend serves as a generator and an annotator
 
-            return for_role(kind, self.create(resolved, key, options, file=file, field_path=field_path,
-                                              name_field=name_field, options_field=options_field))
+            return for_role(
+                kind,
+                self.create(
+                    resolved,
+                    key,
+                    options,
+                    file=file,
+                    field_path=field_path,
+                    name_field=name_field,
+                    options_field=options_field,
+                ),
+            )
         cls = self._table(kind)[key]
         options = dict(options or {})
         validate(options, cls.options_schema, file=file, prefix=options_field)
@@ -216,8 +258,11 @@ class Registry:
         except (DualAlignError, KeyboardInterrupt):
             raise
         except BaseException as exc:  # the plugin's constructor failed: name it, never a traceback
-            raise PluginError(f"{describe_component(cls, kind)} failed to start: {describe_exception(exc)}",
-                              plugin=cls.plugin, component=cls.name) from exc
+            raise PluginError(
+                f"{describe_component(cls, kind)} failed to start: {describe_exception(exc)}",
+                plugin=cls.plugin,
+                component=cls.name,
+            ) from exc
 
     def names(self, kind: str) -> list[str]:
         """Every ``kind`` name as configs spell it (bare while unambiguous), sorted."""
@@ -226,8 +271,9 @@ class Registry:
     def default_filters(self) -> list[str]:
         """The filters a run uses when its config lists none: those whose class is ``default_on``."""
         table = self.components.get("filter", {})
-        return sorted(self.display_name("filter", key) for key, cls in table.items()
-                      if getattr(cls, "default_on", False))
+        return sorted(
+            self.display_name("filter", key) for key, cls in table.items() if getattr(cls, "default_on", False)
+        )
 
     def versions(self) -> dict[str, str]:
         """Plugin name -> version, for the plugins that loaded or tried to."""
@@ -242,8 +288,10 @@ def describe_exception(exc: BaseException) -> str:
 def describe_component(component: Any, kind: str | None = None) -> str:
     """``filter 'near-duplicate' (plugin dualalign-core 0.1.0)`` for a component class or instance."""
     if kind is None:
-        kind = next((k for k, base in COMPONENT_KINDS.items() if base is not Component
-                     and isinstance(component, base)), "component")
+        kind = next(
+            (k for k, base in COMPONENT_KINDS.items() if base is not Component and isinstance(component, base)),
+            "component",
+        )
     name = getattr(component, "name", "") or type(component).__name__
     plugin = " ".join(filter(None, (getattr(component, "plugin", ""), getattr(component, "plugin_version", ""))))
     return f"{_label(kind)} {name!r}" + (f" (plugin {plugin})" if plugin else "")

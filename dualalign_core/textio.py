@@ -18,8 +18,13 @@ from typing import Any
 
 from dualalign_core.errors import BadInput
 
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def read_bytes(path: str | Path, *, what: str = "file") -> bytes:
@@ -45,14 +50,18 @@ def decode(data: bytes, path: str | Path, *, what: str = "file") -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        bad = data[exc.start:exc.start + 1].hex()
-        raise BadInput(f"{what} is not valid {encoding.upper().replace('-SIG', '')} text: byte 0x{bad} at line "
-                       f"{line}, column {column} (byte offset {exc.start}); save it as UTF-8",
-                       file=str(path)) from None
+        bad = data[exc.start : exc.start + 1].hex()
+        raise BadInput(
+            f"{what} is not valid {encoding.upper().replace('-SIG', '')} text: byte 0x{bad} at line "
+            f"{line}, column {column} (byte offset {exc.start}); save it as UTF-8",
+            file=str(path),
+        ) from None
     if encoding == "utf-8" and "\x00" in text:
         offset = data.index(b"\x00")
-        raise BadInput(f"{what} contains NUL bytes (byte offset {offset}): UTF-16 without a byte-order mark? "
-                       "Save it as UTF-8", file=str(path))
+        raise BadInput(
+            f"{what} contains NUL bytes (byte offset {offset}): UTF-16 without a byte-order mark? Save it as UTF-8",
+            file=str(path),
+        )
     return text
 
 
@@ -67,7 +76,7 @@ def find_surrogate(value: Any) -> str | None:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            return value[exc.start:exc.end].encode("unicode_escape").decode("ascii")
+            return value[exc.start : exc.end].encode("unicode_escape").decode("ascii")
         return None
     if isinstance(value, dict):
         return next(filter(None, (find_surrogate(v) for kv in value.items() for v in kv)), None)
@@ -80,8 +89,11 @@ def check_unicode(value: Any, *, file: str | Path | None = None, field: str | No
     """``value`` unchanged, or BadInput when a string in it is not valid Unicode (a lone surrogate)."""
     bad = find_surrogate(value)
     if bad is not None:
-        raise BadInput(f"text holds a lone surrogate ({bad}), which is not valid Unicode",
-                       file=None if file is None else str(file), field=field)
+        raise BadInput(
+            f"text holds a lone surrogate ({bad}), which is not valid Unicode",
+            file=None if file is None else str(file),
+            field=field,
+        )
     return value
 
 
@@ -110,13 +122,17 @@ def iter_lines(path: str | Path, *, what: str = "file") -> Iterator[tuple[int, s
         offset = 0
         for n, raw in enumerate(fh, 1):
             if n == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw, offset = raw[len(codecs.BOM_UTF8):], len(codecs.BOM_UTF8)
+                raw, offset = raw[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
             try:
                 yield n, raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise BadInput(f"{what} is not valid UTF-8 text: byte 0x{raw[exc.start:exc.start + 1].hex()} at "
-                               f"line {n}, column {exc.start + 1} (byte offset {offset + exc.start}); save it as "
-                               "UTF-8", file=str(path), field=f"line {n}") from None
+                raise BadInput(
+                    f"{what} is not valid UTF-8 text: byte 0x{raw[exc.start : exc.start + 1].hex()} at "
+                    f"line {n}, column {exc.start + 1} (byte offset {offset + exc.start}); save it as "
+                    "UTF-8",
+                    file=str(path),
+                    field=f"line {n}",
+                ) from None
             offset += len(raw)
 
 
@@ -128,8 +144,7 @@ def iter_jsonl(path: str | Path, *, what: str = "JSONL file") -> Iterator[tuple[
         try:
             doc = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), field=f"line {n}") \
-                from None
+            raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), field=f"line {n}") from None
         yield n, check_unicode(doc, file=path, field=f"line {n}")
 
 
@@ -160,5 +175,13 @@ def check_output(path: str | Path, *, kind: str = "directory", option: str = "--
     return path
 
 
-__all__ = ["check_output", "check_unicode", "decode", "find_surrogate", "iter_jsonl", "read_bytes", "read_json",
-           "read_text"]
+__all__ = [
+    "check_output",
+    "check_unicode",
+    "decode",
+    "find_surrogate",
+    "iter_jsonl",
+    "read_bytes",
+    "read_json",
+    "read_text",
+]

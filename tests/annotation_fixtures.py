@@ -11,19 +11,35 @@ from dualalign_core.context import RunContext
 from dualalign_core.records import Note, NotePlan, Persona, Provenance, RequiredTerm, Usage
 
 DATA = Path(__file__).parent / "data"
-LABELS = ("cognitive_impairment", "neuropsychiatric_symptoms", "notice_by_others", "physiological_changes",
-          "requiring_assistance")
-PRECEDENCE = ("requiring_assistance", "notice_by_others", "neuropsychiatric_symptoms", "physiological_changes",
-              "cognitive_impairment")
+LABELS = (
+    "cognitive_impairment",
+    "neuropsychiatric_symptoms",
+    "notice_by_others",
+    "physiological_changes",
+    "requiring_assistance",
+)
+PRECEDENCE = (
+    "requiring_assistance",
+    "notice_by_others",
+    "neuropsychiatric_symptoms",
+    "physiological_changes",
+    "cognitive_impairment",
+)
 STAGES = ("early_prodromal", "mci", "mild", "moderate")
 LEXICON = json.loads((DATA / "test_lexicon.json").read_text(encoding="utf-8"))
 
 
 def disease() -> types.SimpleNamespace:
-    return types.SimpleNamespace(name="alzheimers", title="Alzheimer's disease", labels=LABELS,
-                                 negative_label="none", third_party_label="notice_by_others",
-                                 label_precedence=PRECEDENCE, stages=STAGES,
-                                 lexicon=LEXICON)
+    return types.SimpleNamespace(
+        name="alzheimers",
+        title="Alzheimer's disease",
+        labels=LABELS,
+        negative_label="none",
+        third_party_label="notice_by_others",
+        label_precedence=PRECEDENCE,
+        stages=STAGES,
+        lexicon=LEXICON,
+    )
 
 
 def ctx() -> RunContext:
@@ -34,12 +50,28 @@ PROV = Provenance(run_id="t", seed=0, component="test", plugin="tests", plugin_v
 TERMS = {t["id"]: t for t in LEXICON["terms"]}
 
 
-def bundle(text: str, *, note_id: str = "n1", persona_id: str = "p1", stage: str = "mild",
-           terms: tuple[str, ...] = (), years: float = 1.0, index: int = 0) -> NoteBundle:
+def bundle(
+    text: str,
+    *,
+    note_id: str = "n1",
+    persona_id: str = "p1",
+    stage: str = "mild",
+    terms: tuple[str, ...] = (),
+    years: float = 1.0,
+    index: int = 0,
+) -> NoteBundle:
     required = tuple(RequiredTerm(TERMS[t]["label"], t, TERMS[t]["term"]) for t in terms)
-    plan = NotePlan(id=note_id, persona_id=persona_id, index=index, years_before_diagnosis=years,
-                    note_type="primary_care", stage=stage, n_mentions=len(required), required_terms=required,
-                    provenance=PROV)
+    plan = NotePlan(
+        id=note_id,
+        persona_id=persona_id,
+        index=index,
+        years_before_diagnosis=years,
+        note_type="primary_care",
+        stage=stage,
+        n_mentions=len(required),
+        required_terms=required,
+        provenance=PROV,
+    )
     persona = Persona(id=persona_id, age=78, demographics={"sex": "female"}, risk_factors=(), provenance=PROV)
     note = Note(id=note_id, plan_id=note_id, persona_id=persona_id, text=text, usage=Usage(), provenance=PROV)
     return NoteBundle(persona=persona, plan=plan, note=note)

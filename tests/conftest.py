@@ -24,9 +24,21 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finds them through ``PYTHONPATH``, in a child process or in-process (``support.dualalign(site=...)``)."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--target",
-         str(target), str(FIXTURES / "dualalign_testkit"), str(FIXTURES / "dualalign_broken")],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-build-isolation",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(FIXTURES / "dualalign_testkit"),
+            str(FIXTURES / "dualalign_broken"),
+        ],
+        check=True,
+        capture_output=True,
     )
     return target
 

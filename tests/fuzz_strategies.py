@@ -17,8 +17,14 @@ from hypothesis import strategies as st
 
 HUGE = int(os.environ.get("DUALALIGN_FUZZ_HUGE", "20000"))  # characters in a "huge" string value
 
-FILTER_NAMES = ["plan_adherence", "near_duplicate", "temporal_coherence", "temporal_regression", "identifiers",
-                "length_form"]
+FILTER_NAMES = [
+    "plan_adherence",
+    "near_duplicate",
+    "temporal_coherence",
+    "temporal_regression",
+    "identifiers",
+    "length_form",
+]
 TOY_LABELS = ["motor_symptoms", "nonmotor_symptoms", "none"]
 
 
@@ -40,28 +46,69 @@ class Raw(str):
 # ---------------------------------------------------------------- values
 
 SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Co", "Cn")), min_size=1, max_size=12)
-ODD_TEXT = pick([
-    st.text(max_size=20),  # any code point, control characters and lone surrogates included
-    pick(["", " ", "\x00", "\ud800", "\ufeff", "../../../etc", "{sex:%}", "{", "}", "<script>x</script>", "null",
-          "NaN", "1e309", "\u202e", "é" * 3, "名前"]),
-]).flatmap(lambda s: s)
+ODD_TEXT = pick(
+    [
+        st.text(max_size=20),  # any code point, control characters and lone surrogates included
+        pick(
+            [
+                "",
+                " ",
+                "\x00",
+                "\ud800",
+                "\ufeff",
+                "../../../etc",
+                "{sex:%}",
+                "{",
+                "}",
+                "<script>x</script>",
+                "null",
+                "NaN",
+                "1e309",
+                "\u202e",
+                "é" * 3,
+                "名前",
+            ]
+        ),
+    ]
+).flatmap(lambda s: s)
 HUGE_TEXT = st.builds(lambda c, n: c * n, pick(["x", "é", "\u4e00", "a. "]), st.integers(HUGE // 2, HUGE))
 
-HOSTILE: st.SearchStrategy[Any] = pick([
-    pick([math.nan, math.inf, -math.inf, -0.0, 0, -1, 2**63 - 1, -(2**63), 2**64, 10**6, 1e308, True, False, "",
-          [], {}]),
-    st.integers(),
-    st.floats(),
-    ODD_TEXT,
-    HUGE_TEXT,
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(SAFE_TEXT, st.integers(), max_size=2),
-    pick([Raw("1979-05-27"), Raw("07:32:00"), Raw("1979-05-27T07:32:00Z")]),
-]).flatmap(lambda s: s)
+HOSTILE: st.SearchStrategy[Any] = pick(
+    [
+        pick(
+            [
+                math.nan,
+                math.inf,
+                -math.inf,
+                -0.0,
+                0,
+                -1,
+                2**63 - 1,
+                -(2**63),
+                2**64,
+                10**6,
+                1e308,
+                True,
+                False,
+                "",
+                [],
+                {},
+            ]
+        ),
+        st.integers(),
+        st.floats(),
+        ODD_TEXT,
+        HUGE_TEXT,
+        st.lists(st.integers(), max_size=3),
+        st.dictionaries(SAFE_TEXT, st.integers(), max_size=2),
+        pick([Raw("1979-05-27"), Raw("07:32:00"), Raw("1979-05-27T07:32:00Z")]),
+    ]
+).flatmap(lambda s: s)
 """Values of the wrong type, non-finite, huge or empty: what a hostile user puts in a field."""
 
 
 # ---------------------------------------------------------------- TOML
+
 
 def toml_value(value: Any) -> str:
     """One TOML value (inline tables for dicts)."""
@@ -114,8 +161,21 @@ def toml_document(doc: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- encodings
 
-ENCODINGS = ["utf-8", "utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16", "utf-16-le", "cp1252",
-             "invalid-utf8", "surrogate", "nul", "truncate", "empty"]
+ENCODINGS = [
+    "utf-8",
+    "utf-8",
+    "utf-8",
+    "utf-8-sig",
+    "latin-1",
+    "utf-16",
+    "utf-16-le",
+    "cp1252",
+    "invalid-utf8",
+    "surrogate",
+    "nul",
+    "truncate",
+    "empty",
+]
 
 
 @st.composite
@@ -129,8 +189,7 @@ def encoded(draw: st.DrawFn, text: str, *, force: str | None = None) -> tuple[by
     if how == "utf-8-sig":
         return b"\xef\xbb\xbf" + raw, how
     if how == "invalid-utf8":
-        return raw[:pos] + draw(pick([b"\xff", b"\xc3(", b"\xe9", b"\x80\x80", b"\xf4\x90\x80\x80"])) \
-            + raw[pos:], how
+        return raw[:pos] + draw(pick([b"\xff", b"\xc3(", b"\xe9", b"\x80\x80", b"\xf4\x90\x80\x80"])) + raw[pos:], how
     if how == "surrogate":
         return raw[:pos] + "\ud800".encode("utf-8", errors="surrogatepass") + raw[pos:], how
     if how == "nul":
@@ -148,6 +207,7 @@ def utf8(text: str) -> bytes:
 
 
 # ---------------------------------------------------------------- run configs
+
 
 @st.composite
 def valid_config(draw: st.DrawFn, pack_path: str) -> dict[str, Any]:
@@ -178,28 +238,62 @@ def valid_config(draw: st.DrawFn, pack_path: str) -> dict[str, Any]:
 
 
 CONFIG_FIELDS = [
-    ("run", "seed"), ("run", "patients"), ("run", "name"), ("run", "out"), ("run", "max_notes_per_patient"),
-    ("run", "max_attempts"), ("disease", "path"), ("disease", "name"), ("trajectory", "multiplier"),
-    ("trajectory", "sampler"), ("trajectory", "options"), ("personas", "source"), ("personas", "options"),
-    ("generator", "name"), ("generator", "model"), ("generator", "concurrency"), ("generator", "options"),
-    ("annotator", "name"), ("annotator", "options"), ("annotator", "concurrency"), ("filters", "use"),
-    ("filters", "warn"), ("filters", "options"), ("limits", "max_cost_usd"),
+    ("run", "seed"),
+    ("run", "patients"),
+    ("run", "name"),
+    ("run", "out"),
+    ("run", "max_notes_per_patient"),
+    ("run", "max_attempts"),
+    ("disease", "path"),
+    ("disease", "name"),
+    ("trajectory", "multiplier"),
+    ("trajectory", "sampler"),
+    ("trajectory", "options"),
+    ("personas", "source"),
+    ("personas", "options"),
+    ("generator", "name"),
+    ("generator", "model"),
+    ("generator", "concurrency"),
+    ("generator", "options"),
+    ("annotator", "name"),
+    ("annotator", "options"),
+    ("annotator", "concurrency"),
+    ("filters", "use"),
+    ("filters", "warn"),
+    ("filters", "options"),
+    ("limits", "max_cost_usd"),
 ]
 
 # values that pass the schema's type but not the meaning (unknown components, bad component options, ...)
 SEMANTIC = [
-    (("generator", "name"), "no-such-generator"), (("annotator", "name"), "no-such-annotator"),
-    (("personas", "source"), "nobody"), (("trajectory", "sampler"), "nothing"),
-    (("generator", "options"), {"vitals": "yes"}), (("generator", "options"), {"colour": 1}),
-    (("annotator", "options"), {"colour": 1}), (("filters", "use"), ["no-such-filter"]),
-    (("filters", "warn"), ["no-such-filter"]), (("filters", "options"), {"length_form": {"colour": 1}}),
-    (("filters", "options"), {"no-such-filter": {}}), (("disease", "path"), "/no/such/pack"),
-    (("disease", "path"), "."), (("disease", "name"), "no_such_disease"), (("trajectory", "multiplier"), 1e-300),
-    (("run", "out"), "/dev/null/x"), (("run", "out"), ""), (("run", "max_notes_per_patient"), 10**9),
-    (("trajectory", "multiplier"), math.nan), (("trajectory", "multiplier"), math.inf),
-    (("limits", "max_cost_usd"), math.nan), (("limits", "max_cost_usd"), math.inf), (("limits", "max_cost_usd"), 0),
-    (("run", "seed"), 2**64), (("run", "seed"), 2**63), (("run", "name"), "\ud800"),
-    (("generator", "concurrency"), 1024), (("generator", "model"), "\ud800"),
+    (("generator", "name"), "no-such-generator"),
+    (("annotator", "name"), "no-such-annotator"),
+    (("personas", "source"), "nobody"),
+    (("trajectory", "sampler"), "nothing"),
+    (("generator", "options"), {"vitals": "yes"}),
+    (("generator", "options"), {"colour": 1}),
+    (("annotator", "options"), {"colour": 1}),
+    (("filters", "use"), ["no-such-filter"]),
+    (("filters", "warn"), ["no-such-filter"]),
+    (("filters", "options"), {"length_form": {"colour": 1}}),
+    (("filters", "options"), {"no-such-filter": {}}),
+    (("disease", "path"), "/no/such/pack"),
+    (("disease", "path"), "."),
+    (("disease", "name"), "no_such_disease"),
+    (("trajectory", "multiplier"), 1e-300),
+    (("run", "out"), "/dev/null/x"),
+    (("run", "out"), ""),
+    (("run", "max_notes_per_patient"), 10**9),
+    (("trajectory", "multiplier"), math.nan),
+    (("trajectory", "multiplier"), math.inf),
+    (("limits", "max_cost_usd"), math.nan),
+    (("limits", "max_cost_usd"), math.inf),
+    (("limits", "max_cost_usd"), 0),
+    (("run", "seed"), 2**64),
+    (("run", "seed"), 2**63),
+    (("run", "name"), "\ud800"),
+    (("generator", "concurrency"), 1024),
+    (("generator", "model"), "\ud800"),
 ]
 
 
@@ -218,8 +312,7 @@ def corrupt_config(draw: st.DrawFn, doc: dict[str, Any]) -> tuple[dict[str, Any]
     kinds: list[str] = []
     fields: list[str] = []
     for _ in range(draw(st.integers(1, 3))):
-        op = draw(pick(["hostile", "hostile", "semantic", "unknown-key", "unknown-section", "delete",
-                        "section-type"]))
+        op = draw(pick(["hostile", "hostile", "semantic", "unknown-key", "unknown-section", "delete", "section-type"]))
         if op == "hostile":
             section, key = draw(pick(CONFIG_FIELDS))
             _section(doc, section)[key] = draw(HOSTILE)
@@ -300,10 +393,14 @@ SEMANTIC_TABLE_EDITS: dict[str, list[tuple[str, Callable[[Any], None]]]] = {
         ("notes min > max", lambda d: d["notes_per_patient"].update(min=30, max=3)),
         ("notes max 0", lambda d: d["notes_per_patient"].update(min=0, max=0)),
         ("overlapping stages", lambda d: d["stages"][1].update(from_years=3)),
-        ("note-type probabilities not summing", lambda d: d["note_types"]["by_stage"]["early"].update(
-            primary_care=0.9)),
-        ("category proportions negative", lambda d: d["category_proportions"]["by_stage"]["early"].update(
-            motor_symptoms=-0.5, nonmotor_symptoms=1.5)),
+        (
+            "note-type probabilities not summing",
+            lambda d: d["note_types"]["by_stage"]["early"].update(primary_care=0.9),
+        ),
+        (
+            "category proportions negative",
+            lambda d: d["category_proportions"]["by_stage"]["early"].update(motor_symptoms=-0.5, nonmotor_symptoms=1.5),
+        ),
         ("unknown stage", lambda d: d["stages"][0].update(id="nope")),
         ("no stages", lambda d: d.update(stages=[])),
         ("years_before_diagnosis 0", lambda d: d.update(years_before_diagnosis=0)),
@@ -381,31 +478,65 @@ PROMPT_EDITS = ["{sex:%}", "{age", "age}", "{0}", "{unknown_field}", "{required_
 
 # ---------------------------------------------------------------- JSONL inputs
 
-SENTENCES = pick([
-    "Patient reports memory loss.", "Wife notes he gets lost driving.", "No complaints today.",
-    "S: seen for follow-up. O: BP 120/80. A: stable. P: return in 6 months.",
-    "Pt is forgetful and repeats questions. Needs help with finances.", "Denies confusion.",
-])
+SENTENCES = pick(
+    [
+        "Patient reports memory loss.",
+        "Wife notes he gets lost driving.",
+        "No complaints today.",
+        "S: seen for follow-up. O: BP 120/80. A: stable. P: return in 6 months.",
+        "Pt is forgetful and repeats questions. Needs help with finances.",
+        "Denies confusion.",
+    ]
+)
 
 
 @st.composite
 def valid_texts(draw: st.DrawFn) -> list[dict[str, Any]]:
     """Records with a unique ``id`` and a ``text`` (a sentence or a short note)."""
     n = draw(st.integers(1, 4))
-    return [{"id": f"r{i}", "text": draw(st.one_of(SENTENCES, st.lists(SENTENCES, min_size=2, max_size=4).map(
-        " ".join)))} for i in range(n)]
+    return [
+        {"id": f"r{i}", "text": draw(st.one_of(SENTENCES, st.lists(SENTENCES, min_size=2, max_size=4).map(" ".join)))}
+        for i in range(n)
+    ]
 
 
-BAD_LINES = pick([
-    pick(["{", "not json", "[1, 2]", "null", "42", '"text"', "{'text': 'single quotes'}", "{}",
-                     '{"text": null}', '{"text": 5}', '{"text": ["a"]}', '{"text": {"a": 1}}', '{"id": 1}',
-                     '{"text": NaN}', '{"text": "x", "id": NaN}', '{"text": "x", "id": Infinity}',
-                     '{"text": "x", "id": null}', '{"text": "x", "note_id": null}', '{"text": "x", "id": [1]}',
-                     '{"text": "x", "id": {"a": 1}}', '{"text": "x", "label": null}', '{"text": "x", "label": 3}',
-                     '{"text": "\\ud800 lone surrogate"}', '{"text": ""}', '{"text": "   "}',
-                     '{"text": "x", "id": 1e999}', "\ufeff{\"text\": \"bom\"}", '{"text": "x"} trailing']),
-    st.builds(lambda t: json.dumps({"id": "huge", "text": t}), HUGE_TEXT),
-]).flatmap(lambda s: s)
+BAD_LINES = pick(
+    [
+        pick(
+            [
+                "{",
+                "not json",
+                "[1, 2]",
+                "null",
+                "42",
+                '"text"',
+                "{'text': 'single quotes'}",
+                "{}",
+                '{"text": null}',
+                '{"text": 5}',
+                '{"text": ["a"]}',
+                '{"text": {"a": 1}}',
+                '{"id": 1}',
+                '{"text": NaN}',
+                '{"text": "x", "id": NaN}',
+                '{"text": "x", "id": Infinity}',
+                '{"text": "x", "id": null}',
+                '{"text": "x", "note_id": null}',
+                '{"text": "x", "id": [1]}',
+                '{"text": "x", "id": {"a": 1}}',
+                '{"text": "x", "label": null}',
+                '{"text": "x", "label": 3}',
+                '{"text": "\\ud800 lone surrogate"}',
+                '{"text": ""}',
+                '{"text": "   "}',
+                '{"text": "x", "id": 1e999}',
+                '\ufeff{"text": "bom"}',
+                '{"text": "x"} trailing',
+            ]
+        ),
+        st.builds(lambda t: json.dumps({"id": "huge", "text": t}), HUGE_TEXT),
+    ]
+).flatmap(lambda s: s)
 
 
 @st.composite

@@ -10,17 +10,38 @@ from pathlib import Path
 from dualalign_core.components import Example
 
 SYMPTOMS = {
-    "cognitive_impairment": ["forgets recent conversations", "is disoriented to date", "has word finding pauses",
-                             "misplaces keys daily", "repeats the same questions"],
-    "neuropsychiatric_symptoms": ["is irritable and anxious", "feels apathetic and withdrawn",
-                                  "reports seeing strangers at night", "paces and is agitated"],
-    "notice_by_others": ["spouse worries about memory", "daughter noticed unpaid bills",
-                         "son is concerned about confusion"],
+    "cognitive_impairment": [
+        "forgets recent conversations",
+        "is disoriented to date",
+        "has word finding pauses",
+        "misplaces keys daily",
+        "repeats the same questions",
+    ],
+    "neuropsychiatric_symptoms": [
+        "is irritable and anxious",
+        "feels apathetic and withdrawn",
+        "reports seeing strangers at night",
+        "paces and is agitated",
+    ],
+    "notice_by_others": [
+        "spouse worries about memory",
+        "daughter noticed unpaid bills",
+        "son is concerned about confusion",
+    ],
     "physiological_changes": ["has lost weight", "sleeps poorly at night", "had two falls", "has poor appetite"],
-    "requiring_assistance": ["needs help with medications", "needs supervision to bathe",
-                             "family manages finances now"],
-    "none": ["blood pressure is stable", "lungs are clear", "denies chest pain", "vaccines are up to date",
-             "follow up in three months", "heart rate is regular"],
+    "requiring_assistance": [
+        "needs help with medications",
+        "needs supervision to bathe",
+        "family manages finances now",
+    ],
+    "none": [
+        "blood pressure is stable",
+        "lungs are clear",
+        "denies chest pain",
+        "vaccines are up to date",
+        "follow up in three months",
+        "heart rate is regular",
+    ],
 }
 LABELS = list(SYMPTOMS)[-1:] + list(SYMPTOMS)[:-1]  # the negative label ("none") first
 SUBJECTS = ["Patient", "Pt", "He", "She"]
@@ -53,9 +74,17 @@ def make_tiny_llama(path: Path, texts: Iterable[str], seed: int = 0) -> Path:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", bos_token="<s>", eos_token="</s>")
     fast.save_pretrained(path)
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         bos_token_id=1, eos_token_id=2)
+    config = LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     LlamaForCausalLM(config).save_pretrained(path)
     return path
 

@@ -43,18 +43,40 @@ def audit_run() -> Path:
         notes = list(store.iter_records("notes"))
         first, second = notes[0], notes[1]
         units = {n.id: store.stored_unit(n.id) for n in notes}
-        temporal = Rejection(record_id=first.id, record_kind="note", filter="temporal_coherence",
-                             reason="1 stage-implausible mention: wandering (moderate)", value=1.0, threshold=0.0,
-                             attempt=units[first.id].attempt)
-        earlier = Rejection(record_id=second.id, record_kind="note", filter="length_form", reason="note too short",
-                            value=80.0, threshold=200.0, attempt=units[second.id].attempt)
-        units[first.id] = attrs.evolve(units[first.id], rejections=[*units[first.id].rejections,
-                                                                    ("annotated", temporal)])
-        units[second.id] = attrs.evolve(units[second.id], attempt=earlier.attempt + 1,  # regenerated since
-                                        rejections=[("generated", earlier), *units[second.id].rejections])
+        temporal = Rejection(
+            record_id=first.id,
+            record_kind="note",
+            filter="temporal_coherence",
+            reason="1 stage-implausible mention: wandering (moderate)",
+            value=1.0,
+            threshold=0.0,
+            attempt=units[first.id].attempt,
+        )
+        earlier = Rejection(
+            record_id=second.id,
+            record_kind="note",
+            filter="length_form",
+            reason="note too short",
+            value=80.0,
+            threshold=200.0,
+            attempt=units[second.id].attempt,
+        )
+        units[first.id] = attrs.evolve(
+            units[first.id], rejections=[*units[first.id].rejections, ("annotated", temporal)]
+        )
+        units[second.id] = attrs.evolve(
+            units[second.id],
+            attempt=earlier.attempt + 1,  # regenerated since
+            rejections=[("generated", earlier), *units[second.id].rejections],
+        )
         for lb in list(store.iter_records("labels"))[:40]:
-            other = Label(sentence_id=lb.sentence_id, note_id=lb.note_id,
-                          label="none" if lb.label != "none" else lb.label, binary=False, annotator="second")
+            other = Label(
+                sentence_id=lb.sentence_id,
+                note_id=lb.note_id,
+                label="none" if lb.label != "none" else lb.label,
+                binary=False,
+                annotator="second",
+            )
             units[lb.note_id] = attrs.evolve(units[lb.note_id], labels=[*units[lb.note_id].labels, other])
         store.commit_units(list(units.values()))
     return run_dir

@@ -28,8 +28,13 @@ def cli_env(site: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def dualalign(*args: str, site: Path | None = None, env: dict[str, str] | None = None,
-              timeout: float = 120, separate: bool = False) -> subprocess.CompletedProcess[str]:
+def dualalign(
+    *args: str,
+    site: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    separate: bool = False,
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI with ``env`` as its whole environment; ``site`` adds a directory of installed plugins.
 
     In-process (the typer app under click's test runner, plugins discovered through their entry points from
@@ -39,12 +44,20 @@ def dualalign(*args: str, site: Path | None = None, env: dict[str, str] | None =
     code, stdout and stderr apart, as a ``CompletedProcess``.
     """
     env = env or cli_env(site)
-    interpreter = {k for k in {*env, *os.environ} if k.startswith("PYTHON") and k != "PYTHONPATH"
-                   and env.get(k) != os.environ.get(k)}
+    interpreter = {
+        k
+        for k in {*env, *os.environ}
+        if k.startswith("PYTHON") and k != "PYTHONPATH" and env.get(k) != os.environ.get(k)
+    }
     kills_itself = any(k.startswith("DUALALIGN_TEST_KILL") for k in env)  # fault injection: SIGKILL to its pid
     if separate or interpreter or kills_itself:
-        return subprocess.run([sys.executable, "-m", "dualalign_core.cli", *args], capture_output=True,
-                              text=True, env=env, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "dualalign_core.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
     return _in_process(list(args), env)
 
 
@@ -91,8 +104,13 @@ def _consoles(columns: int) -> Iterator[None]:
     """The CLI's rich consoles at ``columns`` wide (they read ``COLUMNS`` once, at import)."""
     from rich.console import Console
 
-    found = {id(c): c for name, m in list(sys.modules.items()) if name.split(".")[0] == "dualalign_core"
-             for c in vars(m).values() if isinstance(c, Console)}
+    found = {
+        id(c): c
+        for name, m in list(sys.modules.items())
+        if name.split(".")[0] == "dualalign_core"
+        for c in vars(m).values()
+        if isinstance(c, Console)
+    }
     consoles = list(found.values())
     saved = [c._width for c in consoles]
     for c in consoles:

@@ -20,7 +20,7 @@ def test_kappa_textbook_value():
 
 def test_kappa_edge_cases():
     assert cohen_kappa(["a", "b", "a"], ["a", "b", "a"]) == 1.0
-    assert cohen_kappa(["a", "a"], ["a", "a"]) == 1.0          # chance agreement 1: defined as 1
+    assert cohen_kappa(["a", "a"], ["a", "a"]) == 1.0  # chance agreement 1: defined as 1
     assert cohen_kappa([], []) == 0.0
     assert cohen_kappa(["a", "b"], ["b", "a"]) == pytest.approx(-1.0)
     with pytest.raises(ValueError):
@@ -28,21 +28,32 @@ def test_kappa_edge_cases():
 
 
 def test_per_label_overall_and_disagreements():
-    a = {"s1": "cognitive_impairment", "s2": "none", "s3": "none", "s4": "requiring_assistance",
-         "s5": "cognitive_impairment", "s6": "none"}
-    b = {"s1": "cognitive_impairment", "s2": "none", "s3": "cognitive_impairment", "s4": "requiring_assistance",
-         "s5": "cognitive_impairment", "s6": "none", "s7": "none"}
-    r = agreement_from_mapping(a, b, labels=["cognitive_impairment", "requiring_assistance", "none"],
-                               negative_label="none")
+    a = {
+        "s1": "cognitive_impairment",
+        "s2": "none",
+        "s3": "none",
+        "s4": "requiring_assistance",
+        "s5": "cognitive_impairment",
+        "s6": "none",
+    }
+    b = {
+        "s1": "cognitive_impairment",
+        "s2": "none",
+        "s3": "cognitive_impairment",
+        "s4": "requiring_assistance",
+        "s5": "cognitive_impairment",
+        "s6": "none",
+        "s7": "none",
+    }
+    r = agreement_from_mapping(
+        a, b, labels=["cognitive_impairment", "requiring_assistance", "none"], negative_label="none"
+    )
     assert r.n == 6 and r.only_b == 1 and r.only_a == 0
     assert r.observed == pytest.approx(5 / 6)
     assert r.per_label["requiring_assistance"] == 1.0
-    assert r.per_label["cognitive_impairment"] == pytest.approx(cohen_kappa(
-        [1, 0, 0, 0, 1, 0], [1, 0, 1, 0, 1, 0]))
-    assert [(d.sentence_id, d.label_a, d.label_b) for d in r.disagreements] == [
-        ("s3", "none", "cognitive_impairment")]
-    assert 0 < r.kappa < 1 and r.binary_kappa == pytest.approx(cohen_kappa([1, 0, 0, 1, 1, 0],
-                                                                            [1, 0, 1, 1, 1, 0]))
+    assert r.per_label["cognitive_impairment"] == pytest.approx(cohen_kappa([1, 0, 0, 0, 1, 0], [1, 0, 1, 0, 1, 0]))
+    assert [(d.sentence_id, d.label_a, d.label_b) for d in r.disagreements] == [("s3", "none", "cognitive_impairment")]
+    assert 0 < r.kappa < 1 and r.binary_kappa == pytest.approx(cohen_kappa([1, 0, 0, 1, 1, 0], [1, 0, 1, 1, 1, 0]))
 
 
 def test_agreement_on_label_records_keeps_evidence():
@@ -56,21 +67,42 @@ def test_agreement_on_label_records_keeps_evidence():
 def test_agreement_files_and_review(tmp_path: Path):
     a = tmp_path / "a.jsonl"
     b = tmp_path / "b.jsonl"
-    rows = [("n1", 0, "Forgets names.", "cognitive_impairment", "cognitive_impairment"),
-            ("n1", 1, "Denies falls.", "none", "physiological_changes"),
-            ("n2", 0, "Low mood.", "neuropsychiatric_symptoms", "neuropsychiatric_symptoms")]
-    a.write_text("".join(json.dumps({"note_id": n, "sentence_index": i, "text": t, "label": x,
-                                     "annotator": "lexicon"}) + "\n" for n, i, t, x, _ in rows))
-    b.write_text("".join(json.dumps({"note_id": n, "sentence_index": i, "text": t, "label": y,
-                                     "annotator": "llm"}) + "\n" for n, i, t, _, y in rows))
+    rows = [
+        ("n1", 0, "Forgets names.", "cognitive_impairment", "cognitive_impairment"),
+        ("n1", 1, "Denies falls.", "none", "physiological_changes"),
+        ("n2", 0, "Low mood.", "neuropsychiatric_symptoms", "neuropsychiatric_symptoms"),
+    ]
+    a.write_text(
+        "".join(
+            json.dumps({"note_id": n, "sentence_index": i, "text": t, "label": x, "annotator": "lexicon"}) + "\n"
+            for n, i, t, x, _ in rows
+        )
+    )
+    b.write_text(
+        "".join(
+            json.dumps({"note_id": n, "sentence_index": i, "text": t, "label": y, "annotator": "llm"}) + "\n"
+            for n, i, t, _, y in rows
+        )
+    )
     review = tmp_path / "review.jsonl"
     r = agreement_files(a, b, review_out=review)
     assert r.n == 3 and len(r.disagreements) == 1
     out = [json.loads(x) for x in review.read_text().splitlines()]
-    assert out == [{"sentence_id": "n1:1", "note_id": "n1", "text": "Denies falls.", "annotator_a": "lexicon",
-                    "label_a": "none", "evidence_a": None, "annotator_b": "llm",
-                    "label_b": "physiological_changes", "evidence_b": None, "adjudicated_label": None,
-                    "note": None}]
+    assert out == [
+        {
+            "sentence_id": "n1:1",
+            "note_id": "n1",
+            "text": "Denies falls.",
+            "annotator_a": "lexicon",
+            "label_a": "none",
+            "evidence_a": None,
+            "annotator_b": "llm",
+            "label_b": "physiological_changes",
+            "evidence_b": None,
+            "adjudicated_label": None,
+            "note": None,
+        }
+    ]
 
 
 def test_agreement_files_bad_input(tmp_path: Path):

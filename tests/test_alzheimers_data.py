@@ -21,8 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "plugins" / "dualalign-alzheimers"
 DATA = PACK / "dualalign_alzheimers" / "data"
 TABLES = ("demographics", "risk_factors", "lexicon", "schedule")
-LABELS = ("cognitive_impairment", "neuropsychiatric_symptoms", "notice_by_others", "physiological_changes",
-          "requiring_assistance")
+LABELS = (
+    "cognitive_impairment",
+    "neuropsychiatric_symptoms",
+    "notice_by_others",
+    "physiological_changes",
+    "requiring_assistance",
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +88,34 @@ def test_risk_factors(pack):
     titles = [f["title"].lower() for f in rf["factors"]]
     assert len(titles) == len(set(titles))
     assert {f["group"] for f in rf["factors"]} == set(rf["groups"])
-    lancet_2024 = {"hearing_loss", "hyperlipidemia", "less_education", "social_isolation", "depression",
-                   "traumatic_brain_injury", "air_pollution_exposure", "physical_inactivity", "current_smoking",
-                   "obesity", "excessive_alcohol", "untreated_vision_loss", "diabetes", "hypertension"}
+    lancet_2024 = {
+        "hearing_loss",
+        "hyperlipidemia",
+        "less_education",
+        "social_isolation",
+        "depression",
+        "traumatic_brain_injury",
+        "air_pollution_exposure",
+        "physical_inactivity",
+        "current_smoking",
+        "obesity",
+        "excessive_alcohol",
+        "untreated_vision_loss",
+        "diabetes",
+        "hypertension",
+    }
     assert lancet_2024 <= {f["id"] for f in rf["factors"]}
     medicare = {f["id"]: f["rate"] for f in rf["factors"] if f.get("source") == "aa_chronic_conditions"}
-    assert medicare == {"hypertension": 0.73, "heart_disease": 0.38, "diabetes": 0.37, "chronic_kidney_disease": 0.29,
-                        "congestive_heart_failure": 0.28, "copd": 0.25, "stroke": 0.22, "cancer": 0.13}
+    assert medicare == {
+        "hypertension": 0.73,
+        "heart_disease": 0.38,
+        "diabetes": 0.37,
+        "chronic_kidney_disease": 0.29,
+        "congestive_heart_failure": 0.28,
+        "copd": 0.25,
+        "stroke": 0.22,
+        "cancer": 0.13,
+    }
 
 
 def test_lexicon_covers_every_label_and_domain(pack):
@@ -155,10 +181,12 @@ def test_the_core_checks_catch_a_broken_copy_of_the_ad_tables(pack, key):
     doc = copy.deepcopy(getattr(pack, key))
     field = _break(doc, key)
     path = table_path(pack, key)
-    check = {"demographics": lambda: pack_checks.check_demographics(doc, path),
-             "risk_factors": lambda: pack_checks.check_risk_factors(doc, path, pack.demographics["variables"]),
-             "lexicon": lambda: pack_checks.check_lexicon(doc, path, list(pack.labels), list(pack.stages)),
-             "schedule": lambda: pack_checks.check_schedule(doc, path, list(pack.labels), list(pack.stages))}[key]
+    check = {
+        "demographics": lambda: pack_checks.check_demographics(doc, path),
+        "risk_factors": lambda: pack_checks.check_risk_factors(doc, path, pack.demographics["variables"]),
+        "lexicon": lambda: pack_checks.check_lexicon(doc, path, list(pack.labels), list(pack.stages)),
+        "schedule": lambda: pack_checks.check_schedule(doc, path, list(pack.labels), list(pack.stages)),
+    }[key]
     with pytest.raises(BadInput) as err:
         check()
     assert err.value.file == str(path) and field in (err.value.field or ""), (err.value.field, field)

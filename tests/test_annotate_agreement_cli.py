@@ -34,8 +34,10 @@ def test_annotate_duplicate_ids_null_ids_and_nan(tmp_path):
     bad = jsonl(tmp_path / "bad.jsonl", [{"id": ["x"], "text": "Forgets names."}])
     refused(dualalign("annotate", str(bad), "--out", str(out)), "bad.jsonl", "line 1", "'id'")
     # null ids are derived from the line number; NaN in input becomes null; output is standard JSON
-    src = jsonl(tmp_path / "in.jsonl", ['{"id": null, "text": "S: Forgets names.\\nA: MCI.", "score": NaN}',
-                                        {"text": "Denies falls."}])
+    src = jsonl(
+        tmp_path / "in.jsonl",
+        ['{"id": null, "text": "S: Forgets names.\\nA: MCI.", "score": NaN}', {"text": "Denies falls."}],
+    )
     done = dualalign("annotate", str(src), "--out", str(out))
     assert done.returncode == 0, done.stderr
     text = out.read_text()
@@ -47,8 +49,10 @@ def test_annotate_duplicate_ids_null_ids_and_nan(tmp_path):
 
 def test_annotate_output_is_linear_in_the_note(tmp_path):
     """A ~200 KB note: output rows carry offsets, not the note, so the output stays within a small factor."""
-    para = ("S: Pt forgets names and misplaces keys. Daughter is worried about her memory. "
-            "O: BP 120/80. MoCA 24/30. A: Mild cognitive impairment. P: Follow up in 3 months.\n")
+    para = (
+        "S: Pt forgets names and misplaces keys. Daughter is worried about her memory. "
+        "O: BP 120/80. MoCA 24/30. A: Mild cognitive impairment. P: Follow up in 3 months.\n"
+    )
     note = para * (200_000 // len(para))
     src = jsonl(tmp_path / "big.jsonl", [{"id": "big", "text": note}])
     out = tmp_path / "out.jsonl"
@@ -56,7 +60,7 @@ def test_annotate_output_is_linear_in_the_note(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) > 5_000
-    assert all(note[r["start"]:r["end"]] == r["text"] for r in rows[:50])
+    assert all(note[r["start"] : r["end"]] == r["text"] for r in rows[:50])
     assert out.stat().st_size < 12 * src.stat().st_size, (out.stat().st_size, src.stat().st_size)
 
 

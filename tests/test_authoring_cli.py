@@ -58,8 +58,7 @@ def test_validate_lists_the_resolved_components(plugin_site: Path, tmp_path: Pat
 
 
 def test_validate_bad_component_option_exits_2_naming_file_and_field(plugin_site: Path, tmp_path: Path) -> None:
-    cfg = toy_config(tmp_path / "c.toml",
-                     filters='use = ["short-note"]\noptions = {short-note = {min_chars = "many"}}')
+    cfg = toy_config(tmp_path / "c.toml", filters='use = ["short-note"]\noptions = {short-note = {min_chars = "many"}}')
     bad = dualalign("validate", str(cfg), site=plugin_site)
     assert bad.returncode == 2
     assert f"{cfg}: filters.options.short-note.min_chars" in bad.stderr and "Traceback" not in bad.stderr
@@ -70,8 +69,18 @@ def test_check_backend_passes_the_shipped_backends() -> None:
     from dualalign_openai import OpenAIBackend
 
     report = check_backend(OpenAIBackend, name="openai")
-    assert report.checks == ("subclass", "registered", "options", "preflight", "complete", "json_schema", "length",
-                             "rate_limit", "server_error", "aclose")
+    assert report.checks == (
+        "subclass",
+        "registered",
+        "options",
+        "preflight",
+        "complete",
+        "json_schema",
+        "length",
+        "rate_limit",
+        "server_error",
+        "aclose",
+    )
     assert check_backend(AnthropicBackend, wire="anthropic").name == "anthropic"
 
 
@@ -100,8 +109,12 @@ def test_fake_server_counts_requests_in_flight() -> None:
 
     with FakeLLMServer(latency=0.3) as server:
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-        threads = [threading.Thread(target=httpx.post, args=(server.url + "/v1/chat/completions",),
-                                    kwargs={"json": body, "timeout": 10}) for _ in range(5)]
+        threads = [
+            threading.Thread(
+                target=httpx.post, args=(server.url + "/v1/chat/completions",), kwargs={"json": body, "timeout": 10}
+            )
+            for _ in range(5)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -112,24 +125,31 @@ def test_fake_server_counts_requests_in_flight() -> None:
 def test_run_pipeline_and_run_context_on_the_example_pack(tmp_path: Path) -> None:
     pack = example_pack()
     assert pack.negative_label == "no_symptom"
-    result = run_pipeline({"run": {"seed": 3, "patients": 2, "max_notes_per_patient": 2},
-                           "disease": {"path": str(pack.directory)}}, tmp_path / "run")
+    result = run_pipeline(
+        {"run": {"seed": 3, "patients": 2, "max_notes_per_patient": 2}, "disease": {"path": str(pack.directory)}},
+        tmp_path / "run",
+    )
     assert result.exit_code == 0 and result.manifest["status"] == "finished"
     assert result.manifest["counts"]["notes"] >= 1
-    again = run_pipeline({"run": {"seed": 3}, "disease": {"path": str(TOY_PACK)}}, tmp_path / "run",
-                         expect_exit=2)
+    again = run_pipeline({"run": {"seed": 3}, "disease": {"path": str(TOY_PACK)}}, tmp_path / "run", expect_exit=2)
     assert "--resume" in again.output
     ctx = run_context(TOY_PACK, run_dir=tmp_path / "ctx")
     assert ctx.disease.name == "toy_parkinsonism" and ctx.store is not None
-    bundle = note_bundle("S: Tremor. A: Stable.", sentences=["S: Tremor.", "A: Stable."],
-                         labels=["motor_symptoms", "none"])
+    bundle = note_bundle(
+        "S: Tremor. A: Stable.", sentences=["S: Tremor.", "A: Stable."], labels=["motor_symptoms", "none"]
+    )
     assert [lb.binary for lb in bundle.labels] == [True, False] and bundle.sentences[1].start == 11
 
 
 def test_to_toml_round_trips_a_config() -> None:
     import tomllib
 
-    doc = {"run": {"seed": 1, "name": 'a "quoted" run'}, "generator": {"name": "openai", "options": {
-        "temperature": 0.5, "price": {"input": 1.0, "output": 2}, "batch": False}},
-        "filters": {"use": ["a", "short-note"], "options": {"short-note": {"min_chars": 3}}}}
+    doc = {
+        "run": {"seed": 1, "name": 'a "quoted" run'},
+        "generator": {
+            "name": "openai",
+            "options": {"temperature": 0.5, "price": {"input": 1.0, "output": 2}, "batch": False},
+        },
+        "filters": {"use": ["a", "short-note"], "options": {"short-note": {"min_chars": 3}}},
+    }
     assert tomllib.loads(to_toml(doc)) == doc

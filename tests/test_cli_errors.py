@@ -43,9 +43,11 @@ def assert_clean(res, code: int, *needles: str) -> str:
 
 def core_config(path: Path, *, patients: int = 2, extra: str = "") -> Path:
     """A toy-pack config with core components only: fast, offline."""
-    path.write_text(f'[run]\nseed = 3\npatients = {patients}\nmax_notes_per_patient = 2\n\n'
-                    f'[disease]\npath = "{TOY_PACK.as_posix()}"\n\n[trajectory]\nmultiplier = 2\n\n'
-                    f'[filters]\nuse = []\n{extra}')
+    path.write_text(
+        f"[run]\nseed = 3\npatients = {patients}\nmax_notes_per_patient = 2\n\n"
+        f'[disease]\npath = "{TOY_PACK.as_posix()}"\n\n[trajectory]\nmultiplier = 2\n\n'
+        f"[filters]\nuse = []\n{extra}"
+    )
     return path
 
 
@@ -71,9 +73,11 @@ def faulty(site: Path, mode: str, *args: str) -> subprocess.CompletedProcess[str
 
 
 def faulty_config(path: Path, filters: str = "use = []") -> Path:
-    path.write_text(f'[run]\nseed = 5\npatients = 2\nmax_notes_per_patient = 2\n\n'
-                    f'[disease]\npath = "{TOY_PACK.as_posix()}"\n\n[trajectory]\nmultiplier = 2\n\n'
-                    f'[generator]\nname = "faulty-gen"\n\n[filters]\n{filters}\n')
+    path.write_text(
+        f"[run]\nseed = 5\npatients = 2\nmax_notes_per_patient = 2\n\n"
+        f'[disease]\npath = "{TOY_PACK.as_posix()}"\n\n[trajectory]\nmultiplier = 2\n\n'
+        f'[generator]\nname = "faulty-gen"\n\n[filters]\n{filters}\n'
+    )
     return path
 
 
@@ -105,16 +109,19 @@ def test_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, t
     assert res.exit_code == 1 and "Traceback" in res.output and "unexpected on purpose" in res.output
 
 
-@pytest.mark.parametrize(("exc", "code", "needle"), [
-    (FileNotFoundError(errno.ENOENT, "No such file or directory", "/x/in.toml"), 2, "/x/in.toml: No such file"),
-    (OSError(errno.ENOSPC, "No space left on device", "/x/out"), 1, "/x/out: No space left"),
-    (sqlite3.DatabaseError("file is not a database"), 2, "run.sqlite"),
-    (sqlite3.OperationalError("database is locked"), 1, "locked"),
-    (json.JSONDecodeError("Expecting value", "{", 1), 2, "invalid JSON at line 1 column 2"),
-    (UnicodeDecodeError("utf-8", b"\xe9", 0, 1, "invalid continuation byte"), 2, "byte offset 0"),
-    (SystemExit(4), 1, "sys.exit(4)"),
-    (KeyboardInterrupt(), 130, "interrupted"),
-])
+@pytest.mark.parametrize(
+    ("exc", "code", "needle"),
+    [
+        (FileNotFoundError(errno.ENOENT, "No such file or directory", "/x/in.toml"), 2, "/x/in.toml: No such file"),
+        (OSError(errno.ENOSPC, "No space left on device", "/x/out"), 1, "/x/out: No space left"),
+        (sqlite3.DatabaseError("file is not a database"), 2, "run.sqlite"),
+        (sqlite3.OperationalError("database is locked"), 1, "locked"),
+        (json.JSONDecodeError("Expecting value", "{", 1), 2, "invalid JSON at line 1 column 2"),
+        (UnicodeDecodeError("utf-8", b"\xe9", 0, 1, "invalid continuation byte"), 2, "byte offset 0"),
+        (SystemExit(4), 1, "sys.exit(4)"),
+        (KeyboardInterrupt(), 130, "interrupted"),
+    ],
+)
 def test_classify_maps_errors_to_exit_codes(exc, code, needle):
     got, message = classify(exc)
     assert got == code and needle in message and "\n" not in message
@@ -159,19 +166,20 @@ def test_directory_where_a_file_is_expected(tmp_path):
 def test_latin1_and_surrogate_annotate_input(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_bytes('{"text": "ok"}\n{"text": "caf\u00e9 confusion"}\n'.encode("latin-1"))
-    assert_clean(invoke("annotate", str(src), "--out", str(tmp_path / "o.jsonl")), 2, str(src), "line 2",
-                 "not valid UTF-8")
+    assert_clean(
+        invoke("annotate", str(src), "--out", str(tmp_path / "o.jsonl")), 2, str(src), "line 2", "not valid UTF-8"
+    )
     src.write_text('{"text": "ok"}\n{"text": "bad \\ud800 text"}\n')
-    assert_clean(invoke("annotate", str(src), "--out", str(tmp_path / "o.jsonl")), 2, str(src), "line 2",
-                 "lone surrogate")
+    assert_clean(
+        invoke("annotate", str(src), "--out", str(tmp_path / "o.jsonl")), 2, str(src), "line 2", "lone surrogate"
+    )
     assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_latin1_and_surrogate_gold(tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_bytes('{"text": "caf\u00e9", "label": "none"}\n'.encode("latin-1"))
-    assert_clean(invoke("evaluate", str(tmp_path), "--gold", str(gold)), 2, str(gold), "not valid UTF-8",
-                 "line 1")
+    assert_clean(invoke("evaluate", str(tmp_path), "--gold", str(gold)), 2, str(gold), "not valid UTF-8", "line 1")
     gold.write_text('{"text": "ok", "label": "none"}\n{"text": "\\udc80", "label": "none"}\n')
     assert_clean(invoke("evaluate", str(tmp_path), "--gold", str(gold)), 2, f"{gold}:2", "lone surrogate")
 
@@ -216,31 +224,43 @@ def test_resume_with_corrupt_store_or_manifest(tmp_path):
     (run / "run.sqlite").write_bytes(b"this is not a database at all" * 100)
     for name in ("run.sqlite-wal", "run.sqlite-shm"):
         (run / name).unlink(missing_ok=True)
-    assert_clean(invoke("run", "--resume", "--out", str(run), "--quiet"), 2, str(run / "run.sqlite"),
-                 "cannot open the run database")
+    assert_clean(
+        invoke("run", "--resume", "--out", str(run), "--quiet"),
+        2,
+        str(run / "run.sqlite"),
+        "cannot open the run database",
+    )
 
 
 # -- item 11: train --model, ascii console ----------------------------------------------------------------
 def test_train_model_path_that_does_not_exist(tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text('{"text": "ok", "label": "none"}\n')
-    res = invoke("train", "--gold", str(gold), "--task", "binary", "--model", "/nonexistent/model",
-                 "--out", str(tmp_path / "m"))
+    res = invoke(
+        "train", "--gold", str(gold), "--task", "binary", "--model", "/nonexistent/model", "--out", str(tmp_path / "m")
+    )
     assert_clean(res, 2, "--model", "/nonexistent/model")
     assert not (tmp_path / "m").exists()
 
 
 def test_ascii_console_does_not_crash_the_summary(tmp_path):
     cfg = core_config(tmp_path / "c.toml", patients=1)
-    res = dualalign("run", str(cfg), "--out", str(tmp_path / "run"), "--quiet",
-                    env=cli_env(PYTHONIOENCODING="ascii", DUALALIGN_PLUGINS="core"))
+    res = dualalign(
+        "run",
+        str(cfg),
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+        env=cli_env(PYTHONIOENCODING="ascii", DUALALIGN_PLUGINS="core"),
+    )
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert "\\u2014" in res.stdout or "?" in res.stdout
 
 
 # -- item 8: plugins isolated at import, construction and run time ----------------------------------------
-@pytest.mark.parametrize(("mode", "error"), [("import-exit", "SystemExit: 3"),
-                                             ("import-interrupt", "KeyboardInterrupt")])
+@pytest.mark.parametrize(
+    ("mode", "error"), [("import-exit", "SystemExit: 3"), ("import-interrupt", "KeyboardInterrupt")]
+)
 def test_plugin_that_exits_at_import_is_listed_broken(faulty_site, mode, error):
     res = faulty(faulty_site, mode, "plugins", "--json")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
@@ -257,8 +277,7 @@ def test_component_whose_constructor_raises(faulty_site, tmp_path):
 
 def test_generator_system_exit_is_the_units_failure(faulty_site, tmp_path):
     run = tmp_path / "run"
-    res = faulty(faulty_site, "gen-exit", "run", str(faulty_config(tmp_path / "c.toml")), "--out", str(run),
-                 "--quiet")
+    res = faulty(faulty_site, "gen-exit", "run", str(faulty_config(tmp_path / "c.toml")), "--out", str(run), "--quiet")
     assert_clean(res, 1, "run failed", "generator 'faulty-gen'", "SystemExit: 4", "--resume")
     assert json.loads((run / "manifest.json").read_text())["status"] == "finished_with_failures"
     with RunView(run) as view:
@@ -272,8 +291,15 @@ def test_generator_system_exit_is_the_units_failure(faulty_site, tmp_path):
 def test_annotator_system_exit_in_annotate_names_the_plugin(faulty_site, tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text('{"text": "Pt reports tremor."}\n')
-    res = dualalign("annotate", str(src), "--annotator", "faulty-ann", "--out", str(tmp_path / "o"),
-                    env={**faulty_env(faulty_site, ""), "DUALALIGN_PLUGINS": "faulty,alzheimers"})
+    res = dualalign(
+        "annotate",
+        str(src),
+        "--annotator",
+        "faulty-ann",
+        "--out",
+        str(tmp_path / "o"),
+        env={**faulty_env(faulty_site, ""), "DUALALIGN_PLUGINS": "faulty,alzheimers"},
+    )
     assert_clean(res, 1, "annotator 'faulty-ann'", "dualalign-faulty", "SystemExit: 5")
     out = tmp_path / "o"  # annotate streams: the failed record is listed, no row of it is written
     assert not out.exists() or out.read_text() == ""
@@ -284,8 +310,9 @@ def test_raising_cohort_filter_fails_the_run_cleanly_and_resume_reports_again(fa
     cfg = faulty_config(tmp_path / "c.toml", filters='use = ["bad-cohort"]')
     for args in (("run", str(cfg), "--out", str(run), "--quiet"), ("run", "--resume", "--out", str(run), "-q")):
         res = faulty(faulty_site, "cohort", *args)
-        assert_clean(res, 1, "filter 'bad-cohort'", "dualalign-faulty", "check_cohort",
-                     "cohort check failed on purpose")
+        assert_clean(
+            res, 1, "filter 'bad-cohort'", "dualalign-faulty", "check_cohort", "cohort check failed on purpose"
+        )
         manifest = json.loads((run / "manifest.json").read_text())
         assert manifest["status"] == "failed" and "bad-cohort" in manifest["stop_reason"]
 
@@ -295,9 +322,13 @@ def test_ctrl_c_leaves_the_run_interrupted_and_resumable(faulty_site, tmp_path):
     run = tmp_path / "run"
     cfg = faulty_config(tmp_path / "c.toml")
     cfg.write_text(cfg.read_text().replace("patients = 2", "patients = 6"))
-    proc = subprocess.Popen([sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run),
-                             "--quiet"], env=faulty_env(faulty_site, "gen-slow"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run), "--quiet"],
+        env=faulty_env(faulty_site, "gen-slow"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if (run / "manifest.json").exists() and json.loads((run / "manifest.json").read_text())["status"] == "running":

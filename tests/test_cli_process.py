@@ -13,8 +13,9 @@ from support import cli_env, dualalign, toy_config
 
 def test_installed_script_discovers_pip_installed_plugins(plugin_site: Path) -> None:
     script = Path(sys.executable).with_name("dualalign")
-    proc = subprocess.run([str(script), "plugins", "--json"], capture_output=True, text=True,
-                          env=cli_env(plugin_site), timeout=120)
+    proc = subprocess.run(
+        [str(script), "plugins", "--json"], capture_output=True, text=True, env=cli_env(plugin_site), timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     plugins = {p["name"]: p for p in json.loads(proc.stdout)}
     assert plugins["testkit"]["status"] == "ok" and plugins["testkit"]["version"] == "0.0.7"

@@ -75,8 +75,9 @@ def refused_everywhere(tmp_path: Path, pack: Path, *expected: str) -> None:
 
 
 # -- item 11: packs and values that validated and then crashed -------------------------------------------------
-@pytest.mark.parametrize("template", ["{sex:%}", "{age:%Y}", "{sex", "a } b", "{sex!z}", "{}", "{sex.upper}",
-                                      "{age:{nope}}"])
+@pytest.mark.parametrize(
+    "template", ["{sex:%}", "{age:%Y}", "{sex", "a } b", "{sex!z}", "{}", "{sex.upper}", "{age:{nope}}"]
+)
 def test_prompt_that_cannot_render_is_refused(tmp_path, template):
     pack = pack_copy(tmp_path)
     prompt = pack / "prompt.toml"
@@ -111,15 +112,29 @@ def test_non_finite_multiplier(tmp_path, value):
         bad(args, str(cfg), "trajectory.multiplier", "not a finite number")
     assert not (tmp_path / "out").exists()
     bad(["validate", config(tmp_path / "l.toml", limits=f"max_cost_usd = {value}")], "limits.max_cost_usd")
-    bad(["validate", config(tmp_path / "o.toml", filters=f"use = ['length_form']\noptions = {{length_form = "
-                            f"{{min_words = {value}}}}}")], "filters.options.length_form.min_words")
+    bad(
+        [
+            "validate",
+            config(
+                tmp_path / "o.toml",
+                filters=f"use = ['length_form']\noptions = {{length_form = {{min_words = {value}}}}}",
+            ),
+        ],
+        "filters.options.length_form.min_words",
+    )
 
 
-@pytest.mark.parametrize(("option", "value", "key"), [
-    ("--multiplier", "nan", "trajectory.multiplier"), ("--multiplier", "inf", "trajectory.multiplier"),
-    ("--multiplier", "0", "trajectory.multiplier"), ("--multiplier", "101", "trajectory.multiplier"),
-    ("--patients", "0", "run.patients"), ("--seed", "-1", "run.seed"),
-])
+@pytest.mark.parametrize(
+    ("option", "value", "key"),
+    [
+        ("--multiplier", "nan", "trajectory.multiplier"),
+        ("--multiplier", "inf", "trajectory.multiplier"),
+        ("--multiplier", "0", "trajectory.multiplier"),
+        ("--multiplier", "101", "trajectory.multiplier"),
+        ("--patients", "0", "run.patients"),
+        ("--seed", "-1", "run.seed"),
+    ],
+)
 def test_cli_overrides_are_validated_like_the_file(tmp_path, option, value, key):
     cfg = config(tmp_path / "c.toml")
     bad(["plan", cfg, "--out", tmp_path / "out", option, value], option, key)
@@ -148,10 +163,16 @@ def test_zero_budget_with_free_components_finishes(tmp_path):
 def test_resume_with_config_and_identity_override_shows_the_difference(tmp_path):
     cfg = config(tmp_path / "c.toml")
     assert invoke("run", cfg, "--out", tmp_path / "run", "-q")[0] == 0
-    bad(["run", cfg, "--resume", "--out", tmp_path / "run", "-q", "--patients", "3"],
-        "config differs", "run.patients is 3 here, 2 in the run")
-    bad(["run", "--resume", "--out", tmp_path / "run", "-q", "--seed", "4"],
-        "run.seed", "--seed 4 would change the run being resumed")
+    bad(
+        ["run", cfg, "--resume", "--out", tmp_path / "run", "-q", "--patients", "3"],
+        "config differs",
+        "run.patients is 3 here, 2 in the run",
+    )
+    bad(
+        ["run", "--resume", "--out", tmp_path / "run", "-q", "--seed", "4"],
+        "run.seed",
+        "--seed 4 would change the run being resumed",
+    )
     code, text = invoke("run", "--resume", "--out", tmp_path / "run", "-q", "--max-cost", "1", "--seed", "3")
     assert code == 0, text
 
@@ -168,25 +189,30 @@ def test_limits_are_not_part_of_the_run_id(tmp_path):
 
 
 # -- item 17: validate runs every check run would ---------------------------------------------------------------
-@pytest.mark.parametrize(("sections", "expected"), [
-    ({"generator": 'name = "no-such"'}, ["generator.name", "unknown generator", "template", "openai"]),
-    ({"annotator": 'name = "nope"'}, ["annotator.name", "lexicon"]),
-    ({"filters": 'use = ["nope"]'}, ["filters.use[0]", "length_form"]),
-    ({"filters": 'use = ["length_form"]\nwarn = ["identifiers"]'}, ["filters.warn[0]"]),
-    ({"disease": 'path = "/no/such/pack"'}, ["disease.path"]),
-    ({"disease": 'name = "nope"'}, ["disease.name"]),
-    ({"generator": 'name = "template"\noptions = {vitals = "yes"}'}, ["generator.options.vitals"]),
-    ({"generator": 'name = "template"\noptions = {colour = 1}'}, ["generator.options.colour"]),
-    ({"personas": 'options = {method = "nope"}'}, ["personas.options.method"]),
-    ({"filters": 'use = ["length_form"]\noptions = {length_form = {min_words = "x"}}'},
-     ["filters.options.length_form.min_words"]),
-    ({"filters": 'use = ["length_form"]\noptions = {identifiers = {}}'}, ["filters.options"]),
-    ({"trajectory": "multiplier = nan"}, ["trajectory.multiplier"]),
-    # item 19: the key as written in the TOML
-    ({"personas": 'source = "nope"'}, ["personas.source", "prevalence"]),
-    ({"trajectory": 'sampler = "nope"'}, ["trajectory.sampler", "stage-schedule"]),
-    ({"generator": 'name = "template"\nmodel = "gpt-4o"'}, ["generator.model"]),
-])
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        ({"generator": 'name = "no-such"'}, ["generator.name", "unknown generator", "template", "openai"]),
+        ({"annotator": 'name = "nope"'}, ["annotator.name", "lexicon"]),
+        ({"filters": 'use = ["nope"]'}, ["filters.use[0]", "length_form"]),
+        ({"filters": 'use = ["length_form"]\nwarn = ["identifiers"]'}, ["filters.warn[0]"]),
+        ({"disease": 'path = "/no/such/pack"'}, ["disease.path"]),
+        ({"disease": 'name = "nope"'}, ["disease.name"]),
+        ({"generator": 'name = "template"\noptions = {vitals = "yes"}'}, ["generator.options.vitals"]),
+        ({"generator": 'name = "template"\noptions = {colour = 1}'}, ["generator.options.colour"]),
+        ({"personas": 'options = {method = "nope"}'}, ["personas.options.method"]),
+        (
+            {"filters": 'use = ["length_form"]\noptions = {length_form = {min_words = "x"}}'},
+            ["filters.options.length_form.min_words"],
+        ),
+        ({"filters": 'use = ["length_form"]\noptions = {identifiers = {}}'}, ["filters.options"]),
+        ({"trajectory": "multiplier = nan"}, ["trajectory.multiplier"]),
+        # item 19: the key as written in the TOML
+        ({"personas": 'source = "nope"'}, ["personas.source", "prevalence"]),
+        ({"trajectory": 'sampler = "nope"'}, ["trajectory.sampler", "stage-schedule"]),
+        ({"generator": 'name = "template"\nmodel = "gpt-4o"'}, ["generator.model"]),
+    ],
+)
 def test_validate_config_runs_every_check(tmp_path, sections, expected):
     cfg = config(tmp_path / "c.toml", **sections)
     text = bad(["validate", cfg], *expected)
@@ -230,9 +256,14 @@ def schedule_case(name: str):
     def stage(d):
         d["mentions_per_note"]["by_stage"]["late"] = 1.0
 
-    return {"overlap": (overlap, "stages[1]"), "sums": (sums, "note_types.by_stage.early"),
-            "cats": (cats, "category_proportions.by_stage.prodromal"), "minmax": (minmax, "notes_per_patient.min"),
-            "visits": (visits, "visit_weights_by_year[1]"), "stage": (stage, "mentions_per_note.by_stage.late")}[name]
+    return {
+        "overlap": (overlap, "stages[1]"),
+        "sums": (sums, "note_types.by_stage.early"),
+        "cats": (cats, "category_proportions.by_stage.prodromal"),
+        "minmax": (minmax, "notes_per_patient.min"),
+        "visits": (visits, "visit_weights_by_year[1]"),
+        "stage": (stage, "mentions_per_note.by_stage.late"),
+    }[name]
 
 
 @pytest.mark.parametrize("case", ["overlap", "sums", "cats", "minmax", "visits", "stage"])
@@ -257,12 +288,15 @@ def test_lone_lexicon_and_risk_factor_checks(tmp_path):
     bad(["validate", pack / "risk_factors.json"], "risk_factors.json", "duplicate factor")
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    (lambda d: d.update(negative_label="motor_symptoms"), "negative_label"),
-    (lambda d: d.update(label_precedence=["motor_symptoms"]), "label_precedence"),
-    (lambda d: d.update(label_precedence=["motor_symptoms", "nonmotor_symptoms", "none"]), "label_precedence"),
-    (lambda d: d["label_descriptions"].update(tremor="x"), "label_descriptions.tremor"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.update(negative_label="motor_symptoms"), "negative_label"),
+        (lambda d: d.update(label_precedence=["motor_symptoms"]), "label_precedence"),
+        (lambda d: d.update(label_precedence=["motor_symptoms", "nonmotor_symptoms", "none"]), "label_precedence"),
+        (lambda d: d["label_descriptions"].update(tremor="x"), "label_descriptions.tremor"),
+    ],
+)
 def test_pack_manifest_checks(tmp_path, change, field):
     pack = pack_copy(tmp_path)
     edit_json(pack / "disease.json", change)

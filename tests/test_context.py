@@ -19,43 +19,49 @@ def status(sentence: str, target: str, detector: ContextDetector = DETECTOR, sec
     return detector.assess(sentence, i, i + len(target), section=section).status
 
 
-@pytest.mark.parametrize("sentence,target,expected", [
-    ("Denies hallucinations.", "hallucinations", NEGATED),
-    ("Denies hallucinations, falls, or weight loss.", "weight loss", NEGATED),
-    ("No falls since last visit.", "falls", NEGATED),
-    ("Negative for urinary incontinence.", "urinary incontinence", NEGATED),
-    ("Hallucinations: denied.", "Hallucinations", NEGATED),
-    ("She does not have trouble sleeping.", "trouble sleeping", NEGATED),
-    ("He has not had any falls this year.", "falls", NEGATED),
-    ("Wandering not observed on the unit.", "Wandering", NEGATED),
-    ("Mother had dementia in her 80s.", "dementia", FAMILY),
-    ("Family history of Alzheimer disease in his father.", "Alzheimer", FAMILY),
-    ("His brother was diagnosed with depression at 50.", "depression", FAMILY),
-    ("Return if confusion worsens.", "confusion", HYPOTHETICAL),
-    ("Monitor for agitation with the new medication.", "agitation", HYPOTHETICAL),
-    ("Educated family on signs of wandering.", "wandering", HYPOTHETICAL),
-    ("Rule out depression as a cause.", "depression", HYPOTHETICAL),
-    ("Depression resolved after treatment in 2015.", "Depression", HISTORICAL),
-    ("She no longer wanders at night.", "wanders", HISTORICAL),
-    ("History of insomnia in her 30s, now resolved.", "insomnia", HISTORICAL),
-    ("Falls likely due to knee arthritis.", "Falls", OTHER_CAUSE),
-    ("Because of knee pain, he has fallen twice.", "fallen", OTHER_CAUSE),
-    ("Poor sleep secondary to nocturia.", "Poor sleep", OTHER_CAUSE),
-])
+@pytest.mark.parametrize(
+    "sentence,target,expected",
+    [
+        ("Denies hallucinations.", "hallucinations", NEGATED),
+        ("Denies hallucinations, falls, or weight loss.", "weight loss", NEGATED),
+        ("No falls since last visit.", "falls", NEGATED),
+        ("Negative for urinary incontinence.", "urinary incontinence", NEGATED),
+        ("Hallucinations: denied.", "Hallucinations", NEGATED),
+        ("She does not have trouble sleeping.", "trouble sleeping", NEGATED),
+        ("He has not had any falls this year.", "falls", NEGATED),
+        ("Wandering not observed on the unit.", "Wandering", NEGATED),
+        ("Mother had dementia in her 80s.", "dementia", FAMILY),
+        ("Family history of Alzheimer disease in his father.", "Alzheimer", FAMILY),
+        ("His brother was diagnosed with depression at 50.", "depression", FAMILY),
+        ("Return if confusion worsens.", "confusion", HYPOTHETICAL),
+        ("Monitor for agitation with the new medication.", "agitation", HYPOTHETICAL),
+        ("Educated family on signs of wandering.", "wandering", HYPOTHETICAL),
+        ("Rule out depression as a cause.", "depression", HYPOTHETICAL),
+        ("Depression resolved after treatment in 2015.", "Depression", HISTORICAL),
+        ("She no longer wanders at night.", "wanders", HISTORICAL),
+        ("History of insomnia in her 30s, now resolved.", "insomnia", HISTORICAL),
+        ("Falls likely due to knee arthritis.", "Falls", OTHER_CAUSE),
+        ("Because of knee pain, he has fallen twice.", "fallen", OTHER_CAUSE),
+        ("Poor sleep secondary to nocturia.", "Poor sleep", OTHER_CAUSE),
+    ],
+)
 def test_categories(sentence, target, expected):
     assert status(sentence, target) == expected
 
 
-@pytest.mark.parametrize("sentence,target", [
-    ("Daughter reports he forgets appointments.", "forgets"),
-    ("Could not recall 3 words.", "recall"),                       # bare "not" is no trigger
-    ("He is no longer able to drive.", "able to drive"),            # pseudo: loss of function
-    ("No change in memory loss.", "memory loss"),                   # pseudo: persists
-    ("Previously noted memory loss continues to worsen.", "memory loss"),
-    ("A 2-year history of forgetfulness.", "forgetfulness"),        # plain "history of" is current
-    ("Sundowning noted in the past two weeks.", "Sundowning"),      # recent, not historical
-    ("Sister has noticed memory loss.", "memory loss"),             # a reporter, not family history
-])
+@pytest.mark.parametrize(
+    "sentence,target",
+    [
+        ("Daughter reports he forgets appointments.", "forgets"),
+        ("Could not recall 3 words.", "recall"),  # bare "not" is no trigger
+        ("He is no longer able to drive.", "able to drive"),  # pseudo: loss of function
+        ("No change in memory loss.", "memory loss"),  # pseudo: persists
+        ("Previously noted memory loss continues to worsen.", "memory loss"),
+        ("A 2-year history of forgetfulness.", "forgetfulness"),  # plain "history of" is current
+        ("Sundowning noted in the past two weeks.", "Sundowning"),  # recent, not historical
+        ("Sister has noticed memory loss.", "memory loss"),  # a reporter, not family history
+    ],
+)
 def test_affirmed(sentence, target):
     assert status(sentence, target) == "affirmed"
 

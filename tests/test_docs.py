@@ -18,9 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_site_builds_strict(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600, env={"NO_MKDOCS_2_WARNING": "1",
-                                                                                     "PATH": "/usr/bin:/bin"})
+    built = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert built.returncode == 0, built.stderr[-4000:]
     api = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
     assert 'id="dualalign_core.api.LLMBackend"' in api and 'id="dualalign_core.api.Filter"' in api

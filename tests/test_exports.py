@@ -20,10 +20,15 @@ from dualalign_core.run.view import RunView
 def run():
     run_dir = audit_run()
     with RunView(run_dir) as v:
-        facts = {"personas": set(v.personas), "notes": set(v.notes), "accepted": {n.id for n in v.accepted},
-                 "plans": {k: p for k, p in v.plans.items()}, "sentences": sum(map(len, v.sentences.values())),
-                 "primary": {k: lb.label for k, lb in v.primary_labels.items()},
-                 "accepted_sentences": {s.id for n in v.accepted for s in v.sentences.get(n.id, ())}}
+        facts = {
+            "personas": set(v.personas),
+            "notes": set(v.notes),
+            "accepted": {n.id for n in v.accepted},
+            "plans": {k: p for k, p in v.plans.items()},
+            "sentences": sum(map(len, v.sentences.values())),
+            "primary": {k: lb.label for k, lb in v.primary_labels.items()},
+            "accepted_sentences": {s.id for n in v.accepted for s in v.sentences.get(n.id, ())},
+        }
     return run_dir, facts
 
 
@@ -37,8 +42,10 @@ def test_jsonl_tables_join_on_ids(run, tmp_path):
     run_dir, f = run
     out = tmp_path / "jsonl"
     export_run(run_dir, "jsonl", out)
-    t = {name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
-         for name in ("personas", "plans", "notes", "sentences", "labels", "rejections")}
+    t = {
+        name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
+        for name in ("personas", "plans", "notes", "sentences", "labels", "rejections")
+    }
     assert {p["id"] for p in t["personas"]} == f["personas"]
     assert {n["id"] for n in t["notes"]} == f["notes"] and len(t["sentences"]) == f["sentences"]
     assert {n["persona_id"] for n in t["notes"]} <= f["personas"]
@@ -76,8 +83,11 @@ def test_hf_dataset_dict_with_patient_splits(run, tmp_path):
     notes = datasets.load_from_disk(str(out / "notes"))
     patients = datasets.load_from_disk(str(out / "patients"))
     total = sum(len(dd[s]) for s in dd)
-    assert total == len(f["accepted_sentences"] & set(f["primary"])) == sum(
-        v for k, v in counts.items() if k.startswith("sentences/"))
+    assert (
+        total
+        == len(f["accepted_sentences"] & set(f["primary"]))
+        == sum(v for k, v in counts.items() if k.startswith("sentences/"))
+    )
     assert {i for s in notes for i in notes[s]["id"]} == f["accepted"]
     assert {i for s in patients for i in patients[s]["id"]} == f["personas"]
     for split in dd:  # ids join, and no patient crosses splits
@@ -104,8 +114,9 @@ def test_fhir_bundles_validate_as_r4(run, tmp_path):
     run_dir, f = run
     out = tmp_path / "fhir"
     anchor = date(2030, 6, 1)
-    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "fhir", "--out", str(out),
-                                      "--anchor-date", anchor.isoformat()])
+    result = CliRunner().invoke(
+        app, ["export", str(run_dir), "--format", "fhir", "--out", str(out), "--anchor-date", anchor.isoformat()]
+    )
     assert result.exit_code == 0, result.output
     files = sorted((out / "fhir").glob("*.json"))
     assert {p.stem for p in files} == f["personas"]

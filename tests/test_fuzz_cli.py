@@ -70,10 +70,20 @@ def fast(default: int) -> settings:
     # no shrinking unless asked for: it can take minutes per failing property; the draws are printed labelled
     shrink = os.environ.get("DUALALIGN_FUZZ_SHRINK") == "1" and not os.environ.get("DUALALIGN_FUZZ_SURVEY")
     phases = list(Phase) if shrink else [Phase.explicit, Phase.reuse, Phase.generate]
-    return settings(max_examples=_examples("DUALALIGN_FUZZ_EXAMPLES", default), deadline=None, derandomize=True,
-                    database=None, print_blob=False, phases=phases,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much, HealthCheck.large_base_example])
+    return settings(
+        max_examples=_examples("DUALALIGN_FUZZ_EXAMPLES", default),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=False,
+        phases=phases,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+            HealthCheck.large_base_example,
+        ],
+    )
 
 
 SLOW = settings(fast(1), max_examples=_examples("DUALALIGN_FUZZ_SLOW_EXAMPLES", 400), derandomize=False)
@@ -86,8 +96,10 @@ TRACE = os.environ.get("DUALALIGN_FUZZ_TRACE")  # every case as a JSON line: com
 
 
 def summary_line() -> str:
-    return (f"fuzz: {STATS['cases']} cases, exit0={STATS['exit0']} exit1={STATS['exit1']} exit2={STATS['exit2']} "
-            f"crash={STATS['crash']} failed_checks={STATS['failed_checks']}")
+    return (
+        f"fuzz: {STATS['cases']} cases, exit0={STATS['exit0']} exit1={STATS['exit1']} exit2={STATS['exit2']} "
+        f"crash={STATS['crash']} failed_checks={STATS['failed_checks']}"
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -115,14 +127,26 @@ def fail(check: str, command: str, kind: str, detail: str, cause: BaseException 
                 where = f"{name.split('/dualalign_core/')[-1]}:{tb.tb_lineno} {tb.tb_frame.f_code.co_name}"
             tb = tb.tb_next
         with open(SURVEY, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"check": check, "command": command, "kind": kind, "detail": detail[:600],
-                                "exception": type(cause).__name__ if cause else None, "where": where},
-                               ensure_ascii=True) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "check": check,
+                        "command": command,
+                        "kind": kind,
+                        "detail": detail[:600],
+                        "exception": type(cause).__name__ if cause else None,
+                        "where": where,
+                    },
+                    ensure_ascii=True,
+                )
+                + "\n"
+            )
         return
     raise FuzzFailure(f"[{check}] {command} ({kind}): {detail}") from cause
 
 
 # ---------------------------------------------------------------- sandbox and snapshots
+
 
 @contextlib.contextmanager
 def sandbox() -> Iterator[Path]:
@@ -165,6 +189,7 @@ def files_under(path: Path) -> list[str]:
 
 # ---------------------------------------------------------------- running the CLI
 
+
 class Outcome:
     """What one CLI invocation did."""
 
@@ -179,8 +204,17 @@ class Outcome:
         return self.output.replace("\n", "")
 
 
-def cli(args: Sequence[str], *, root: Path, command: str, kind: str, names: Sequence[str],
-        targets: Sequence[Path] = (), allowed: Sequence[int] = (0, 2), input_bytes: bytes | None = None) -> Outcome:
+def cli(
+    args: Sequence[str],
+    *,
+    root: Path,
+    command: str,
+    kind: str,
+    names: Sequence[str],
+    targets: Sequence[Path] = (),
+    allowed: Sequence[int] = (0, 2),
+    input_bytes: bytes | None = None,
+) -> Outcome:
     """Invoke the app in-process and check: no crash, an allowed exit code, no traceback, exit 2 names a file or
     field from ``names``, and nothing under ``root`` outside ``targets`` changed."""
     before = snapshot(root, targets)
@@ -241,27 +275,48 @@ def check_foreign(out_dir: Path, content: bytes | None, command: str, kind: str)
             fail("foreign-file", command, kind, f"{path.name} in the target was deleted or changed")
 
 
-def run_config_commands(data: st.DataObject, root: Path, cfg: Path, kind: str, *, valid: bool,
-                        names: Sequence[str], run_probability: float = 0.3) -> tuple[Outcome, Outcome]:
+def run_config_commands(
+    data: st.DataObject,
+    root: Path,
+    cfg: Path,
+    kind: str,
+    *,
+    valid: bool,
+    names: Sequence[str],
+    run_probability: float = 0.3,
+) -> tuple[Outcome, Outcome]:
     """``validate`` then ``plan`` then (sometimes) a template ``run`` of one config, with consistency checks;
     returns the outcomes of ``validate`` and ``plan``."""
     v = cli(["validate", str(cfg)], root=root, command="validate", kind=kind, names=names)
     plan_dir = root / "plan"
     mine = foreign_file(plan_dir, data.draw(coin(), label="foreign file in plan dir"))
-    p = cli(["plan", str(cfg), "--out", str(plan_dir), "--json"], root=root, command="plan", kind=kind, names=names,
-            targets=[plan_dir])
+    p = cli(
+        ["plan", str(cfg), "--out", str(plan_dir), "--json"],
+        root=root,
+        command="plan",
+        kind=kind,
+        names=names,
+        targets=[plan_dir],
+    )
     check_no_store(p, plan_dir, "plan", kind)
     check_foreign(plan_dir, mine, "plan", kind)
     if valid and (v.code != 0 or p.code != 0):
-        fail("valid-refused", "validate/plan", kind,
-             f"valid input: validate {v.code}, plan {p.code}: {p.output[-300:]}")
+        fail(
+            "valid-refused", "validate/plan", kind, f"valid input: validate {v.code}, plan {p.code}: {p.output[-300:]}"
+        )
     if v.code == 0 and p.code not in (0, None) and not p.crashed:
         fail("validate-missed", "validate", kind, f"validate said ok, plan exited {p.code}: {p.output[-300:]}")
     if p.code != 0 or not data.draw(coin(run_probability), label="run?"):
         return v, p
     run_dir = root / "run"
-    r = cli(["run", str(cfg), "--out", str(run_dir), "--quiet"], root=root, command="run", kind=kind, names=names,
-            targets=[run_dir])
+    r = cli(
+        ["run", str(cfg), "--out", str(run_dir), "--quiet"],
+        root=root,
+        command="run",
+        kind=kind,
+        names=names,
+        targets=[run_dir],
+    )
     check_no_store(r, run_dir, "run", kind)
     if r.code != 0 and not r.crashed:
         fail("plan-ok-run-failed", "run", kind, f"plan ok but run exited {r.code}: {r.output[-300:]}")
@@ -276,6 +331,7 @@ def write_config(root: Path, doc: dict[str, Any]) -> Path:
 
 # ---------------------------------------------------------------- properties
 
+
 def config_case(data: st.DataObject) -> None:
     """A run config, valid or corrupted (types, unknown keys, NaN/inf, huge/empty values, encodings)."""
     with sandbox() as root:
@@ -289,7 +345,7 @@ def config_case(data: st.DataObject) -> None:
         how = "utf-8"
         if corrupt in ("bytes", "both"):
             if data.draw(coin(), label="non-ASCII name"):
-                text = text.replace("[\"run\"]", '["run"]\n"name" = "Zoë Müller — ½"', 1)
+                text = text.replace('["run"]', '["run"]\n"name" = "Zoë Müller — ½"', 1)
             raw, how = data.draw(encoded(text), label="encoding")
             kind = f"{kind} [{how}]" if kind != "valid config" else f"config [{how}]"
         else:
@@ -308,8 +364,9 @@ def pack_case(data: st.DataObject) -> None:
     """A copy of the toy pack with one file corrupted: a table (JSON), the prompt, the protocol or disease.json."""
     with sandbox() as root:
         pack = root / "pack"
-        target = data.draw(pick([*PACK_TABLES, *PACK_TABLES, "disease.json", "prompt.toml",
-                                            "protocol.md"]), label="file")
+        target = data.draw(
+            pick([*PACK_TABLES, *PACK_TABLES, "disease.json", "prompt.toml", "protocol.md"]), label="file"
+        )
         path = pack / target
         corrupt = data.draw(pick(["none", "values", "values", "values", "bytes"]), label="corruption")
         kind = f"{target}: unchanged"
@@ -320,8 +377,11 @@ def pack_case(data: st.DataObject) -> None:
                 kind = f"{target}: {what}"
             elif corrupt == "values":
                 key = data.draw(pick(sorted(doc)), label="disease key")
-                doc[key] = data.draw(pick([[], {}, None, "", 1, math.nan, ["motor_symptoms"] * 2,
-                                                      ["none", "motor_symptoms"], "../x.json"]))
+                doc[key] = data.draw(
+                    pick(
+                        [[], {}, None, "", 1, math.nan, ["motor_symptoms"] * 2, ["none", "motor_symptoms"], "../x.json"]
+                    )
+                )
                 kind = f"{target}: {key} replaced"
             text = dump_json(doc)
         elif target == "prompt.toml" and corrupt == "values":
@@ -381,8 +441,14 @@ def annotate_case(data: st.DataObject) -> None:
         if previous is not None:
             dest.write_bytes(previous)
         state = dest.with_name(dest.name + ".state")  # annotate keeps its resume state beside the output
-        o = cli(["annotate", str(src), "--annotator", "lexicon", "--out", str(dest)], root=root, command="annotate",
-                kind=kind, names=["in.jsonl"], targets=[dest, state])
+        o = cli(
+            ["annotate", str(src), "--annotator", "lexicon", "--out", str(dest)],
+            root=root,
+            command="annotate",
+            kind=kind,
+            names=["in.jsonl"],
+            targets=[dest, state],
+        )
         if not corrupt and o.code != 0:
             fail("valid-refused", "annotate", kind, o.output[-300:])
         if o.code != 0:
@@ -412,8 +478,12 @@ def annotate_case(data: st.DataObject) -> None:
 
 
 def _label_rows(data: st.DataObject, ids: list[str]) -> list[str]:
-    return [json.dumps({"sentence_id": i, "text": data.draw(SENTENCES),
-                        "label": data.draw(pick(TOY_LABELS), label="label")}) for i in ids]
+    return [
+        json.dumps(
+            {"sentence_id": i, "text": data.draw(SENTENCES), "label": data.draw(pick(TOY_LABELS), label="label")}
+        )
+        for i in ids
+    ]
 
 
 def agreement_case(data: st.DataObject) -> None:
@@ -451,7 +521,7 @@ def agreement_case(data: st.DataObject) -> None:
                 fail("half-written", "agreement", kind, f"exit {o.code} wrote the review file")
             return
         try:
-            report = _strict_json(o.output[o.output.index("{"):o.output.rindex("}") + 1])
+            report = _strict_json(o.output[o.output.index("{") : o.output.rindex("}") + 1])
         except ValueError as exc:
             fail("bad-output", "agreement", kind, f"--json output is not strict JSON: {exc}")
             return
@@ -476,8 +546,17 @@ def agreement_case(data: st.DataObject) -> None:
 def evaluate_case(data: st.DataObject) -> None:
     """``evaluate`` reads gold before the model: corrupt gold is refused naming it; nothing is written."""
     with sandbox() as root:
-        lines = [json.dumps({"id": i, "text": data.draw(SENTENCES), "label": data.draw(pick(TOY_LABELS)),
-                             "sex": data.draw(pick(["female", "male"]))}) for i in range(3)]
+        lines = [
+            json.dumps(
+                {
+                    "id": i,
+                    "text": data.draw(SENTENCES),
+                    "label": data.draw(pick(TOY_LABELS)),
+                    "sex": data.draw(pick(["female", "male"])),
+                }
+            )
+            for i in range(3)
+        ]
         corrupt = data.draw(coin(), label="corrupt?")
         kind = "valid gold"
         if corrupt:
@@ -487,8 +566,14 @@ def evaluate_case(data: st.DataObject) -> None:
         gold.write_bytes(raw)
         model = root / "model"
         model.mkdir()
-        o = cli(["evaluate", str(model), "--gold", str(gold)], root=root, command="evaluate", kind=kind,
-                names=["gold.jsonl", "model"], allowed=(2,))
+        o = cli(
+            ["evaluate", str(model), "--gold", str(gold)],
+            root=root,
+            command="evaluate",
+            kind=kind,
+            names=["gold.jsonl", "model"],
+            allowed=(2,),
+        )
         if files_under(model):
             fail("half-written", "evaluate", kind, f"wrote {files_under(model)} into a directory that is no model")
         del o
@@ -496,8 +581,12 @@ def evaluate_case(data: st.DataObject) -> None:
 
 # ---------------------------------------------------------------- seed corpus: the issue's known cases, every run
 
-BASE_CONFIG = {"run": {"seed": 1, "patients": 1}, "trajectory": {"multiplier": 2},
-               "generator": {"name": "template"}, "annotator": {"name": "lexicon"}}
+BASE_CONFIG = {
+    "run": {"seed": 1, "patients": 1},
+    "trajectory": {"multiplier": 2},
+    "generator": {"name": "template"},
+    "annotator": {"name": "lexicon"},
+}
 
 
 def _pack_edit(name: str, edit: Any) -> Any:
@@ -506,6 +595,7 @@ def _pack_edit(name: str, edit: Any) -> Any:
         doc = json.loads(path.read_text(encoding="utf-8"))
         edit(doc)
         path.write_text(json.dumps(doc), encoding="utf-8")
+
     return apply
 
 
@@ -523,18 +613,23 @@ CONFIG_CORPUS = {
 
 PACK_CORPUS = {
     "lexicon: no term for the first stage": _pack_edit(
-        "lexicon.json", lambda d: [t.update(earliest_stage="early") for t in d["terms"]]),
+        "lexicon.json", lambda d: [t.update(earliest_stage="early") for t in d["terms"]]
+    ),
     "schedule: sigma nan": _pack_edit("schedule.json", lambda d: d["notes_per_patient"].update(sigma=math.nan)),
     "schedule: notes min > max": _pack_edit("schedule.json", lambda d: d["notes_per_patient"].update(min=30, max=3)),
     "schedule: overlapping stages": _pack_edit("schedule.json", lambda d: d["stages"][1].update(from_years=3)),
     "disease: negative label among labels": _pack_edit(
-        "disease.json", lambda d: d.update(labels=[*d["labels"], "none"], label_precedence=[*d["labels"], "none"])),
+        "disease.json", lambda d: d.update(labels=[*d["labels"], "none"], label_precedence=[*d["labels"], "none"])
+    ),
     "disease: partial label_precedence": _pack_edit(
-        "disease.json", lambda d: d.update(label_precedence=d["labels"][:1])),
+        "disease.json", lambda d: d.update(label_precedence=d["labels"][:1])
+    ),
     "prompt: unbalanced brace": lambda pack: (pack / "prompt.toml").write_text(
-        (pack / "prompt.toml").read_text().replace("Use SOAP", "Use {age SOAP"), encoding="utf-8"),
+        (pack / "prompt.toml").read_text().replace("Use SOAP", "Use {age SOAP"), encoding="utf-8"
+    ),
     "lexicon: latin-1": lambda pack: (pack / "lexicon.json").write_bytes(
-        (pack / "lexicon.json").read_text().replace("small handwriting", "écriture").encode("latin-1")),
+        (pack / "lexicon.json").read_text().replace("small handwriting", "écriture").encode("latin-1")
+    ),
     "protocol: invalid utf-8": lambda pack: (pack / "protocol.md").write_bytes(b"# protocol \xff\xfe\n"),
 }
 
@@ -553,8 +648,9 @@ def test_fuzz_corpus_config(case: str) -> None:
         doc = json.loads(json.dumps({**BASE_CONFIG, "disease": {"path": str(root / "pack")}}))
         edit(doc)
         cfg = root / "config.toml"
-        cfg.write_bytes(toml_document(doc).encode(encoding, errors="surrogatepass" if encoding == "utf-8" else
-                                                   "strict"))
+        cfg.write_bytes(
+            toml_document(doc).encode(encoding, errors="surrogatepass" if encoding == "utf-8" else "strict")
+        )
         run_config_commands(_Fixed(), root, cfg, f"corpus: {case}", valid=False, names=["config.toml"])  # type: ignore[arg-type]
 
 
@@ -563,13 +659,24 @@ def test_fuzz_corpus_pack(case: str) -> None:
     with sandbox() as root:
         PACK_CORPUS[case](root / "pack")
         cfg = write_config(root, {**BASE_CONFIG, "disease": {"path": str(root / "pack")}})
-        v = cli(["validate", str(root / "pack")], root=root, command="validate-pack", kind=f"corpus: {case}",
-                names=PACK_FILES)
+        v = cli(
+            ["validate", str(root / "pack")],
+            root=root,
+            command="validate-pack",
+            kind=f"corpus: {case}",
+            names=PACK_FILES,
+        )
         _, p = run_config_commands(_Fixed(), root, cfg, f"corpus: {case}", valid=False, names=PACK_FILES)  # type: ignore[arg-type]
         if v.code == 0 and p.code == 0:
             run_dir = root / "run"
-            r = cli(["run", str(cfg), "--out", str(run_dir), "-q"], root=root, command="run", kind=f"corpus: {case}",
-                    names=PACK_FILES, targets=[run_dir])
+            r = cli(
+                ["run", str(cfg), "--out", str(run_dir), "-q"],
+                root=root,
+                command="run",
+                kind=f"corpus: {case}",
+                names=PACK_FILES,
+                targets=[run_dir],
+            )
             check_no_store(r, run_dir, "run", f"corpus: {case}")
             if r.code == 0:
                 fail("validate-missed", "validate-pack", f"corpus: {case}", "a known-bad pack validated and ran")
@@ -599,8 +706,14 @@ def test_fuzz_corpus_jsonl(case: str) -> None:
         kind = f"corpus: {case}"
         if command == "annotate":
             dest = root / "out.jsonl"
-            o = cli(["annotate", str(src), "--out", str(dest)], root=root, command=command, kind=kind,
-                    names=["in.jsonl"], targets=[dest, dest.with_name(dest.name + ".state")])
+            o = cli(
+                ["annotate", str(src), "--out", str(dest)],
+                root=root,
+                command=command,
+                kind=kind,
+                names=["in.jsonl"],
+                targets=[dest, dest.with_name(dest.name + ".state")],
+            )
             if o.code == 0:
                 try:
                     rows = [_strict_json(x) for x in dest.read_text(encoding="utf-8").splitlines()]
@@ -612,20 +725,29 @@ def test_fuzz_corpus_jsonl(case: str) -> None:
                     fail("duplicate-ids", command, kind, f"sentence ids {ids}")
         elif command == "agreement":
             other = root / "b.jsonl"
-            other.write_text('{"sentence_id": "s1", "label": "none"}\n{"sentence_id": "s2", "label": "x"}\n',
-                             encoding="utf-8")
-            o = cli(["agreement", str(src), str(other), "--json"], root=root, command=command, kind=kind,
-                    names=["in.jsonl"])
+            other.write_text(
+                '{"sentence_id": "s1", "label": "none"}\n{"sentence_id": "s2", "label": "x"}\n', encoding="utf-8"
+            )
+            o = cli(
+                ["agreement", str(src), str(other), "--json"], root=root, command=command, kind=kind, names=["in.jsonl"]
+            )
             if o.code == 0:
                 fail("silent-stats", command, kind, f"statistics reported for a bad input: {o.output[-300:]}")
         else:
             model = root / "model"
             model.mkdir()
-            cli(["evaluate", str(model), "--gold", str(src)], root=root, command=command, kind=kind,
-                names=["in.jsonl", "model"], allowed=(2,))
+            cli(
+                ["evaluate", str(model), "--gold", str(src)],
+                root=root,
+                command=command,
+                kind=kind,
+                names=["in.jsonl", "model"],
+                allowed=(2,),
+            )
 
 
 # ---------------------------------------------------------------- tests (default suite)
+
 
 @fast(25)
 @given(st.data())
@@ -658,6 +780,7 @@ def test_fuzz_evaluate_gold(data: st.DataObject) -> None:
 
 
 # ---------------------------------------------------------------- slow variants (many more, randomised)
+
 
 @pytest.mark.slow
 @SLOW
@@ -695,6 +818,7 @@ def test_fuzz_evaluate_gold_slow(data: st.DataObject) -> None:
 
 
 # ---------------------------------------------------------------- summary (last in the file: runs after the rest)
+
 
 def test_fuzz_summary(capsys: pytest.CaptureFixture[str]) -> None:
     """Report how many cases ran and their outcomes (the issue's closing note quotes this line)."""

@@ -41,8 +41,10 @@ def plans_of(pack: DiseasePack, n: int = 2, seed: int = 3):
 
 
 def sentences_of(text: str) -> list[Sentence]:
-    return [Sentence(id=f"s{i}", note_id="n", index=i, start=s.start, end=s.end, text=s.text, section=s.section)
-            for i, s in enumerate(segment(text))]
+    return [
+        Sentence(id=f"s{i}", note_id="n", index=i, start=s.start, end=s.end, text=s.text, section=s.section)
+        for i, s in enumerate(segment(text))
+    ]
 
 
 def test_labels_match_what_the_grammar_wrote(ad: DiseasePack) -> None:
@@ -54,9 +56,10 @@ def test_labels_match_what_the_grammar_wrote(ad: DiseasePack) -> None:
         symptoms = [w for w in note.sentences if w.kind.startswith("symptom")]
         # one symptom sentence per required term, labelled with the plan's category
         assert [(w.term_id, w.label) for w in symptoms] and sorted((w.term_id, w.label) for w in symptoms) == sorted(
-            (t.term_id, t.label) for t in plan.required_terms)
+            (t.term_id, t.label) for t in plan.required_terms
+        )
         for span, w in zip(note.spans, note.sentences, strict=True):
-            assert note.text[span.start:span.end] == w.text and span.label == w.label
+            assert note.text[span.start : span.end] == w.text and span.label == w.label
             if not w.kind.startswith("symptom"):
                 assert w.label == ad.negative_label
         # segmented sentences get the label of the sentence they came from
@@ -89,7 +92,8 @@ def test_pack_without_phrase_banks_falls_back() -> None:
     for plan, persona in plans_of(toy, n=1):
         note = NoteGrammar(toy).compose(plan, persona, 1)
         assert sorted(w.label for w in note.sentences if w.kind.startswith("symptom")) == sorted(
-            t.label for t in plan.required_terms)
+            t.label for t in plan.required_terms
+        )
         for t in plan.required_terms:
             assert t.term in note.text
 
@@ -98,8 +102,14 @@ def test_plan_annotator_uses_the_generation(ad: DiseasePack) -> None:
     plan, persona = next(plans_of(ad))
     ctx = RunContext(run_id="t", seed=1, disease=ad)
     gen = asyncio.run(TemplateGenerator().generate(plan, persona, 5, ctx))
-    note = Note(id="n", plan_id=plan.id, persona_id=persona.id, text=gen.text, usage=Usage(),
-                provenance=ctx.provenance(TemplateGenerator, 5))
+    note = Note(
+        id="n",
+        plan_id=plan.id,
+        persona_id=persona.id,
+        text=gen.text,
+        usage=Usage(),
+        provenance=ctx.provenance(TemplateGenerator, 5),
+    )
     sents = sentences_of(gen.text)
     ann = asyncio.run(PlanAnnotator().annotate_generation(note, sents, gen, ctx))
     assert Counter(lb.label for lb in ann.labels if lb.binary) == Counter(t.label for t in plan.required_terms)
@@ -116,8 +126,10 @@ def test_lexicon_matches_realisation_cues(ad: DiseasePack) -> None:
     ann = LexiconAnnotator()
     assert ann.label_text("Her daughter pays her bills online now.", ad).label == "requiring_assistance"
     assert ann.label_text("He denies that his daughter pays his bills.", ad).label == ad.negative_label
-    assert LexiconAnnotator(use_cues=False).label_text("Her daughter pays her bills online now.",
-                                                       ad).label == ad.negative_label
+    assert (
+        LexiconAnnotator(use_cues=False).label_text("Her daughter pays her bills online now.", ad).label
+        == ad.negative_label
+    )
 
 
 def _broken_pack(tmp_path: Path, edit) -> Path:
@@ -129,14 +141,17 @@ def _broken_pack(tmp_path: Path, edit) -> Path:
     return pack
 
 
-@pytest.mark.parametrize(("edit", "field"), [
-    (lambda d: d["voices"]["patient"].__setitem__(0, 5), "voices.patient[0]"),
-    (lambda d: d["realisations"]["forgetfulness"].append({"txt": "x"}), "realisations.forgetfulness[5]"),
-    (lambda d: d["realisations"].__setitem__("no_such_term", ["{he} x"]), "realisations.no_such_term"),
-    (lambda d: d["voices"]["patient"].append("{Pt} says {colour}."), "voices.patient[10]"),
-    (lambda d: d["voices"]["patient"].append("{Pt} says nothing."), "voices.patient[10]"),
-    (lambda d: d["hard_negatives"]["negated"].__setitem__("section", "X"), "hard_negatives.negated.section"),
-])
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d["voices"]["patient"].__setitem__(0, 5), "voices.patient[0]"),
+        (lambda d: d["realisations"]["forgetfulness"].append({"txt": "x"}), "realisations.forgetfulness[5]"),
+        (lambda d: d["realisations"].__setitem__("no_such_term", ["{he} x"]), "realisations.no_such_term"),
+        (lambda d: d["voices"]["patient"].append("{Pt} says {colour}."), "voices.patient[10]"),
+        (lambda d: d["voices"]["patient"].append("{Pt} says nothing."), "voices.patient[10]"),
+        (lambda d: d["hard_negatives"]["negated"].__setitem__("section", "X"), "hard_negatives.negated.section"),
+    ],
+)
 def test_malformed_phrase_bank_names_file_and_field(tmp_path: Path, edit, field: str) -> None:
     pack = _broken_pack(tmp_path, edit)
     with pytest.raises(BadInput) as exc:
@@ -157,8 +172,11 @@ def test_grammar_options_reach_the_notes_through_the_cli(tmp_path):
 
     def negatives(options: str) -> tuple[int, int]:
         cfg = tmp_path / f"c{abs(hash(options))}.toml"
-        cfg.write_text(example.replace('[generator]\nname = "template"',
-                                       f'[generator]\nname = "template"\noptions = {{ {options} }}'))
+        cfg.write_text(
+            example.replace(
+                '[generator]\nname = "template"', f'[generator]\nname = "template"\noptions = {{ {options} }}'
+            )
+        )
         out = tmp_path / f"run{abs(hash(options))}"
         res = CliRunner().invoke(app, ["run", str(cfg), "--patients", "1", "--out", str(out), "--quiet"])
         assert res.exit_code == 0, res.output

@@ -19,8 +19,22 @@ PACK = "toy_no_symptom"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("pack-site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--target",
-                    str(target), str(FIXTURES / "dualalign_nosymptom")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-build-isolation",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(FIXTURES / "dualalign_nosymptom"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return target
 
 
@@ -34,16 +48,22 @@ def test_the_installed_pack_is_listed_and_runs_by_name_with_its_negative_label(s
     rows = {p["name"]: p for p in json.loads(listed.stdout)}
     assert rows["nosymptom"]["status"] == "ok"
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[run]\nseed = 2\npatients = 3\n\n[disease]\nname = "{PACK}"\n\n[generator]\nname = "template"\n\n'
-                   '[annotator]\nname = "plan"\n')
+    cfg.write_text(
+        f'[run]\nseed = 2\npatients = 3\n\n[disease]\nname = "{PACK}"\n\n[generator]\nname = "template"\n\n'
+        '[annotator]\nname = "plan"\n'
+    )
     run = tmp_path / "run"
     res = dualalign("run", str(cfg), "--out", str(run), "--quiet", site=site)
     assert res.returncode == 0, res.stderr
     out = tmp_path / "export"
     assert dualalign("export", str(run), "--format", "jsonl", "--out", str(out), site=site).returncode == 0
     labels = _rows(out / "labels.jsonl")
-    assert {lab["label"] for lab in labels} <= {"no_symptom", "motor_symptoms", "nonmotor_symptoms",
-                                                 "reported_by_family"}
+    assert {lab["label"] for lab in labels} <= {
+        "no_symptom",
+        "motor_symptoms",
+        "nonmotor_symptoms",
+        "reported_by_family",
+    }
     assert {lab["binary"] for lab in labels} == {True, False}  # both classes, the pack's negative label
     assert all(lab["binary"] == (lab["label"] != "no_symptom") for lab in labels)
 
@@ -55,12 +75,28 @@ def test_annotate_needs_disease_only_when_two_packs_are_installed(site, tmp_path
     # the repo's AD pack is installed too: two packs, so the command must be told which
     assert both.returncode == 2 and "--disease" in both.stderr and PACK in both.stderr and "alzheimers" in both.stderr
     assert not (tmp_path / "a.jsonl").exists() and "Traceback" not in both.stderr
-    chosen = dualalign("annotate", str(texts), "--annotator", "lexicon", "--disease", PACK, "--out",
-                       str(tmp_path / "b.jsonl"), site=site)
+    chosen = dualalign(
+        "annotate",
+        str(texts),
+        "--annotator",
+        "lexicon",
+        "--disease",
+        PACK,
+        "--out",
+        str(tmp_path / "b.jsonl"),
+        site=site,
+    )
     assert chosen.returncode == 0, chosen.stderr
     labels = [r["label"] for r in _rows(tmp_path / "b.jsonl")]
     assert labels == ["motor_symptoms", "no_symptom"]
-    alone = dualalign("annotate", str(texts), "--annotator", "lexicon", "--out", str(tmp_path / "c.jsonl"),
-                      env=cli_env(site, DUALALIGN_PLUGINS="core,nosymptom"))
+    alone = dualalign(
+        "annotate",
+        str(texts),
+        "--annotator",
+        "lexicon",
+        "--out",
+        str(tmp_path / "c.jsonl"),
+        env=cli_env(site, DUALALIGN_PLUGINS="core,nosymptom"),
+    )
     assert alone.returncode == 0, alone.stderr  # one pack installed: no --disease needed
     assert [r["label"] for r in _rows(tmp_path / "c.jsonl")] == labels

@@ -78,8 +78,9 @@ def test_no_import_cycles_between_modules():
     assert cycles == []
 
 
-@pytest.mark.parametrize("word", ["alzheimer", "dementia", "cognitive", "donepezil", "notice_by_others",
-                                  "forgetful", "memory loss"])
+@pytest.mark.parametrize(
+    "word", ["alzheimer", "dementia", "cognitive", "donepezil", "notice_by_others", "forgetful", "memory loss"]
+)
 def test_the_core_knows_no_disease(word):
     hits = [str(p.relative_to(ROOT)) for p in MODULES if word in p.read_text().lower()]
     assert hits == []

@@ -23,8 +23,11 @@ def label(text: str, section=None) -> str:
 
 def test_longest_match_first_and_word_boundaries():
     m = LexiconMatcher(D.lexicon)
-    found = [(t.id, text) for t, a, b in m.find("Short-term memory loss, falls asleep at lunch; pitfalls")
-             for text in ["Short-term memory loss, falls asleep at lunch; pitfalls"[a:b]]]
+    found = [
+        (t.id, text)
+        for t, a, b in m.find("Short-term memory loss, falls asleep at lunch; pitfalls")
+        for text in ["Short-term memory loss, falls asleep at lunch; pitfalls"[a:b]]
+    ]
     assert found == [("memory_loss", "Short-term memory loss"), ("sleep_disturbance", "falls asleep")]
 
 
@@ -48,16 +51,19 @@ def test_precedence_picks_one_label_with_evidence():
     assert d.label == "notice_by_others" and d.evidence.lower().startswith("caregiver reports")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Denies hallucinations or delusions.", "none"),
-    ("Mother had dementia and memory loss in her 80s.", "none"),
-    ("Call if confusion develops.", "none"),
-    ("Depression resolved after treatment.", "none"),
-    ("Falls likely due to knee arthritis.", "none"),
-    ("Needs help with bills due to memory loss.", "requiring_assistance"),   # self-cause stays affirmed
-    ("Family denies any concerns about memory.", "none"),                    # negated reporter
-    ("No falls, but reports poor sleep.", "physiological_changes"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Denies hallucinations or delusions.", "none"),
+        ("Mother had dementia and memory loss in her 80s.", "none"),
+        ("Call if confusion develops.", "none"),
+        ("Depression resolved after treatment.", "none"),
+        ("Falls likely due to knee arthritis.", "none"),
+        ("Needs help with bills due to memory loss.", "requiring_assistance"),  # self-cause stays affirmed
+        ("Family denies any concerns about memory.", "none"),  # negated reporter
+        ("No falls, but reports poor sleep.", "physiological_changes"),
+    ],
+)
 def test_context_handling(text, expected):
     assert label(text) == expected
 
@@ -83,7 +89,9 @@ def test_annotate_returns_one_label_per_sentence_with_provenance():
     sents = [Sentence("n:0", "n", 0, 0, 1, "Denies falls."), Sentence("n:1", "n", 1, 0, 1, "Got lost driving.")]
     ann = asyncio.run(ANN.annotate(note, sents, c))
     assert [(lab.sentence_id, lab.label, lab.binary) for lab in ann.labels] == [
-        ("n:0", "none", False), ("n:1", "cognitive_impairment", True)]
+        ("n:0", "none", False),
+        ("n:1", "cognitive_impairment", True),
+    ]
     assert ann.labels[1].evidence == "Got lost" and ann.labels[1].provenance.run_id == "t"
 
 
@@ -106,8 +114,11 @@ def test_quality_on_labelled_set():
 
 
 def test_context_sentences_all_labelled_none():
-    rows = [r for r in load_labelled(DATA / "labelled_sentences.jsonl")
-            if r["kind"] in ("negated", "family", "hypothetical", "historical", "other_cause")]
+    rows = [
+        r
+        for r in load_labelled(DATA / "labelled_sentences.jsonl")
+        if r["kind"] in ("negated", "family", "hypothetical", "historical", "other_cause")
+    ]
     assert len(rows) >= 30
     assert [r["text"] for r in rows if label(r["text"]) != "none"] == []
 
@@ -119,6 +130,7 @@ def test_quality_on_blind_set():
 
 # ---- CLI support --------------------------------------------------------------------------------
 
+
 def _registry():
     from dualalign_core.plugins import Registry
 
@@ -127,30 +139,46 @@ def _registry():
 
 def test_annotate_file_sentences_and_notes(tmp_path: Path):
     src = tmp_path / "in.jsonl"
-    src.write_text(json.dumps({"id": "a", "text": "Denies falls.", "site": "x"}) + "\n\n"
-                   + json.dumps({"id": "b", "text": "S: Pt forgets names.\nO: BP 120/80.\nA: MCI."}) + "\n")
+    src.write_text(
+        json.dumps({"id": "a", "text": "Denies falls.", "site": "x"})
+        + "\n\n"
+        + json.dumps({"id": "b", "text": "S: Pt forgets names.\nO: BP 120/80.\nA: MCI."})
+        + "\n"
+    )
     out = tmp_path / "out.jsonl"
     stats = annotate_file(src, out, "lexicon", "alzheimers", registry=_registry())
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert stats.records == 2 and stats.sentences == 4
-    assert rows[0] == {"id": "a", "text": "Denies falls.", "site": "x", "sentence_id": "a-s000", "label": "none",
-                       "binary": False, "evidence": None, "annotator": "lexicon"}
+    assert rows[0] == {
+        "id": "a",
+        "text": "Denies falls.",
+        "site": "x",
+        "sentence_id": "a-s000",
+        "label": "none",
+        "binary": False,
+        "evidence": None,
+        "annotator": "lexicon",
+    }
     assert [(r["text"], r["label"], r["section"]) for r in rows[1:]] == [
         ("Pt forgets names.", "cognitive_impairment", "subjective"),
         ("BP 120/80.", "none", "objective"),
-        ("MCI.", "cognitive_impairment", "assessment")]
+        ("MCI.", "cognitive_impairment", "assessment"),
+    ]
     note = "S: Pt forgets names.\nO: BP 120/80.\nA: MCI."
     assert "note_text" not in rows[1] and rows[1]["note_id"] == "b" and rows[1]["evidence"] == "forgets"
-    assert all(note[r["start"]:r["end"]] == r["text"] for r in rows[1:])  # offsets into the input's text
+    assert all(note[r["start"] : r["end"]] == r["text"] for r in rows[1:])  # offsets into the input's text
     assert not list(tmp_path.glob(".out.jsonl.*"))  # no temp file left behind
 
 
-@pytest.mark.parametrize("content,where", [
-    ('{"id": 1}\n', "line 1"),
-    ('{"text": "ok"}\n{bad json\n', "line 2"),
-    ('[1, 2]\n', "line 1"),
-    ('{"text": 5}\n', "line 1"),
-])
+@pytest.mark.parametrize(
+    "content,where",
+    [
+        ('{"id": 1}\n', "line 1"),
+        ('{"text": "ok"}\n{bad json\n', "line 2"),
+        ("[1, 2]\n", "line 1"),
+        ('{"text": 5}\n', "line 1"),
+    ],
+)
 def test_bad_input_names_file_and_line(tmp_path: Path, content, where):
     src = tmp_path / "bad.jsonl"
     src.write_text(content)
@@ -165,6 +193,7 @@ def test_missing_file(tmp_path: Path):
 
 
 def test_segment_mode_never_keeps_record_whole():
-    rows, _ = asyncio.run(annotate_records([{"text": "Denies falls. Forgets names."}], ANN, ctx(),
-                                           segment_mode="never"))
+    rows, _ = asyncio.run(
+        annotate_records([{"text": "Denies falls. Forgets names."}], ANN, ctx(), segment_mode="never")
+    )
     assert len(rows) == 1 and rows[0]["label"] == "cognitive_impairment"

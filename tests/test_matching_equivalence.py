@@ -24,22 +24,34 @@ from dualalign_core.text.assertion import DEFAULT_RULES, ContextDetector
 from dualalign_core.text.segment import _prev_token
 
 # deterministic, no example database, no shrinking (a failure prints its example; shrinking one takes minutes)
-SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-                    phases=[Phase.explicit, Phase.generate],
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 D = disease()
 DETECTOR = ContextDetector()
 
-_WORDS = sorted({w for r in DEFAULT_RULES for w in re.findall(r"[a-z]+(?:/[a-z0-9]+)?", r.pattern)}
-                | {w for t in D.lexicon["terms"] for p in (t["term"], *t.get("variants", ()),
-                                                           *t.get("abbreviations", ())) for w in p.split()}
-                | {"2/2", "w/o", "hasn't", "didn't", "years", "ago", "3", "memory", "loss", "daughter", "dementia"})
+_WORDS = sorted(
+    {w for r in DEFAULT_RULES for w in re.findall(r"[a-z]+(?:/[a-z0-9]+)?", r.pattern)}
+    | {
+        w
+        for t in D.lexicon["terms"]
+        for p in (t["term"], *t.get("variants", ()), *t.get("abbreviations", ()))
+        for w in p.split()
+    }
+    | {"2/2", "w/o", "hasn't", "didn't", "years", "ago", "3", "memory", "loss", "daughter", "dementia"}
+)
 _ODD = ["\u017f", "\u212a", "\u0130", "\u0131", "\u0661", "\xe9", "\xa0", "\u2019", "/", "-", "'", "_", "\u00df"]
 _SEPS = [" ", " ", " ", ", ", "; ", ". ", " - ", "-", "/", "  ", "\n", ": "]
 
 
 _PHRASES = st.sampled_from([r.pattern for r in DEFAULT_RULES]).flatmap(
-    lambda p: st.from_regex(re.compile(p, re.IGNORECASE), fullmatch=True))  # text that some trigger matches
+    lambda p: st.from_regex(re.compile(p, re.IGNORECASE), fullmatch=True)
+)  # text that some trigger matches
 
 
 @st.composite
@@ -72,14 +84,33 @@ def test_every_trigger_rule_is_found_as_by_the_single_alternation(data):
     """Each example holds a phrase of every rule (in a random order, with random separators)."""
     alt = DETECTOR._alternation
     rules = data.draw(st.permutations([r.pattern for r in DEFAULT_RULES]))
-    text = "".join(data.draw(st.from_regex(re.compile(p, re.IGNORECASE), fullmatch=True))
-                   + data.draw(st.sampled_from(_SEPS)) for p in rules)
+    text = "".join(
+        data.draw(st.from_regex(re.compile(p, re.IGNORECASE), fullmatch=True)) + data.draw(st.sampled_from(_SEPS))
+        for p in rules
+    )
     reference = ((int(m.lastgroup[1:]), m) for m in alt.regex.finditer(text))
     assert _hits(alt.matches(text)) == _hits(reference)
 
 
-_PATTERNS = [r"no", r"not (?:seen|noted)", r"n[o']t", r"(?:has|had)\s?n't", r"\d+ years", r"[a-c]x", r"2/2",
-             r"(?:likely )?due to", r"s", r"ſ", r"\w+", r"(?:x)?", r"[^a]b", r".", r"(?i:k)", r"(?=a)a", r"kk"]
+_PATTERNS = [
+    r"no",
+    r"not (?:seen|noted)",
+    r"n[o']t",
+    r"(?:has|had)\s?n't",
+    r"\d+ years",
+    r"[a-c]x",
+    r"2/2",
+    r"(?:likely )?due to",
+    r"s",
+    r"ſ",
+    r"\w+",
+    r"(?:x)?",
+    r"[^a]b",
+    r".",
+    r"(?i:k)",
+    r"(?=a)a",
+    r"kk",
+]
 
 
 @SETTINGS
@@ -103,7 +134,7 @@ def _reference_find(matcher: LexiconMatcher, text: str):
     """The trie search as first written: every key of every token, every start position."""
     toks = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\w+", text)]
     keys = [(t, t.lower(), _norm(t)) for _, _, t in toks]
-    gaps = [""] + [_gap(text[toks[i - 1][1]:toks[i][0]]) for i in range(1, len(toks))]
+    gaps = [""] + [_gap(text[toks[i - 1][1] : toks[i][0]]) for i in range(1, len(toks))]
     out, i = [], 0
     while i < len(toks):
         best, stack = None, [(matcher._trie, i)]
@@ -139,8 +170,9 @@ def test_lexicon_find_matches_the_reference_search(text):
 def test_annotate_labels_as_label_text_does(texts):
     ann, run = LexiconAnnotator(), ctx()
     sents = [Sentence(f"n:{i}", "n", i, 0, len(t), t, "plan" if i % 3 else None) for i, t in enumerate(texts)]
-    note = Note(id="n", plan_id="", persona_id="", text=" ".join(texts), usage=Usage(),
-                provenance=run.provenance(ann, 0))
+    note = Note(
+        id="n", plan_id="", persona_id="", text=" ".join(texts), usage=Usage(), provenance=run.provenance(ann, 0)
+    )
     labels = asyncio.run(ann.annotate(note, sents, run)).labels
     expected = [ann.label_text(s.text, run.disease, s.section) for s in sents]
     assert [(lab.label, lab.evidence) for lab in labels] == [(e.label, e.evidence) for e in expected]
@@ -157,8 +189,10 @@ def _reference_prev_token(line: str, end: int) -> str:
 
 
 @SETTINGS
-@given(st.text(st.sampled_from(["a", ".", " ", "\t", "\u2003", "\xa0", "\x1c", "\u200b", "x"]), max_size=200),
-       st.integers(0, 200))
+@given(
+    st.text(st.sampled_from(["a", ".", " ", "\t", "\u2003", "\xa0", "\x1c", "\u200b", "x"]), max_size=200),
+    st.integers(0, 200),
+)
 def test_prev_token_window_equals_the_scan(line, end):
     end = min(end, len(line))
     assert _prev_token(line, end) == _reference_prev_token(line, end)

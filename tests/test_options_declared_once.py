@@ -20,8 +20,10 @@ from dualalign_core.plugins import get_registry
 ROOT = Path(__file__).resolve().parents[1]
 LITERAL = re.compile(r"""\s*(?:-?\d|["'\[({]|True\b|False\b|None\b)""")
 # options.get("x", DEFAULT) / .option("x", DEFAULT) / options.get("x") or DEFAULT (another option is no default)
-READ = re.compile(r"""(?:\boptions\.get|\.option)\(\s*["'](\w+)["']\s*"""
-                  r"""(?:,(?P<default>[^)\n]*)\)|\)\s*or\s+(?!self\.option|options\.get)(?P<fallback>[^\n]*))""")
+READ = re.compile(
+    r"""(?:\boptions\.get|\.option)\(\s*["'](\w+)["']\s*"""
+    r"""(?:,(?P<default>[^)\n]*)\)|\)\s*or\s+(?!self\.option|options\.get)(?P<fallback>[^\n]*))"""
+)
 
 
 def _runtime() -> dict[str, Any]:
@@ -33,6 +35,7 @@ def _schema(module: str, cls: str):  # noqa: ANN202 - a lazy lookup of a compone
         import importlib
 
         return getattr(importlib.import_module(module), cls).options_schema["properties"]
+
     return props
 
 
@@ -46,13 +49,13 @@ DYNAMIC = {
     ("dualalign_core/llm/backend.py", "api_key_env"): _runtime,  # the backend's api_key_env
     ("dualalign_core/llm/runtime.py", "concurrency"): _runtime,  # the backend's concurrency attribute
     ("dualalign_core/sampling/trajectory.py", "notes"):  # drawn per patient from the pack's schedule
-        _schema("dualalign_core.sampling.trajectory", "StageScheduleSampler"),
+    _schema("dualalign_core.sampling.trajectory", "StageScheduleSampler"),
     ("dualalign_core/sampling/uniform.py", "notes"): _schema("dualalign_core.sampling.uniform", "UniformSampler"),
     ("dualalign_core/scaffold/templates/backend/__module__/backend.py.tmpl", "base_url"): _runtime,
     ("plugins/dualalign-local/dualalign_local/backend.py", "concurrency"):  # the batch size
-        _schema("dualalign_local.backend", "LocalBackend"),
+    _schema("dualalign_local.backend", "LocalBackend"),
     ("plugins/dualalign-openai/dualalign_openai/backend.py", "token_param"):  # max_tokens with a base_url
-        _schema("dualalign_openai.backend", "OpenAIBackend"),
+    _schema("dualalign_openai.backend", "OpenAIBackend"),
 }
 
 
@@ -75,7 +78,8 @@ def test_no_literal_option_default_in_code() -> None:
                 dynamic.add((rel, m.group(1)))
     assert not literal, "put these defaults in the options schema:\n" + "\n".join(literal)
     assert dynamic == set(DYNAMIC), "a computed default not listed (or a listed one gone): " + str(
-        sorted(dynamic ^ set(DYNAMIC)))
+        sorted(dynamic ^ set(DYNAMIC))
+    )
 
 
 @pytest.mark.parametrize(("where", "option"), sorted(DYNAMIC))
@@ -86,8 +90,12 @@ def test_dynamic_defaults_have_no_schema_default_and_say_so(where: str, option: 
 
 def _registered() -> list[tuple[str, str, type]]:
     registry = get_registry()
-    return [(kind, name, cls) for kind in sorted(registry.components) if kind in COMPONENT_KINDS
-            for name, cls in sorted(registry.components[kind].items())]
+    return [
+        (kind, name, cls)
+        for kind in sorted(registry.components)
+        if kind in COMPONENT_KINDS
+        for name, cls in sorted(registry.components[kind].items())
+    ]
 
 
 def _minimal(kind: str, cls: type, tmp_path: Path) -> dict[str, Any]:

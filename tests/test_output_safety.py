@@ -62,8 +62,11 @@ def refused(result, *names: str) -> str:
 def tree(root: Path) -> dict[str, bytes | None]:
     """Every path under ``root`` with its bytes (None for directories); SQLite's WAL index files, which any
     reader of a WAL database may create, are left out."""
-    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))
-            if not p.name.endswith(("-wal", "-shm"))}
+    return {
+        str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if not p.name.endswith(("-wal", "-shm"))
+    }
 
 
 def hidden_temps(folder: Path) -> list[Path]:
@@ -105,8 +108,14 @@ def test_export_refuses_targets_that_are_not_ours(runs, tmp_path, monkeypatch, c
     (home / "mine" / "thesis.txt").write_text("years of work")
     (home / "notes.txt").write_text("a file")
     monkeypatch.chdir(home / "mine")
-    target = {"run": run_dir, "parent-of-run": home, "cwd": Path("."), "foreign": home / "mine",
-              "file": home / "notes.txt", "under-file": home / "notes.txt" / "x"}[case]
+    target = {
+        "run": run_dir,
+        "parent-of-run": home,
+        "cwd": Path("."),
+        "foreign": home / "mine",
+        "file": home / "notes.txt",
+        "under-file": home / "notes.txt" / "x",
+    }[case]
     before = tree(home)
     refused(cli("export", run_dir, "--out", target), str(target), "--out")
     assert tree(home) == before and not hidden_temps(home) and not hidden_temps(home / "mine")
@@ -144,8 +153,9 @@ def test_a_killed_exports_temp_dir_is_cleaned_by_the_next(runs, tmp_path):
     stale = tmp_path / f".out.abc123{TMP_SUFFIX}"  # what SIGKILL leaves: our marker, its process gone
     stale.mkdir()
     (stale / "notes.jsonl").write_text("half")
-    (stale / MARKER).write_text(json.dumps({"kind": "export-jsonl", "pid": int(dead.stdout),
-                                            "host": os.uname().nodename}))
+    (stale / MARKER).write_text(
+        json.dumps({"kind": "export-jsonl", "pid": int(dead.stdout), "host": os.uname().nodename})
+    )
     theirs = tmp_path / f".out.zzz{TMP_SUFFIX}"  # same pattern, no marker: not ours, kept
     theirs.mkdir()
     assert cli("export", runs["one"], "--out", tmp_path / "out").exit_code == 0
@@ -174,8 +184,11 @@ def test_train_out_is_checked_before_any_work(runs, tmp_path):
     (tmp_path / "mine" / "keep.txt").write_text("x")
     before = tree(tmp_path)
     for target in (tmp_path / "a-file", tmp_path / "a-file" / "m", tmp_path / "mine", run_dir):
-        refused(cli("train", run_dir, "--task", "binary", "--model", "org/never-loaded", "--out", target),
-                str(target), "--out")
+        refused(
+            cli("train", run_dir, "--task", "binary", "--model", "org/never-loaded", "--out", target),
+            str(target),
+            "--out",
+        )
     assert tree(tmp_path) == before
 
 
@@ -199,16 +212,20 @@ def test_fhir_filenames_from_persona_ids_stay_inside(runs, tmp_path):
         (old,) = db.execute("SELECT id FROM personas").fetchone()
         db.execute("UPDATE personas SET id=?, data=json_set(data, '$.id', ?)", (evil, evil))
         for table in ("plans", "notes"):
-            db.execute(f"UPDATE {table} SET persona_id=?, data=json_set(data, '$.persona_id', ?) "
-                       "WHERE persona_id=?", (evil, evil, old))
+            db.execute(
+                f"UPDATE {table} SET persona_id=?, data=json_set(data, '$.persona_id', ?) WHERE persona_id=?",
+                (evil, evil, old),
+            )
     before = {p for p in tmp_path.rglob("*")}
     out = tmp_path / "a" / "b" / "out"
     assert cli("export", run_dir, "--format", "fhir", "--out", out).exit_code == 0
     new = {p for p in tmp_path.rglob("*")} - before
     assert new and all(out in p.parents or p == out for p in new)
     (bundle,) = (out / "fhir").iterdir()
-    assert bundle.name.startswith("evil-") and json.loads(bundle.read_text())["entry"][0]["resource"][
-        "identifier"][0]["value"] == evil
+    assert (
+        bundle.name.startswith("evil-")
+        and json.loads(bundle.read_text())["entry"][0]["resource"]["identifier"][0]["value"] == evil
+    )
 
 
 # -- item 5: the card escapes pack and manifest strings -------------------------------------------------------
@@ -220,8 +237,9 @@ def test_dataset_card_escapes_html_and_links(runs, tmp_path):
     (pack / "disease.json").write_text(json.dumps(meta))
     demo = json.loads((pack / meta["files"]["demographics"]).read_text())
     key = next(iter(demo["sources"]))
-    demo["sources"][key].update(url="javascript:alert(1)", title="[click](javascript:alert(2))",
-                                author="<img src=x onerror=alert(3)>")
+    demo["sources"][key].update(
+        url="javascript:alert(1)", title="[click](javascript:alert(2))", author="<img src=x onerror=alert(3)>"
+    )
     (pack / meta["files"]["demographics"]).write_text(json.dumps(demo))
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["config"]["disease"] = {"path": str(pack)}
@@ -244,9 +262,28 @@ def test_hf_export_of_any_run_size_loads(runs, tmp_path, kind):
     if kind == "none-accepted":
         with RunStore(run_dir) as store:  # every note rejected by a filter "x"
             units = [store.stored_unit(n.id) for n in store.iter_records("notes")]
-            store.commit_units([attrs.evolve(u, rejections=[*u.rejections, ("generated", Rejection(
-                record_id=u.plan_id, record_kind="note", filter="x", reason="test", attempt=u.attempt))])
-                for u in units if u is not None])
+            store.commit_units(
+                [
+                    attrs.evolve(
+                        u,
+                        rejections=[
+                            *u.rejections,
+                            (
+                                "generated",
+                                Rejection(
+                                    record_id=u.plan_id,
+                                    record_kind="note",
+                                    filter="x",
+                                    reason="test",
+                                    attempt=u.attempt,
+                                ),
+                            ),
+                        ],
+                    )
+                    for u in units
+                    if u is not None
+                ]
+            )
     if kind == "negative-among-labels":
         pack = shutil.copytree(AD_PACK, tmp_path / "pack")
         meta = json.loads((pack / "disease.json").read_text())
@@ -287,8 +324,12 @@ def _read_only(run_dir: Path, out: Path) -> subprocess.CompletedProcess[str]:
         if not shutil.which("unshare"):
             pytest.skip("needs unshare to make a read-only mount as root")
         mount = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && ! touch "$1/x" 2>/dev/null && "${@:2}"'
-        done = subprocess.run(["unshare", "-m", "bash", "-c", mount, "-", str(run_dir), *cmd],
-                              capture_output=True, text=True, env=cli_env())
+        done = subprocess.run(
+            ["unshare", "-m", "bash", "-c", mount, "-", str(run_dir), *cmd],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+        )
         if done.returncode and not done.stdout:
             pytest.skip(f"cannot make a read-only mount here: {done.stderr.strip()[:200]}")
         return done
@@ -344,8 +385,9 @@ def test_report_on_a_run_killed_before_its_plans(runs, tmp_path):
 @pytest.mark.parametrize("anchor", ["0001-01-01", "0050-06-01"])
 def test_fhir_anchor_date_too_early_is_bad_input(runs, tmp_path, anchor):
     out = tmp_path / "fhir"
-    refused(cli("export", runs["one"], "--format", "fhir", "--out", out, "--anchor-date", anchor),
-            "--anchor-date", anchor)
+    refused(
+        cli("export", runs["one"], "--format", "fhir", "--out", out, "--anchor-date", anchor), "--anchor-date", anchor
+    )
     assert not out.exists() and not hidden_temps(tmp_path)
 
 

@@ -43,8 +43,13 @@ def invoke(*args: str | Path) -> tuple[int, str]:
 
 
 def write_config(path: Path, pack: Path = PACK, **sections: str) -> Path:
-    doc = {"run": "seed = 5\npatients = 12", "disease": f'path = "{pack.as_posix()}"',
-           "trajectory": "multiplier = 3", "generator": 'name = "template"', "annotator": 'name = "plan"'}
+    doc = {
+        "run": "seed = 5\npatients = 12",
+        "disease": f'path = "{pack.as_posix()}"',
+        "trajectory": "multiplier = 3",
+        "generator": 'name = "template"',
+        "annotator": 'name = "plan"',
+    }
     doc.update(sections)
     path.write_text("".join(f"[{k}]\n{v}\n\n" for k, v in doc.items()))
     return path
@@ -122,9 +127,13 @@ def test_an_llm_prompt_renders_every_demographic_variable_with_its_title(tmp_pat
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-pack-knowledge")
     srv = FakeLLMServer().start()
     try:
-        cfg = write_config(tmp_path / "llm.toml", run="seed = 2\npatients = 3\nmax_notes_per_patient = 2",
-                           generator=f'name = "openai"\nmodel = "gpt-4o"\noptions = {{ base_url = "{srv.url}/v1" }}',
-                           annotator='name = "lexicon"', filters="use = []")
+        cfg = write_config(
+            tmp_path / "llm.toml",
+            run="seed = 2\npatients = 3\nmax_notes_per_patient = 2",
+            generator=f'name = "openai"\nmodel = "gpt-4o"\noptions = {{ base_url = "{srv.url}/v1" }}',
+            annotator='name = "lexicon"',
+            filters="use = []",
+        )
         code, text = invoke("run", cfg, "--out", tmp_path / "run", "--quiet")
         assert code == 0, text
         prompts = [m["content"] for _, body in srv.bodies for m in body["messages"] if m["role"] == "user"]
@@ -133,8 +142,11 @@ def test_an_llm_prompt_renders_every_demographic_variable_with_its_title(tmp_pat
     assert prompts
     for prompt in prompts:
         assert "{" not in prompt
-        assert re.search(r"Current medications: (carbidopa-levodopa 25/100 mg three times daily|no regular "
-                         r"medications)\.", prompt), prompt
+        assert re.search(
+            r"Current medications: (carbidopa-levodopa 25/100 mg three times daily|no regular "
+            r"medications)\.",
+            prompt,
+        ), prompt
         assert re.search(r"\((motor sign|non-motor sign|family report)\)", prompt) or "- none" in prompt
 
 
@@ -155,12 +167,25 @@ def test_a_persona_extra_declared_by_the_pack_renders_and_a_missing_one_names_th
     assert invoke("validate", pack)[0] == 0
     disease = DiseasePack.from_directory(pack)
     prov = Provenance(run_id="r", seed=1, component="test", plugin="tests", plugin_version="0")
-    plan = NotePlan(id="p0-n000", persona_id="p0", index=0, years_before_diagnosis=2.0, note_type="neurology",
-                    stage="early", n_mentions=1, required_terms=(RequiredTerm("motor_symptoms", "micrographia",
-                                                                              "micrographia"),), provenance=prov)
+    plan = NotePlan(
+        id="p0-n000",
+        persona_id="p0",
+        index=0,
+        years_before_diagnosis=2.0,
+        note_type="neurology",
+        stage="early",
+        n_mentions=1,
+        required_terms=(RequiredTerm("motor_symptoms", "micrographia", "micrographia"),),
+        provenance=prov,
+    )
     demographics = {"age_band": "65-79", "sex": "male", "medications": "levodopa"}
-    extra = Persona(id="p0", age=70, demographics={**demographics, "pharmacy": "the hospital outpatient pharmacy"},
-                    risk_factors=(), provenance=prov)
+    extra = Persona(
+        id="p0",
+        age=70,
+        demographics={**demographics, "pharmacy": "the hospital outpatient pharmacy"},
+        risk_factors=(),
+        provenance=prov,
+    )
     _, user = disease.prompt.render(prompt_fields(plan, extra, disease))
     assert "Dispensing pharmacy: the hospital outpatient pharmacy." in user
     assert "movement clinic consult" in user and "carbidopa-levodopa" in user and "(motor sign)" in user
@@ -188,29 +213,52 @@ def _first(doc: dict, term_id: str) -> dict:
 
 
 TYPOS = {
-    "label_precedence": ("disease.json", lambda d: d["label_precedence"].__setitem__(0, "reported_by_famly"),
-                         "label_precedence"),
+    "label_precedence": (
+        "disease.json",
+        lambda d: d["label_precedence"].__setitem__(0, "reported_by_famly"),
+        "label_precedence",
+    ),
     "stage_titles": ("disease.json", lambda d: d["stage_titles"].update(erly="early"), "stage_titles.erly"),
-    "label_descriptions": ("disease.json", lambda d: d["label_descriptions"].update(motor="x"),
-                           "label_descriptions.motor"),
+    "label_descriptions": (
+        "disease.json",
+        lambda d: d["label_descriptions"].update(motor="x"),
+        "label_descriptions.motor",
+    ),
     "label_titles": ("disease.json", lambda d: d["label_titles"].update(none="no finding"), "label_titles.none"),
     "third_party_label": ("disease.json", lambda d: d.update(third_party_label="family"), "third_party_label"),
-    "note_type_titles": ("disease.json", lambda d: d["note_type_titles"].update(neurolgy="x"),
-                         "note_type_titles.neurolgy"),
-    "demographic_titles variable": ("disease.json", lambda d: d["demographic_titles"].update(drugs={}),
-                                    "demographic_titles.drugs"),
-    "demographic_titles category": ("disease.json", lambda d: d["demographic_titles"]["medications"].update(
-        ldopa="x"), "demographic_titles.medications.ldopa"),
-    "applies_to variable": ("lexicon.json", lambda d: _first(d, "erectile_dysfunction").update(
-        applies_to={"gender": ["male"]}), "terms[5].applies_to.gender"),
-    "applies_to category": ("lexicon.json", lambda d: _first(d, "erectile_dysfunction").update(
-        applies_to={"sex": ["men"]}), "terms[5].applies_to.sex"),
+    "note_type_titles": (
+        "disease.json",
+        lambda d: d["note_type_titles"].update(neurolgy="x"),
+        "note_type_titles.neurolgy",
+    ),
+    "demographic_titles variable": (
+        "disease.json",
+        lambda d: d["demographic_titles"].update(drugs={}),
+        "demographic_titles.drugs",
+    ),
+    "demographic_titles category": (
+        "disease.json",
+        lambda d: d["demographic_titles"]["medications"].update(ldopa="x"),
+        "demographic_titles.medications.ldopa",
+    ),
+    "applies_to variable": (
+        "lexicon.json",
+        lambda d: _first(d, "erectile_dysfunction").update(applies_to={"gender": ["male"]}),
+        "terms[5].applies_to.gender",
+    ),
+    "applies_to category": (
+        "lexicon.json",
+        lambda d: _first(d, "erectile_dysfunction").update(applies_to={"sex": ["men"]}),
+        "terms[5].applies_to.sex",
+    ),
     "reporter_cues": ("lexicon.json", lambda d: d.update(reporter_cues=["shak(\\w*"]), "reporter_cues[0]"),
     "persona_fields": ("disease.json", lambda d: d.update(persona_fields=["stage"]), "persona_fields[0]"),
-    "unsourced number": ("schedule.json", lambda d: d.pop("years_before_diagnosis_source"),
-                         "years_before_diagnosis"),
-    "duplicate phrase": ("lexicon.json", lambda d: _first(d, "constipation")["variants"].append("hyposmia"),
-                         "terms[4].variants[0]"),
+    "unsourced number": ("schedule.json", lambda d: d.pop("years_before_diagnosis_source"), "years_before_diagnosis"),
+    "duplicate phrase": (
+        "lexicon.json",
+        lambda d: _first(d, "constipation")["variants"].append("hyposmia"),
+        "terms[4].variants[0]",
+    ),
 }
 
 

@@ -12,9 +12,11 @@ def _rows(path):
 
 
 def test_warn_only_filter_records_without_rejecting(plugin_site, tmp_path):
-    cfg = toy_config(tmp_path / "t.toml", run="seed = 3\npatients = 3",
-                     filters='use = ["short-note"]\nwarn = ["short-note"]\n'
-                             'options = {short-note = {min_chars = 100000}}')
+    cfg = toy_config(
+        tmp_path / "t.toml",
+        run="seed = 3\npatients = 3",
+        filters='use = ["short-note"]\nwarn = ["short-note"]\noptions = {short-note = {min_chars = 100000}}',
+    )
     assert dualalign("run", str(cfg), "--out", str(tmp_path / "r"), "-q", site=plugin_site).returncode == 0
     assert dualalign("export", str(tmp_path / "r"), "--out", str(tmp_path / "e")).returncode == 0
     notes = _rows(tmp_path / "e" / "notes.jsonl")
@@ -26,8 +28,11 @@ def test_warn_only_filter_records_without_rejecting(plugin_site, tmp_path):
 
 def test_refill_regenerates_rejected_notes_and_keeps_the_ledger(plugin_site, tmp_path):
     # min_chars sits inside the generated lengths, so some first attempts fail and are regenerated
-    cfg = toy_config(tmp_path / "t.toml", run="seed = 3\npatients = 6\nmax_attempts = 4",
-                     filters='use = ["short-note"]\noptions = {short-note = {min_chars = 110}}')
+    cfg = toy_config(
+        tmp_path / "t.toml",
+        run="seed = 3\npatients = 6\nmax_attempts = 4",
+        filters='use = ["short-note"]\noptions = {short-note = {min_chars = 110}}',
+    )
     assert dualalign("run", str(cfg), "--out", str(tmp_path / "r"), "-q", site=plugin_site).returncode == 0
     assert dualalign("export", str(tmp_path / "r"), "--out", str(tmp_path / "e")).returncode == 0
     notes = {n["id"]: n for n in _rows(tmp_path / "e" / "notes.jsonl")}
@@ -36,8 +41,9 @@ def test_refill_regenerates_rejected_notes_and_keeps_the_ledger(plugin_site, tmp
     for r in ledger:
         last[r["record_id"]] = max(last.get(r["record_id"], 0), r["attempt"])
     # an attempt a later one replaced: every verdict on an accepted note, and those before a note's last attempt
-    earlier = [r for r in ledger
-               if notes[r["record_id"]]["status"] == "accepted" or r["attempt"] < last[r["record_id"]]]
+    earlier = [
+        r for r in ledger if notes[r["record_id"]]["status"] == "accepted" or r["attempt"] < last[r["record_id"]]
+    ]
     assert earlier, "expected some regenerated notes"
     for r in earlier:
         assert r["record_id"] in notes and r["attempt"] < 3

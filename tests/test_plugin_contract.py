@@ -20,19 +20,46 @@ from dualalign_core.errors import BadInput
 from dualalign_core.plugins import GROUP, PluginInfo, Registry, add_plugin, load_registry, new_manager
 from support import FIXTURES, ROOT, TOY_PACK, cli_env, dualalign
 
-CONTRACT_FIXTURES = ["dualalign_testkit", "dualalign_misspelt", "dualalign_clash_a", "dualalign_clash_b",
-                     "dualalign_optin", "dualalign_twin", "dualalign_incompatible", "dualalign_wrongbase"]
-CORE_FILTERS = ["identifiers", "length_form", "near_duplicate", "plan_adherence", "temporal_coherence",
-                "temporal_regression"]
+CONTRACT_FIXTURES = [
+    "dualalign_testkit",
+    "dualalign_misspelt",
+    "dualalign_clash_a",
+    "dualalign_clash_b",
+    "dualalign_optin",
+    "dualalign_twin",
+    "dualalign_incompatible",
+    "dualalign_wrongbase",
+]
+CORE_FILTERS = [
+    "identifiers",
+    "length_form",
+    "near_duplicate",
+    "plan_adherence",
+    "temporal_coherence",
+    "temporal_regression",
+]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every contract fixture plugin, pip-installed into one target directory."""
     target = tmp_path_factory.mktemp("contract-site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--target",
-                    str(target), *(str(FIXTURES / name) for name in CONTRACT_FIXTURES)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-build-isolation",
+            "--no-deps",
+            "--target",
+            str(target),
+            *(str(FIXTURES / name) for name in CONTRACT_FIXTURES),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return target
 
 
@@ -52,9 +79,11 @@ def listed(site: Path, **env: str) -> dict[str, dict]:
 
 def config(path: Path, use: list[str]) -> Path:
     """A toy-pack run with the core's generator and annotator and the given filters."""
-    path.write_text(f'[run]\nseed = 3\npatients = 2\nmax_notes_per_patient = 2\n\n[disease]\n'
-                    f'path = "{TOY_PACK.as_posix()}"\n\n[trajectory]\nmultiplier = 2\n\n'
-                    f"[filters]\nuse = {json.dumps(use)}\n")
+    path.write_text(
+        f"[run]\nseed = 3\npatients = 2\nmax_notes_per_patient = 2\n\n[disease]\n"
+        f'path = "{TOY_PACK.as_posix()}"\n\n[trajectory]\nmultiplier = 2\n\n'
+        f"[filters]\nuse = {json.dumps(use)}\n"
+    )
     return path
 
 
@@ -103,8 +132,9 @@ def test_plugins_table_shows_api_versions_and_status(site):
 
 
 def test_ambiguous_bare_name_in_a_run_is_exit_2_naming_the_candidates(site, tmp_path):
-    result = dualalign("run", str(config(tmp_path / "c.toml", ["dedupe"])), "--out", str(tmp_path / "run"),
-                       "--quiet", site=site)
+    result = dualalign(
+        "run", str(config(tmp_path / "c.toml", ["dedupe"])), "--out", str(tmp_path / "run"), "--quiet", site=site
+    )
     assert result.returncode == 2, result.stderr
     assert "filters.use[0]" in result.stderr and "ambiguous" in result.stderr
     assert "'clash_a:dedupe'" in result.stderr and "'clash_b:dedupe'" in result.stderr
@@ -114,8 +144,9 @@ def test_ambiguous_bare_name_in_a_run_is_exit_2_naming_the_candidates(site, tmp_
 
 def test_qualified_names_and_the_clashing_plugins_other_components_run(site, tmp_path):
     run = tmp_path / "run"
-    result = dualalign("run", str(config(tmp_path / "c.toml", ["clash_b:dedupe", "only_a"])), "--out", str(run),
-                       "--quiet", site=site)
+    result = dualalign(
+        "run", str(config(tmp_path / "c.toml", ["clash_b:dedupe", "only_a"])), "--out", str(run), "--quiet", site=site
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((run / "manifest.json").read_text())
     used = {f["name"]: (f["plugin"], f["plugin_version"]) for f in manifest["filters"]}
@@ -124,8 +155,9 @@ def test_qualified_names_and_the_clashing_plugins_other_components_run(site, tmp
 
 
 def test_an_incompatible_plugins_components_are_not_available(site, tmp_path):
-    result = dualalign("run", str(config(tmp_path / "c.toml", ["future"])), "--out", str(tmp_path / "run"),
-                       "--quiet", site=site)
+    result = dualalign(
+        "run", str(config(tmp_path / "c.toml", ["future"])), "--out", str(tmp_path / "run"), "--quiet", site=site
+    )
     assert result.returncode == 2, result.stderr
     assert "unknown filter 'future'" in result.stderr and "filters.use[0]" in result.stderr
 
@@ -145,13 +177,16 @@ def test_the_core_cannot_be_excluded(site):
     assert "DUALALIGN_PLUGINS" in result.stderr and "core" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("selection", "reason"), [
-    ("misspelt", "unknown hook 'register_filter'"),
-    ("wrongbase", "is not a subclass of"),
-    ("incompatible", "supports DualAlign API >=2"),
-    ("clash_a,clash_b", "the bare name is ambiguous"),
-    ("optin", "entry point 'optin' of dualalign-twin"),
-])
+@pytest.mark.parametrize(
+    ("selection", "reason"),
+    [
+        ("misspelt", "unknown hook 'register_filter'"),
+        ("wrongbase", "is not a subclass of"),
+        ("incompatible", "supports DualAlign API >=2"),
+        ("clash_a,clash_b", "the bare name is ambiguous"),
+        ("optin", "entry point 'optin' of dualalign-twin"),
+    ],
+)
 def test_strict_mode_fails_on_every_breach(site, selection, reason):
     result = dualalign("plugins", env=cli_env(site, DUALALIGN_PLUGINS=selection, DUALALIGN_STRICT_PLUGINS="1"))
     assert result.returncode == 2, result.stdout
@@ -184,8 +219,12 @@ def test_third_party_filters_are_opt_in(registry):
 
 def test_registry_resolves_names_and_reports_plugin_and_version(registry):
     ref = registry.ref("filter", "clash_a:dedupe")
-    assert (ref.name, ref.plugin, ref.distribution, ref.version) == ("clash_a:dedupe", "clash_a",
-                                                                     "dualalign-clash-a", "1.2.0")
+    assert (ref.name, ref.plugin, ref.distribution, ref.version) == (
+        "clash_a:dedupe",
+        "clash_a",
+        "dualalign-clash-a",
+        "1.2.0",
+    )
     assert registry.ref("filter", "only_b").qualified == "clash_b:only_b"
     core = registry.ref("filter", "core:near_duplicate")
     assert (core.name, core.plugin, core.distribution) == ("near_duplicate", "core", "dualalign-core")
@@ -242,16 +281,17 @@ def test_a_deprecated_hook_still_loads_with_a_note():
     info = PluginInfo(name="old", distribution="dualalign-old", version="1.0")
     add_plugin(new_manager(_DeprecatedSpecs), registry, info, lambda: _UsesDeprecatedHook)
     assert info.status == "ok"
-    assert info.notes[-1] == ("DeprecationWarning: register_widgets is deprecated since API 1.1; "
-                              "use register_filters")
+    assert info.notes[-1] == ("DeprecationWarning: register_widgets is deprecated since API 1.1; use register_filters")
 
 
 # -- the public face ------------------------------------------------------------------------------------
 def test_public_face_exports_resolve_and_import_no_heavy_module():
-    code = ("import sys, dualalign_core.api as api\n"
-            "heavy = {'openai', 'anthropic', 'torch', 'transformers', 'datasketch', 'numpy', 'jsonschema'}\n"
-            "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
-            "print(all(hasattr(api, n) for n in api.__all__), api.API_VERSION)\n")
+    code = (
+        "import sys, dualalign_core.api as api\n"
+        "heavy = {'openai', 'anthropic', 'torch', 'transformers', 'datasketch', 'numpy', 'jsonschema'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+        "print(all(hasattr(api, n) for n in api.__all__), api.API_VERSION)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split("\n")[:2] == ["[]", f"True {API_VERSION}"]
     assert (ROOT / "dualalign_core" / "py.typed").is_file()
@@ -261,10 +301,18 @@ def test_in_repo_plugins_import_only_the_public_face():
     offenders = []
     for path in sorted((ROOT / "plugins").glob("*/dualalign_*/**/*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
-                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
-                          if n.split(".")[0] == "dualalign_core" and n != "dualalign_core.api"]
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            offenders += [
+                f"{path.relative_to(ROOT)}: {n}"
+                for n in names
+                if n.split(".")[0] == "dualalign_core" and n != "dualalign_core.api"
+            ]
     assert offenders == []
 
 
@@ -278,16 +326,32 @@ def _optin_site(tmp_path: Path, version: str) -> Path:
     pyproject = src / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "0.4.0"', f'version = "{version}"'))
     target = tmp_path / f"site-{version}"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--target",
-                    str(target), str(src)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-build-isolation",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return target
 
 
 def test_resume_across_a_plugin_upgrade_is_refused_with_the_difference(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[run]\nseed = 3\npatients = 1\nmax_notes_per_patient = 2\n\n'
-                   f'[disease]\npath = "{TOY_PACK.as_posix()}"\n\n[generator]\nname = "template"\n\n'
-                   '[annotator]\nname = "plan"\n\n[filters]\nuse = ["shout"]\n')
+    cfg.write_text(
+        "[run]\nseed = 3\npatients = 1\nmax_notes_per_patient = 2\n\n"
+        f'[disease]\npath = "{TOY_PACK.as_posix()}"\n\n[generator]\nname = "template"\n\n'
+        '[annotator]\nname = "plan"\n\n[filters]\nuse = ["shout"]\n'
+    )
     old, new = _optin_site(tmp_path, "0.4.0"), _optin_site(tmp_path, "0.5.0")
     run = tmp_path / "run"
     first = dualalign("run", str(cfg), "--out", str(run), "--quiet", site=old)
@@ -313,8 +377,10 @@ def test_run_id_covers_each_components_plugin_version_and_options(tmp_path):
     from dualalign_core.run.resume import run_id_for
 
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[run]\nseed = 3\npatients = 1\n\n[disease]\npath = "{TOY_PACK.as_posix()}"\n\n'
-                   '[generator]\nname = "template"\n\n[annotator]\nname = "plan"\n')
+    cfg.write_text(
+        f'[run]\nseed = 3\npatients = 1\n\n[disease]\npath = "{TOY_PACK.as_posix()}"\n\n'
+        '[generator]\nname = "template"\n\n[annotator]\nname = "plan"\n'
+    )
     config = load_config(cfg)
     pipeline = resolved_pipeline(build_components(config, get_registry()))
     assert {"disease", "personas", "trajectory", "generator", "annotator", "filters"} <= set(pipeline)

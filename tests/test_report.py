@@ -16,9 +16,19 @@ from dualalign_core.report import build_report, collect_metrics
 from dualalign_core.report.diversity import distinct_n, mean_pairwise_similarity, near_duplicate_rate
 from dualalign_core.report.html import SECTIONS
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-logging=stderr", "--v=0", "--window-size=1280,2000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--window-size=1280,2000",
+]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +80,9 @@ def test_html_has_every_section_and_is_self_contained(report):
 
 def test_report_cli_writes_html_and_json(tmp_path):
     out, js = tmp_path / "r.html", tmp_path / "r.json"
-    result = CliRunner().invoke(app, ["report", str(audit_run()), "--out", str(out), "--no-embeddings",
-                                      "--json", str(js)])
+    result = CliRunner().invoke(
+        app, ["report", str(audit_run()), "--out", str(out), "--no-embeddings", "--json", str(js)]
+    )
     assert result.exit_code == 0, result.output
     assert out.read_text().startswith("<!DOCTYPE html>") and '"counts"' in js.read_text()
     bad = CliRunner().invoke(app, ["report", str(tmp_path)])
@@ -82,9 +93,11 @@ def test_diversity_measures():
     assert distinct_n(["a b c", "a b c"], 1) == pytest.approx(0.5)
     assert distinct_n([], 2) == 0.0
     text = "patient reports memory decline and word finding difficulty at the visit today"
-    assert near_duplicate_rate([text, text + " again", "completely different words about gait and falls"]) \
-        == pytest.approx(2 / 3)
+    assert near_duplicate_rate(
+        [text, text + " again", "completely different words about gait and falls"]
+    ) == pytest.approx(2 / 3)
     import numpy as np
+
     assert mean_pairwise_similarity(np.eye(3)) == pytest.approx(0.0)
     assert mean_pairwise_similarity(np.ones((1, 3))) is None
 
@@ -107,8 +120,9 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         assert f'id="{sid}"' in dom.stdout, sid
     assert "Uncaught" not in dom.stderr and ":CONSOLE(" not in dom.stderr  # no page errors or console output
     shot = tmp_path / "shot.png"
-    run = subprocess.run([exe, *flags, f"--screenshot={shot}", path.as_uri()], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [exe, *flags, f"--screenshot={shot}", path.as_uri()], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0 and shot.stat().st_size > 20_000, run.stderr[-2000:]
 
 

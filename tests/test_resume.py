@@ -40,8 +40,12 @@ def test_sigkill_then_resume_matches_uninterrupted_run(plugin_site, tmp_path):
     assert done.returncode == 0, done.stderr
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(killed),
-                             "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(killed), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 60
     while _units(killed / "run.sqlite") < 12 and time.time() < deadline:
         time.sleep(0.02)

@@ -69,8 +69,10 @@ def test_cohort_refill_counts_each_note_once(tmp_path):
     assert regenerated > 0 and any(not r["final"] for r in ledger)
     assert st.total == st.done == manifest["counts"]["plans"]
     assert st.accepted + st.rejected + st.failed == st.total
-    assert (st.accepted, st.rejected) == (manifest["counts"]["units"].get("accepted", 0),
-                                          manifest["counts"]["units"].get("rejected", 0))
+    assert (st.accepted, st.rejected) == (
+        manifest["counts"]["units"].get("accepted", 0),
+        manifest["counts"]["units"].get("rejected", 0),
+    )
     assert st.usage.cost_usd == manifest["counts"]["usage"]["cost_usd"]
 
 
@@ -86,13 +88,17 @@ def test_store_with_attempt_suffixes_migrates_to_the_attempt_column(tmp_path):
         current = dict(db.execute("SELECT id, attempt FROM units"))
         rows = list(db.execute("SELECT record_id, filter, stage, data, enforced, attempt FROM rejections"))
         db.execute("DROP TABLE rejections")
-        db.execute("CREATE TABLE rejections (id TEXT PRIMARY KEY, record_id TEXT NOT NULL, filter TEXT NOT NULL, "
-                   "stage TEXT NOT NULL, data TEXT NOT NULL, enforced INTEGER NOT NULL DEFAULT 1)")
+        db.execute(
+            "CREATE TABLE rejections (id TEXT PRIMARY KEY, record_id TEXT NOT NULL, filter TEXT NOT NULL, "
+            "stage TEXT NOT NULL, data TEXT NOT NULL, enforced INTEGER NOT NULL DEFAULT 1)"
+        )
         for record_id, name, stage, data, enforced, attempt in rows:
             old_id = record_id if attempt == current[record_id] else f"{record_id}@{attempt}"
             doc = {k: v for k, v in json.loads(data).items() if k != "attempt"} | {"record_id": old_id}
-            db.execute("INSERT INTO rejections VALUES (?, ?, ?, ?, ?, ?)",
-                       (f"{old_id}:{name}", old_id, name, stage, json.dumps(doc), enforced))
+            db.execute(
+                "INSERT INTO rejections VALUES (?, ?, ?, ?, ?, ?)",
+                (f"{old_id}:{name}", old_id, name, stage, json.dumps(doc), enforced),
+            )
     RunStore(run).close()  # opening it for writing migrates it
     with RunView(run) as view:
         assert sorted((r["record_id"], r["attempt"], r["final"]) for r in view.rejections()) == expected
@@ -106,8 +112,12 @@ def test_training_examples_are_the_accepted_labelled_sentences(tmp_path):
     Pipeline(load_config(config(tmp_path)), run).run()
     examples, labels = run_examples(run)
     with RunView(run) as view:
-        labelled = [(s.text, view.primary_labels[s.id].label) for n in view.accepted
-                    for s in view.sentences.get(n.id, ()) if s.id in view.primary_labels and s.text.strip()]
+        labelled = [
+            (s.text, view.primary_labels[s.id].label)
+            for n in view.accepted
+            for s in view.sentences.get(n.id, ())
+            if s.id in view.primary_labels and s.text.strip()
+        ]
         pack = view.disease
     assert pack is not None and labels == [pack.negative_label, *pack.labels]
     assert [(e.text, e.label) for e in examples] == labelled and labelled

@@ -27,9 +27,16 @@ def ad() -> DiseasePack:
 
 
 def _pipeline(tmp_path, disease: dict, patients: int, multiplier: float = 5.0, seed: int = 1, **extra) -> Pipeline:
-    cfg = parse_config({"run": {"seed": seed, "patients": patients}, "disease": disease,
-                        "trajectory": {"multiplier": multiplier}, "generator": {"name": "template"},
-                        "filters": {"use": []}, **extra})
+    cfg = parse_config(
+        {
+            "run": {"seed": seed, "patients": patients},
+            "disease": disease,
+            "trajectory": {"multiplier": multiplier},
+            "generator": {"name": "template"},
+            "filters": {"use": []},
+            **extra,
+        }
+    )
     return Pipeline(cfg, tmp_path / f"run-{multiplier}-{seed}")
 
 
@@ -111,8 +118,10 @@ def test_toy_pack_needs_data_not_code(tmp_path):
     """The toy pack ships only data files; the core's samplers plan it and a run completes."""
     assert not list(TOY_PACK.glob("*.py"))
     cfg = tmp_path / "toy.toml"
-    cfg.write_text(f'[run]\nseed = 4\npatients = 20\n[disease]\npath = "{TOY_PACK.as_posix()}"\n'
-                   '[generator]\nname = "template"\n[filters]\nuse = []\n')
+    cfg.write_text(
+        f'[run]\nseed = 4\npatients = 20\n[disease]\npath = "{TOY_PACK.as_posix()}"\n'
+        '[generator]\nname = "template"\n[filters]\nuse = []\n'
+    )
     result = dualalign("plan", str(cfg), "--out", str(tmp_path / "run"), "--json")
     assert result.returncode == 0, result.stderr
     fidelity = json.loads(result.stdout)["fidelity"]
@@ -129,11 +138,26 @@ def test_reweighting_va_like_cohort_to_target(ad):
     va = copy.deepcopy(ad.demographics)
     # a VA-like source: mostly men, older
     va["factors"] = [f for f in va["factors"] if f["id"] != "age_sex"]
-    cells = {("65-74", "male"): 0.30, ("75-84", "male"): 0.36, ("85+", "male"): 0.28,
-             ("65-74", "female"): 0.02, ("75-84", "female"): 0.02, ("85+", "female"): 0.02}
-    va["factors"].insert(0, {"id": "age_sex", "variables": ["age_band", "sex"], "given": [], "rows": [
-        {"values": {"age_band": a, "sex": s}, "p": p, "source": next(iter(va["sources"]))}
-        for (a, s), p in cells.items()]})
+    cells = {
+        ("65-74", "male"): 0.30,
+        ("75-84", "male"): 0.36,
+        ("85+", "male"): 0.28,
+        ("65-74", "female"): 0.02,
+        ("75-84", "female"): 0.02,
+        ("85+", "female"): 0.02,
+    }
+    va["factors"].insert(
+        0,
+        {
+            "id": "age_sex",
+            "variables": ["age_band", "sex"],
+            "given": [],
+            "rows": [
+                {"values": {"age_band": a, "sex": s}, "p": p, "source": next(iter(va["sources"]))}
+                for (a, s), p in cells.items()
+            ],
+        },
+    )
     rw = compute_weights(va, ad.demographics)
     assert rw.tvd_before > 0.5
     female = [w for c, w in rw.weights.items() if "female" in c]
@@ -142,8 +166,9 @@ def test_reweighting_va_like_cohort_to_target(ad):
     assert 0 < rw.ess_fraction < 0.5
     rng = np.random.default_rng(0)
     cols = sample_columns(va, ad.risk_factors, 20_000, rng)
-    rows = [dict(zip(rw.variables, vals, strict=True))
-            for vals in zip(*(cols.values(v) for v in rw.variables), strict=True)]
+    rows = [
+        dict(zip(rw.variables, vals, strict=True)) for vals in zip(*(cols.values(v) for v in rw.variables), strict=True)
+    ]
     idx = resample(rows, rw, 20_000, rng)
     measured = Counter(tuple(rows[i][v] for v in rw.variables) for i in idx)
     after = tvd(rw.target, {k: c / len(idx) for k, c in measured.items()})
@@ -158,9 +183,9 @@ def test_plan_context_needs_no_llm(ad):
     sampler.name, sampler.plugin, sampler.plugin_version = "stage-schedule", "core", "0"
     from dualalign_core.records import Persona, Provenance
 
-    persona = Persona(id="p1", age=80, demographics={"sex": "female"}, risk_factors=(),
-                      provenance=Provenance("x", 0, "c", "p", "v"))
+    persona = Persona(
+        id="p1", age=80, demographics={"sex": "female"}, risk_factors=(), provenance=Provenance("x", 0, "c", "p", "v")
+    )
     plans = sampler.plan(persona, ad, 42, ctx)
     assert len(plans) == 12
-    assert [p.years_before_diagnosis for p in plans] == sorted((p.years_before_diagnosis for p in plans),
-                                                               reverse=True)
+    assert [p.years_before_diagnosis for p in plans] == sorted((p.years_before_diagnosis for p in plans), reverse=True)

@@ -21,12 +21,33 @@ def scaffold_and_test(kind: str, name: str, tmp_path: Path) -> None:
     assert "[project.entry-points.dualalign]" in pyproject
     module = "dualalign_" + name.replace("-", "_")
     assert 'DUALALIGN_API = ">=1.0,<2"' in (pkg / module / "__init__.py").read_text()
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-                    str(site), str(pkg)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(pkg),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert (site / module / "__init__.py").is_file()
     # run from a neutral directory so the package is imported from the install, not from its source tree
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(pkg / "tests")],
-                           capture_output=True, text=True, cwd=tmp_path, env=cli_env(site), timeout=600)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(pkg / "tests")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env(site),
+        timeout=600,
+    )
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
     assert " passed" in tests.stdout and "failed" not in tests.stdout
     listed = dualalign("plugins", "--json", site=site)

@@ -20,7 +20,7 @@ def test_hard_case(case):
 @pytest.mark.parametrize("case", CASES + BLIND, ids=lambda c: c.id)
 def test_offsets_point_into_text(case):
     for s in segment(case.text):
-        assert case.text[s.start:s.end] == s.text
+        assert case.text[s.start : s.end] == s.text
 
 
 def test_accuracy_figures():
@@ -30,8 +30,10 @@ def test_accuracy_figures():
 
 
 def test_sections_are_tracked():
-    text = ("S: 74 yo M, wife reports forgetfulness.\nO: BP 142/88, HR 72, T 98.6\n"
-            "A/P:\n1. MCI - start donepezil 5 mg q.d.\nFH: mother with dementia.")
+    text = (
+        "S: 74 yo M, wife reports forgetfulness.\nO: BP 142/88, HR 72, T 98.6\n"
+        "A/P:\n1. MCI - start donepezil 5 mg q.d.\nFH: mother with dementia."
+    )
     got = [(s.text, s.section) for s in segment(text)]
     assert got == [
         ("74 yo M, wife reports forgetfulness.", "subjective"),

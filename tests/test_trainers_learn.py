@@ -82,11 +82,35 @@ def test_defaults_learn_on_minilm(cls: type[LoraTrainer], tmp_path: Path) -> Non
 def test_stall_warning_in_summary_stderr_and_metrics(tiny: Path, tmp_path: Path) -> None:
     """A learning rate that cannot move the model: a loud warning on stderr, in the summary and the metrics."""
     gold = tmp_path / "gold.jsonl"
-    gold.write_text("".join(json.dumps({"text": e.text, "label": e.label, "patient_id": e.unit}) + "\n"
-                            for e in labelled_sentences(8)))
-    res = runner.invoke(app, ["train", "--gold", str(gold), "--task", "binary", "--model", str(tiny),
-                              "--out", str(tmp_path / "m"), "--option", "lr=1e-12", "--option", "head_lr=1e-12",
-                              "--option", "min_steps=0", "--option", "epochs=1", "--option", "stall_ratio=0.5"])
+    gold.write_text(
+        "".join(
+            json.dumps({"text": e.text, "label": e.label, "patient_id": e.unit}) + "\n" for e in labelled_sentences(8)
+        )
+    )
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--gold",
+            str(gold),
+            "--task",
+            "binary",
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp_path / "m"),
+            "--option",
+            "lr=1e-12",
+            "--option",
+            "head_lr=1e-12",
+            "--option",
+            "min_steps=0",
+            "--option",
+            "epochs=1",
+            "--option",
+            "stall_ratio=0.5",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert res.output.count("training loss has not fallen") == 2  # the loop's line and the command's summary
     assert "WARNING: training loss has not fallen" in res.output
@@ -97,11 +121,38 @@ def test_stall_warning_in_summary_stderr_and_metrics(tiny: Path, tmp_path: Path)
 
 def test_cli_options_reach_the_loop(tiny: Path, run_dir: Path, tmp_path: Path) -> None:
     """Every new trainer knob, given through the CLI, lands in the saved settings and shapes the run."""
-    res = runner.invoke(app, ["train", str(run_dir), "--task", "multiclass", "--model", str(tiny), "--trainer",
-                              "full", "--out", str(tmp_path / "m"), "--option", "head_lr=2e-3", "--option",
-                              "min_steps=1000", "--option", "max_epochs=2", "--option", "epochs=1", "--option",
-                              "warmup_ratio=0.2", "--option", "batch_size=32", "--option", "micro_batch_size=32",
-                              "--option", "stall_ratio=2.0", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(run_dir),
+            "--task",
+            "multiclass",
+            "--model",
+            str(tiny),
+            "--trainer",
+            "full",
+            "--out",
+            str(tmp_path / "m"),
+            "--option",
+            "head_lr=2e-3",
+            "--option",
+            "min_steps=1000",
+            "--option",
+            "max_epochs=2",
+            "--option",
+            "epochs=1",
+            "--option",
+            "warmup_ratio=0.2",
+            "--option",
+            "batch_size=32",
+            "--option",
+            "micro_batch_size=32",
+            "--option",
+            "stall_ratio=2.0",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     meta = json.loads((tmp_path / "m" / "lora.json").read_text())
@@ -109,8 +160,21 @@ def test_cli_options_reach_the_loop(tiny: Path, run_dir: Path, tmp_path: Path) -
     assert meta["settings"]["head_lr"] == 2e-3 and meta["settings"]["lr"] == 2e-5  # full's default lr
     assert meta["settings"]["warmup_ratio"] == 0.2 and meta["settings"]["stall_ratio"] == 2.0
     assert result["summary"]["epochs_planned"] == 2  # min_steps asks for more, max_epochs caps it
-    res = runner.invoke(app, ["train", str(run_dir), "--task", "binary", "--model", str(tiny), "--out",
-                              str(tmp_path / "x"), "--option", "head_lr=-1"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(run_dir),
+            "--task",
+            "binary",
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp_path / "x"),
+            "--option",
+            "head_lr=-1",
+        ],
+    )
     assert res.exit_code == 2 and "head_lr" in res.output
 
 
@@ -136,8 +200,24 @@ def test_gguf_checkpoint_trains_through_cli_and_reloads(tiny_gguf: Path, run_dir
     base, _ = M.load_base(str(tiny_gguf), ["none", "symptom"], 2, M.torch.float32)
     assert type(base).__name__ == "LlamaForSequenceClassification"
     model_dir = tmp_path / "m"
-    res = runner.invoke(app, ["train", str(run_dir), "--task", "binary", "--model", str(tiny_gguf), "--out",
-                              str(model_dir), "--option", "min_steps=4", "--option", "epochs=1", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(run_dir),
+            "--task",
+            "binary",
+            "--model",
+            str(tiny_gguf),
+            "--out",
+            str(model_dir),
+            "--option",
+            "min_steps=4",
+            "--option",
+            "epochs=1",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     meta = json.loads((model_dir / "lora.json").read_text())
     assert meta["base_model"] == str(tiny_gguf.resolve()) and meta["modules_to_save"] == ["score"]
@@ -178,14 +258,17 @@ def no_symptom_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pack
 
 
-def test_negative_label_comes_from_the_pack(no_symptom_pack: Path, tiny: Path,
-                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_negative_label_comes_from_the_pack(
+    no_symptom_pack: Path, tiny: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Training, evaluation and ablation use the pack's ``no_symptom``; ``none`` appears nowhere."""
     tmp = tmp_path_factory.mktemp("neg")
     config = tmp / "toy.toml"
-    config.write_text(f'[run]\nname = "toy"\nseed = 1\npatients = 3\nmax_notes_per_patient = 3\n'
-                      f'[disease]\npath = "{no_symptom_pack}"\n[trajectory]\nmultiplier = 5\n'
-                      f'[generator]\nname = "template"\n[annotator]\nname = "lexicon"\n')
+    config.write_text(
+        f'[run]\nname = "toy"\nseed = 1\npatients = 3\nmax_notes_per_patient = 3\n'
+        f'[disease]\npath = "{no_symptom_pack}"\n[trajectory]\nmultiplier = 5\n'
+        f'[generator]\nname = "template"\n[annotator]\nname = "lexicon"\n'
+    )
     run = _run(config, tmp / "run", patients=3)
     from dualalign_core.training.data import run_examples
 
@@ -193,11 +276,28 @@ def test_negative_label_comes_from_the_pack(no_symptom_pack: Path, tiny: Path,
     assert labels == ["no_symptom", "motor_symptoms", "nonmotor_symptoms"]
     assert "none" not in {e.label for e in examples} and "no_symptom" in {e.label for e in examples}
     gold = tmp / "gold.jsonl"
-    gold.write_text("".join(json.dumps({"text": e.text, "label": e.label, "patient_id": e.unit}) + "\n"
-                            for e in examples[:60]))
+    gold.write_text(
+        "".join(json.dumps({"text": e.text, "label": e.label, "patient_id": e.unit}) + "\n" for e in examples[:60])
+    )
     for task in ("binary", "multiclass"):
-        res = runner.invoke(app, ["train", str(run), "--task", task, "--model", str(tiny), "--out",
-                                  str(tmp / task), "--option", "min_steps=2", "--option", "epochs=1", "--json"])
+        res = runner.invoke(
+            app,
+            [
+                "train",
+                str(run),
+                "--task",
+                task,
+                "--model",
+                str(tiny),
+                "--out",
+                str(tmp / task),
+                "--option",
+                "min_steps=2",
+                "--option",
+                "epochs=1",
+                "--json",
+            ],
+        )
         assert res.exit_code == 0, res.output
         meta = json.loads((tmp / task / "dualalign-model.json").read_text())
         assert meta["negative_label"] == "no_symptom" and meta["labels"][0] == "no_symptom"
@@ -206,14 +306,30 @@ def test_negative_label_comes_from_the_pack(no_symptom_pack: Path, tiny: Path,
         assert res.exit_code == 0, res.output
         metrics = json.loads((tmp / task / "metrics.json").read_text())
         assert "no_symptom" in metrics["per_label"] and "none" not in metrics["per_label"]
-    res = runner.invoke(app, ["train", "--gold", str(gold), "--disease", "alzheimers", "--task", "binary",
-                              "--model", str(tiny), "--out", str(tmp / "x")])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            "--gold",
+            str(gold),
+            "--disease",
+            "alzheimers",
+            "--task",
+            "binary",
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp / "x"),
+        ],
+    )
     assert res.exit_code == 2 and "unknown label 'no_symptom'" in res.output.replace("\n", "")
     ablation = tmp / "ablation.toml"
-    ablation.write_text(f'[ablation]\ngold = "gold.jsonl"\ntasks = ["binary"]\nout = "ab"\n'
-                        f'[synthetic]\nconfig = "toy.toml"\npatients = 1\n'
-                        f'[trainer]\nname = "lora"\nmodel = "{tiny}"\noptions = {{ min_steps = 2, epochs = 1 }}\n'
-                        f'[[arms]]\nname = "gold only"\ndata = "gold"\n')
+    ablation.write_text(
+        f'[ablation]\ngold = "gold.jsonl"\ntasks = ["binary"]\nout = "ab"\n'
+        f'[synthetic]\nconfig = "toy.toml"\npatients = 1\n'
+        f'[trainer]\nname = "lora"\nmodel = "{tiny}"\noptions = {{ min_steps = 2, epochs = 1 }}\n'
+        f'[[arms]]\nname = "gold only"\ndata = "gold"\n'
+    )
     res = runner.invoke(app, ["ablate", str(ablation), "--json"])
     assert res.exit_code == 0, res.output
     row = json.loads((tmp / "ab" / "results.json").read_text())["rows"][0]
@@ -221,8 +337,9 @@ def test_negative_label_comes_from_the_pack(no_symptom_pack: Path, tiny: Path,
 
 
 def _examples(label_counts: dict[str, int], source: str) -> list[Example]:
-    return [Example(f"{lb} {i}", lb, {}, f"{source}{i % 7}", source)
-            for lb, n in label_counts.items() for i in range(n)]
+    return [
+        Example(f"{lb} {i}", lb, {}, f"{source}{i % 7}", source) for lb, n in label_counts.items() for i in range(n)
+    ]
 
 
 def test_mixing_ratio_balance_and_weight() -> None:
@@ -243,33 +360,78 @@ def test_mixing_ratio_balance_and_weight() -> None:
 
 def test_cli_train_and_ablate_mixing(tiny: Path, run_dir: Path, tmp_path: Path) -> None:
     gold = tmp_path / "gold.jsonl"
-    gold.write_text("".join(json.dumps({"text": e.text, "label": e.label, "patient_id": e.unit}) + "\n"
-                            for e in labelled_sentences(8)))
-    res = runner.invoke(app, ["train", str(run_dir), "--gold", str(gold), "--task", "binary", "--model", str(tiny),
-                              "--out", str(tmp_path / "m"), "--synthetic-ratio", "0.5", "--balance", "gold",
-                              "--synthetic-weight", "0.3", "--option", "min_steps=2", "--option", "epochs=1",
-                              "--json"])
+    gold.write_text(
+        "".join(
+            json.dumps({"text": e.text, "label": e.label, "patient_id": e.unit}) + "\n" for e in labelled_sentences(8)
+        )
+    )
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(run_dir),
+            "--gold",
+            str(gold),
+            "--task",
+            "binary",
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp_path / "m"),
+            "--synthetic-ratio",
+            "0.5",
+            "--balance",
+            "gold",
+            "--synthetic-weight",
+            "0.3",
+            "--option",
+            "min_steps=2",
+            "--option",
+            "epochs=1",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     sizes = result["sizes"]
     assert 0 < sizes["train_synthetic"] <= 0.5 * sizes["train_gold"] + 1
     assert result["mixing"] == {"ratio": 0.5, "balance": "gold", "synthetic_weight": 0.3}
-    res = runner.invoke(app, ["train", str(run_dir), "--gold", str(gold), "--task", "binary", "--model", str(tiny),
-                              "--out", str(tmp_path / "x"), "--balance", "even"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(run_dir),
+            "--gold",
+            str(gold),
+            "--task",
+            "binary",
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp_path / "x"),
+            "--balance",
+            "even",
+        ],
+    )
     assert res.exit_code == 2 and "balance" in res.output
     test = tmp_path / "final.jsonl"
     test.write_text("".join(json.dumps({"text": e.text, "label": e.label}) + "\n" for e in labelled_sentences(2)))
     base = tmp_path / "base.toml"
-    base.write_text((ROOT / "examples" / "alzheimers-template.toml").read_text().replace(
-        "max_notes_per_patient = 4", "max_notes_per_patient = 2"))
+    base.write_text(
+        (ROOT / "examples" / "alzheimers-template.toml")
+        .read_text()
+        .replace("max_notes_per_patient = 4", "max_notes_per_patient = 2")
+    )
     config = tmp_path / "ablation.toml"
-    config.write_text(f'[ablation]\ngold = "gold.jsonl"\ntest = "final.jsonl"\ntasks = ["binary"]\nout = "ab"\n'
-                      f'mixing = {{ ratio = 1.0, balance = "gold", synthetic_weight = 0.5 }}\n'
-                      f'[synthetic]\nconfig = "base.toml"\npatients = 1\n'
-                      f'[trainer]\nname = "lora"\nmodel = "{tiny}"\noptions = {{ min_steps = 2, epochs = 1 }}\n'
-                      f'[[arms]]\nname = "mixed"\ndata = "gold+synthetic"\nmultiplier = 1\n'
-                      f'[[arms]]\nname = "all synthetic"\ndata = "gold+synthetic"\nmultiplier = 1\n'
-                      f'mixing = {{ ratio = 100.0, balance = "none", synthetic_weight = 1.0 }}\n')
+    config.write_text(
+        f'[ablation]\ngold = "gold.jsonl"\ntest = "final.jsonl"\ntasks = ["binary"]\nout = "ab"\n'
+        f'mixing = {{ ratio = 1.0, balance = "gold", synthetic_weight = 0.5 }}\n'
+        f'[synthetic]\nconfig = "base.toml"\npatients = 1\n'
+        f'[trainer]\nname = "lora"\nmodel = "{tiny}"\noptions = {{ min_steps = 2, epochs = 1 }}\n'
+        f'[[arms]]\nname = "mixed"\ndata = "gold+synthetic"\nmultiplier = 1\n'
+        f'[[arms]]\nname = "all synthetic"\ndata = "gold+synthetic"\nmultiplier = 1\n'
+        f'mixing = {{ ratio = 100.0, balance = "none", synthetic_weight = 1.0 }}\n'
+    )
     res = runner.invoke(app, ["ablate", str(config), "--json"])
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "ab" / "results.json").read_text())
@@ -284,14 +446,43 @@ def test_cli_train_and_ablate_mixing(tiny: Path, run_dir: Path, tmp_path: Path) 
 def test_classifier_annotator_end_to_end(tiny: Path, run_dir: Path, tmp_path: Path) -> None:
     """Train -> ``annotate --annotator classifier --option model_dir=`` -> a run labelled by it -> agreement."""
     model_dir = tmp_path / "model"
-    res = runner.invoke(app, ["train", str(run_dir), "--task", "multiclass", "--model", str(tiny), "--out",
-                              str(model_dir), "--option", "min_steps=30", "--option", "lr=5e-3"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(run_dir),
+            "--task",
+            "multiclass",
+            "--model",
+            str(tiny),
+            "--out",
+            str(model_dir),
+            "--option",
+            "min_steps=30",
+            "--option",
+            "lr=5e-3",
+        ],
+    )
     assert res.exit_code == 0, res.output
     texts = tmp_path / "in.jsonl"
-    texts.write_text("".join(json.dumps({"id": f"s{i}", "text": e.text}) + "\n"
-                             for i, e in enumerate(labelled_sentences(2))))
-    res = runner.invoke(app, ["annotate", str(texts), "--annotator", "classifier", "--option",
-                              f"model_dir={model_dir}", "--option", "batch_size=4", "--out", str(tmp_path / "c.jsonl")])
+    texts.write_text(
+        "".join(json.dumps({"id": f"s{i}", "text": e.text}) + "\n" for i, e in enumerate(labelled_sentences(2)))
+    )
+    res = runner.invoke(
+        app,
+        [
+            "annotate",
+            str(texts),
+            "--annotator",
+            "classifier",
+            "--option",
+            f"model_dir={model_dir}",
+            "--option",
+            "batch_size=4",
+            "--out",
+            str(tmp_path / "c.jsonl"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in (tmp_path / "c.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and {r["annotator"] for r in rows} == {"classifier"}
@@ -304,9 +495,13 @@ def test_classifier_annotator_end_to_end(tiny: Path, run_dir: Path, tmp_path: Pa
     assert "binary_kappa" in json.loads(res.stdout)
     config = tmp_path / "run.toml"
     template = (ROOT / "examples" / "alzheimers-template.toml").read_text()
-    config.write_text(re.sub(r'\[annotator\]\nname = "[^"]+"',
-                             f'[annotator]\nname = "classifier"\noptions = {{ model_dir = "{model_dir}" }}', template)
-                      .replace("max_notes_per_patient = 4", "max_notes_per_patient = 2"))
+    config.write_text(
+        re.sub(
+            r'\[annotator\]\nname = "[^"]+"',
+            f'[annotator]\nname = "classifier"\noptions = {{ model_dir = "{model_dir}" }}',
+            template,
+        ).replace("max_notes_per_patient = 4", "max_notes_per_patient = 2")
+    )
     res = runner.invoke(app, ["run", str(config), "--patients", "2", "--out", str(tmp_path / "run")])
     assert res.exit_code == 0, res.output
     from dualalign_core.run.store import RunStore
@@ -316,8 +511,19 @@ def test_classifier_annotator_end_to_end(tiny: Path, run_dir: Path, tmp_path: Pa
         sentences = list(store.iter_records("sentences"))
     assert labels and {lab.annotator for lab in labels} == {"classifier"}
     assert len(labels) == len(sentences) and all(lab.confidence is not None for lab in labels)
-    res = runner.invoke(app, ["annotate", str(texts), "--annotator", "classifier", "--option",
-                              f"model_dir={tmp_path}", "--out", str(tmp_path / "x.jsonl")])
+    res = runner.invoke(
+        app,
+        [
+            "annotate",
+            str(texts),
+            "--annotator",
+            "classifier",
+            "--option",
+            f"model_dir={tmp_path}",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+        ],
+    )
     assert res.exit_code == 2 and "dualalign-model.json" in res.output
 
 
@@ -330,8 +536,23 @@ def test_classifier_annotator_batches_across_notes(tiny: Path, run_dir: Path, tm
     from dualalign_core.context import RunContext
     from dualalign_core.plugins import get_registry
 
-    res = runner.invoke(app, ["train", str(run_dir), "--task", "binary", "--model", str(tiny), "--out",
-                              str(tmp_path / "m"), "--option", "min_steps=2", "--option", "epochs=1"])
+    res = runner.invoke(
+        app,
+        [
+            "train",
+            str(run_dir),
+            "--task",
+            "binary",
+            "--model",
+            str(tiny),
+            "--out",
+            str(tmp_path / "m"),
+            "--option",
+            "min_steps=2",
+            "--option",
+            "epochs=1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     annotator = ClassifierAnnotator(model_dir=str(tmp_path / "m"), batch_size=8)
     ctx = RunContext(run_id="t", seed=0, disease=get_registry().get("disease", "alzheimers"))

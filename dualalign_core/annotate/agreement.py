@@ -40,11 +40,16 @@ class AgreementReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "annotator_a": self.annotator_a, "annotator_b": self.annotator_b, "n": self.n,
-            "observed_agreement": round(self.observed, 4), "kappa": round(self.kappa, 4),
+            "annotator_a": self.annotator_a,
+            "annotator_b": self.annotator_b,
+            "n": self.n,
+            "observed_agreement": round(self.observed, 4),
+            "kappa": round(self.kappa, 4),
             "binary_kappa": round(self.binary_kappa, 4),
             "per_label_kappa": {k: round(v, 4) for k, v in self.per_label.items()},
-            "disagreements": len(self.disagreements), "only_a": self.only_a, "only_b": self.only_b,
+            "disagreements": len(self.disagreements),
+            "only_a": self.only_a,
+            "only_b": self.only_b,
         }
 
 
@@ -67,8 +72,9 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
     return (observed - expected) / (1 - expected)
 
 
-def agreement(labels_a: Iterable[Label], labels_b: Iterable[Label], *, labels: Sequence[str] | None = None
-              ) -> AgreementReport:
+def agreement(
+    labels_a: Iterable[Label], labels_b: Iterable[Label], *, labels: Sequence[str] | None = None
+) -> AgreementReport:
     """Compare two annotators' labels, matched by sentence id; sentences only one side labelled are counted.
 
     The binary kappa compares each label's own ``binary`` flag, so it holds for any pack's negative label."""
@@ -81,15 +87,21 @@ def agreement(labels_a: Iterable[Label], labels_b: Iterable[Label], *, labels: S
     per_label = {lab: cohen_kappa([x == lab for x in ya], [y == lab for y in yb]) for lab in names}
     disagreements = tuple(
         Disagreement(s, a[s].note_id, a[s].label, b[s].label, a[s].evidence, b[s].evidence)
-        for s in shared if a[s].label != b[s].label
+        for s in shared
+        if a[s].label != b[s].label
     )
     n = len(shared)
     return AgreementReport(
-        annotator_a=_name(a.values()), annotator_b=_name(b.values()), n=n,
-        observed=(n - len(disagreements)) / n if n else 0.0, kappa=cohen_kappa(ya, yb),
+        annotator_a=_name(a.values()),
+        annotator_b=_name(b.values()),
+        n=n,
+        observed=(n - len(disagreements)) / n if n else 0.0,
+        kappa=cohen_kappa(ya, yb),
         binary_kappa=cohen_kappa([a[s].binary for s in shared], [b[s].binary for s in shared]),
-        per_label=per_label, disagreements=disagreements,
-        only_a=sum(1 for s in a if s not in b), only_b=sum(1 for s in b if s not in a),
+        per_label=per_label,
+        disagreements=disagreements,
+        only_a=sum(1 for s in a if s not in b),
+        only_b=sum(1 for s in b if s not in a),
     )
 
 
@@ -98,8 +110,9 @@ def _name(labels: Iterable[Label]) -> str:
     return "+".join(names) if names else ""
 
 
-def agreement_from_mapping(a: Mapping[str, str], b: Mapping[str, str], *, negative_label: str,
-                           **kwargs: Any) -> AgreementReport:
+def agreement_from_mapping(
+    a: Mapping[str, str], b: Mapping[str, str], *, negative_label: str, **kwargs: Any
+) -> AgreementReport:
     """Convenience: compare two ``sentence id -> label`` mappings (``negative_label``: the pack's)."""
     return agreement(
         [Label(sid, "", lab, lab != negative_label, "a") for sid, lab in a.items()],

@@ -45,10 +45,18 @@ class AnnotateStats:
     stopped: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"records": self.records, "sentences": self.sentences, "labels": dict(sorted(self.labels.items())),
-                "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
-                "cost_usd": self.usage.cost_usd, "resumed_done": self.skipped, "failed": len(self.failed),
-                "failures": list(self.failed[:20]), "stopped": self.stopped}
+        return {
+            "records": self.records,
+            "sentences": self.sentences,
+            "labels": dict(sorted(self.labels.items())),
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "cost_usd": self.usage.cost_usd,
+            "resumed_done": self.skipped,
+            "failed": len(self.failed),
+            "failures": list(self.failed[:20]),
+            "stopped": self.stopped,
+        }
 
 
 def _constant(name: str) -> None:
@@ -65,8 +73,7 @@ def iter_jsonl(path: str | Path, *, require: Sequence[str] = ("text",)) -> Itera
         try:
             rec = json.loads(line, parse_constant=_constant)
         except json.JSONDecodeError as exc:
-            raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path),
-                           field=f"line {n}") from None
+            raise BadInput(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), field=f"line {n}") from None
         if not isinstance(rec, dict):
             raise BadInput("expected a JSON object", file=str(path), field=f"line {n}")
         check_unicode(rec, file=path, field=f"line {n}")
@@ -116,8 +123,9 @@ def _units(rec: Mapping[str, Any], index: int, mode: str, path: str = "") -> tup
     """A record as a note and its sentences (``index`` is the record's line number)."""
     note_id = record_id(rec, index, path)
     text = rec["text"]
-    prov = Provenance(run_id="annotate", seed=0, component="cli:annotate", plugin="dualalign-core",
-                      plugin_version="unknown")
+    prov = Provenance(
+        run_id="annotate", seed=0, component="cli:annotate", plugin="dualalign-core", plugin_version="unknown"
+    )
     note = Note(id=note_id, plan_id="", persona_id="", text=text, usage=Usage(), provenance=prov)
     spans = segment(text) if mode != "never" else []
     if mode == "never" or (mode == "auto" and len(spans) <= 1):
@@ -127,13 +135,21 @@ def _units(rec: Mapping[str, Any], index: int, mode: str, path: str = "") -> tup
             sid = sentence_id(note_id, given or 0) if whole else f"{note_id}-s{given}"
         sentences = [Sentence(str(sid), note_id, 0, 0, len(text), text)]
     else:
-        sentences = [Sentence(sentence_id(note_id, i), note_id, i, s.start, s.end, s.text, s.section)
-                     for i, s in enumerate(spans)]
+        sentences = [
+            Sentence(sentence_id(note_id, i), note_id, i, s.start, s.end, s.text, s.section)
+            for i, s in enumerate(spans)
+        ]
     return note, sentences
 
 
-def _rows(rec: Mapping[str, Any], note: Note, sentences: Sequence[Sentence], labels: Sequence[Label],
-          annotator: str, negative: str) -> Iterator[dict[str, Any]]:
+def _rows(
+    rec: Mapping[str, Any],
+    note: Note,
+    sentences: Sequence[Sentence],
+    labels: Sequence[Label],
+    annotator: str,
+    negative: str,
+) -> Iterator[dict[str, Any]]:
     """Output rows of one record, one at a time. A segmented note's rows carry the note id, the sentence and
     its offsets into the note's ``text`` (never the whole note again: output size is linear in the input)."""
     by_sentence = {lab.sentence_id: lab for lab in labels}
@@ -143,8 +159,16 @@ def _rows(rec: Mapping[str, Any], note: Note, sentences: Sequence[Sentence], lab
         lab = by_sentence.get(s.id)
         row = dict(meta)
         if segmented:
-            row.update({"note_id": note.id, "text": s.text, "sentence_index": s.index, "start": s.start,
-                        "end": s.end, "section": s.section})
+            row.update(
+                {
+                    "note_id": note.id,
+                    "text": s.text,
+                    "sentence_index": s.index,
+                    "start": s.start,
+                    "end": s.end,
+                    "section": s.section,
+                }
+            )
         row["sentence_id"] = s.id
         row["label"] = lab.label if lab else negative
         row["binary"] = lab.binary if lab else False
@@ -165,8 +189,9 @@ def _write_rows(fh: Any, rows: Iterable[Mapping[str, Any]], chunk: int = 1024) -
         fh.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
-async def _label(note: Note, sentences: list[Sentence], annotator: Annotator, ctx: RunContext
-                 ) -> tuple[list[Label], Usage]:
+async def _label(
+    note: Note, sentences: list[Sentence], annotator: Annotator, ctx: RunContext
+) -> tuple[list[Label], Usage]:
     if not sentences or not note.text.strip():
         return [], Usage()
     with plugin_call(annotator, "annotate", "annotator"):
@@ -174,8 +199,9 @@ async def _label(note: Note, sentences: list[Sentence], annotator: Annotator, ct
     return list(result.labels), result.usage
 
 
-async def annotate_records(records: Sequence[Mapping[str, Any]], annotator: Annotator, ctx: RunContext, *,
-                           segment_mode: str = "auto") -> tuple[list[dict[str, Any]], Usage]:
+async def annotate_records(
+    records: Sequence[Mapping[str, Any]], annotator: Annotator, ctx: RunContext, *, segment_mode: str = "auto"
+) -> tuple[list[dict[str, Any]], Usage]:
     """Label every record (a sentence, or a note that is segmented) in one pass; rows keep the input fields."""
     if segment_mode not in SEGMENT_MODES:
         raise BadInput(f"segment mode must be one of {SEGMENT_MODES}", field="segment")
@@ -209,9 +235,16 @@ def state_dir(out_path: str | Path) -> Path:
     return out_path.with_name(out_path.name + ".state")
 
 
-def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str, disease_name: str | None, *,
-                  segment_mode: str = "auto", options: Mapping[str, Any] | None = None,
-                  registry: Any = None) -> AnnotateStats:
+def annotate_file(
+    in_path: str | Path,
+    out_path: str | Path,
+    annotator_name: str,
+    disease_name: str | None,
+    *,
+    segment_mode: str = "auto",
+    options: Mapping[str, Any] | None = None,
+    registry: Any = None,
+) -> AnnotateStats:
     """``dualalign annotate FILE --annotator NAME --out OUT``: label a JSONL file of texts.
 
     Streams: each record's rows are appended to ``OUT`` and flushed as soon as it is labelled, then the
@@ -234,24 +267,30 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
     for line, rec in iter_jsonl(in_path):
         rid = record_id(rec, line, str(in_path))
         if rid in seen:
-            raise BadInput(f"duplicate id {rid!r} (first on line {seen[rid]})", file=str(in_path),
-                           field=f"line {line}")
+            raise BadInput(f"duplicate id {rid!r} (first on line {seen[rid]})", file=str(in_path), field=f"line {line}")
         seen[rid] = line
         n_records += 1
     registry = registry or get_registry()
     disease_name = installed_pack_name(disease_name, registry.names("disease"))
     disease = registry.get("disease", disease_name, field_path="--disease")
     # options (``--option KEY=VALUE``, ``--model``) are validated against the annotator's options_schema
-    annotator = registry.create("annotator", annotator_name, dict(options or {}), field_path="--annotator",
-                                name_field="--annotator", options_field="--option")
+    annotator = registry.create(
+        "annotator",
+        annotator_name,
+        dict(options or {}),
+        field_path="--annotator",
+        name_field="--annotator",
+        options_field="--option",
+    )
     check = getattr(annotator, "preflight", None)
     if callable(check):  # e.g. a vendor backend without its API key: exit 2 before any work
         try:
             check()
         except BadInput as exc:
             raise BadInput(str(exc), field="--annotator") from None
-    fingerprint = _fingerprint(in_path, annotator=annotator_name, disease=disease_name, segment=segment_mode,
-                               options=dict(options or {}))
+    fingerprint = _fingerprint(
+        in_path, annotator=annotator_name, disease=disease_name, segment=segment_mode, options=dict(options or {})
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     store = RunStore(state_dir(out_path))
     try:
@@ -260,14 +299,21 @@ def annotate_file(in_path: str | Path, out_path: str | Path, annotator_name: str
             store.set_meta("input", fingerprint)
             store.set_meta("out_offset", 0)
         ctx = RunContext(run_id="annotate", seed=0, disease=disease, store=store)
-        return asyncio.run(_stream(in_path, out_path, annotator, ctx, store, segment_mode, n_records,
-                                   UnitResult))
+        return asyncio.run(_stream(in_path, out_path, annotator, ctx, store, segment_mode, n_records, UnitResult))
     finally:
         store.close()
 
 
-async def _stream(in_path: Path, out_path: Path, annotator: Annotator, ctx: RunContext, store: Any,
-                  segment_mode: str, n_records: int, unit_result: Any) -> AnnotateStats:
+async def _stream(
+    in_path: Path,
+    out_path: Path,
+    annotator: Annotator,
+    ctx: RunContext,
+    store: Any,
+    segment_mode: str,
+    n_records: int,
+    unit_result: Any,
+) -> AnnotateStats:
     from dualalign_core.errors import RunFailed
 
     done = store.finished_units()
@@ -289,9 +335,14 @@ async def _stream(in_path: Path, out_path: Path, annotator: Annotator, ctx: RunC
             except Exception as exc:  # this record failed; the file goes on (retried on the next run)
                 error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
                 wasted = getattr(exc, "usage", None)
-                return unit_result(uid, line, "failed", error=error,
-                                   usage=wasted if isinstance(wasted, Usage) else Usage(),
-                                   billed=sorted(scope.billed)), []
+                return unit_result(
+                    uid,
+                    line,
+                    "failed",
+                    error=error,
+                    usage=wasted if isinstance(wasted, Usage) else Usage(),
+                    billed=sorted(scope.billed),
+                ), []
             rows = _rows(rec, note, sentences, labels, annotator.name, ctx.disease.negative_label)
             return unit_result(uid, line, "accepted", usage=usage, billed=sorted(scope.billed)), rows
 
@@ -337,8 +388,13 @@ def _lines(path: Path) -> Iterator[str]:
         yield from (line for line in fh if line.strip())
 
 
-def _labels_from_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], path: str, annotator: str,
-                      allowed: set[str] | None = None, negative: Callable[[], str] | None = None) -> list[Label]:
+def _labels_from_rows(
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    path: str,
+    annotator: str,
+    allowed: set[str] | None = None,
+    negative: Callable[[], str] | None = None,
+) -> list[Label]:
     """Labels of ``(line, row)`` pairs; BadInput (file, line, field) for a null, empty or unknown label and
     for a sentence id that appears twice (duplicates would silently collapse). A row without ``binary`` is a
     symptom unless its label is ``negative()`` (the pack's negative label, looked up only when needed)."""
@@ -347,23 +403,32 @@ def _labels_from_rows(rows: Sequence[tuple[int, Mapping[str, Any]]], path: str, 
     for n, r in rows:
         label = r.get("label")
         if not isinstance(label, str) or not label.strip():
-            raise BadInput(f"field 'label' must be a non-empty string, got {json.dumps(label)}", file=path,
-                           field=f"line {n}: label")
+            raise BadInput(
+                f"field 'label' must be a non-empty string, got {json.dumps(label)}",
+                file=path,
+                field=f"line {n}: label",
+            )
         if allowed is not None and label not in allowed:
-            raise BadInput(f"unknown label {label!r} (expected one of {sorted(allowed)})", file=path,
-                           field=f"line {n}: label")
-        sid = r.get("sentence_id") or (f"{r['note_id']}:{r['sentence_index']}" if r.get("sentence_index")
-                                      is not None and r.get("note_id") is not None else r.get("id"))
+            raise BadInput(
+                f"unknown label {label!r} (expected one of {sorted(allowed)})", file=path, field=f"line {n}: label"
+            )
+        sid = r.get("sentence_id") or (
+            f"{r['note_id']}:{r['sentence_index']}"
+            if r.get("sentence_index") is not None and r.get("note_id") is not None
+            else r.get("id")
+        )
         if sid is None:
             sid = f"line-{n}"
         sid = str(sid)
         if sid in seen:
-            raise BadInput(f"duplicate sentence id {sid!r} (first on line {seen[sid]})", file=path,
-                           field=f"line {n}")
+            raise BadInput(f"duplicate sentence id {sid!r} (first on line {seen[sid]})", file=path, field=f"line {n}")
         seen[sid] = n
         binary = bool(r["binary"]) if "binary" in r else (negative is not None and label != negative())
-        out.append(Label(sid, str(r.get("note_id") or ""), label, binary,
-                         str(r.get("annotator", annotator)), r.get("evidence")))
+        out.append(
+            Label(
+                sid, str(r.get("note_id") or ""), label, binary, str(r.get("annotator", annotator)), r.get("evidence")
+            )
+        )
     return out
 
 
@@ -377,9 +442,14 @@ def _installed_negative_label() -> str:
     return registry.diseases[installed_pack_name(None, registry.diseases)].negative_label
 
 
-def agreement_files(a_path: str | Path, b_path: str | Path, *, negative_label: str | None = None,
-                    labels: Sequence[str] | None = None, review_out: str | Path | None = None
-                    ) -> AgreementReport:
+def agreement_files(
+    a_path: str | Path,
+    b_path: str | Path,
+    *,
+    negative_label: str | None = None,
+    labels: Sequence[str] | None = None,
+    review_out: str | Path | None = None,
+) -> AgreementReport:
     """``dualalign agreement A.jsonl B.jsonl``: kappa between two annotated files (matched by sentence id,
     else note id + sentence index, else record id, else line number); optionally write the disagreements
     for review. Duplicate ids, null or unknown labels, and files with no sentence in common are bad input."""
@@ -393,9 +463,11 @@ def agreement_files(a_path: str | Path, b_path: str | Path, *, negative_label: s
     if not shared:
         what = "is empty" if not la or not lb else "has no sentence id in common with the other"
         empty = a_path if not la else b_path
-        raise BadInput(f"nothing to compare: {'this file' if not la or not lb else 'A'} {what} "
-                       f"(A: {len(la)} labels, B: {len(lb)}); kappa is undefined",
-                       file=str(empty if not la or not lb else a_path))
+        raise BadInput(
+            f"nothing to compare: {'this file' if not la or not lb else 'A'} {what} "
+            f"(A: {len(la)} labels, B: {len(lb)}); kappa is undefined",
+            file=str(empty if not la or not lb else a_path),
+        )
     report = agreement(la, lb, labels=labels)
     if review_out is not None:
         texts = {lab.sentence_id: r.get("text") for lab, (_, r) in zip(la, rows_a, strict=True)}
@@ -406,14 +478,24 @@ def agreement_files(a_path: str | Path, b_path: str | Path, *, negative_label: s
 def review_rows(report: AgreementReport, texts: Mapping[str, str | None]) -> Iterator[dict[str, Any]]:
     """Disagreements as rows a person adjudicates: fill ``adjudicated_label`` (and ``note``)."""
     for d in report.disagreements:
-        yield {"sentence_id": d.sentence_id, "note_id": d.note_id, "text": texts.get(d.sentence_id),
-               "annotator_a": report.annotator_a, "label_a": d.label_a, "evidence_a": d.evidence_a,
-               "annotator_b": report.annotator_b, "label_b": d.label_b, "evidence_b": d.evidence_b,
-               "adjudicated_label": None, "note": None}
+        yield {
+            "sentence_id": d.sentence_id,
+            "note_id": d.note_id,
+            "text": texts.get(d.sentence_id),
+            "annotator_a": report.annotator_a,
+            "label_a": d.label_a,
+            "evidence_a": d.evidence_a,
+            "annotator_b": report.annotator_b,
+            "label_b": d.label_b,
+            "evidence_b": d.evidence_b,
+            "adjudicated_label": None,
+            "note": None,
+        }
 
 
-def export_review(run_dir: str | Path, out_path: str | Path, *, annotator_a: str | None = None,
-                  annotator_b: str | None = None) -> dict[str, Any]:
+def export_review(
+    run_dir: str | Path, out_path: str | Path, *, annotator_a: str | None = None, annotator_b: str | None = None
+) -> dict[str, Any]:
     """``dualalign export RUN --format review``: a JSONL a person can adjudicate.
 
     With labels from two annotators in the run: their disagreements (and the kappa figures in the result).
@@ -434,15 +516,26 @@ def export_review(run_dir: str | Path, out_path: str | Path, *, annotator_a: str
     b = annotator_b or next((n for n in names if n != a), None)
     for name, flag in ((annotator_a, "annotator_a"), (annotator_b, "annotator_b")):
         if name is not None and name not in by_annotator:
-            raise BadInput(f"no labels by annotator {name!r} (found: {', '.join(names) or 'none'})",
-                           file=str(run_dir), field=flag)
+            raise BadInput(
+                f"no labels by annotator {name!r} (found: {', '.join(names) or 'none'})", file=str(run_dir), field=flag
+            )
     if a is None:
         write_jsonl_atomic(out_path, [])
         return {"rows": 0, "mode": "empty"}
     if b is None:
-        rows = [{"sentence_id": lab.sentence_id, "note_id": lab.note_id, "text": texts.get(lab.sentence_id),
-                 "annotator": lab.annotator, "label": lab.label, "evidence": lab.evidence,
-                 "adjudicated_label": None, "note": None} for lab in by_annotator[a]]
+        rows = [
+            {
+                "sentence_id": lab.sentence_id,
+                "note_id": lab.note_id,
+                "text": texts.get(lab.sentence_id),
+                "annotator": lab.annotator,
+                "label": lab.label,
+                "evidence": lab.evidence,
+                "adjudicated_label": None,
+                "note": None,
+            }
+            for lab in by_annotator[a]
+        ]
         return {"rows": write_jsonl_atomic(out_path, rows), "mode": "single", "annotator": a}
     report = agreement(by_annotator[a], by_annotator[b])
     n = write_jsonl_atomic(out_path, review_rows(report, texts))

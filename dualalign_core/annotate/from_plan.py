@@ -18,16 +18,21 @@ from dualalign_core.grammar.compose import precedence
 from dualalign_core.records import Label, Note, Sentence
 
 
-def labels_for(sentences: Sequence[Sentence], spans: Sequence[LabelledSpan], disease: Any
-               ) -> list[tuple[str, str | None]]:
+def labels_for(
+    sentences: Sequence[Sentence], spans: Sequence[LabelledSpan], disease: Any
+) -> list[tuple[str, str | None]]:
     """(label, evidence) per sentence from the spans it overlaps."""
     rank = {lab: i for i, lab in enumerate(precedence(disease))}
     out: list[tuple[str, str | None]] = []
     for s in sentences:
         best: LabelledSpan | None = None
         for sp in spans:
-            if sp.start < s.end and s.start < sp.end and sp.label != disease.negative_label and (
-                    best is None or rank.get(sp.label, 99) < rank.get(best.label, 99)):
+            if (
+                sp.start < s.end
+                and s.start < sp.end
+                and sp.label != disease.negative_label
+                and (best is None or rank.get(sp.label, 99) < rank.get(best.label, 99))
+            ):
                 best = sp
         if best is not None:
             out.append((best.label, f"{best.kind} {best.term_id}" if best.term_id else best.kind))
@@ -42,22 +47,32 @@ class PlanAnnotator(Annotator):
 
     name: ClassVar[str] = "plan"
     concurrency: ClassVar[int] = 64
-    options_schema: ClassVar[dict[str, Any]] = {"type": "object", "additionalProperties": False,
-                                                "properties": {}}
+    options_schema: ClassVar[dict[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
 
     async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: Any) -> Annotation:
-        raise BadInput("the plan annotator labels only notes a labelling generator (template) just wrote; "
-                       "use the lexicon or an LLM annotator for other text", field="annotator.name")
+        raise BadInput(
+            "the plan annotator labels only notes a labelling generator (template) just wrote; "
+            "use the lexicon or an LLM annotator for other text",
+            field="annotator.name",
+        )
 
-    async def annotate_generation(self, note: Note, sentences: Sequence[Sentence], generation: Generation,
-                                  ctx: Any) -> Annotation:
+    async def annotate_generation(
+        self, note: Note, sentences: Sequence[Sentence], generation: Generation, ctx: Any
+    ) -> Annotation:
         if not generation.spans:
             return await self.annotate(note, sentences, ctx)
         disease = ctx.disease
         prov = ctx.provenance(self, ctx.seed)
         labels = [
-            Label(sentence_id=s.id, note_id=note.id, label=label, binary=label != disease.negative_label,
-                  annotator=self.name or "plan", evidence=evidence, provenance=prov)
+            Label(
+                sentence_id=s.id,
+                note_id=note.id,
+                label=label,
+                binary=label != disease.negative_label,
+                annotator=self.name or "plan",
+                evidence=evidence,
+                provenance=prov,
+            )
             for s, (label, evidence) in zip(sentences, labels_for(sentences, generation.spans, disease), strict=True)
         ]
         return Annotation(labels=tuple(labels))

@@ -27,9 +27,11 @@ from dualalign_core.components import Annotation, Annotator
 from dualalign_core.records import Label, Note, Sentence
 from dualalign_core.text.assertion import Assertion, ContextDetector, TriggerHit
 
-_WHO = (r"(?:daughters?(?:-in-law)?|sons?(?:-in-law)?|wife|husband|spouse|partner|family(?: members?)?|caregivers?|"
-        r"children|kids|sister|brother|friends?|neighbou?rs?|niece|nephew|grandchildren|granddaughter|grandson|"
-        r"informant|roommate|co-?workers?|boss|employer|aide|companion|girlfriend|boyfriend|pastor)")
+_WHO = (
+    r"(?:daughters?(?:-in-law)?|sons?(?:-in-law)?|wife|husband|spouse|partner|family(?: members?)?|caregivers?|"
+    r"children|kids|sister|brother|friends?|neighbou?rs?|niece|nephew|grandchildren|granddaughter|grandson|"
+    r"informant|roommate|co-?workers?|boss|employer|aide|companion|girlfriend|boyfriend|pastor)"
+)
 _REPORTER = re.compile(
     r"(?<!\w)(?:(?:his|her|their|the|pt's|patient's)\s+)?"
     rf"(?P<who>{_WHO})(?:'s)?"
@@ -47,11 +49,44 @@ _REPORTER = re.compile(
 _ANY_WHO = re.compile(rf"(?<!\w){_WHO}", re.IGNORECASE)
 # words that signal a change in any disease; a pack adds its own (``reporter_cues`` in its lexicon)
 GENERIC_CHANGE_CUES = (
-    r"behaviou?r\w*", r"personality", r"mood", r"changes?", r"chang\w+", r"decline\w*", r"safety", r"safe",
-    r"function\w*", r"different", r"no longer", r"anymore", r"stopped", r"keeps", r"again", r"lately", r"recently",
-    r"used to", r"not (?:him|her)self", r"himself", r"herself", r"struggl\w*", r"trouble", r"difficult\w*", r"can't",
-    r"cannot", r"couldn't", r"could not", r"won't", r"unable", r"angry", r"upset", r"getting worse", r"worse",
-    r"slipping", r"slower", r"quiet\w*", r"off",
+    r"behaviou?r\w*",
+    r"personality",
+    r"mood",
+    r"changes?",
+    r"chang\w+",
+    r"decline\w*",
+    r"safety",
+    r"safe",
+    r"function\w*",
+    r"different",
+    r"no longer",
+    r"anymore",
+    r"stopped",
+    r"keeps",
+    r"again",
+    r"lately",
+    r"recently",
+    r"used to",
+    r"not (?:him|her)self",
+    r"himself",
+    r"herself",
+    r"struggl\w*",
+    r"trouble",
+    r"difficult\w*",
+    r"can't",
+    r"cannot",
+    r"couldn't",
+    r"could not",
+    r"won't",
+    r"unable",
+    r"angry",
+    r"upset",
+    r"getting worse",
+    r"worse",
+    r"slipping",
+    r"slower",
+    r"quiet\w*",
+    r"off",
 )
 
 
@@ -112,7 +147,7 @@ def _steps(phrase: str, case_sensitive: bool) -> list[tuple[str, str, str]]:
     tokens = list(_TOKEN.finditer(phrase))
     out, prev = [], None
     for n, m in enumerate(tokens):
-        gap = "" if prev is None else _gap(phrase[prev:m.start()])
+        gap = "" if prev is None else _gap(phrase[prev : m.start()])
         if case_sensitive:
             out.append((gap, "exact", m.group()))
         elif n == len(tokens) - 1:
@@ -126,8 +161,14 @@ def _steps(phrase: str, case_sensitive: bool) -> list[tuple[str, str, str]]:
 class LexiconMatcher:
     """A lexicon compiled once: :meth:`find` returns raw matches, :meth:`mentions` adds context."""
 
-    def __init__(self, lexicon: Mapping[str, Any], *, self_cause_terms: Sequence[str] | None = None,
-                 max_scope_words: int = 8, cues: Mapping[str, Sequence[str]] | None = None) -> None:
+    def __init__(
+        self,
+        lexicon: Mapping[str, Any],
+        *,
+        self_cause_terms: Sequence[str] | None = None,
+        max_scope_words: int = 8,
+        cues: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         """``self_cause_terms``: regexes naming the disease (``None``: the lexicon's ``self_cause_terms``)."""
         if self_cause_terms is None:
             self_cause_terms = tuple(lexicon.get("self_cause_terms", ()))
@@ -171,8 +212,9 @@ class LexiconMatcher:
             return []
         exact = [text[a:b] for a, b in spans]
         folded = [t.lower() for t in exact]
-        last = [t[:-1] if len(t) > 3 and t[-1] == "s" and not t.endswith(("ss", "us", "is")) else t
-                for t in folded]  # _depluralize, inlined
+        last = [
+            t[:-1] if len(t) > 3 and t[-1] == "s" and not t.endswith(("ss", "us", "is")) else t for t in folded
+        ]  # _depluralize, inlined
         gaps: list[str | None] = [None] * len(spans)  # the gap before token j, worked out when first needed
         out = []
         i, n = 0, len(spans)
@@ -183,8 +225,15 @@ class LexiconMatcher:
             best: tuple[int, int] | None = None  # (last token index, term index)
             # depth-first from each start token (fold, last, exact pushed in that order; the first path
             # to reach a given length wins)
-            stack = [(child, i + 1) for child in (trie.get(("", "fold", folded[i])), trie.get(("", "last", last[i])),
-                                                  trie.get(("", "exact", exact[i]))) if child is not None]
+            stack = [
+                (child, i + 1)
+                for child in (
+                    trie.get(("", "fold", folded[i])),
+                    trie.get(("", "last", last[i])),
+                    trie.get(("", "exact", exact[i])),
+                )
+                if child is not None
+            ]
             while stack:
                 node, j = stack.pop()
                 if None in node and (best is None or j - 1 > best[0]):
@@ -193,7 +242,7 @@ class LexiconMatcher:
                     continue
                 gap = gaps[j]
                 if gap is None:
-                    raw = text[spans[j - 1][1]:spans[j][0]]
+                    raw = text[spans[j - 1][1] : spans[j][0]]
                     gap = gaps[j] = " " if raw == " " else _gap(raw)
                 for key in ((gap, "fold", folded[j]), (gap, "last", last[j]), (gap, "exact", exact[j])):
                     child = node.get(key)
@@ -213,8 +262,15 @@ class LexiconMatcher:
             return []
         hits: list[TriggerHit] = self.context.triggers(text)
         return [
-            Mention(term.id, term.label, a, b, text[a:b], term.earliest_stage,
-                    self.context.assess(text, a, b, section=section, hits=hits))
+            Mention(
+                term.id,
+                term.label,
+                a,
+                b,
+                text[a:b],
+                term.earliest_stage,
+                self.context.assess(text, a, b, section=section, hits=hits),
+            )
             for term, a, b in matches
         ]
 
@@ -236,8 +292,12 @@ class LexiconMatcher:
 _CACHE: dict[tuple[int, tuple[str, ...], int, int], tuple[Mapping[str, Any], Any, LexiconMatcher]] = {}
 
 
-def matcher_for(lexicon: Mapping[str, Any], self_cause_terms: Sequence[str] | None = None,
-                max_scope_words: int = 8, grammar: Mapping[str, Any] | None = None) -> LexiconMatcher:
+def matcher_for(
+    lexicon: Mapping[str, Any],
+    self_cause_terms: Sequence[str] | None = None,
+    max_scope_words: int = 8,
+    grammar: Mapping[str, Any] | None = None,
+) -> LexiconMatcher:
     """The compiled matcher for a lexicon object (and the pack grammar's cues; compiled once per settings)."""
     if self_cause_terms is None:
         self_cause_terms = tuple(lexicon.get("self_cause_terms", ()))
@@ -250,8 +310,7 @@ def matcher_for(lexicon: Mapping[str, Any], self_cause_terms: Sequence[str] | No
         from dualalign_core.grammar.bank import PhraseBank
 
         cues = PhraseBank.from_dict(grammar).cue_phrases()
-    matcher = LexiconMatcher(lexicon, self_cause_terms=self_cause_terms, max_scope_words=max_scope_words,
-                             cues=cues)
+    matcher = LexiconMatcher(lexicon, self_cause_terms=self_cause_terms, max_scope_words=max_scope_words, cues=cues)
     _CACHE[key] = (lexicon, grammar, matcher)
     return matcher
 
@@ -286,16 +345,24 @@ class LexiconAnnotator(Annotator):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "reporter_label": {"type": ["string", "null"], "default": "auto",
-                               "description": "Label for third-party reports ('auto': the pack's "
-                                              "third_party_label; null: off)."},
-            "self_cause_terms": {"type": "array", "items": {"type": "string"},
-                                 "description": "Regexes naming the disease itself in 'due to ...' phrases "
-                                                "(no default here: unset means the pack lexicon's "
-                                                "self_cause_terms)."},
+            "reporter_label": {
+                "type": ["string", "null"],
+                "default": "auto",
+                "description": "Label for third-party reports ('auto': the pack's third_party_label; null: off).",
+            },
+            "self_cause_terms": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Regexes naming the disease itself in 'due to ...' phrases "
+                "(no default here: unset means the pack lexicon's "
+                "self_cause_terms).",
+            },
             "max_scope_words": {"type": "integer", "minimum": 1, "maximum": 50, "default": 8},
-            "use_cues": {"type": "boolean", "default": True,
-                         "description": "Also match the pack grammar's realisation cues."},
+            "use_cues": {
+                "type": "boolean",
+                "default": True,
+                "description": "Also match the pack grammar's realisation cues.",
+            },
         },
     }
 
@@ -329,11 +396,24 @@ class LexiconAnnotator(Annotator):
 
     def label_text(self, text: str, disease: Any, section: str | None = None) -> SentenceLabel:
         """Label one sentence (synchronous; :meth:`annotate` uses it for every sentence of a note)."""
-        return self._decide(text, section, self.matcher(disease), self._reporter_label(disease),
-                            _precedence(disease), disease.negative_label)
+        return self._decide(
+            text,
+            section,
+            self.matcher(disease),
+            self._reporter_label(disease),
+            _precedence(disease),
+            disease.negative_label,
+        )
 
-    def _decide(self, text: str, section: str | None, matcher: LexiconMatcher, reporter_label: str | None,
-                precedence: Sequence[str], negative: str) -> SentenceLabel:
+    def _decide(
+        self,
+        text: str,
+        section: str | None,
+        matcher: LexiconMatcher,
+        reporter_label: str | None,
+        precedence: Sequence[str],
+        negative: str,
+    ) -> SentenceLabel:
         mentions = tuple(matcher.mentions(text, section))
         evidence: dict[str, str] = {}
         for m in mentions:
@@ -357,9 +437,17 @@ class LexiconAnnotator(Annotator):
         labels = []
         for s in sentences:
             decision = self._decide(s.text, s.section, matcher, reporter_label, precedence, negative)
-            labels.append(Label(sentence_id=s.id, note_id=note.id, label=decision.label,
-                                binary=decision.label != negative, annotator=name,
-                                evidence=decision.evidence, provenance=prov))
+            labels.append(
+                Label(
+                    sentence_id=s.id,
+                    note_id=note.id,
+                    label=decision.label,
+                    binary=decision.label != negative,
+                    annotator=name,
+                    evidence=decision.evidence,
+                    provenance=prov,
+                )
+            )
         return Annotation(labels=tuple(labels))
 
 

@@ -58,8 +58,9 @@ def _gold_spans(case: SegmentationCase) -> set[tuple[int, int]]:
     return spans
 
 
-def segmentation_quality(cases: Sequence[SegmentationCase],
-                         segmenter: Callable[[str], Sequence[Span]] = segment) -> SegmentationScore:
+def segmentation_quality(
+    cases: Sequence[SegmentationCase], segmenter: Callable[[str], Sequence[Span]] = segment
+) -> SegmentationScore:
     """Score ``segmenter`` on ``cases``."""
     tp = n_pred = n_gold = exact = 0
     failures = []
@@ -73,8 +74,9 @@ def segmentation_quality(cases: Sequence[SegmentationCase],
             exact += 1
         else:
             failures.append(case.id)
-    return SegmentationScore(len(cases), exact, tp / n_pred if n_pred else 0.0, tp / n_gold if n_gold else 0.0,
-                             tuple(failures))
+    return SegmentationScore(
+        len(cases), exact, tp / n_pred if n_pred else 0.0, tp / n_gold if n_gold else 0.0, tuple(failures)
+    )
 
 
 @frozen
@@ -106,15 +108,22 @@ class LabelQuality:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "n": self.n, "accuracy": round(self.accuracy, 4), "macro_f1": round(self.macro_f1, 4),
+            "n": self.n,
+            "accuracy": round(self.accuracy, 4),
+            "macro_f1": round(self.macro_f1, 4),
             "binary": _score_dict(self.binary),
             "per_label": {s.label: _score_dict(s) for s in self.per_label},
         }
 
 
 def _score_dict(s: LabelScore) -> dict[str, Any]:
-    return {"precision": round(s.precision, 4), "recall": round(s.recall, 4), "f1": round(s.f1, 4),
-            "support": s.support, "predicted": s.predicted}
+    return {
+        "precision": round(s.precision, 4),
+        "recall": round(s.recall, 4),
+        "f1": round(s.f1, 4),
+        "support": s.support,
+        "predicted": s.predicted,
+    }
 
 
 def _f1(p: float, r: float) -> float:
@@ -129,8 +138,9 @@ def _score(label: str, gold: Sequence[bool], pred: Sequence[bool]) -> LabelScore
     return LabelScore(label, precision, recall, _f1(precision, recall), n_gold, n_pred)
 
 
-def label_quality(texts: Sequence[str], gold: Sequence[str], pred: Sequence[str], labels: Iterable[str],
-                  negative_label: str) -> LabelQuality:
+def label_quality(
+    texts: Sequence[str], gold: Sequence[str], pred: Sequence[str], labels: Iterable[str], negative_label: str
+) -> LabelQuality:
     """Per-label P/R/F1 of ``pred`` against ``gold`` for every label in ``labels`` plus the negative one."""
     if not (len(texts) == len(gold) == len(pred)):
         raise ValueError("texts, gold and pred must have the same length")

@@ -28,15 +28,29 @@ class TemplateGenerator(Generator):
 
     concurrency: ClassVar[int] = 64
     options_schema: ClassVar[dict] = {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {
             "vitals": {"type": "boolean", "default": _MIX["vitals"]},
-            "descriptive_share": {"type": "number", "minimum": 0, "maximum": 1, "default": _MIX["descriptive_share"],
-                                  "description": "Share of symptom sentences written descriptively."},
-            "filler_ratio": {"type": "number", "minimum": 0, "default": _MIX["filler_ratio"],
-                             "description": "Non-symptom sentences per symptom mention."},
-            "negative_ratio": {"type": "number", "minimum": 0, "default": _MIX["negative_ratio"],
-                               "description": "Hard negatives per symptom mention (at least one)."},
+            "descriptive_share": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "default": _MIX["descriptive_share"],
+                "description": "Share of symptom sentences written descriptively.",
+            },
+            "filler_ratio": {
+                "type": "number",
+                "minimum": 0,
+                "default": _MIX["filler_ratio"],
+                "description": "Non-symptom sentences per symptom mention.",
+            },
+            "negative_ratio": {
+                "type": "number",
+                "minimum": 0,
+                "default": _MIX["negative_ratio"],
+                "description": "Hard negatives per symptom mention (at least one).",
+            },
             "min_filler": {"type": "integer", "minimum": 0, "default": _MIX["min_filler"]},
         },
     }

@@ -29,28 +29,55 @@ def build(view: RunView) -> dict[str, dict[str, list[dict[str, Any]]]]:
     labels = view.primary_labels
     negative = view.disease.negative_label if view.disease else "none"
     tables: dict[str, dict[str, list[dict[str, Any]]]] = {
-        t: {s: [] for s, _ in SPLITS} for t in ("sentences", "notes", "patients")}
+        t: {s: [] for s, _ in SPLITS} for t in ("sentences", "notes", "patients")
+    }
     variables = sorted({k for p in view.personas.values() for k in p.demographics})
     for p in view.personas.values():
         tables["patients"][split_of[p.id]].append(
-            {"id": p.id, "age": p.age, **{v: p.demographics.get(v, "") for v in variables},
-             "risk_factors": list(p.risk_factors)})
+            {
+                "id": p.id,
+                "age": p.age,
+                **{v: p.demographics.get(v, "") for v in variables},
+                "risk_factors": list(p.risk_factors),
+            }
+        )
     for n in sorted(view.accepted, key=lambda x: x.id):
         plan = view.plans[n.plan_id]
         split = split_of[n.persona_id]
-        common = {"patient_id": n.persona_id, "stage": plan.stage, "note_type": plan.note_type,
-                  "years_before_diagnosis": float(plan.years_before_diagnosis)}
-        tables["notes"][split].append({"id": n.id, "plan_id": n.plan_id, **common, "text": n.text,
-                                       "n_mentions": plan.n_mentions,
-                                       "required_terms": [{"label": t.label, "term_id": t.term_id, "term": t.term}
-                                                          for t in plan.required_terms]})
+        common = {
+            "patient_id": n.persona_id,
+            "stage": plan.stage,
+            "note_type": plan.note_type,
+            "years_before_diagnosis": float(plan.years_before_diagnosis),
+        }
+        tables["notes"][split].append(
+            {
+                "id": n.id,
+                "plan_id": n.plan_id,
+                **common,
+                "text": n.text,
+                "n_mentions": plan.n_mentions,
+                "required_terms": [
+                    {"label": t.label, "term_id": t.term_id, "term": t.term} for t in plan.required_terms
+                ],
+            }
+        )
         for s in view.sentences.get(n.id, ()):
             lb = labels.get(s.id)
             if lb is None:
                 continue
-            tables["sentences"][split].append({"id": s.id, "note_id": n.id, **common, "index": s.index,
-                                               "section": s.section or "", "text": s.text, "label": lb.label,
-                                               "binary": int(lb.label != negative)})
+            tables["sentences"][split].append(
+                {
+                    "id": s.id,
+                    "note_id": n.id,
+                    **common,
+                    "index": s.index,
+                    "section": s.section or "",
+                    "text": s.text,
+                    "label": lb.label,
+                    "binary": int(lb.label != negative),
+                }
+            )
     return tables
 
 
@@ -61,21 +88,46 @@ def features(view: RunView) -> dict[str, Any]:
     found = sorted({lb.label for lb in view.primary_labels.values()})
     # the pack's labels (negative last), each once, plus any label the run holds that the pack lacks
     names = list(dict.fromkeys([*(x for x in (d.all_labels if d else found) if x != negative), *found, negative]))
-    common = {"patient_id": ds.Value("string"), "stage": ds.Value("string"), "note_type": ds.Value("string"),
-              "years_before_diagnosis": ds.Value("float64")}
+    common = {
+        "patient_id": ds.Value("string"),
+        "stage": ds.Value("string"),
+        "note_type": ds.Value("string"),
+        "years_before_diagnosis": ds.Value("float64"),
+    }
     variables = sorted({k for p in view.personas.values() for k in p.demographics})
     return {
-        "sentences": ds.Features({"id": ds.Value("string"), "note_id": ds.Value("string"), **common,
-                                  "index": ds.Value("int32"), "section": ds.Value("string"),
-                                  "text": ds.Value("string"), "label": ds.ClassLabel(names=names),
-                                  "binary": ds.ClassLabel(names=[negative, "symptom"])}),
-        "notes": ds.Features({"id": ds.Value("string"), "plan_id": ds.Value("string"), **common,
-                              "text": ds.Value("string"), "n_mentions": ds.Value("int32"),
-                              "required_terms": [{"label": ds.Value("string"), "term_id": ds.Value("string"),
-                                                  "term": ds.Value("string")}]}),
-        "patients": ds.Features({"id": ds.Value("string"), "age": ds.Value("int32"),
-                                 **{v: ds.Value("string") for v in variables},
-                                 "risk_factors": ds.Sequence(ds.Value("string"))}),
+        "sentences": ds.Features(
+            {
+                "id": ds.Value("string"),
+                "note_id": ds.Value("string"),
+                **common,
+                "index": ds.Value("int32"),
+                "section": ds.Value("string"),
+                "text": ds.Value("string"),
+                "label": ds.ClassLabel(names=names),
+                "binary": ds.ClassLabel(names=[negative, "symptom"]),
+            }
+        ),
+        "notes": ds.Features(
+            {
+                "id": ds.Value("string"),
+                "plan_id": ds.Value("string"),
+                **common,
+                "text": ds.Value("string"),
+                "n_mentions": ds.Value("int32"),
+                "required_terms": [
+                    {"label": ds.Value("string"), "term_id": ds.Value("string"), "term": ds.Value("string")}
+                ],
+            }
+        ),
+        "patients": ds.Features(
+            {
+                "id": ds.Value("string"),
+                "age": ds.Value("int32"),
+                **{v: ds.Value("string") for v in variables},
+                "risk_factors": ds.Sequence(ds.Value("string")),
+            }
+        ),
     }
 
 
@@ -100,7 +152,9 @@ def write(view: RunView, out: Path) -> dict[str, int]:
     return counts
 
 
-CARD_NOTE = ("Hugging Face layout: `datasets.load_from_disk(DIR)` gives the labelled sentences as a `DatasetDict` "
-             "(train / validation / test, split by patient: no patient's notes appear in two splits); "
-             "`load_from_disk(DIR/'notes')` and `load_from_disk(DIR/'patients')` give the notes and patients with "
-             "the same split. `label` and `binary` are `ClassLabel`s. Only accepted notes are included.")
+CARD_NOTE = (
+    "Hugging Face layout: `datasets.load_from_disk(DIR)` gives the labelled sentences as a `DatasetDict` "
+    "(train / validation / test, split by patient: no patient's notes appear in two splits); "
+    "`load_from_disk(DIR/'notes')` and `load_from_disk(DIR/'patients')` give the notes and patients with "
+    "the same split. `label` and `binary` are `ClassLabel`s. Only accepted notes are included."
+)

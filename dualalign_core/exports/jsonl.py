@@ -26,8 +26,7 @@ CARD = "DATASET_CARD.md"
 TABLES = ("personas", "plans", "notes", "sentences", "labels", "rejections")
 
 
-def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: date | None = None
-               ) -> dict[str, int]:
+def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: date | None = None) -> dict[str, int]:
     """Write the export to ``out/`` (a directory), atomically: a temp sibling renamed into place.
 
     An existing ``out`` is replaced only if it is an earlier export of the same format (see
@@ -84,7 +83,8 @@ def _write_parquet(path: Path, data: list[dict[str, Any]]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover
-        raise BadInput("parquet export needs pyarrow: pip install 'dualalign-core[parquet]'",
-                       field="--format") from None
+        raise BadInput(
+            "parquet export needs pyarrow: pip install 'dualalign-core[parquet]'", field="--format"
+        ) from None
     table = pa.Table.from_pylist([_flatten(r) for r in data]) if data else pa.table({})
     pq.write_table(table, path)

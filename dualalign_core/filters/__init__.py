@@ -15,5 +15,12 @@ FILTERS = {
     "length_form": LengthFormFilter,
 }
 
-__all__ = ["FILTERS", "IdentifierFilter", "LengthFormFilter", "NearDuplicateFilter", "PlanAdherenceFilter",
-           "TemporalCoherenceFilter", "TemporalRegressionFilter"]
+__all__ = [
+    "FILTERS",
+    "IdentifierFilter",
+    "LengthFormFilter",
+    "NearDuplicateFilter",
+    "PlanAdherenceFilter",
+    "TemporalCoherenceFilter",
+    "TemporalRegressionFilter",
+]

@@ -12,8 +12,11 @@ from dualalign_core.text.segment import segment
 def bundle_mentions(bundle: NoteBundle, disease: Any) -> list[Mention]:
     """Every lexicon mention in the note (its sentences, or the segmented text when there are none)."""
     matcher = LexiconAnnotator().matcher(disease)
-    units = ([(s.text, s.section) for s in bundle.sentences] if bundle.sentences
-             else [(s.text, s.section) for s in segment(bundle.note.text)])
+    units = (
+        [(s.text, s.section) for s in bundle.sentences]
+        if bundle.sentences
+        else [(s.text, s.section) for s in segment(bundle.note.text)]
+    )
     out: list[Mention] = []
     for text, section in units:
         out.extend(matcher.mentions(text, section))

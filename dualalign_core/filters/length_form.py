@@ -22,7 +22,8 @@ class LengthFormFilter(Filter):
     stage: ClassVar[str] = "generated"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {
             "required_sections": {"type": "array", "items": {"type": "string"}, "default": list(SOAP_SECTIONS)},
             "min_words": {"type": "integer", "minimum": 0, "default": 40},
@@ -49,9 +50,11 @@ class LengthFormFilter(Filter):
             return Verdict(f"missing section(s): {', '.join(missing)}", value=float(len(missing)), threshold=0.0)
         words = len(_WORD.findall(text))
         if words < self.min_words:
-            return Verdict(f"too short: {words} words < {self.min_words}", value=float(words),
-                           threshold=float(self.min_words))
+            return Verdict(
+                f"too short: {words} words < {self.min_words}", value=float(words), threshold=float(self.min_words)
+            )
         if words > self.max_words:
-            return Verdict(f"too long: {words} words > {self.max_words}", value=float(words),
-                           threshold=float(self.max_words))
+            return Verdict(
+                f"too long: {words} words > {self.max_words}", value=float(words), threshold=float(self.max_words)
+            )
         return None

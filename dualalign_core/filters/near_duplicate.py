@@ -16,7 +16,7 @@ def shingles(text: str, k: int) -> set[str]:
     words = _TOKEN.findall(text.lower())
     if len(words) < k:
         return {" ".join(words)} if words else set()
-    return {" ".join(words[i:i + k]) for i in range(len(words) - k + 1)}
+    return {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
@@ -38,10 +38,13 @@ class NearDuplicateFilter(Filter):
     stage: ClassVar[str] = "cohort"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False,
-        "properties": {"threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.8},
-                       "shingle_size": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
-                       "num_perm": {"type": "integer", "minimum": 16, "maximum": 1024, "default": 128}},
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.8},
+            "shingle_size": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+            "num_perm": {"type": "integer", "minimum": 16, "maximum": 1024, "default": 128},
+        },
     }
 
     def __init__(self, **options: Any) -> None:
@@ -77,8 +80,11 @@ class NearDuplicateFilter(Filter):
                 if j > best:
                     best_id, best = cand, j
             if best_id is not None and best >= self.threshold:
-                out[b.note.id] = Verdict(f"near-duplicate of note {best_id} (Jaccard {best:.2f})",
-                                         value=round(best, 4), threshold=self.threshold)
+                out[b.note.id] = Verdict(
+                    f"near-duplicate of note {best_id} (Jaccard {best:.2f})",
+                    value=round(best, 4),
+                    threshold=self.threshold,
+                )
                 continue
             if b.note.id not in kept:
                 lsh.insert(b.note.id, mh)

@@ -57,10 +57,17 @@ class PlanAdherenceFilter(Filter):
     stage: ClassVar[str] = "annotated"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False,
-        "properties": {"min_recall": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.6},
-                       "max_invented": {"type": ["integer", "null"], "minimum": 0, "default": None,
-                                        "description": "Most invented categories a note may have (null: any)."}},
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "min_recall": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.6},
+            "max_invented": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "default": None,
+                "description": "Most invented categories a note may have (null: any).",
+            },
+        },
     }
 
     def __init__(self, **options: Any) -> None:
@@ -74,12 +81,18 @@ class PlanAdherenceFilter(Filter):
     def check(self, bundle: NoteBundle, ctx: Any) -> Verdict | None:
         r = self.measure(bundle, ctx)
         if r.recall < self.min_recall:
-            return Verdict(f"planned-category recall {r.recall:.2f} < {self.min_recall:.2f}; "
-                           f"missing: {_list(r.missing)}; invented: {_list(r.invented)}",
-                           value=r.recall, threshold=self.min_recall)
+            return Verdict(
+                f"planned-category recall {r.recall:.2f} < {self.min_recall:.2f}; "
+                f"missing: {_list(r.missing)}; invented: {_list(r.invented)}",
+                value=r.recall,
+                threshold=self.min_recall,
+            )
         if self.max_invented is not None and len(r.invented) > self.max_invented:
-            return Verdict(f"{len(r.invented)} invented categories: {_list(r.invented)}",
-                           value=float(len(r.invented)), threshold=float(self.max_invented))
+            return Verdict(
+                f"{len(r.invented)} invented categories: {_list(r.invented)}",
+                value=float(len(r.invented)),
+                threshold=float(self.max_invented),
+            )
         return None
 
 

@@ -45,7 +45,8 @@ class TemporalCoherenceFilter(Filter):
     stage: ClassVar[str] = "annotated"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {"max_violations": {"type": "integer", "minimum": 0, "default": 0}},
     }
 
@@ -70,8 +71,11 @@ class TemporalCoherenceFilter(Filter):
         if len(found) <= self.max_violations:
             return None
         detail = "; ".join(f"{v.text!r} (earliest {v.earliest_stage})" for v in found[:5])
-        return Verdict(f"{len(found)} symptom(s) implausible at stage {bundle.plan.stage}: {detail}",
-                       value=float(len(found)), threshold=float(self.max_violations))
+        return Verdict(
+            f"{len(found)} symptom(s) implausible at stage {bundle.plan.stage}: {detail}",
+            value=float(len(found)),
+            threshold=float(self.max_violations),
+        )
 
 
 class TemporalRegressionFilter(TemporalCoherenceFilter):
@@ -80,12 +84,16 @@ class TemporalRegressionFilter(TemporalCoherenceFilter):
     name: ClassVar[str] = "temporal_regression"
     stage: ClassVar[str] = "cohort"
     options_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False,
+        "type": "object",
+        "additionalProperties": False,
         "properties": {
-            "progressive_labels": {"type": ["array", "null"], "items": {"type": "string"}, "default": None,
-                                   "description": "Labels whose mentions must not regress (null: every label)."},
-            "regress_assertions": {"type": "array", "items": {"enum": list(CATEGORIES)},
-                                   "default": ["historical"]},
+            "progressive_labels": {
+                "type": ["array", "null"],
+                "items": {"type": "string"},
+                "default": None,
+                "description": "Labels whose mentions must not regress (null: every label).",
+            },
+            "regress_assertions": {"type": "array", "items": {"enum": list(CATEGORIES)}, "default": ["historical"]},
         },
     }
 
@@ -115,13 +123,12 @@ class TemporalRegressionFilter(TemporalCoherenceFilter):
                     reasons.append(f"stage {b.plan.stage} after {disease.stages[max_stage]} in note {max_stage_note}")
                 mentions = bundle_mentions(b, disease)
                 for m in mentions:
-                    if (m.label in labels and m.term_id in affirmed
-                            and m.assertion.categories & self.regress_assertions):
-                        reasons.append(f"{m.text!r} {m.assertion.status} after note {affirmed[m.term_id]} "
-                                       f"affirmed it")
+                    if m.label in labels and m.term_id in affirmed and m.assertion.categories & self.regress_assertions:
+                        reasons.append(f"{m.text!r} {m.assertion.status} after note {affirmed[m.term_id]} affirmed it")
                 if reasons:
-                    out[b.note.id] = Verdict("history regresses: " + "; ".join(reasons[:5]),
-                                             value=float(len(reasons)), threshold=0.0)
+                    out[b.note.id] = Verdict(
+                        "history regresses: " + "; ".join(reasons[:5]), value=float(len(reasons)), threshold=0.0
+                    )
                     continue  # a rejected note does not shape the history
                 if idx is not None and idx > max_stage:
                     max_stage, max_stage_note = idx, b.note.id

@@ -22,8 +22,24 @@ from dualalign_core.records import as_tuple
 
 PRONOUN_SLOTS = ("he", "his", "him", "himself", "spouse")
 NUMBER_SLOTS = ("sbp", "dbp", "sbp2", "dbp2", "hr", "temp", "spo2", "rr", "weight", "a1c", "months")
-SLOTS = frozenset({*PRONOUN_SLOTS, "He", "His", "Pt", "Rel", "rel", "clause", "Clause", "term", "finding", "age",
-                   "sex", "sex_word", *NUMBER_SLOTS})
+SLOTS = frozenset(
+    {
+        *PRONOUN_SLOTS,
+        "He",
+        "His",
+        "Pt",
+        "Rel",
+        "rel",
+        "clause",
+        "Clause",
+        "term",
+        "finding",
+        "age",
+        "sex",
+        "sex_word",
+        *NUMBER_SLOTS,
+    }
+)
 
 
 @frozen
@@ -76,17 +92,21 @@ class PhraseBank:
         return cls(
             pronouns={k: dict(v) for k, v in doc["pronouns"].items()},
             voices={k: tup(v) for k, v in doc["voices"].items()},
-            realisations={k: tuple(Realisation(r) if isinstance(r, str) else Realisation(r["text"], r.get("cues", ()))
-                                   for r in v) for k, v in doc["realisations"].items()},
+            realisations={
+                k: tuple(Realisation(r) if isinstance(r, str) else Realisation(r["text"], r.get("cues", ())) for r in v)
+                for k, v in doc["realisations"].items()
+            },
             voice_weights=dict(doc.get("voice_weights", {})),
             third_party_voices=tup(doc.get("third_party_voices")),
             patient_names=tup(doc.get("patient_names")) or defaults.patient_names,
             relatives=tup(doc.get("relatives")) or defaults.relatives,
             openings={k: tup(v) for k, v in doc.get("openings", {}).items()},
             term_frames=tup(doc.get("term_frames")) or defaults.term_frames,
-            hedges=tup(doc.get("hedges")), times=tup(doc.get("times")),
+            hedges=tup(doc.get("hedges")),
+            times=tup(doc.get("times")),
             risk_factor_lines={k: tup(v) for k, v in doc.get("risk_factor_lines", {}).items()},
-            filler=block(doc.get("filler", {})), findings=tup(doc.get("findings")),
+            filler=block(doc.get("filler", {})),
+            findings=tup(doc.get("findings")),
             hard_negatives=block(doc.get("hard_negatives", {})),
             term_cues={k: tup(v) for k, v in doc.get("term_cues", {}).items()},
         )
@@ -96,8 +116,10 @@ class PhraseBank:
         out: dict[str, tuple[str, ...]] = {}
         for term_id in dict.fromkeys([*self.realisations, *self.term_cues]):
             phrases: list[str] = []
-            for cue in [*(c for r in self.realisations.get(term_id, ()) for c in r.cues),
-                        *self.term_cues.get(term_id, ())]:
+            for cue in [
+                *(c for r in self.realisations.get(term_id, ()) for c in r.cues),
+                *self.term_cues.get(term_id, ()),
+            ]:
                 for pron in self.pronouns.values():
                     text = cue.format_map(_Slots(pron))
                     if text not in phrases:
@@ -116,16 +138,22 @@ class _Slots(dict):
 
 
 FALLBACK = PhraseBank(
-    pronouns={"female": {"he": "she", "his": "her", "him": "her", "himself": "herself", "spouse": "husband"},
-              "male": {"he": "he", "his": "his", "him": "him", "himself": "himself", "spouse": "wife"}},
-    voices={"patient": ("{Pt} reports {clause}.", "{Pt} endorses {clause}.", "{Pt} notes {clause}."),
-            "clinician": ("Observed: {clause}.", "Noted during visit: {clause}.")},
+    pronouns={
+        "female": {"he": "she", "his": "her", "him": "her", "himself": "herself", "spouse": "husband"},
+        "male": {"he": "he", "his": "his", "him": "him", "himself": "himself", "spouse": "wife"},
+    },
+    voices={
+        "patient": ("{Pt} reports {clause}.", "{Pt} endorses {clause}.", "{Pt} notes {clause}."),
+        "clinician": ("Observed: {clause}.", "Noted during visit: {clause}."),
+    },
     realisations={},
     term_frames=("{Pt} reports {term}.", "{Pt} endorses {term}.", "{Pt} describes {term}.", "Noted: {term}."),
-    filler={"vitals": Block("O", ("BP {sbp}/{dbp}, HR {hr}, T {temp} F.",)),
-            "exam": Block("O", ("Alert, well appearing, in no acute distress.",)),
-            "assessment": Block("A", ("Chronic conditions stable.",)),
-            "plan": Block("P", ("Continue current medications.", "Follow up in {months} months."))},
+    filler={
+        "vitals": Block("O", ("BP {sbp}/{dbp}, HR {hr}, T {temp} F.",)),
+        "exam": Block("O", ("Alert, well appearing, in no acute distress.",)),
+        "assessment": Block("A", ("Chronic conditions stable.",)),
+        "plan": Block("P", ("Continue current medications.", "Follow up in {months} months.")),
+    },
     fallback=True,
 )
 
@@ -145,8 +173,21 @@ def _templates(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
                 if k not in ("section",):
                     walk(v, f"{path}.{k}" if path else k)
 
-    for key in ("patient_names", "relatives", "openings", "voices", "term_frames", "hedges", "times",
-                "realisations", "term_cues", "risk_factor_lines", "filler", "findings", "hard_negatives"):
+    for key in (
+        "patient_names",
+        "relatives",
+        "openings",
+        "voices",
+        "term_frames",
+        "hedges",
+        "times",
+        "realisations",
+        "term_cues",
+        "risk_factor_lines",
+        "filler",
+        "findings",
+        "hard_negatives",
+    ):
         if key in doc:
             walk(doc[key], key)
     return out
@@ -154,6 +195,7 @@ def _templates(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def check_grammar(doc: Mapping[str, Any], path: Path | str, lexicon: Mapping[str, Any]) -> None:
     """Semantic checks a schema cannot express; raise :class:`BadInput` naming the file and the field."""
+
     def bad(where: str, message: str) -> BadInput:
         return BadInput(message, file=str(path), field=where)
 
@@ -177,8 +219,8 @@ def check_grammar(doc: Mapping[str, Any], path: Path | str, lexicon: Mapping[str
         if unknown:
             raise bad(where, f"unknown slot(s) {sorted(unknown)}; allowed: {sorted(SLOTS)}")
     for where, frames in itertools.chain(
-            ((f"voices.{k}", v) for k, v in doc.get("voices", {}).items()),
-            (("hedges", doc.get("hedges", ())),)):
+        ((f"voices.{k}", v) for k, v in doc.get("voices", {}).items()), (("hedges", doc.get("hedges", ())),)
+    ):
         for i, frame in enumerate(frames):
             if "{clause}" not in frame and "{Clause}" not in frame:
                 raise bad(f"{where}[{i}]", "a frame needs a {clause} or {Clause} slot")

@@ -25,8 +25,11 @@ from dualalign_core.grammar.bank import FALLBACK, PhraseBank, _Slots
 from dualalign_core.records import NotePlan, Persona
 
 SECTIONS = ("S", "O", "A", "P")
-_TIMED = re.compile(r"\d|\b(?:since|ago|last|year|years|month|months|week|weeks|day|days|night|nights|morning|"
-                    r"evening|today|now|anymore|lately|recently|once|twice|times)\b", re.IGNORECASE)
+_TIMED = re.compile(
+    r"\d|\b(?:since|ago|last|year|years|month|months|week|weeks|day|days|night|nights|morning|"
+    r"evening|today|now|anymore|lately|recently|once|twice|times)\b",
+    re.IGNORECASE,
+)
 
 
 @frozen
@@ -103,23 +106,34 @@ class NoteGrammar:
         rel = self._pick(rng, b.relatives).format_map(slots)
         pt = self._pick(rng, b.patient_names).format_map(slots)
         sex = persona.demographics.get("sex", "")
-        slots.update({
-            "rel": rel, "Rel": (f"{pron['his'].capitalize()} {rel}" if rng.random() < 0.5 else rel.capitalize()),
-            "Pt": pt, "age": str(persona.age), "sex": {"female": "F", "male": "M"}.get(sex, ""),
-            "sex_word": {"female": "woman", "male": "man"}.get(sex, "patient"),
-            "sbp": str(int(rng.integers(112, 162))), "dbp": str(int(rng.integers(64, 94))),
-            "sbp2": str(int(rng.integers(108, 150))), "dbp2": str(int(rng.integers(62, 90))),
-            "hr": str(int(rng.integers(58, 96))), "temp": f"98.{int(rng.integers(0, 9))}",
-            "spo2": str(int(rng.integers(94, 100))), "rr": str(int(rng.integers(12, 19))),
-            "weight": str(int(rng.integers(110, 230))), "a1c": f"{int(rng.integers(6, 9))}.{int(rng.integers(0, 9))}",
-            "months": str(int(rng.integers(2, 13))),
-        })
+        slots.update(
+            {
+                "rel": rel,
+                "Rel": (f"{pron['his'].capitalize()} {rel}" if rng.random() < 0.5 else rel.capitalize()),
+                "Pt": pt,
+                "age": str(persona.age),
+                "sex": {"female": "F", "male": "M"}.get(sex, ""),
+                "sex_word": {"female": "woman", "male": "man"}.get(sex, "patient"),
+                "sbp": str(int(rng.integers(112, 162))),
+                "dbp": str(int(rng.integers(64, 94))),
+                "sbp2": str(int(rng.integers(108, 150))),
+                "dbp2": str(int(rng.integers(62, 90))),
+                "hr": str(int(rng.integers(58, 96))),
+                "temp": f"98.{int(rng.integers(0, 9))}",
+                "spo2": str(int(rng.integers(94, 100))),
+                "rr": str(int(rng.integers(12, 19))),
+                "weight": str(int(rng.integers(110, 230))),
+                "a1c": f"{int(rng.integers(6, 9))}.{int(rng.integers(0, 9))}",
+                "months": str(int(rng.integers(2, 13))),
+            }
+        )
         if self.bank.findings:
             slots["finding"] = self._pick(rng, self.bank.findings)
         return slots
 
-    def _fill(self, rng: np.random.Generator, template: str, persona: Persona, pron: Mapping[str, str],
-              **extra: str) -> str:
+    def _fill(
+        self, rng: np.random.Generator, template: str, persona: Persona, pron: Mapping[str, str], **extra: str
+    ) -> str:
         slots = self._slots(rng, persona, pron)
         slots.update(extra)
         text = template.format_map(slots)
@@ -135,8 +149,9 @@ class NoteGrammar:
         return [v for v in b.voices if v not in third or outranks]
 
     # -- sentences -----------------------------------------------------------------------------------
-    def symptom(self, rng: np.random.Generator, term_id: str, term: str, label: str, persona: Persona,
-                pron: Mapping[str, str]) -> Written:
+    def symptom(
+        self, rng: np.random.Generator, term_id: str, term: str, label: str, persona: Persona, pron: Mapping[str, str]
+    ) -> Written:
         """One sentence expressing a required term, labelled with the plan's category."""
         b, o = self.bank, self.options
         voices = self._voices_for(label)
@@ -179,17 +194,25 @@ class NoteGrammar:
         out: list[Written] = []
         openings = b.openings.get(plan.note_type) or b.openings.get("default")
         title = self.disease.note_type_title(plan.note_type)
-        opening = (self._fill(rng, self._pick(rng, openings), persona, pron) if openings
-                   else self._fill(rng, "{age}{sex} seen for " + title.replace("{", "").replace("}", "") + ".",
-                                   persona, pron))
+        opening = (
+            self._fill(rng, self._pick(rng, openings), persona, pron)
+            if openings
+            else self._fill(rng, "{age}{sex} seen for " + title.replace("{", "").replace("}", "") + ".", persona, pron)
+        )
         for t in plan.required_terms:
             out.append(self.symptom(rng, t.term_id, t.term, t.label, persona, pron))
         n = len(plan.required_terms)
         # non-symptom content: risk-factor management, then filler kinds drawn in turn
         risk = [r for r in persona.risk_factors if r in b.risk_factor_lines]
         for r in risk[:3]:
-            out.append(Written("A", self._fill(rng, self._pick(rng, b.risk_factor_lines[r]), persona, pron),
-                               neg, f"filler:risk:{r}"))
+            out.append(
+                Written(
+                    "A",
+                    self._fill(rng, self._pick(rng, b.risk_factor_lines[r]), persona, pron),
+                    neg,
+                    f"filler:risk:{r}",
+                )
+            )
         kinds = [k for k in b.filler if o.vitals or k != "vitals"]
         n_fill = max(o.min_filler, int(round(o.filler_ratio * n)))
         if kinds:

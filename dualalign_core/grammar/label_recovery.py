@@ -13,8 +13,15 @@ from dualalign_core.seeds import derive_seed
 from dualalign_core.text.segment import segment
 
 
-def grammar_agreement(disease: Any, annotator: Any, *, patients: int = 5, seed: int = 0,
-                      multiplier: float = 5.0, options: GrammarOptions | None = None) -> LabelQuality:
+def grammar_agreement(
+    disease: Any,
+    annotator: Any,
+    *,
+    patients: int = 5,
+    seed: int = 0,
+    multiplier: float = 5.0,
+    options: GrammarOptions | None = None,
+) -> LabelQuality:
     """Compose the notes of ``patients`` sampled patients and score ``annotator.label_text`` against the
     grammar's labels (gold = what the grammar wrote)."""
     from dualalign_core.sampling.personas import PrevalencePersonaSource
@@ -28,8 +35,10 @@ def grammar_agreement(disease: Any, annotator: Any, *, patients: int = 5, seed: 
     for persona in PrevalencePersonaSource().sample(disease, patients, seed, ctx):
         for plan in sampler.plan(persona, disease, derive_seed(seed, "plan", persona.id), ctx):
             note = grammar.compose(plan, persona, derive_seed(seed, "note", plan.id))
-            sents = [Sentence(id=str(i), note_id=plan.id, index=i, start=s.start, end=s.end, text=s.text,
-                              section=s.section) for i, s in enumerate(segment(note.text))]
+            sents = [
+                Sentence(id=str(i), note_id=plan.id, index=i, start=s.start, end=s.end, text=s.text, section=s.section)
+                for i, s in enumerate(segment(note.text))
+            ]
             for s, (label, _) in zip(sents, labels_for(sents, note.spans, disease), strict=True):
                 texts.append(s.text)
                 gold.append(label)

@@ -9,8 +9,18 @@ from dualalign_core.llm.faults import LLMError, LLMOutputError, PermanentError, 
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 
 __all__ = [
-    "BatchItem", "BatchStatus", "LLMBackend", "LLMError", "LLMOutputError", "LLMRequest", "LLMResponse",
-    "Message", "PermanentError", "RateLimited", "TransientError", "for_role",
+    "BatchItem",
+    "BatchStatus",
+    "LLMBackend",
+    "LLMError",
+    "LLMOutputError",
+    "LLMRequest",
+    "LLMResponse",
+    "Message",
+    "PermanentError",
+    "RateLimited",
+    "TransientError",
+    "for_role",
 ]
 
 

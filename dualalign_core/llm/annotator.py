@@ -50,17 +50,31 @@ def system_prompt(disease: DiseasePack) -> str:
 
 
 def note_schema(labels: Sequence[str]) -> dict[str, Any]:
-    item = {"type": "object", "additionalProperties": False, "required": ["index", "label", "evidence"],
-            "properties": {"index": {"type": "integer"},
-                           "label": {"type": "string", "enum": list(labels)},
-                           "evidence": {"type": "string"}}}
-    return {"type": "object", "additionalProperties": False, "required": ["labels"],
-            "properties": {"labels": {"type": "array", "items": item}}}
+    item = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["index", "label", "evidence"],
+        "properties": {
+            "index": {"type": "integer"},
+            "label": {"type": "string", "enum": list(labels)},
+            "evidence": {"type": "string"},
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["labels"],
+        "properties": {"labels": {"type": "array", "items": item}},
+    }
 
 
 def sentence_schema(labels: Sequence[str]) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": False, "required": ["label", "evidence"],
-            "properties": {"label": {"type": "string", "enum": list(labels)}, "evidence": {"type": "string"}}}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["label", "evidence"],
+        "properties": {"label": {"type": "string", "enum": list(labels)}, "evidence": {"type": "string"}},
+    }
 
 
 def note_check(n: int, labels: Sequence[str]):  # noqa: ANN201 - a closure for runtime.complete_json
@@ -109,21 +123,32 @@ class LLMAnnotator(BackendBound, Annotator):
         self.strategy: str = self.options.get("strategy") or self.option("strategy")  # own, else the backend's
 
     def _request(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> LLMRequest:
-        return LLMRequest(model=self.backend.model_name, messages=[Message("system", system), Message("user", user)],
-                          temperature=self.option("temperature", TEMPERATURE), max_tokens=max_tokens,
-                          json_schema=schema, cache_system=True)
+        return LLMRequest(
+            model=self.backend.model_name,
+            messages=[Message("system", system), Message("user", user)],
+            temperature=self.option("temperature", TEMPERATURE),
+            max_tokens=max_tokens,
+            json_schema=schema,
+            cache_system=True,
+        )
 
     def note_request(self, sentences: Sequence[Sentence], disease: DiseasePack) -> LLMRequest:
         lines = "\n".join(f"[{i}] {' '.join(s.text.split())}" for i, s in enumerate(sentences))
-        user = (f"Label each of the {len(sentences)} numbered sentences of this clinical note. Return one item "
-                f"per sentence, in order, with its index.\n\n{lines}")
+        user = (
+            f"Label each of the {len(sentences)} numbered sentences of this clinical note. Return one item "
+            f"per sentence, in order, with its index.\n\n{lines}"
+        )
         budget = self.option("max_tokens", note_max_tokens(len(sentences)))
         return self._request(system_prompt(disease), user, note_schema(disease.all_labels), budget)
 
     def sentence_request(self, sentence: Sentence, disease: DiseasePack) -> LLMRequest:
         user = f"Label this sentence from a clinical note.\n\nSentence: {' '.join(sentence.text.split())}"
-        return self._request(system_prompt(disease), user, sentence_schema(disease.all_labels),
-                             self.option("max_tokens", SENTENCE_MAX_TOKENS))
+        return self._request(
+            system_prompt(disease),
+            user,
+            sentence_schema(disease.all_labels),
+            self.option("max_tokens", SENTENCE_MAX_TOKENS),
+        )
 
     async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: RunContext) -> Annotation:
         if not sentences:
@@ -136,14 +161,22 @@ class LLMAnnotator(BackendBound, Annotator):
                 picks.append(result.data)
                 usage = usage + result.usage
         else:
-            result = await self.runtime.complete_json(self.note_request(sentences, disease), ctx,
-                                                      check=note_check(len(sentences), disease.all_labels))
+            result = await self.runtime.complete_json(
+                self.note_request(sentences, disease), ctx, check=note_check(len(sentences), disease.all_labels)
+            )
             by_index = {item["index"]: item for item in result.data["labels"]}
             picks, usage = [by_index[i] for i in range(len(sentences))], result.usage
         prov = ctx.provenance(self, ctx.seed, model=self.backend.model_name, prompt_hash=_protocol_hash(disease))
         labels = tuple(
-            Label(sentence_id=s.id, note_id=note.id, label=p["label"], binary=p["label"] != disease.negative_label,
-                  annotator=self.name, evidence=_evidence(p.get("evidence"), s.text), provenance=prov)
+            Label(
+                sentence_id=s.id,
+                note_id=note.id,
+                label=p["label"],
+                binary=p["label"] != disease.negative_label,
+                annotator=self.name,
+                evidence=_evidence(p.get("evidence"), s.text),
+                provenance=prov,
+            )
             for s, p in zip(sentences, picks, strict=True)
         )
         return Annotation(labels, usage)

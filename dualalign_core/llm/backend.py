@@ -16,8 +16,10 @@ from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 _PRICE = {
     "type": "object",
-    "properties": {k: {"type": "number", "minimum": 0} for k in
-                   ("input", "output", "cached_input", "cache_write", "batch_input", "batch_output")},
+    "properties": {
+        k: {"type": "number", "minimum": 0}
+        for k in ("input", "output", "cached_input", "cache_write", "batch_input", "batch_output")
+    },
     "required": ["input", "output"],
     "additionalProperties": False,
 }
@@ -26,18 +28,35 @@ _PRICE = {
 # An option without a "default" is unset unless given; its description says what decides it then.
 RUNTIME_OPTIONS: dict[str, Any] = {
     "model": {"type": "string", "minLength": 1, "description": "No default here: the backend's default_model."},
-    "concurrency": {"type": "integer", "minimum": 1,
-                    "description": "Requests in flight. No default here: the backend's concurrency attribute."},
+    "concurrency": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "Requests in flight. No default here: the backend's concurrency attribute.",
+    },
     "base_url": {"type": "string", "description": "Unset: the vendor's endpoint."},
-    "api_key_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                    "description": "No default here: the backend's api_key_env attribute."},
-    "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 120.0,
-                "description": "Seconds one request may take."},
-    "temperature": {"type": "number", "minimum": 0, "maximum": 2,
-                    "description": "No default here: it depends on the role (0.7 generating, 0 annotating)."},
-    "max_tokens": {"type": "integer", "minimum": 1,
-                   "description": "No default here: it depends on the role (1024 generating; annotating, "
-                                  "64 + 48 per sentence with strategy note, 128 with strategy sentence)."},
+    "api_key_env": {
+        "type": "string",
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+        "description": "No default here: the backend's api_key_env attribute.",
+    },
+    "timeout": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "default": 120.0,
+        "description": "Seconds one request may take.",
+    },
+    "temperature": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 2,
+        "description": "No default here: it depends on the role (0.7 generating, 0 annotating).",
+    },
+    "max_tokens": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "No default here: it depends on the role (1024 generating; annotating, "
+        "64 + 48 per sentence with strategy note, 128 with strategy sentence).",
+    },
     "rpm": {"type": "number", "exclusiveMinimum": 0, "description": "Requests per minute (unset: no limit)."},
     "tpm": {"type": "number", "exclusiveMinimum": 0, "description": "Tokens per minute (unset: no limit)."},
     "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20, "default": 6},
@@ -50,8 +69,11 @@ RUNTIME_OPTIONS: dict[str, Any] = {
     "batch_flush_s": {"type": "number", "minimum": 0, "default": 5.0},
     "batch_poll_s": {"type": "number", "exclusiveMinimum": 0, "default": 30.0},
     "price": {**_PRICE, "description": "USD per 1M tokens (unset: the backend's or the core's price table)."},
-    "strategy": {"enum": ["note", "sentence"], "default": "note",
-                 "description": "Annotating: one request per note or per sentence."},
+    "strategy": {
+        "enum": ["note", "sentence"],
+        "default": "note",
+        "description": "Annotating: one request per note or per sentence.",
+    },
 }
 RUNTIME_DEFAULTS: dict[str, Any] = schema_defaults({"properties": RUNTIME_OPTIONS})
 

@@ -69,8 +69,9 @@ class Batcher:
                 return await fn(*args)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _submit(self, pending: dict[str, tuple[LLMRequest, list[asyncio.Future[LLMResponse]]]],
-                      ctx: RunContext | None) -> None:
+    async def _submit(
+        self, pending: dict[str, tuple[LLMRequest, list[asyncio.Future[LLMResponse]]]], ctx: RunContext | None
+    ) -> None:
         items = [BatchItem(key, request) for key, (request, _) in pending.items()]
         try:
             batch_id = await self._retrying(self.backend.submit_batch, items)

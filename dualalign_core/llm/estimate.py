@@ -74,8 +74,7 @@ def _role(component: Any, requests: int, inp: int, out: int) -> RoleEstimate:
     return RoleEstimate(component.name, component.model, requests, inp, out, round(cost, 4), runtime.priced)
 
 
-def estimate_run(config: RunConfig, registry: Registry | None = None, *,
-                 note_tokens: int = NOTE_TOKENS) -> Estimate:
+def estimate_run(config: RunConfig, registry: Registry | None = None, *, note_tokens: int = NOTE_TOKENS) -> Estimate:
     """Expected tokens and dollars of ``config`` (no request is sent, nothing is written)."""
     from dualalign_core.plugins import get_registry
     from dualalign_core.run.build import build_components
@@ -110,9 +109,14 @@ def estimate_run(config: RunConfig, registry: Registry | None = None, *,
         notes=n,
         generator=_role(gen, n if isinstance(gen, LLMNoteGenerator) else 0, g_in, g_out),
         annotator=_role(ann, a_req, a_in, a_out),
-        assumptions={"note_tokens": note_tokens, "sentences_per_note": n_sent, "label_tokens": LABEL_TOKENS,
-                     "chars_per_token": CHARS_PER_TOKEN, "prompt_cache_discount": False,
-                     "rejection_refills": "not included"},
+        assumptions={
+            "note_tokens": note_tokens,
+            "sentences_per_note": n_sent,
+            "label_tokens": LABEL_TOKENS,
+            "chars_per_token": CHARS_PER_TOKEN,
+            "prompt_cache_discount": False,
+            "rejection_refills": "not included",
+        },
     )
 
 
@@ -122,5 +126,7 @@ def over_budget(estimate: Estimate, max_cost_usd: float | None) -> str | None:
         return None
     from dualalign_core.llm.pricing import usd
 
-    return (f"estimated cost {usd(estimate.cost_usd)} exceeds --max-cost {usd(max_cost_usd)}; the run will stop "
-            "when the budget is reached (resume later with a larger budget)")
+    return (
+        f"estimated cost {usd(estimate.cost_usd)} exceeds --max-cost {usd(max_cost_usd)}; the run will stop "
+        "when the budget is reached (resume later with a larger budget)"
+    )

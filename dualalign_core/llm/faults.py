@@ -82,8 +82,9 @@ def error_message(body: object, fallback: str) -> str:
     return fallback
 
 
-def from_http_status(status: int, message: str, headers: object, *, overloaded: tuple[int, ...] = (),
-                     quota_exhausted: bool = False) -> LLMError:
+def from_http_status(
+    status: int, message: str, headers: object, *, overloaded: tuple[int, ...] = (), quota_exhausted: bool = False
+) -> LLMError:
     """The retry class for an HTTP error reply, shared by every vendor backend.
 
     429 (and a vendor's ``overloaded`` statuses, e.g. Anthropic's 529) back off and honour ``Retry-After``;

@@ -58,9 +58,14 @@ class LLMNoteGenerator(BackendBound, Generator):
     def request(self, plan: NotePlan, persona: Persona, seed: int, disease: DiseasePack) -> LLMRequest:
         system, user = disease.prompt.render(prompt_fields(plan, persona, disease))
         messages = ([Message("system", system)] if system.strip() else []) + [Message("user", user)]
-        return LLMRequest(model=self.backend.model_name, messages=messages,
-                          temperature=self.option("temperature", DEFAULT_TEMPERATURE),
-                          max_tokens=self.option("max_tokens", DEFAULT_MAX_TOKENS), seed=seed, cache_system=True)
+        return LLMRequest(
+            model=self.backend.model_name,
+            messages=messages,
+            temperature=self.option("temperature", DEFAULT_TEMPERATURE),
+            max_tokens=self.option("max_tokens", DEFAULT_MAX_TOKENS),
+            seed=seed,
+            cache_system=True,
+        )
 
     async def generate(self, plan: NotePlan, persona: Persona, seed: int, ctx: RunContext) -> Generation:
         request = self.request(plan, persona, seed, ctx.disease)
@@ -70,5 +75,9 @@ class LLMNoteGenerator(BackendBound, Generator):
             from dualalign_core.llm.faults import LLMOutputError
 
             raise LLMOutputError("empty reply", result.response.text).with_usage(result.usage)
-        return Generation(text=text, model=result.response.model or self.backend.model_name,
-                          prompt_hash=ctx.disease.prompt.hash, usage=result.usage)
+        return Generation(
+            text=text,
+            model=result.response.model or self.backend.model_name,
+            prompt_hash=ctx.disease.prompt.hash,
+            usage=result.usage,
+        )

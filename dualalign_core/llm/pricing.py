@@ -42,8 +42,15 @@ class Price:
         keys = ("input", "output", "cached_input", "cache_write", "batch_input", "batch_output", "source")
         return cls(**{k: d[k] for k in keys if k in d})
 
-    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0,
-             cache_write_tokens: int = 0, *, batch: bool = False) -> float:
+    def cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        *,
+        batch: bool = False,
+    ) -> float:
         """Dollars for one call. ``input_tokens`` includes the cached ones (OpenAI's convention); batch
         pricing scales cached and cache-write rates by the same batch discount."""
         inp = self.batch_input if batch and self.batch_input is not None else self.input
@@ -93,8 +100,9 @@ def lookup(model: str, vendor: Mapping[str, Price] | None = None) -> Price | Non
     return Price.from_dict(models[best]) if best else None
 
 
-def price_for(model: str, override: dict[str, Any] | None = None,
-              vendor: Mapping[str, Price] | None = None) -> Price | None:
+def price_for(
+    model: str, override: dict[str, Any] | None = None, vendor: Mapping[str, Price] | None = None
+) -> Price | None:
     """A backend's ``price`` option wins over the vendor's table and the core's (use ``{input = 0, output = 0}``
     for a local model)."""
     if override:

@@ -40,7 +40,9 @@ def retrying(settings: RuntimeSettings, on_retry: Callable[[], None] | None = No
     The last error is re-raised as itself; ``on_retry`` runs before each wait (to count retries).
     """
     return AsyncRetrying(
-        stop=stop_after_attempt(settings.max_attempts), wait=backoff(settings),
-        retry=retry_if_exception_type(RETRIED), reraise=True,
+        stop=stop_after_attempt(settings.max_attempts),
+        wait=backoff(settings),
+        retry=retry_if_exception_type(RETRIED),
+        reraise=True,
         before_sleep=(lambda _state: on_retry()) if on_retry is not None else None,
     )

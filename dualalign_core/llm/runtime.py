@@ -71,8 +71,9 @@ class RuntimeSettings:
     @classmethod
     def from_options(cls, options: dict[str, Any], concurrency: int) -> RuntimeSettings:
         names = {a.name for a in attrs.fields(cls)} - {"concurrency"}
-        return cls(concurrency=int(options.get("concurrency") or concurrency),
-                   **{k: options[k] for k in names if k in options})
+        return cls(
+            concurrency=int(options.get("concurrency") or concurrency), **{k: options[k] for k in names if k in options}
+        )
 
 
 @define
@@ -147,9 +148,13 @@ class JSONResult:
 def request_key(request: LLMRequest, provider: str = "") -> str:
     """sha256 of everything that determines a reply (never credentials or endpoints)."""
     doc = {
-        "v": CACHE_VERSION, "provider": provider, "model": request.model,
+        "v": CACHE_VERSION,
+        "provider": provider,
+        "model": request.model,
         "messages": [[m.role, m.content] for m in request.messages],
-        "temperature": request.temperature, "max_tokens": request.max_tokens, "seed": request.seed,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "seed": request.seed,
         "schema": request.json_schema,
     }
     return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
@@ -165,8 +170,10 @@ class Budget:
 
     def reserve(self, worst_case: float) -> None:
         if self.spent + self.reserved + worst_case > self.limit:
-            raise BudgetReached(f"cost budget of {usd(self.limit)} would be crossed by the next LLM call "
-                                f"(spent {usd(self.spent)}, in flight {usd(self.reserved)}); stopped before it")
+            raise BudgetReached(
+                f"cost budget of {usd(self.limit)} would be crossed by the next LLM call "
+                f"(spent {usd(self.spent)}, in flight {usd(self.reserved)}); stopped before it"
+            )
         self.reserved += worst_case
 
     def settle(self, worst_case: float, actual: float) -> None:
@@ -198,8 +205,9 @@ class LLMRuntime:
     def key(self, request: LLMRequest) -> str:
         return request_key(request, self.backend.provider)
 
-    async def complete(self, request: LLMRequest, ctx: RunContext | None = None, *, cache: bool = True,
-                       accept_truncated: bool = False) -> LLMResult:
+    async def complete(
+        self, request: LLMRequest, ctx: RunContext | None = None, *, cache: bool = True, accept_truncated: bool = False
+    ) -> LLMResult:
         """One reply: from the cache, or from the backend under every limit. Raises ``LLMCallFailed`` after
         the attempt cap, ``LLMOutputError`` for a cut-off reply, ``RunFailed`` when the run must stop."""
         key = self.key(request)
@@ -209,14 +217,17 @@ class LLMRuntime:
         response, usage = await self._fetch(key, request, ctx)
         if response.truncated and not accept_truncated:
             self.counters.fail("truncated")
-            raise LLMOutputError(f"reply cut off (finish_reason={response.finish_reason}, "
-                                 f"max_tokens={request.max_tokens})", response.text).with_usage(usage)
+            raise LLMOutputError(
+                f"reply cut off (finish_reason={response.finish_reason}, max_tokens={request.max_tokens})",
+                response.text,
+            ).with_usage(usage)
         if ctx is not None and cache:
             ctx.cache_put(key, _cache_value(response, usage))
         return LLMResult(response, usage)
 
-    async def complete_json(self, request: LLMRequest, ctx: RunContext | None = None,
-                            check: Callable[[Any], Sequence[str]] | None = None) -> JSONResult:
+    async def complete_json(
+        self, request: LLMRequest, ctx: RunContext | None = None, check: Callable[[Any], Sequence[str]] | None = None
+    ) -> JSONResult:
         """A JSON reply valid against ``request.json_schema`` and ``check`` (extra rules returning error
         strings). One corrective re-ask on failure; then ``LLMOutputError`` carrying the raw text. Only
         valid replies are cached (under the original request's key)."""
@@ -234,9 +245,14 @@ class LLMRuntime:
         final = first.response
         if error is not None:
             self.counters.reasks += 1
-            fix = attrs.evolve(request, messages=(
-                *request.messages, Message("assistant", first.response.text or "(empty)"),
-                Message("user", reask_text(error, request, self.backend))))
+            fix = attrs.evolve(
+                request,
+                messages=(
+                    *request.messages,
+                    Message("assistant", first.response.text or "(empty)"),
+                    Message("user", reask_text(error, request, self.backend)),
+                ),
+            )
             try:
                 second = await self.complete(fix, ctx, cache=False, accept_truncated=True)
             except (LLMCallFailed, LLMOutputError) as exc:
@@ -246,8 +262,9 @@ class LLMRuntime:
             data, error = parse_json(second.response.text, request.json_schema, check, second.response)
             if error is not None:
                 self.counters.fail("invalid_output")
-                raise LLMOutputError(f"invalid structured reply after one corrective re-ask: {error}",
-                                     second.response.text).with_usage(usage)
+                raise LLMOutputError(
+                    f"invalid structured reply after one corrective re-ask: {error}", second.response.text
+                ).with_usage(usage)
         if ctx is not None:
             ctx.cache_put(key, _cache_value(final, usage))
         return JSONResult(data, final, usage)
@@ -256,10 +273,19 @@ class LLMRuntime:
         """A frozen copy of what this runtime did so far."""
         c = self.counters
         return RuntimeStats(
-            provider=self.backend.provider or self.backend.name, model=self.backend.model_name,
-            requests=c.requests, retries=c.retries, rate_limited=c.rate_limited, reasks=c.reasks,
-            cache_hits=c.cache_hits, batches=c.batches, input_tokens=c.input_tokens, output_tokens=c.output_tokens,
-            cost_usd=round(c.spent_usd, 10), failures=dict(c.failures))
+            provider=self.backend.provider or self.backend.name,
+            model=self.backend.model_name,
+            requests=c.requests,
+            retries=c.retries,
+            rate_limited=c.rate_limited,
+            reasks=c.reasks,
+            cache_hits=c.cache_hits,
+            batches=c.batches,
+            input_tokens=c.input_tokens,
+            output_tokens=c.output_tokens,
+            cost_usd=round(c.spent_usd, 10),
+            failures=dict(c.failures),
+        )
 
     def set_concurrency(self, limit: int) -> None:
         """Change the in-flight limit before the first request (the ``concurrency`` knob): the limiter, the
@@ -283,17 +309,24 @@ class LLMRuntime:
         fields = {a.name for a in attrs.fields(LLMResponse)}
         response = LLMResponse(**{k: v for k, v in value.items() if k in fields})
         if hit.billable:
-            paid = value.get("usage") or {"input_tokens": response.input_tokens,
-                                          "output_tokens": response.output_tokens,
-                                          "cost_usd": value.get("cost_usd", 0.0)}
+            paid = value.get("usage") or {
+                "input_tokens": response.input_tokens,
+                "output_tokens": response.output_tokens,
+                "cost_usd": value.get("cost_usd", 0.0),
+            }
             usage = Usage(int(paid["input_tokens"]), int(paid["output_tokens"]), float(paid["cost_usd"]), False)
             return LLMResult(response, usage, cached=False)
         usage = Usage(response.input_tokens, response.output_tokens, 0.0, True)
         return LLMResult(response, usage, cached=True)
 
     def cost(self, response: LLMResponse, *, batch: bool = False) -> float:
-        return self.price.cost(response.input_tokens, response.output_tokens, response.cached_input_tokens,
-                               response.cache_write_tokens, batch=batch)
+        return self.price.cost(
+            response.input_tokens,
+            response.output_tokens,
+            response.cached_input_tokens,
+            response.cache_write_tokens,
+            batch=batch,
+        )
 
     async def _fetch(self, key: str, request: LLMRequest, ctx: RunContext | None) -> tuple[LLMResponse, Usage]:
         budget = Budget.of(ctx)
@@ -334,8 +367,7 @@ class LLMRuntime:
             raise LLMCallFailed(f"rate limited on all {self.settings.max_attempts} attempts: {exc}") from None
         except TransientError as exc:
             self.counters.fail("transient")
-            raise LLMCallFailed(f"{type(exc).__name__} on all {self.settings.max_attempts} attempts: "
-                                f"{exc}") from None
+            raise LLMCallFailed(f"{type(exc).__name__} on all {self.settings.max_attempts} attempts: {exc}") from None
         except PermanentError as exc:
             self.counters.fail("permanent")
             raise LLMCallFailed(f"request refused (HTTP {exc.status}): {exc}") from None
@@ -371,15 +403,19 @@ class LLMRuntime:
         return BreakerTripped(
             f"{self.backend.provider or self.backend.name}: error rate {b.error_rate:.0%} over the last "
             f"{b.window} requests (threshold {b.threshold:.0%}; last error: {b.last_error}); "
-            "stopped cleanly — resume the run when the service recovers")
+            "stopped cleanly — resume the run when the service recovers"
+        )
 
 
 def _cache_value(response: LLMResponse, usage: Usage) -> dict[str, Any]:
     """The reply plus what it cost in all (a re-ask included), so its owner can record it again."""
     value = attrs.asdict(response)
     value["cost_usd"] = usage.cost_usd
-    value["usage"] = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-                      "cost_usd": usage.cost_usd}
+    value["usage"] = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost_usd": usage.cost_usd,
+    }
     return value
 
 
@@ -391,8 +427,12 @@ def _with_usage(exc: Exception, usage: Usage) -> Exception:
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 
 
-def parse_json(text: str, schema: dict[str, Any], check: Callable[[Any], Sequence[str]] | None = None,
-               response: LLMResponse | None = None) -> tuple[Any, str | None]:
+def parse_json(
+    text: str,
+    schema: dict[str, Any],
+    check: Callable[[Any], Sequence[str]] | None = None,
+    response: LLMResponse | None = None,
+) -> tuple[Any, str | None]:
     """(data, None) for a valid reply, else (None, what is wrong) in words fit to show the model."""
     if response is not None and response.truncated:
         return None, "the reply was cut off before it ended (keep it shorter)"
@@ -420,5 +460,15 @@ def reask_text(error: str, request: LLMRequest, backend: LLMBackend) -> str:
     return text + "."
 
 
-__all__ = ["LLMRuntime", "RuntimeSettings", "RuntimeStats", "LLMResult", "JSONResult", "Budget", "BreakerTripped",
-           "BudgetReached", "request_key", "parse_json"]
+__all__ = [
+    "LLMRuntime",
+    "RuntimeSettings",
+    "RuntimeStats",
+    "LLMResult",
+    "JSONResult",
+    "Budget",
+    "BreakerTripped",
+    "BudgetReached",
+    "request_key",
+    "parse_json",
+]

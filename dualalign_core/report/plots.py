@@ -13,8 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-COLORS = {"target": "#9aa5b1", "measured": "#1f6feb", "planned": "#1f6feb", "found": "#d9822b",
-          "accepted": "#2da44e"}
+COLORS = {"target": "#9aa5b1", "measured": "#1f6feb", "planned": "#1f6feb", "found": "#d9822b", "accepted": "#2da44e"}
 STAGE_COLORS = ["#c6dbef", "#6baed6", "#2171b5", "#08306b", "#041836"]
 
 
@@ -25,8 +24,15 @@ def to_data_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def grouped_bars(categories: Sequence[str], series: dict[str, Sequence[float | None]], *, title: str,
-                 ylabel: str = "share", horizontal: bool = False, width: float = 7.0) -> str:
+def grouped_bars(
+    categories: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    *,
+    title: str,
+    ylabel: str = "share",
+    horizontal: bool = False,
+    width: float = 7.0,
+) -> str:
     """Side-by-side bars, one group per category, one bar per series (None drawn as 0)."""
     n, k = len(categories), max(len(series), 1)
     height = max(2.4, 0.32 * n * k / 1.6) if horizontal else 3.2
@@ -46,8 +52,12 @@ def grouped_bars(categories: Sequence[str], series: dict[str, Sequence[float | N
         ax.invert_yaxis()
         ax.set_xlabel(ylabel)
     else:
-        ax.set_xticks(idx, categories, rotation=20 if max(map(len, categories), default=0) > 8 else 0,
-                      ha="right" if max(map(len, categories), default=0) > 8 else "center")
+        ax.set_xticks(
+            idx,
+            categories,
+            rotation=20 if max(map(len, categories), default=0) > 8 else 0,
+            ha="right" if max(map(len, categories), default=0) > 8 else "center",
+        )
         ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11)
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -88,8 +98,9 @@ def stacked_by_stage(bins: dict[str, dict[str, int]], stages: Sequence[str], *, 
     return to_data_uri(fig)
 
 
-def timeline(points: Sequence[dict[str, Any]], stages: Sequence[str], windows: Sequence[dict[str, Any]],
-             n_patients: int) -> str:
+def timeline(
+    points: Sequence[dict[str, Any]], stages: Sequence[str], windows: Sequence[dict[str, Any]], n_patients: int
+) -> str:
     """One row per patient: each planned note at its time before diagnosis, coloured by stage."""
     fig, ax = plt.subplots(figsize=(7, max(2.2, 0.18 * n_patients + 1)))
     for w in windows:
@@ -98,12 +109,24 @@ def timeline(points: Sequence[dict[str, Any]], stages: Sequence[str], windows: S
     for i, s in enumerate(stages):
         pts = [p for p in points if p["stage"] == s]
         if pts:
-            ax.scatter([p["years"] for p in pts], [p["patient"] for p in pts], s=9, label=s,
-                       color=STAGE_COLORS[i % len(STAGE_COLORS)], edgecolors="none")
+            ax.scatter(
+                [p["years"] for p in pts],
+                [p["patient"] for p in pts],
+                s=9,
+                label=s,
+                color=STAGE_COLORS[i % len(STAGE_COLORS)],
+                edgecolors="none",
+            )
     rej = [p for p in points if not p["accepted"]]
     if rej:
-        ax.scatter([p["years"] for p in rej], [p["patient"] for p in rej], s=24, facecolors="none",
-                   edgecolors="#cf222e", label="not accepted")
+        ax.scatter(
+            [p["years"] for p in rej],
+            [p["patient"] for p in rej],
+            s=24,
+            facecolors="none",
+            edgecolors="#cf222e",
+            label="not accepted",
+        )
     ax.invert_xaxis()
     ax.set_xlabel("years before diagnosis (diagnosis at 0)")
     ax.set_ylabel("patient")

@@ -31,8 +31,12 @@ class Components:
 
 
 def _ref(component: Any) -> dict[str, Any]:
-    return {"name": component.name, "plugin": component.plugin, "version": component.plugin_version,
-            "options": dict(getattr(component, "options", {}) or {})}
+    return {
+        "name": component.name,
+        "plugin": component.plugin,
+        "version": component.plugin_version,
+        "options": dict(getattr(component, "options", {}) or {}),
+    }
 
 
 def resolved_pipeline(components: Components) -> dict[str, Any]:
@@ -41,9 +45,16 @@ def resolved_pipeline(components: Components) -> dict[str, Any]:
     a plugin that changes the pipeline makes another run (and a ``--resume`` across it is refused)."""
     c, d = components, components.disease
     return {
-        "disease": {"name": d.name, "plugin": d.plugin, "version": d.plugin_version, "pack_version": d.version,
-                    "prompt_hash": d.prompt.hash},
-        "personas": _ref(c.personas), "trajectory": _ref(c.sampler), "generator": _ref(c.generator),
+        "disease": {
+            "name": d.name,
+            "plugin": d.plugin,
+            "version": d.plugin_version,
+            "pack_version": d.version,
+            "prompt_hash": d.prompt.hash,
+        },
+        "personas": _ref(c.personas),
+        "trajectory": _ref(c.sampler),
+        "generator": _ref(c.generator),
         "annotator": _ref(c.annotator),
         "filters": {f.name: _ref(f) | {"position": i} for i, f in enumerate(c.filters)},
     }
@@ -59,8 +70,16 @@ def resolve_disease(config: RunConfig, registry: Registry) -> DiseasePack:
     return registry.get("disease", config.disease_name or "", file=config.path, field_path="disease.name")
 
 
-def build(registry: Registry, kind: str, spec: ComponentSpec, config: RunConfig, field_path: str, *,
-          name_field: str = "name", options_field: str | None = None) -> Any:
+def build(
+    registry: Registry,
+    kind: str,
+    spec: ComponentSpec,
+    config: RunConfig,
+    field_path: str,
+    *,
+    name_field: str = "name",
+    options_field: str | None = None,
+) -> Any:
     """Instantiate a registered component, validating its options against its ``options_schema``.
 
     Errors name the key as written in the TOML: ``name_field`` is the key holding the component's name
@@ -68,13 +87,20 @@ def build(registry: Registry, kind: str, spec: ComponentSpec, config: RunConfig,
     """
     options_field = options_field or f"{field_path}.options"
     try:
-        component = registry.create(kind, spec.name, spec.constructor_options(), file=config.path,
-                                    field_path=field_path, name_field=f"{field_path}.{name_field}"
-                                    if name_field else field_path, options_field=options_field)
+        component = registry.create(
+            kind,
+            spec.name,
+            spec.constructor_options(),
+            file=config.path,
+            field_path=field_path,
+            name_field=f"{field_path}.{name_field}" if name_field else field_path,
+            options_field=options_field,
+        )
     except BadInput as exc:
         if spec.model is not None and exc.field == f"{options_field}.model" and "model" not in spec.options:
-            raise BadInput(str(exc).rsplit(f"{exc.field}: ", 1)[-1], file=exc.file,
-                           field=f"{field_path}.model") from None
+            raise BadInput(
+                str(exc).rsplit(f"{exc.field}: ", 1)[-1], file=exc.file, field=f"{field_path}.model"
+            ) from None
         raise
     if spec.concurrency is not None:
         component.concurrency = spec.concurrency
@@ -89,16 +115,21 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
     for i, name in enumerate(filters_names):
         spec = ComponentSpec(name, config.filter_options.get(name, {}))
         where = f"filters.use[{i}]" if config.filters is not None else "filters"
-        filters.append(build(registry, "filter", spec, config, where, name_field="",
-                             options_field=f"filters.options.{name}"))
+        filters.append(
+            build(registry, "filter", spec, config, where, name_field="", options_field=f"filters.options.{name}")
+        )
     for i, name in enumerate(config.warn_filters):
         if name not in filters_names:
-            raise BadInput(f"warn-only filter {name!r} is not among the filters used",
-                           file=config.path, field=f"filters.warn[{i}]")
+            raise BadInput(
+                f"warn-only filter {name!r} is not among the filters used", file=config.path, field=f"filters.warn[{i}]"
+            )
     unknown_opts = set(config.filter_options) - set(filters_names)
     if unknown_opts:
-        raise BadInput(f"options for a filter that is not used: {sorted(unknown_opts)[0]!r}",
-                       file=config.path, field="filters.options")
+        raise BadInput(
+            f"options for a filter that is not used: {sorted(unknown_opts)[0]!r}",
+            file=config.path,
+            field="filters.options",
+        )
     personas = build(registry, "persona_source", config.personas, config, "personas", name_field="source")
     sampler = build(registry, "trajectory_sampler", config.trajectory, config, "trajectory", name_field="sampler")
     sampler.multiplier = config.multiplier  # the density multiplier is the sampler's setting, typed
@@ -116,8 +147,13 @@ def preflight(components: Components, config: RunConfig) -> None:
     """Before any work: each component checks what it needs (a vendor backend its API key) and raises
     :class:`BadInput`; reported against the config key that chose the component."""
     c = components
-    named = [("personas.source", c.personas), ("trajectory.sampler", c.sampler), ("generator.name", c.generator),
-             ("annotator.name", c.annotator), *((f"filters.options.{f.name}", f) for f in c.filters)]
+    named = [
+        ("personas.source", c.personas),
+        ("trajectory.sampler", c.sampler),
+        ("generator.name", c.generator),
+        ("annotator.name", c.annotator),
+        *((f"filters.options.{f.name}", f) for f in c.filters),
+    ]
     for where, component in named:
         check = getattr(component, "preflight", None)
         if callable(check):
@@ -135,5 +171,12 @@ def check_config(config: RunConfig, registry: Registry | None = None) -> Compone
     return components
 
 
-__all__ = ["Components", "build", "build_components", "check_config", "preflight", "resolve_disease",
-           "resolved_pipeline"]
+__all__ = [
+    "Components",
+    "build",
+    "build_components",
+    "check_config",
+    "preflight",
+    "resolve_disease",
+    "resolved_pipeline",
+]

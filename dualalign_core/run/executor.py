@@ -28,8 +28,13 @@ class WorkUnit:
 
 
 class Executor(Protocol):
-    async def run(self, units: Iterable[WorkUnit], work: Callable[[WorkUnit], Awaitable[UnitResult]],
-                  on_results: Callable[[list[UnitResult]], None], should_stop: Callable[[], bool]) -> None:
+    async def run(
+        self,
+        units: Iterable[WorkUnit],
+        work: Callable[[WorkUnit], Awaitable[UnitResult]],
+        on_results: Callable[[list[UnitResult]], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
         """Run ``work`` on every unit; hand finished results to ``on_results`` in batches (group commit)."""
 
 
@@ -39,8 +44,13 @@ class LocalExecutor:
     def __init__(self, max_in_flight: int = 8):
         self.max_in_flight = max(1, max_in_flight)
 
-    async def run(self, units: Iterable[WorkUnit], work: Callable[[WorkUnit], Awaitable[UnitResult]],
-                  on_results: Callable[[list[UnitResult]], None], should_stop: Callable[[], bool]) -> None:
+    async def run(
+        self,
+        units: Iterable[WorkUnit],
+        work: Callable[[WorkUnit], Awaitable[UnitResult]],
+        on_results: Callable[[list[UnitResult]], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
         pending: set[asyncio.Task[UnitResult]] = set()
         source = iter(units)
         exhausted = False

@@ -20,8 +20,17 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def compose_manifest(run_dir: Path, run_id: str, config: RunConfig, components: Components, registry: Registry,
-                     *, counts: dict[str, Any], fidelity: Any, **fields: Any) -> dict[str, Any]:
+def compose_manifest(
+    run_dir: Path,
+    run_id: str,
+    config: RunConfig,
+    components: Components,
+    registry: Registry,
+    *,
+    counts: dict[str, Any],
+    fidelity: Any,
+    **fields: Any,
+) -> dict[str, Any]:
     """The manifest's content; ``started_at`` and ``resumes`` carry over from the one already there,
     ``fields`` (status, finished_at, stop_reason...) override."""
     path = run_dir / MANIFEST
@@ -36,16 +45,27 @@ def compose_manifest(run_dir: Path, run_id: str, config: RunConfig, components: 
         "seed": config.seed,
         "config": config.to_dict(),
         "config_path": config.path,
-        "disease": {"name": d.name, "version": d.version, "plugin": d.plugin, "plugin_version": d.plugin_version,
-                    "prompt_version": d.prompt.version, "prompt_hash": d.prompt.hash},
-        "components": {
-            kind: {"name": comp.name, "plugin": comp.plugin, "plugin_version": comp.plugin_version,
-                   "model": comp.model}
-            for kind, comp in (("personas", c.personas), ("trajectory", c.sampler), ("generator", c.generator),
-                               ("annotator", c.annotator))
+        "disease": {
+            "name": d.name,
+            "version": d.version,
+            "plugin": d.plugin,
+            "plugin_version": d.plugin_version,
+            "prompt_version": d.prompt.version,
+            "prompt_hash": d.prompt.hash,
         },
-        "filters": [{"name": f.name, "stage": f.stage, "plugin": f.plugin, "plugin_version": f.plugin_version}
-                    for f in c.filters],
+        "components": {
+            kind: {"name": comp.name, "plugin": comp.plugin, "plugin_version": comp.plugin_version, "model": comp.model}
+            for kind, comp in (
+                ("personas", c.personas),
+                ("trajectory", c.sampler),
+                ("generator", c.generator),
+                ("annotator", c.annotator),
+            )
+        },
+        "filters": [
+            {"name": f.name, "stage": f.stage, "plugin": f.plugin, "plugin_version": f.plugin_version}
+            for f in c.filters
+        ],
         "plugins": [p.as_dict() for p in registry.plugins.values()],
         "started_at": old.get("started_at", now()),
         "finished_at": None,

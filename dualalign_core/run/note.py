@@ -33,17 +33,34 @@ def sentence_id(note_id: str, index: int) -> str:
 
 def segment_note(note: Note) -> tuple[Sentence, ...]:
     """The note's sentences, with ids, offsets and sections."""
-    return tuple(Sentence(id=sentence_id(note.id, i), note_id=note.id, index=i, start=s.start, end=s.end,
-                          text=s.text, section=s.section) for i, s in enumerate(segment(note.text)))
+    return tuple(
+        Sentence(
+            id=sentence_id(note.id, i),
+            note_id=note.id,
+            index=i,
+            start=s.start,
+            end=s.end,
+            text=s.text,
+            section=s.section,
+        )
+        for i, s in enumerate(segment(note.text))
+    )
 
 
-def rejection(f: Filter, note_id: str, attempt: int, verdict: Verdict, config: RunConfig, ctx: RunContext
-              ) -> Rejection:
+def rejection(f: Filter, note_id: str, attempt: int, verdict: Verdict, config: RunConfig, ctx: RunContext) -> Rejection:
     """A filter's verdict on one attempt at a note as a ledger entry; enforced unless the config lists the
     filter as warn-only."""
-    return Rejection(record_id=note_id, record_kind="note", filter=f.name, reason=verdict.reason,
-                     value=verdict.value, threshold=verdict.threshold, provenance=ctx.provenance(f, config.seed),
-                     enforced=not warn_only(f, config), attempt=attempt)
+    return Rejection(
+        record_id=note_id,
+        record_kind="note",
+        filter=f.name,
+        reason=verdict.reason,
+        value=verdict.value,
+        threshold=verdict.threshold,
+        provenance=ctx.provenance(f, config.seed),
+        enforced=not warn_only(f, config),
+        attempt=attempt,
+    )
 
 
 def warn_only(f: Filter, config: RunConfig) -> bool:
@@ -75,8 +92,9 @@ class NoteMaker:
                 result = await self.attempt(unit, attempt)
                 spent = spent + result.usage
                 if result.status != "rejected" or attempt + 1 >= self.config.max_attempts:
-                    return attrs.evolve(result, rejections=(*ledger, *result.rejections), usage=spent,
-                                        billed=sorted(scope.billed))
+                    return attrs.evolve(
+                        result, rejections=(*ledger, *result.rejections), usage=spent, billed=sorted(scope.billed)
+                    )
                 ledger.extend(result.rejections)
                 attempt += 1
 
@@ -90,27 +108,40 @@ class NoteMaker:
                 with plugin_call(c.generator, "generate", "generator"):
                     generation = await c.generator.generate(plan, persona, seed, ctx)
             usage = usage + generation.usage
-            note = Note(id=plan.id, plan_id=plan.id, persona_id=persona.id, text=generation.text,
-                        usage=generation.usage,
-                        provenance=ctx.provenance(c.generator, seed, model=generation.model,
-                                                  prompt_hash=generation.prompt_hash))
-            rejections = self.apply_filters("generated", NoteBundle(persona=persona, plan=plan, note=note),
-                                            attempt)
+            note = Note(
+                id=plan.id,
+                plan_id=plan.id,
+                persona_id=persona.id,
+                text=generation.text,
+                usage=generation.usage,
+                provenance=ctx.provenance(
+                    c.generator, seed, model=generation.model, prompt_hash=generation.prompt_hash
+                ),
+            )
+            rejections = self.apply_filters("generated", NoteBundle(persona=persona, plan=plan, note=note), attempt)
             if any(r.enforced for _, r in rejections):
-                return UnitResult(plan.id, unit.seq, "rejected", note=note, rejections=rejections, usage=usage,
-                                  attempt=attempt)
+                return UnitResult(
+                    plan.id, unit.seq, "rejected", note=note, rejections=rejections, usage=usage, attempt=attempt
+                )
             sentences = segment_note(note)
             async with self.ann_sem:
                 with plugin_call(c.annotator, "annotate", "annotator"):
                     annotation = await _annotate(c.annotator, note, sentences, generation, ctx)
             usage = usage + annotation.usage
-            bundle = NoteBundle(persona=persona, plan=plan, note=note, sentences=sentences,
-                                labels=annotation.labels)
+            bundle = NoteBundle(persona=persona, plan=plan, note=note, sentences=sentences, labels=annotation.labels)
             rejections = [*rejections, *self.apply_filters("annotated", bundle, attempt)]
             rejected = any(r.enforced for _, r in rejections)
-            return UnitResult(plan.id, unit.seq, "rejected" if rejected else "accepted", note=note,
-                              sentences=sentences, labels=annotation.labels, rejections=rejections, usage=usage,
-                              attempt=attempt)
+            return UnitResult(
+                plan.id,
+                unit.seq,
+                "rejected" if rejected else "accepted",
+                note=note,
+                sentences=sentences,
+                labels=annotation.labels,
+                rejections=rejections,
+                usage=usage,
+                attempt=attempt,
+            )
         except RunFailed:
             raise
         except Exception as exc:  # a failed unit is recorded with its reason and retried on resume
@@ -133,8 +164,9 @@ class NoteMaker:
         return out
 
 
-async def _annotate(annotator: Annotator, note: Note, sentences: tuple[Sentence, ...], generation: Any,
-                    ctx: RunContext) -> Any:
+async def _annotate(
+    annotator: Annotator, note: Note, sentences: tuple[Sentence, ...], generation: Any, ctx: RunContext
+) -> Any:
     """The annotator's labels; those that know generations (the ``plan`` annotator) also see the generation."""
     if hasattr(annotator, "annotate_generation"):
         return await annotator.annotate_generation(note, sentences, generation, ctx)

@@ -35,9 +35,16 @@ from dualalign_core.run.view import load_bundles
 class Pipeline:
     """One run in one run directory."""
 
-    def __init__(self, config: RunConfig, run_dir: str | Path, *, registry: Registry | None = None,
-                 resume: bool = False, executor: Executor | None = None,
-                 progress: Callable[[Stats], None] | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: str | Path,
+        *,
+        registry: Registry | None = None,
+        resume: bool = False,
+        executor: Executor | None = None,
+        progress: Callable[[Stats], None] | None = None,
+    ):
         self.registry = registry or get_registry()
         self.run_dir = Path(run_dir)
         self.resume = resume
@@ -67,8 +74,10 @@ class Pipeline:
             stored = store.get_meta("config")
             limits = self.config.to_dict().get("limits")
             if stored is not None and stored.get("limits") != limits:  # keep the latest limit for a bare --resume
-                store.set_meta("config", {k: v for k, v in stored.items() if k != "limits"}
-                               | ({"limits": limits} if limits else {}))
+                store.set_meta(
+                    "config",
+                    {k: v for k, v in stored.items() if k != "limits"} | ({"limits": limits} if limits else {}),
+                )
         return self.store
 
     def close(self) -> None:
@@ -81,8 +90,9 @@ class Pipeline:
         """Personas and note plans for the whole cohort (pure: no store, no LLM)."""
         return plan_cohort(self.config, self.components, self.ctx)
 
-    def plan(self, *, fidelity: Callable[[list[Persona], list[NotePlan]], dict[str, Any]] | None = None
-             ) -> dict[str, Any]:
+    def plan(
+        self, *, fidelity: Callable[[list[Persona], list[NotePlan]], dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """Sample and store personas and plans unless the store has them; returns the manifest."""
         fresh = self.store is None and not (self.run_dir / DB_NAME).exists()
         sampled, meta = None, {}
@@ -94,15 +104,26 @@ class Pipeline:
             personas, plans = sampled or self.sample()
             if fidelity is not None and "fidelity" not in meta:
                 meta["fidelity"] = fidelity(personas, plans)
-            store.put_plans(personas, plans, {"config": self.config.to_dict(), "run_id": self.run_id,
-                                              "pipeline": self.pipeline, **meta})
+            store.put_plans(
+                personas,
+                plans,
+                {"config": self.config.to_dict(), "run_id": self.run_id, "pipeline": self.pipeline, **meta},
+            )
         return self.write_manifest(status="planned" if not store.finished_units() else "running")
 
     # -- manifest -----------------------------------------------------------------------------------
     def write_manifest(self, **fields: Any) -> dict[str, Any]:
         store = self._open()
-        manifest = compose_manifest(self.run_dir, self.run_id, self.config, self.components, self.registry,
-                                    counts=store.counts(), fidelity=store.get_meta("fidelity"), **fields)
+        manifest = compose_manifest(
+            self.run_dir,
+            self.run_id,
+            self.config,
+            self.components,
+            self.registry,
+            counts=store.counts(),
+            fidelity=store.get_meta("fidelity"),
+            **fields,
+        )
         write_json_atomic(self.run_dir / MANIFEST, manifest)
         return manifest
 
@@ -139,8 +160,9 @@ class Pipeline:
         personas = {p.id: p for p in store.personas()}
         finished = store.finished_units()
         plans = store.plans()
-        units = (WorkUnit(seq, plan, personas[plan.persona_id]) for seq, plan in enumerate(plans)
-                 if plan.id not in finished)
+        units = (
+            WorkUnit(seq, plan, personas[plan.persona_id]) for seq, plan in enumerate(plans) if plan.id not in finished
+        )
         st = self.stats = Stats.of(store, len(plans))
         budget = self.config.max_cost_usd
 
@@ -169,8 +191,13 @@ class Pipeline:
         except BudgetReached as exc:  # the next call would cross the budget: stopped before it, resumable
             reason = str(exc)
         except RunFailed as exc:  # error-rate breaker: stop cleanly, resumable
-            self.write_manifest(status="stopped", finished_at=now(), stop_reason=str(exc),
-                                resumes=manifest["resumes"], llm=self.llm_stats())
+            self.write_manifest(
+                status="stopped",
+                finished_at=now(),
+                stop_reason=str(exc),
+                resumes=manifest["resumes"],
+                llm=self.llm_stats(),
+            )
             raise
         finally:
             await close_components(self.components.all())
@@ -180,13 +207,22 @@ class Pipeline:
             reason = f"cost budget of {usd(budget or 0.0)} reached (spent {usd(st.usage.cost_usd)})"
         status = "stopped" if reason else "finished"
         if reason:
-            left = (f"{unfinished} of {len(plans)} notes unfinished" if unfinished
-                    else "notes rejected by cohort filters wait for regeneration")
+            left = (
+                f"{unfinished} of {len(plans)} notes unfinished"
+                if unfinished
+                else "notes rejected by cohort filters wait for regeneration"
+            )
             reason = f"stopped by budget: {reason}; {left}, resume with a higher --max-cost"
         elif store.counts()["units"].get("failed", 0):
             status = "finished_with_failures"
-        return self.write_manifest(status=status, finished_at=now(), stop_reason=reason,
-                                   resumes=manifest["resumes"], throughput=self.throughput(), llm=self.llm_stats())
+        return self.write_manifest(
+            status=status,
+            finished_at=now(),
+            stop_reason=reason,
+            resumes=manifest["resumes"],
+            throughput=self.throughput(),
+            llm=self.llm_stats(),
+        )
 
     def llm_stats(self) -> dict[str, Any]:
         """Runtime stats (requests, retries, 429s, re-asks, cache hits, tokens) of each LLM-driven component."""
@@ -201,8 +237,13 @@ class Pipeline:
         return measure() if callable(measure) else None
 
     # -- cohort phase -------------------------------------------------------------------------------
-    async def cohort_phase(self, executor: Executor, maker: NoteMaker,
-                           on_result: Callable[[list[UnitResult]], None], should_stop: Callable[[], bool]) -> None:
+    async def cohort_phase(
+        self,
+        executor: Executor,
+        maker: NoteMaker,
+        on_result: Callable[[list[UnitResult]], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
         """Run cohort filters; regenerate what they reject (next attempt) and run them again, bounded."""
         store = self._open()
         for _ in range(self.config.max_attempts):
@@ -214,8 +255,15 @@ class Pipeline:
             for note_id in sorted(rejected):
                 seq, attempt = attempts[note_id]
                 if attempt + 1 < self.config.max_attempts:
-                    refill.append(WorkUnit(seq, plans[note_id], personas[plans[note_id].persona_id],
-                                           attempt=attempt + 1, prior_rejections=tuple(store.rejections_of(note_id))))
+                    refill.append(
+                        WorkUnit(
+                            seq,
+                            plans[note_id],
+                            personas[plans[note_id].persona_id],
+                            attempt=attempt + 1,
+                            prior_rejections=tuple(store.rejections_of(note_id)),
+                        )
+                    )
             if not refill:
                 return
             if should_stop():
@@ -237,8 +285,10 @@ class Pipeline:
         for f in cohort:
             with plugin_call(f, "check_cohort", "filter"):
                 verdicts = f.check_cohort(bundles, self.ctx)
-            rejections.extend(rejection(f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx)
-                              for nid, v in sorted(verdicts.items()))
+            rejections.extend(
+                rejection(f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx)
+                for nid, v in sorted(verdicts.items())
+            )
         store.replace_cohort_rejections(rejections)
         return {r.record_id for r in rejections if r.enforced}
 

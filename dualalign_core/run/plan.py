@@ -15,8 +15,9 @@ from dualalign_core.run.resume import run_id_for
 from dualalign_core.seeds import derive_seed
 
 
-def plan_cohort(config: RunConfig, components: Components, ctx: RunContext | None = None
-                ) -> tuple[list[Persona], list[NotePlan]]:
+def plan_cohort(
+    config: RunConfig, components: Components, ctx: RunContext | None = None
+) -> tuple[list[Persona], list[NotePlan]]:
     """Personas and note plans for the whole cohort; ``ctx`` gives the run id records carry (default: the
     config's run id)."""
     c = components
@@ -28,7 +29,7 @@ def plan_cohort(config: RunConfig, components: Components, ctx: RunContext | Non
         with plugin_call(c.sampler, "plan", "trajectory_sampler"):
             history = c.sampler.plan(persona, c.disease, derive_seed(config.seed, "plan", persona.id), ctx)
         if config.max_notes_per_patient:
-            history = history[-config.max_notes_per_patient:]
+            history = history[-config.max_notes_per_patient :]
         plans.extend(history)
     return personas, plans
 

@@ -69,9 +69,12 @@ def reconcile(config: RunConfig, run_dir: Path, *, resume: bool) -> tuple[RunCon
     if diff:
         key, given, was = diff[0]
         more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
-        raise BadInput(f"config differs from the run being resumed: {key} is {given!r} here, {was!r} in the "
-                       f"run{more}; resume with the same config or without one",
-                       file=config.path or str(run_dir), field=key)
+        raise BadInput(
+            f"config differs from the run being resumed: {key} is {given!r} here, {was!r} in the "
+            f"run{more}; resume with the same config or without one",
+            file=config.path or str(run_dir),
+            field=key,
+        )
     return attrs.evolve(stored_cfg, max_cost_usd=config.max_cost_usd), run_id
 
 
@@ -88,9 +91,12 @@ def check_same_pipeline(run_dir: Path, pipeline: dict[str, Any], path: str | Non
     if diff:
         lines = "; ".join(f"{key}: {given!r} now, {was!r} in the run" for key, given, was in diff[:8])
         more = f"; and {len(diff) - 8} more" if len(diff) > 8 else ""
-        raise BadInput(f"the resolved pipeline differs from the run being resumed ({lines}{more}); reinstall "
-                       f"what the run used, or start a new run in another --out", file=path or str(run_dir),
-                       field=f"pipeline.{diff[0][0]}")
+        raise BadInput(
+            f"the resolved pipeline differs from the run being resumed ({lines}{more}); reinstall "
+            f"what the run used, or start a new run in another --out",
+            file=path or str(run_dir),
+            field=f"pipeline.{diff[0][0]}",
+        )
 
 
 __all__ = ["check_same_pipeline", "config_diff", "holds_run", "reconcile", "run_id_for", "stored_run"]

@@ -39,8 +39,11 @@ class Stats:
     def _add(self, status: str, usage: Usage, sign: int) -> None:
         setattr(self, status, getattr(self, status) + sign)
         u = self.usage
-        self.usage = Usage(u.input_tokens + sign * usage.input_tokens, u.output_tokens + sign * usage.output_tokens,
-                           round(u.cost_usd + sign * usage.cost_usd, 10))
+        self.usage = Usage(
+            u.input_tokens + sign * usage.input_tokens,
+            u.output_tokens + sign * usage.output_tokens,
+            round(u.cost_usd + sign * usage.cost_usd, 10),
+        )
 
 
 __all__ = ["Stats"]

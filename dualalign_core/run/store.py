@@ -189,22 +189,33 @@ class RunStore:
         self._delete_unit(pid)
         if result.note is not None:
             n = result.note
-            self.db.execute("INSERT INTO notes VALUES (?, ?, ?, ?, ?)",
-                            (n.id, n.plan_id, n.persona_id, result.seq, canonical_json(to_dict(n))))
+            self.db.execute(
+                "INSERT INTO notes VALUES (?, ?, ?, ?, ?)",
+                (n.id, n.plan_id, n.persona_id, result.seq, canonical_json(to_dict(n))),
+            )
         self.db.executemany(
             "INSERT INTO sentences VALUES (?, ?, ?, ?)",
             ((s.id, s.note_id, s.index, canonical_json(to_dict(s))) for s in result.sentences),
         )
         self.db.executemany(
             "INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
-            ((f"{lb.sentence_id}:{lb.annotator}", lb.sentence_id, lb.note_id, lb.annotator,
-              canonical_json(to_dict(lb))) for lb in result.labels),
+            (
+                (
+                    f"{lb.sentence_id}:{lb.annotator}",
+                    lb.sentence_id,
+                    lb.note_id,
+                    lb.annotator,
+                    canonical_json(to_dict(lb)),
+                )
+                for lb in result.labels
+            ),
         )
         self._put_rejections(result.rejections)
         u = result.usage
-        self.db.execute("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (pid, result.seq, result.status, result.error, u.input_tokens, u.output_tokens,
-                         u.cost_usd, result.attempt))
+        self.db.execute(
+            "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (pid, result.seq, result.status, result.error, u.input_tokens, u.output_tokens, u.cost_usd, result.attempt),
+        )
         self.db.executemany("UPDATE llm_cache SET billed=1 WHERE key=?", ((k,) for k in result.billed))
 
     def _delete_unit(self, plan_id: str) -> None:
@@ -219,8 +230,18 @@ class RunStore:
     def _put_rejections(self, rejections: Iterable[tuple[str, Rejection]]) -> None:
         self.db.executemany(
             "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((f"{r.record_id}:{r.filter}:{r.attempt}", r.record_id, r.filter, stage, canonical_json(to_dict(r)),
-              int(r.enforced), r.attempt) for stage, r in rejections),
+            (
+                (
+                    f"{r.record_id}:{r.filter}:{r.attempt}",
+                    r.record_id,
+                    r.filter,
+                    stage,
+                    canonical_json(to_dict(r)),
+                    int(r.enforced),
+                    r.attempt,
+                )
+                for stage, r in rejections
+            ),
         )
 
     def replace_cohort_rejections(self, rejections: Sequence[Rejection]) -> None:
@@ -231,10 +252,15 @@ class RunStore:
 
     def note_status(self) -> dict[str, str]:
         """note id -> accepted | rejected (by any filter, cohort filters included)."""
-        rejected = {r[0] for r in self.db.execute(
-            f"SELECT DISTINCT record_id FROM rejections WHERE enforced=1 AND {self._current()}")}
-        return {nid: ("rejected" if nid in rejected else "accepted")
-                for (nid,) in self.db.execute("SELECT id FROM notes")}
+        rejected = {
+            r[0]
+            for r in self.db.execute(
+                f"SELECT DISTINCT record_id FROM rejections WHERE enforced=1 AND {self._current()}"
+            )
+        }
+        return {
+            nid: ("rejected" if nid in rejected else "accepted") for (nid,) in self.db.execute("SELECT id FROM notes")
+        }
 
     def unit_attempts(self) -> dict[str, tuple[int, int]]:
         """plan id -> (seq, attempt) of its stored unit."""
@@ -242,8 +268,9 @@ class RunStore:
 
     def rejections_of(self, record_id: str) -> list[tuple[str, Rejection]]:
         """Ledger entries of a note, every attempt's, as (stage, rejection)."""
-        rows = self.db.execute("SELECT stage, data FROM rejections WHERE record_id=? ORDER BY attempt, filter",
-                               (record_id,))
+        rows = self.db.execute(
+            "SELECT stage, data FROM rejections WHERE record_id=? ORDER BY attempt, filter", (record_id,)
+        )
         return [(stage, from_dict(Rejection, json.loads(data))) for stage, data in rows]
 
     def first_error(self) -> str | None:
@@ -253,8 +280,9 @@ class RunStore:
 
     def unit_usage(self, plan_id: str) -> Usage:
         """Tokens and cost recorded by a stored unit (zero if none)."""
-        row = self.db.execute("SELECT input_tokens, output_tokens, cost_usd FROM units WHERE id=?",
-                              (plan_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT input_tokens, output_tokens, cost_usd FROM units WHERE id=?", (plan_id,)
+        ).fetchone()
         return Usage(row[0], row[1], row[2]) if row else Usage()
 
     def unit_status(self) -> dict[str, str]:
@@ -262,22 +290,33 @@ class RunStore:
 
     def stored_unit(self, plan_id: str) -> UnitResult | None:
         """A stored unit read back whole, as :meth:`commit_units` wrote it (``None`` if there is none)."""
-        row = self.db.execute("SELECT seq, status, error, input_tokens, output_tokens, cost_usd, attempt FROM units "
-                              "WHERE id=?", (plan_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT seq, status, error, input_tokens, output_tokens, cost_usd, attempt FROM units WHERE id=?",
+            (plan_id,),
+        ).fetchone()
         if row is None:
             return None
         note = next(self.iter_records("notes", "WHERE plan_id=?", (plan_id,)), None)
         nid = note.id if note is not None else plan_id
-        return UnitResult(plan_id, row[0], row[1], note=note,
-                          sentences=self.iter_records("sentences", "WHERE note_id=?", (nid,)),
-                          labels=self.iter_records("labels", "WHERE note_id=?", (nid,)),
-                          rejections=self.rejections_of(nid), error=row[2], usage=Usage(row[3], row[4], row[5]),
-                          attempt=row[6])
+        return UnitResult(
+            plan_id,
+            row[0],
+            row[1],
+            note=note,
+            sentences=self.iter_records("sentences", "WHERE note_id=?", (nid,)),
+            labels=self.iter_records("labels", "WHERE note_id=?", (nid,)),
+            rejections=self.rejections_of(nid),
+            error=row[2],
+            usage=Usage(row[3], row[4], row[5]),
+            attempt=row[6],
+        )
 
     def unit_outcomes(self) -> dict[str, tuple[str, Usage]]:
         """plan id -> (status, usage) of every stored unit."""
-        return {r[0]: (r[1], Usage(r[2], r[3], r[4])) for r in self.db.execute(
-            "SELECT id, status, input_tokens, output_tokens, cost_usd FROM units")}
+        return {
+            r[0]: (r[1], Usage(r[2], r[3], r[4]))
+            for r in self.db.execute("SELECT id, status, input_tokens, output_tokens, cost_usd FROM units")
+        }
 
     def failed_units(self) -> list[tuple[str, str | None]]:
         """(unit id, error) of every failed unit, in plan order."""
@@ -287,9 +326,9 @@ class RunStore:
         """Sums over the stored units: tokens, cost, regenerations (attempts beyond the first) and units."""
         tin, tout, cost, attempts, units = self.db.execute(
             "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0), "
-            "COALESCE(SUM(attempt),0), COUNT(*) FROM units").fetchone()
-        return {"input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "regenerations": attempts,
-                "units": units}
+            "COALESCE(SUM(attempt),0), COUNT(*) FROM units"
+        ).fetchone()
+        return {"input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "regenerations": attempts, "units": units}
 
     def reset_job(self) -> None:
         """Forget every unit and meta key (a different job reuses the directory); the reply cache stays."""
@@ -300,13 +339,18 @@ class RunStore:
     # -- the rejection ledger -------------------------------------------------------------------------
     def cohort_rejected(self) -> set[str]:
         """Note ids an enforced cohort filter rejects."""
-        return {r[0] for r in self.db.execute(
-            f"SELECT record_id FROM rejections WHERE stage='cohort' AND enforced=1 AND {self._current()}")}
+        return {
+            r[0]
+            for r in self.db.execute(
+                f"SELECT record_id FROM rejections WHERE stage='cohort' AND enforced=1 AND {self._current()}"
+            )
+        }
 
     def rejection_rows(self) -> Iterator[dict[str, Any]]:
         """Every ledger entry as its record's dict plus ``stage``, ordered by record id, attempt and filter."""
         for stage, data in self.db.execute(
-                f"SELECT stage, data FROM rejections ORDER BY record_id, {self._attempt}, filter"):
+            f"SELECT stage, data FROM rejections ORDER BY record_id, {self._attempt}, filter"
+        ):
             yield {**json.loads(data), "stage": stage}
 
     def _current(self) -> str:
@@ -329,8 +373,8 @@ class RunStore:
         c = {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
         c["units"] = dict(self.db.execute("SELECT status, COUNT(*) FROM units GROUP BY status"))
         tokens = self.db.execute(
-            "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0) "
-            "FROM units").fetchone()
+            "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0) FROM units"
+        ).fetchone()
         c["usage"] = {"input_tokens": tokens[0], "output_tokens": tokens[1], "cost_usd": round(tokens[2], 6)}
         if _has_column(self.db, "llm_spend", "cost_usd"):
             calls, paid = self.db.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM llm_spend").fetchone()
@@ -342,8 +386,12 @@ class RunStore:
         return dict(rows)
 
     def rejection_counts(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT filter || CASE WHEN enforced THEN '' ELSE ' (warn)' END, COUNT(*) "
-                                    "FROM rejections GROUP BY 1 ORDER BY 1"))
+        return dict(
+            self.db.execute(
+                "SELECT filter || CASE WHEN enforced THEN '' ELSE ' (warn)' END, COUNT(*) "
+                "FROM rejections GROUP BY 1 ORDER BY 1"
+            )
+        )
 
     # -- LLM cache ----------------------------------------------------------------------------------
     # A reply is committed the moment it arrives, with the unit that paid for it (``owner``); the unit
@@ -356,23 +404,28 @@ class RunStore:
     def cache_get_owned(self, key: str) -> tuple[dict[str, Any], str | None] | None:
         """(value, owning unit id) of a cache entry; the owner is None once a committed unit recorded it."""
         if _has_column(self.db, "llm_cache", "owner"):
-            row = self.db.execute("SELECT value, CASE WHEN billed THEN NULL ELSE owner END FROM llm_cache "
-                                  "WHERE key=?", (key,)).fetchone()
+            row = self.db.execute(
+                "SELECT value, CASE WHEN billed THEN NULL ELSE owner END FROM llm_cache WHERE key=?", (key,)
+            ).fetchone()
         else:  # a store from before owners, opened without migrating (read-only)
             row = self.db.execute("SELECT value, NULL FROM llm_cache WHERE key=?", (key,)).fetchone()
         return (json.loads(row[0]), row[1]) if row else None
 
     def cache_put(self, key: str, value: dict[str, Any], *, owner: str | None = None) -> None:
         with self._tx():
-            self.db.execute("INSERT OR REPLACE INTO llm_cache (key, value, created, owner) VALUES (?, ?, ?, ?)",
-                            (key, canonical_json(value), time.time(), owner))
+            self.db.execute(
+                "INSERT OR REPLACE INTO llm_cache (key, value, created, owner) VALUES (?, ?, ?, ?)",
+                (key, canonical_json(value), time.time(), owner),
+            )
 
     def record_spend(self, usage: Usage, *, key: str | None = None, unit: str | None = None) -> None:
         """Append one paid LLM call to the spend ledger, committed at once (before its unit commits)."""
         with self._tx():
-            self.db.execute("INSERT INTO llm_spend (key, unit, input_tokens, output_tokens, cost_usd, created) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            (key, unit, usage.input_tokens, usage.output_tokens, usage.cost_usd, time.time()))
+            self.db.execute(
+                "INSERT INTO llm_spend (key, unit, input_tokens, output_tokens, cost_usd, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, unit, usage.input_tokens, usage.output_tokens, usage.cost_usd, time.time()),
+            )
 
     def cache_size(self) -> int:
         """Entries in the LLM response cache."""
@@ -391,8 +444,11 @@ class RunStore:
     def spent_usd(self) -> float:
         """Money paid for LLM calls so far: the spend ledger, or the units' costs if more (older stores)."""
         units = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM units").fetchone()[0]
-        ledger = self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_spend").fetchone()[0] \
-            if _has_column(self.db, "llm_spend", "cost_usd") else 0.0
+        ledger = (
+            self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM llm_spend").fetchone()[0]
+            if _has_column(self.db, "llm_spend", "cost_usd")
+            else 0.0
+        )
         return round(max(units, ledger), 10)
 
 
@@ -411,11 +467,15 @@ def _migrate(db: sqlite3.Connection) -> None:
         current = dict(db.execute("SELECT id, attempt FROM units"))  # a plain record id judged the current one
         for key, record_id, data in list(db.execute("SELECT id, record_id, data FROM rejections")):
             note_id, _, attempt = record_id.partition("@")
-            doc = {**json.loads(data), "record_id": note_id,
-                   "attempt": int(attempt) if attempt else current.get(note_id, 0)}
-            db.execute("UPDATE rejections SET id=?, record_id=?, data=?, attempt=? WHERE id=?",
-                       (f"{note_id}:{doc['filter']}:{doc['attempt']}", note_id, canonical_json(doc), doc["attempt"],
-                        key))
+            doc = {
+                **json.loads(data),
+                "record_id": note_id,
+                "attempt": int(attempt) if attempt else current.get(note_id, 0),
+            }
+            db.execute(
+                "UPDATE rejections SET id=?, record_id=?, data=?, attempt=? WHERE id=?",
+                (f"{note_id}:{doc['filter']}:{doc['attempt']}", note_id, canonical_json(doc), doc["attempt"], key),
+            )
     if not _has_column(db, "llm_cache", "owner"):
         db.execute("ALTER TABLE llm_cache ADD COLUMN owner TEXT")
         db.execute("ALTER TABLE llm_cache ADD COLUMN billed INTEGER NOT NULL DEFAULT 0")

@@ -57,8 +57,7 @@ def open_run(run_dir: str | Path) -> RunStore:
     return RunStore(run_dir, readonly=True)
 
 
-def load_bundles(store: RunStore, *, accepted_only: bool = True, include_cohort: bool = True
-                 ) -> list[NoteBundle]:
+def load_bundles(store: RunStore, *, accepted_only: bool = True, include_cohort: bool = True) -> list[NoteBundle]:
     """Every stored note with its persona, plan, sentences and labels, in plan order; ``accepted_only``
     keeps accepted units (``include_cohort``: less the notes a cohort filter rejects)."""
     personas = {p.id: p for p in store.personas()}
@@ -73,11 +72,19 @@ def load_bundles(store: RunStore, *, accepted_only: bool = True, include_cohort:
         labels.setdefault(lb.note_id, []).append(lb)
     out = []
     for note in store.iter_records("notes"):
-        if accepted_only and (statuses.get(note.plan_id) != "accepted"
-                              or (include_cohort and note.id in cohort_rejected)):
+        if accepted_only and (
+            statuses.get(note.plan_id) != "accepted" or (include_cohort and note.id in cohort_rejected)
+        ):
             continue
-        out.append(NoteBundle(persona=personas[note.persona_id], plan=plans[note.plan_id], note=note,
-                              sentences=tuple(sentences.get(note.id, ())), labels=tuple(labels.get(note.id, ()))))
+        out.append(
+            NoteBundle(
+                persona=personas[note.persona_id],
+                plan=plans[note.plan_id],
+                note=note,
+                sentences=tuple(sentences.get(note.id, ())),
+                labels=tuple(labels.get(note.id, ())),
+            )
+        )
     return out
 
 

@@ -59,8 +59,9 @@ def sample_ages(bands: list[str], codes: np.ndarray, rng: np.random.Generator) -
     return ages
 
 
-def sample_columns(demographics: dict[str, Any], risk_factors: dict[str, Any], n: int,
-                   rng: np.random.Generator) -> CohortColumns:
+def sample_columns(
+    demographics: dict[str, Any], risk_factors: dict[str, Any], n: int, rng: np.random.Generator
+) -> CohortColumns:
     """Sample ``n`` personas: demographic factors in order, then each risk factor given demographics."""
     variables = {k: list(v) for k, v in demographics["variables"].items()}
     codes: dict[str, np.ndarray] = {}
@@ -79,8 +80,11 @@ def sample_columns(demographics: dict[str, Any], risk_factors: dict[str, Any], n
         table = np.array([[variables[v].index(c[j]) for j, v in enumerate(f.variables)] for c in f.value_combos])
         for j, v in enumerate(f.variables):
             codes[v] = table[combo_codes, j]
-    ages = (sample_ages(variables["age_band"], codes["age_band"], rng) if "age_band" in variables
-            else np.zeros(n, dtype=np.int64))
+    ages = (
+        sample_ages(variables["age_band"], codes["age_band"], rng)
+        if "age_band" in variables
+        else np.zeros(n, dtype=np.int64)
+    )
     factors = risk_factors["factors"]
     risk = np.zeros((n, len(factors)), dtype=bool)
     draws = rng.random((n, len(factors)))
@@ -108,8 +112,9 @@ def allocate(n: int, p: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return counts
 
 
-def sample_columns_stratified(demographics: dict[str, Any], risk_factors: dict[str, Any], n: int,
-                              rng: np.random.Generator) -> CohortColumns:
+def sample_columns_stratified(
+    demographics: dict[str, Any], risk_factors: dict[str, Any], n: int, rng: np.random.Generator
+) -> CohortColumns:
     """Quota sampling: demographic cells and risk-factor counts per stratum match the targets to rounding.
 
     Cells of the full demographic joint get ``allocate``d counts (shuffled), and each risk factor is given
@@ -125,8 +130,11 @@ def sample_columns_stratified(demographics: dict[str, Any], risk_factors: dict[s
     cell_of = rng.permutation(np.repeat(np.arange(len(cells)), counts))
     table = np.array([[variables[v].index(c[j]) for j, v in enumerate(order)] for c in cells])
     codes = {v: table[cell_of, j] for j, v in enumerate(order)}
-    ages = (sample_ages(variables["age_band"], codes["age_band"], rng) if "age_band" in variables
-            else np.zeros(n, dtype=np.int64))
+    ages = (
+        sample_ages(variables["age_band"], codes["age_band"], rng)
+        if "age_band" in variables
+        else np.zeros(n, dtype=np.int64)
+    )
     factors = risk_factors["factors"]
     risk = np.zeros((n, len(factors)), dtype=bool)
     for j, factor in enumerate(factors):
@@ -159,8 +167,7 @@ def _combos(given: tuple[str, ...], variables: dict[str, list[str]]) -> list[tup
     return list(itertools.product(*(variables[g] for g in given)))
 
 
-def _combo_index(given: tuple[str, ...], variables: dict[str, list[str]], codes: dict[str, np.ndarray]
-                 ) -> np.ndarray:
+def _combo_index(given: tuple[str, ...], variables: dict[str, list[str]], codes: dict[str, np.ndarray]) -> np.ndarray:
     """Row-major index of each persona's combination of ``given`` categories."""
     idx = np.zeros(len(next(iter(codes.values()))), dtype=np.int64)
     for g in given:
@@ -168,8 +175,7 @@ def _combo_index(given: tuple[str, ...], variables: dict[str, list[str]], codes:
     return idx
 
 
-def to_personas(cols: CohortColumns, ctx: RunContext, component: Any, seed: int, id_width: int = 5
-                ) -> list[Persona]:
+def to_personas(cols: CohortColumns, ctx: RunContext, component: Any, seed: int, id_width: int = 5) -> list[Persona]:
     """Turn columns into Persona records (ids ``p00000``…)."""
     names = list(cols.variables)
     values = {v: cols.values(v) for v in names}
@@ -178,11 +184,15 @@ def to_personas(cols: CohortColumns, ctx: RunContext, component: Any, seed: int,
     risk_ids = np.asarray(cols.risk_ids, dtype=object)
     out = []
     for i in range(len(cols)):
-        out.append(Persona(
-            id=f"p{i:0{width}d}", age=int(cols.ages[i]),
-            demographics={v: str(values[v][i]) for v in names},
-            risk_factors=tuple(risk_ids[cols.risk[i]]), provenance=prov,
-        ))
+        out.append(
+            Persona(
+                id=f"p{i:0{width}d}",
+                age=int(cols.ages[i]),
+                demographics={v: str(values[v][i]) for v in names},
+                risk_factors=tuple(risk_ids[cols.risk[i]]),
+                provenance=prov,
+            )
+        )
     return out
 
 
@@ -192,8 +202,11 @@ class PrevalencePersonaSource(PersonaSource):
     Option ``method``: ``stratified`` (default; quota sampling, marginals exact to rounding) or ``iid``.
     """
 
-    options_schema = {"type": "object", "additionalProperties": False,
-                      "properties": {"method": {"enum": ["stratified", "iid"], "default": "stratified"}}}
+    options_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"method": {"enum": ["stratified", "iid"], "default": "stratified"}},
+    }
 
     def sample(self, disease: DiseasePack, n: int, seed: int, ctx: RunContext) -> list[Persona]:
         return to_personas(self.columns(disease, n, seed), ctx, self, seed)

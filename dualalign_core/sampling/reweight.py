@@ -28,9 +28,15 @@ class Reweighting:
     unsupported: tuple[tuple[str, ...], ...]  # target cells the source never covers
 
     def as_rows(self) -> list[dict[str, Any]]:
-        return [{"cell": dict(zip(self.variables, c, strict=True)), "source": round(self.source.get(c, 0.0), 4),
-                 "target": round(self.target.get(c, 0.0), 4), "weight": round(w, 4)}
-                for c, w in sorted(self.weights.items())]
+        return [
+            {
+                "cell": dict(zip(self.variables, c, strict=True)),
+                "source": round(self.source.get(c, 0.0), 4),
+                "target": round(self.target.get(c, 0.0), 4),
+                "weight": round(w, 4),
+            }
+            for c, w in sorted(self.weights.items())
+        ]
 
 
 def compute_weights(source_doc: Mapping[str, Any], target_doc: Mapping[str, Any]) -> Reweighting:
@@ -50,8 +56,9 @@ def compute_weights(source_doc: Mapping[str, Any], target_doc: Mapping[str, Any]
     return Reweighting(shared, src, tgt, weights, tvd(src, tgt), ess, unsupported)
 
 
-def resample(rows: Sequence[Mapping[str, str]], reweighting: Reweighting, n: int, rng: np.random.Generator
-             ) -> np.ndarray:
+def resample(
+    rows: Sequence[Mapping[str, str]], reweighting: Reweighting, n: int, rng: np.random.Generator
+) -> np.ndarray:
     """Indices of ``n`` rows drawn with probability proportional to their cell's weight."""
     w = np.array([reweighting.weights.get(tuple(r[v] for v in reweighting.variables), 0.0) for r in rows])
     if w.sum() <= 0:

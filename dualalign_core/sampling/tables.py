@@ -62,8 +62,9 @@ def target_joint(doc: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[tuple[st
     return order, joint
 
 
-def marginal(order: tuple[str, ...], joint: Mapping[tuple[str, ...], float], variables: tuple[str, ...]
-             ) -> dict[tuple[str, ...], float]:
+def marginal(
+    order: tuple[str, ...], joint: Mapping[tuple[str, ...], float], variables: tuple[str, ...]
+) -> dict[tuple[str, ...], float]:
     idx = [order.index(v) for v in variables]
     out: dict[tuple[str, ...], float] = {}
     for combo, p in joint.items():
@@ -80,8 +81,7 @@ def rate_lookup(factor: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[tuple[
     return given, {tuple(r["given"][g] for g in given): float(r["rate"]) for r in factor["rates"]}
 
 
-def expected_rate(factor: Mapping[str, Any], order: tuple[str, ...], joint: Mapping[tuple[str, ...], float]
-                  ) -> float:
+def expected_rate(factor: Mapping[str, Any], order: tuple[str, ...], joint: Mapping[tuple[str, ...], float]) -> float:
     """The population rate of a risk factor under the demographic joint."""
     given, rates = rate_lookup(factor)
     if not given:

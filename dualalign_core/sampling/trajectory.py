@@ -61,8 +61,10 @@ class Schedule:
         key = tuple(demographics.get(v) for v in variables)
         if key not in self._pools:
             rules = {term_id: {"applies_to": rule} for term_id, rule in self.applies_to.items()}
-            self._pools[key] = tuple(tuple(tuple(t for t in pool if applies(rules.get(t.term_id, {}), demographics))
-                                           for pool in stage) for stage in self.terms)
+            self._pools[key] = tuple(
+                tuple(tuple(t for t in pool if applies(rules.get(t.term_id, {}), demographics)) for pool in stage)
+                for stage in self.terms
+            )
         return self._pools[key]
 
     @classmethod
@@ -75,32 +77,43 @@ class Schedule:
         weight = np.array([b["weight"] for b in bins], dtype=float) * width
         types = tuple(sched["note_types"]["types"])
         nt = np.array([[sched["note_types"]["by_stage"][s].get(t, 0.0) for t in types] for s in stages])
-        cp = np.array([[sched["category_proportions"]["by_stage"][s].get(lb, 0.0) for lb in labels]
-                       for s in stages])
+        cp = np.array([[sched["category_proportions"]["by_stage"][s].get(lb, 0.0) for lb in labels] for s in stages])
         rank = {s: i for i, s in enumerate(stages)}
         terms = []
         for si in range(len(stages)):
             per_label = []
             for lb in labels:
-                per_label.append(tuple(
-                    RequiredTerm(label=lb, term_id=t["id"], term=t["term"])
-                    for t in disease.lexicon["terms"]
-                    if t["label"] == lb and rank[t["earliest_stage"]] <= si
-                ))
+                per_label.append(
+                    tuple(
+                        RequiredTerm(label=lb, term_id=t["id"], term=t["term"])
+                        for t in disease.lexicon["terms"]
+                        if t["label"] == lb and rank[t["earliest_stage"]] <= si
+                    )
+                )
             terms.append(tuple(per_label))
         npp = sched["notes_per_patient"]
         return cls(
-            years=float(sched["years_before_diagnosis"]), stages=stages,
+            years=float(sched["years_before_diagnosis"]),
+            stages=stages,
             stage_edges=np.array([w["from_years"] for w in sched["stages"]], dtype=float),
-            median_notes=float(npp["median"]), sigma=float(npp["sigma"]),
-            min_notes=int(npp["min"]), max_notes=int(npp["max"]),
+            median_notes=float(npp["median"]),
+            sigma=float(npp["sigma"]),
+            min_notes=int(npp["min"]),
+            max_notes=int(npp["max"]),
             bin_from=np.array([b["from_years"] for b in bins], dtype=float),
             bin_to=np.array([b["to_years"] for b in bins], dtype=float),
-            bin_p=weight / weight.sum(), note_types=types, note_type_p=nt / nt.sum(axis=1, keepdims=True),
+            bin_p=weight / weight.sum(),
+            note_types=types,
+            note_type_p=nt / nt.sum(axis=1, keepdims=True),
             mentions=np.array([sched["mentions_per_note"]["by_stage"][s] for s in stages], dtype=float),
-            labels=labels, category_p=cp / cp.sum(axis=1, keepdims=True), terms=tuple(terms),
-            applies_to={t["id"]: {v: frozenset(c) for v, c in t["applies_to"].items()}
-                        for t in disease.lexicon["terms"] if t.get("applies_to")},
+            labels=labels,
+            category_p=cp / cp.sum(axis=1, keepdims=True),
+            terms=tuple(terms),
+            applies_to={
+                t["id"]: {v: frozenset(c) for v, c in t["applies_to"].items()}
+                for t in disease.lexicon["terms"]
+                if t.get("applies_to")
+            },
         )
 
     def stage_index(self, years_before: np.ndarray) -> np.ndarray:
@@ -114,10 +127,16 @@ class StageScheduleSampler(TrajectorySampler):
     """Note histories from the pack's schedule. Options: ``notes`` (fixed count per patient)."""
 
     options_schema = {
-        "type": "object", "additionalProperties": False,
-        "properties": {"notes": {"type": "integer", "minimum": 1,
-                                 "description": "fixed notes per patient (no default: unset, each patient's "
-                                                "count is drawn from the pack's schedule)"}},
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "notes": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "fixed notes per patient (no default: unset, each patient's "
+                "count is drawn from the pack's schedule)",
+            }
+        },
     }
 
     def __init__(self, **options: Any) -> None:
@@ -133,8 +152,9 @@ class StageScheduleSampler(TrajectorySampler):
         s = self.schedule(disease)
         multiplier = float(self.multiplier)
         rng = np.random.default_rng(seed)
-        n = self.options.get("notes") or int(np.clip(
-            np.rint(s.median_notes * np.exp(s.sigma * rng.standard_normal())), s.min_notes, s.max_notes))
+        n = self.options.get("notes") or int(
+            np.clip(np.rint(s.median_notes * np.exp(s.sigma * rng.standard_normal())), s.min_notes, s.max_notes)
+        )
         b = rng.choice(len(s.bin_p), size=n, p=s.bin_p)
         t = s.bin_to[b] + (s.bin_from[b] - s.bin_to[b]) * rng.random(n)
         t = np.sort(np.round(t, 3))[::-1]  # oldest first
@@ -150,16 +170,29 @@ class StageScheduleSampler(TrajectorySampler):
         for i in range(n):
             si = int(st[i])
             required = self._terms(pools, s.category_p[si], si, int(mentions[i]), rng)
-            plans.append(NotePlan(
-                id=f"{persona.id}-n{i:03d}", persona_id=persona.id, index=i,
-                years_before_diagnosis=float(t[i]), note_type=s.note_types[int(types[i])],
-                stage=s.stages[si], n_mentions=len(required), required_terms=required, provenance=prov,
-            ))
+            plans.append(
+                NotePlan(
+                    id=f"{persona.id}-n{i:03d}",
+                    persona_id=persona.id,
+                    index=i,
+                    years_before_diagnosis=float(t[i]),
+                    note_type=s.note_types[int(types[i])],
+                    stage=s.stages[si],
+                    n_mentions=len(required),
+                    required_terms=required,
+                    provenance=prov,
+                )
+            )
         return plans
 
     @staticmethod
-    def _terms(pools: tuple[tuple[tuple[RequiredTerm, ...], ...], ...], category_p: np.ndarray, si: int, k: int,
-               rng: np.random.Generator) -> tuple[RequiredTerm, ...]:
+    def _terms(
+        pools: tuple[tuple[tuple[RequiredTerm, ...], ...], ...],
+        category_p: np.ndarray,
+        si: int,
+        k: int,
+        rng: np.random.Generator,
+    ) -> tuple[RequiredTerm, ...]:
         if k == 0:
             return ()
         available = np.array([len(x) > 0 for x in pools[si]])

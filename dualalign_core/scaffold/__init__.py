@@ -23,9 +23,11 @@ CORE_REQUIREMENT = "dualalign-core>=0.1"
 def names(name: str) -> dict[str, str]:
     """The placeholders for plugin ``name``: distribution, module, class, pack name, title, API range."""
     if len(name) > MAX_NAME or not NAME_RE.match(name):
-        raise BadInput(f"{name!r} is not a plugin name: lowercase letters and digits, words joined by '-' or '_', "
-                       f"starting with a letter, at most {MAX_NAME} characters (e.g. parkinsons, my-vendor)",
-                       field="NAME")
+        raise BadInput(
+            f"{name!r} is not a plugin name: lowercase letters and digits, words joined by '-' or '_', "
+            f"starting with a letter, at most {MAX_NAME} characters (e.g. parkinsons, my-vendor)",
+            field="NAME",
+        )
     words = re.split(r"[-_]", name)
     module = "dualalign_" + "_".join(words)
     return {
@@ -48,8 +50,7 @@ def render(kind: str, name: str, out: Path) -> list[Path]:
     values = names(name)
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise BadInput("target exists and is not an empty directory; choose another --out or remove it",
-                       file=str(out))
+        raise BadInput("target exists and is not an empty directory; choose another --out or remove it", file=str(out))
     written: list[Path] = []
     root = files("dualalign_core.scaffold") / "templates" / kind
     for source, rel in _walk(root, ()):

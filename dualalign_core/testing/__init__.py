@@ -24,6 +24,17 @@ from dualalign_core.testing.run_harness import (
 )
 
 __all__ = [
-    "RANDOM_FAULTS", "BackendReport", "ContractError", "FakeLLMServer", "PipelineResult", "check_backend",
-    "example_pack", "label_for", "note_bundle", "run_context", "run_pipeline", "sample_personas", "to_toml",
+    "RANDOM_FAULTS",
+    "BackendReport",
+    "ContractError",
+    "FakeLLMServer",
+    "PipelineResult",
+    "check_backend",
+    "example_pack",
+    "label_for",
+    "note_bundle",
+    "run_context",
+    "run_pipeline",
+    "sample_personas",
+    "to_toml",
 ]

@@ -27,8 +27,12 @@ from dualalign_core.llm.types import LLMRequest, LLMResponse
 from dualalign_core.testing.fake_vendor import FakeLLMServer
 
 TEST_KEY = "sk-dualalign-contract-test"
-LABEL_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["label", "evidence"],
-                "properties": {"label": {"enum": ["finding", "none"]}, "evidence": {"type": "string"}}}
+LABEL_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["label", "evidence"],
+    "properties": {"label": {"enum": ["finding", "none"]}, "evidence": {"type": "string"}},
+}
 
 
 class ContractError(AssertionError):
@@ -44,8 +48,15 @@ class BackendReport:
     requests: int
 
 
-def check_backend(cls: type, *, name: str | None = None, wire: str = "openai", model: str = "test-model",
-                  options: dict[str, Any] | None = None, registered: bool = True) -> BackendReport:
+def check_backend(
+    cls: type,
+    *,
+    name: str | None = None,
+    wire: str = "openai",
+    model: str = "test-model",
+    options: dict[str, Any] | None = None,
+    registered: bool = True,
+) -> BackendReport:
     """Check an LLM backend class against the contract (see the module docstring).
 
     ``wire``: the protocol it speaks, ``openai`` (base URL ``<server>/v1``) or ``anthropic`` (``<server>``);
@@ -85,13 +96,17 @@ def _registered_name(cls: type, name: str | None) -> str:
         except BadInput as exc:
             raise ContractError(f"registered: {exc}; is the package installed?") from None
         if not _same(found, cls):
-            raise ContractError(f"registered: {name!r} is {found.__module__}.{found.__qualname__}, not "
-                                f"{cls.__module__}.{cls.__qualname__}")
+            raise ContractError(
+                f"registered: {name!r} is {found.__module__}.{found.__qualname__}, not "
+                f"{cls.__module__}.{cls.__qualname__}"
+            )
         return name
     found_names = [n for n, c in table.items() if _same(c, cls)]
     if not found_names:
-        raise ContractError(f"registered: no installed plugin registers {cls.__qualname__} "
-                            "(check the [project.entry-points.dualalign] table and that the package is installed)")
+        raise ContractError(
+            f"registered: no installed plugin registers {cls.__qualname__} "
+            "(check the [project.entry-points.dualalign] table and that the package is installed)"
+        )
     return registry.display_name("llm_backend", found_names[0])  # the bare alias while it is unique
 
 
@@ -109,8 +124,10 @@ def _check_options(cls: type[Any], opts: dict[str, Any]) -> None:
         raise ContractError(f"options: options_schema is not a valid JSON Schema: {exc.message}") from None
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(opts), key=str)
     if errors:
-        raise ContractError(f"options: options_schema rejects {opts}: {errors[0].message} "
-                            "(extend dualalign_core.api.options_schema(...) to keep the runtime's options)")
+        raise ContractError(
+            f"options: options_schema rejects {opts}: {errors[0].message} "
+            "(extend dualalign_core.api.options_schema(...) to keep the runtime's options)"
+        )
 
 
 def _check_preflight(cls: type, opts: dict[str, Any], env: str) -> None:
@@ -133,20 +150,34 @@ def _check_preflight(cls: type, opts: dict[str, Any], env: str) -> None:
 
 async def _exchange(backend: LLMBackend, server: FakeLLMServer, model: str) -> list[str]:
     passed: list[str] = []
-    request = LLMRequest(model=model, messages=[{"role": "system", "content": "You write clinical notes."},
-                                                {"role": "user", "content": "Write a short SOAP note."}],
-                         max_tokens=200, temperature=0.0, seed=1)
+    request = LLMRequest(
+        model=model,
+        messages=[
+            {"role": "system", "content": "You write clinical notes."},
+            {"role": "user", "content": "Write a short SOAP note."},
+        ],
+        max_tokens=200,
+        temperature=0.0,
+        seed=1,
+    )
     try:
         reply = await backend.complete(request)
         _expect(isinstance(reply, LLMResponse), "complete", f"returned {type(reply).__name__}, not LLMResponse")
         _expect(bool(reply.text.strip()), "complete", "empty reply text")
-        _expect(reply.input_tokens > 0 and reply.output_tokens > 0, "complete",
-                f"token counts not read from the reply ({reply.input_tokens} in, {reply.output_tokens} out)")
+        _expect(
+            reply.input_tokens > 0 and reply.output_tokens > 0,
+            "complete",
+            f"token counts not read from the reply ({reply.input_tokens} in, {reply.output_tokens} out)",
+        )
         _expect(reply.finish_reason == "stop", "complete", f"finish_reason {reply.finish_reason!r}, not 'stop'")
         passed.append("complete")
         if backend.supports_json_schema:
-            ask = LLMRequest(model=model, messages=[{"role": "user", "content": "Sentence: BP 120/80."}],
-                             max_tokens=100, json_schema=LABEL_SCHEMA)
+            ask = LLMRequest(
+                model=model,
+                messages=[{"role": "user", "content": "Sentence: BP 120/80."}],
+                max_tokens=100,
+                json_schema=LABEL_SCHEMA,
+            )
             data = json.loads((await backend.complete(ask)).text)
             _expect(data.get("label") in ("finding", "none"), "json_schema", f"reply {data!r} ignores the schema")
             passed.append("json_schema")
@@ -162,8 +193,10 @@ async def _exchange(backend: LLMBackend, server: FakeLLMServer, model: str) -> l
                 passed.append(check)
                 continue
             except Exception as exc:  # noqa: BLE001
-                raise ContractError(f"{check}: HTTP {fault} raised {type(exc).__name__}: {exc}; translate it to "
-                                    f"{expected.__name__} (dualalign_core.llm.faults.from_http_status)") from None
+                raise ContractError(
+                    f"{check}: HTTP {fault} raised {type(exc).__name__}: {exc}; translate it to "
+                    f"{expected.__name__} (dualalign_core.llm.faults.from_http_status)"
+                ) from None
             raise ContractError(f"{check}: HTTP {fault} did not raise {expected.__name__}")
     finally:
         await backend.aclose()

@@ -45,8 +45,10 @@ def _tokens(text: str) -> int:
 
 
 LabelRules = Sequence[tuple[str, str]]
-DEFAULT_NOTE = ("S: Patient seen for follow-up (ref {ref}). No new complaints.\n"
-                "O: Alert, oriented. Vitals within normal limits.\nA: Stable.\nP: Follow up in 3 months.")
+DEFAULT_NOTE = (
+    "S: Patient seen for follow-up (ref {ref}). No new complaints.\n"
+    "O: Alert, oriented. Vitals within normal limits.\nA: Stable.\nP: Follow up in 3 months."
+)
 
 
 def label_for(sentence: str, allowed: Sequence[str], rules: LabelRules = ()) -> tuple[str, str]:
@@ -62,10 +64,19 @@ def label_for(sentence: str, allowed: Sequence[str], rules: LabelRules = ()) -> 
 class FakeLLMServer:
     """The fake vendor (see the module docstring). ``with FakeLLMServer(latency=0.1) as server: ...``"""
 
-    def __init__(self, *, latency: float = 0.0, faults: list[str] | None = None, fault_rate: float = 0.0,
-                 seed: int = 0, hold_batches: bool = False, retry_after: float = 0.05,
-                 fault_on: dict[str, str] | None = None, label_rules: LabelRules = (),
-                 note_text: str = DEFAULT_NOTE):
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        faults: list[str] | None = None,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        hold_batches: bool = False,
+        retry_after: float = 0.05,
+        fault_on: dict[str, str] | None = None,
+        label_rules: LabelRules = (),
+        note_text: str = DEFAULT_NOTE,
+    ):
         self.fault_on = dict(fault_on or {})
         self.label_rules = tuple(label_rules)
         self.note_text = note_text
@@ -172,8 +183,9 @@ class FakeLLMServer:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _respond(self, method: str, path: str, headers: dict[str, str], body: bytes,
-                       writer: asyncio.StreamWriter) -> bool:
+    async def _respond(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
+    ) -> bool:
         self.counts[f"{method} {re.sub(r'/(file|batch|msgbatch)_[^/]+', '/{id}', path)}"] += 1
         self.auth.append(headers.get("authorization") or headers.get("x-api-key") or "")
         route = (method, path)
@@ -221,8 +233,12 @@ class FakeLLMServer:
             await writer.drain()
             return True
         if fault in ("500", "503"):
-            _write(writer, int(fault), json.dumps(_error(anthropic, "api_error", "server error")).encode(),
-                   "application/json")
+            _write(
+                writer,
+                int(fault),
+                json.dumps(_error(anthropic, "api_error", "server error")).encode(),
+                "application/json",
+            )
             await writer.drain()
             return True
         if fault == "timeout":
@@ -235,8 +251,10 @@ class FakeLLMServer:
         if fault == "malformed":
             data = b'{"id": "x", "choices": [ {"message": '
         if fault == "truncated_body":
-            writer.write(f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n"
-                         .encode() + data[: len(data) // 2])
+            writer.write(
+                f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n".encode()
+                + data[: len(data) // 2]
+            )
             await writer.drain()
             return False
         _write(writer, 200, data, "application/json")
@@ -276,23 +294,48 @@ class FakeLLMServer:
             cached = "cache_control" in json.dumps(system) if system else False
             sys_tokens = _tokens(system_text)
             if data is not None and fault != "badjson":
-                content = [{"type": "tool_use", "id": f"toolu_{next(_ids)}", "name": req["tools"][0]["name"],
-                            "input": data}]
+                content = [
+                    {"type": "tool_use", "id": f"toolu_{next(_ids)}", "name": req["tools"][0]["name"], "input": data}
+                ]
                 stop = "tool_use"
             else:
                 content = [{"type": "text", "text": text}]
                 stop = "max_tokens" if finish == "length" else "end_turn"
-            return {"id": f"msg_{next(_ids)}", "type": "message", "role": "assistant", "model": req["model"],
-                    "content": content, "stop_reason": stop, "stop_sequence": None,
-                    "usage": {"input_tokens": inp - (sys_tokens if cached else 0), "output_tokens": out,
-                              "cache_read_input_tokens": sys_tokens if cached else 0,
-                              "cache_creation_input_tokens": 0}}
-        return {"id": f"chatcmpl-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
+            return {
+                "id": f"msg_{next(_ids)}",
+                "type": "message",
+                "role": "assistant",
                 "model": req["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                             "finish_reason": finish, "logprobs": None}],
-                "usage": {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out,
-                          "prompt_tokens_details": {"cached_tokens": 0}}}
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": inp - (sys_tokens if cached else 0),
+                    "output_tokens": out,
+                    "cache_read_input_tokens": sys_tokens if cached else 0,
+                    "cache_creation_input_tokens": 0,
+                },
+            }
+        return {
+            "id": f"chatcmpl-{next(_ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": req["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "finish_reason": finish,
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": inp,
+                "completion_tokens": out,
+                "total_tokens": inp + out,
+                "prompt_tokens_details": {"cached_tokens": 0},
+            },
+        }
 
     def _annotate(self, schema: dict[str, Any], user: str, fault: str | None) -> dict[str, Any]:
         if "labels" in schema.get("properties", {}):
@@ -314,13 +357,25 @@ class FakeLLMServer:
         now = int(time.time())
         if (method, path) == ("POST", "/v1/files"):
             msg = email.parser.BytesParser().parsebytes(
-                b"Content-Type: " + headers["content-type"].encode() + b"\r\n\r\n" + body)
+                b"Content-Type: " + headers["content-type"].encode() + b"\r\n\r\n" + body
+            )
             parts: Any = msg.get_payload()  # multipart/form-data: a list of parts
             content: bytes = next(p.get_payload(decode=True) for p in parts if p.get_filename())
             fid = f"file_{next(_ids)}"
             self.files[fid] = content
-            return 200, {"id": fid, "object": "file", "bytes": len(content), "created_at": now,
-                         "filename": "batch.jsonl", "purpose": "batch", "status": "processed"}, {}
+            return (
+                200,
+                {
+                    "id": fid,
+                    "object": "file",
+                    "bytes": len(content),
+                    "created_at": now,
+                    "filename": "batch.jsonl",
+                    "purpose": "batch",
+                    "status": "processed",
+                },
+                {},
+            )
         if (method, path) == ("POST", "/v1/batches"):
             req = json.loads(body)
             bid = f"batch_{next(_ids)}"
@@ -353,37 +408,72 @@ class FakeLLMServer:
             for raw in self.files[b["input"]].decode().splitlines():
                 item = json.loads(raw)
                 self.counts["batch item"] += 1
-                lines.append(json.dumps({"id": f"req_{next(_ids)}", "custom_id": item["custom_id"],
-                                         "response": {"status_code": 200, "request_id": "r",
-                                                      "body": self._message(False, item["body"], None)},
-                                         "error": None}))
+                lines.append(
+                    json.dumps(
+                        {
+                            "id": f"req_{next(_ids)}",
+                            "custom_id": item["custom_id"],
+                            "response": {
+                                "status_code": 200,
+                                "request_id": "r",
+                                "body": self._message(False, item["body"], None),
+                            },
+                            "error": None,
+                        }
+                    )
+                )
             fid = f"file_{next(_ids)}"
             self.files[fid] = ("\n".join(lines) + "\n").encode()
             b["out"] = fid
-        return {"id": bid, "object": "batch", "endpoint": "/v1/chat/completions", "errors": None,
-                "input_file_id": b["input"], "completion_window": "24h",
-                "status": "completed" if done else "in_progress", "output_file_id": b["out"] if done else None,
-                "error_file_id": None, "created_at": b["created"], "request_counts": None}
+        return {
+            "id": bid,
+            "object": "batch",
+            "endpoint": "/v1/chat/completions",
+            "errors": None,
+            "input_file_id": b["input"],
+            "completion_window": "24h",
+            "status": "completed" if done else "in_progress",
+            "output_file_id": b["out"] if done else None,
+            "error_file_id": None,
+            "created_at": b["created"],
+            "request_counts": None,
+        }
 
     def _anthropic_batch(self, bid: str) -> dict[str, Any]:
         b = self.batches[bid]
         done = not self.hold_batches
         n = len(b["requests"])
-        return {"id": bid, "type": "message_batch", "processing_status": "ended" if done else "in_progress",
-                "request_counts": {"processing": 0 if done else n, "succeeded": n if done else 0, "errored": 0,
-                                   "canceled": 0, "expired": 0},
-                "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z",
-                "ended_at": "2026-01-01T01:00:00Z" if done else None, "cancel_initiated_at": None,
-                "archived_at": None,
-                "results_url": f"{self.url}/v1/messages/batches/{bid}/results" if done else None}
+        return {
+            "id": bid,
+            "type": "message_batch",
+            "processing_status": "ended" if done else "in_progress",
+            "request_counts": {
+                "processing": 0 if done else n,
+                "succeeded": n if done else 0,
+                "errored": 0,
+                "canceled": 0,
+                "expired": 0,
+            },
+            "created_at": "2026-01-01T00:00:00Z",
+            "expires_at": "2026-01-02T00:00:00Z",
+            "ended_at": "2026-01-01T01:00:00Z" if done else None,
+            "cancel_initiated_at": None,
+            "archived_at": None,
+            "results_url": f"{self.url}/v1/messages/batches/{bid}/results" if done else None,
+        }
 
     def _anthropic_results(self, bid: str) -> bytes:
         lines = []
         for item in self.batches[bid]["requests"]:
             self.counts["batch item"] += 1
-            lines.append(json.dumps({"custom_id": item["custom_id"],
-                                     "result": {"type": "succeeded",
-                                                "message": self._message(True, item["params"], None)}}))
+            lines.append(
+                json.dumps(
+                    {
+                        "custom_id": item["custom_id"],
+                        "result": {"type": "succeeded", "message": self._message(True, item["params"], None)},
+                    }
+                )
+            )
         return ("\n".join(lines) + "\n").encode()
 
 
@@ -396,10 +486,16 @@ def _error(anthropic: bool, kind: str, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "code": None, "param": None}}
 
 
-def _write(writer: asyncio.StreamWriter, status: int, data: bytes, ctype: str,
-           extra: dict[str, str] | None = None) -> None:
-    reason = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-              503: "Service Unavailable"}.get(status, "Status")
+def _write(
+    writer: asyncio.StreamWriter, status: int, data: bytes, ctype: str, extra: dict[str, str] | None = None
+) -> None:
+    reason = {
+        200: "OK",
+        404: "Not Found",
+        429: "Too Many Requests",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }.get(status, "Status")
     head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: {ctype}\r\ncontent-length: {len(data)}\r\n"
     for k, v in (extra or {}).items():
         head += f"{k}: {v}\r\n"

@@ -45,8 +45,13 @@ def resolve_pack(disease: DiseasePack | str | Path | None) -> DiseasePack:
     return get_registry().get("disease", str(disease))
 
 
-def run_context(disease: DiseasePack | str | Path | None = None, *, run_dir: str | Path | None = None,
-                seed: int = 0, run_id: str = "test-run") -> RunContext:
+def run_context(
+    disease: DiseasePack | str | Path | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    seed: int = 0,
+    run_id: str = "test-run",
+) -> RunContext:
     """The context a component sees in a run. ``run_dir``: back the LLM cache with a real run store there
     (default: an in-memory cache); ``disease``: see :func:`resolve_pack`."""
     store = None
@@ -65,29 +70,46 @@ def sample_personas(ctx: RunContext, n: int = 3, *, source: str = "prevalence", 
     return component.sample(ctx.disease, n, seed, ctx)
 
 
-def note_bundle(text: str, *, stage: str = "early", note_type: str = "primary_care",
-                required: Sequence[tuple[str, str]] = (), sentences: Sequence[str] = (),
-                labels: Sequence[str] = ()) -> NoteBundle:
+def note_bundle(
+    text: str,
+    *,
+    stage: str = "early",
+    note_type: str = "primary_care",
+    required: Sequence[tuple[str, str]] = (),
+    sentences: Sequence[str] = (),
+    labels: Sequence[str] = (),
+) -> NoteBundle:
     """A filter's input for one note: ``required`` as ``(label, term)`` pairs of its plan; ``sentences`` and
     their ``labels`` (same length) for ``annotated``-stage filters."""
     if labels and len(labels) != len(sentences):
         raise ValueError(f"{len(labels)} labels for {len(sentences)} sentences")
     prov = TEST_PROVENANCE
-    persona = Persona(id="p0", age=70, demographics={"sex": "female", "age_band": "65-79"}, risk_factors=(),
-                      provenance=prov)
+    persona = Persona(
+        id="p0", age=70, demographics={"sex": "female", "age_band": "65-79"}, risk_factors=(), provenance=prov
+    )
     terms = tuple(RequiredTerm(label=lb, term_id=f"t{i}", term=term) for i, (lb, term) in enumerate(required))
-    plan = NotePlan(id="p0-n000", persona_id="p0", index=0, years_before_diagnosis=1.0, note_type=note_type,
-                    stage=stage, n_mentions=len(terms), required_terms=terms, provenance=prov)
+    plan = NotePlan(
+        id="p0-n000",
+        persona_id="p0",
+        index=0,
+        years_before_diagnosis=1.0,
+        note_type=note_type,
+        stage=stage,
+        n_mentions=len(terms),
+        required_terms=terms,
+        provenance=prov,
+    )
     note = Note(id="p0-n000", plan_id=plan.id, persona_id="p0", text=text, usage=Usage(), provenance=prov)
     sents, pos = [], 0
     for i, s in enumerate(sentences):
         start = text.find(s, pos)
         start = pos if start < 0 else start
-        sents.append(Sentence(id=f"{note.id}:{i}", note_id=note.id, index=i, start=start, end=start + len(s),
-                              text=s))
+        sents.append(Sentence(id=f"{note.id}:{i}", note_id=note.id, index=i, start=start, end=start + len(s), text=s))
         pos = start + len(s)
-    labs = tuple(Label(sentence_id=s.id, note_id=note.id, label=lb, binary=lb != "none", annotator="test")
-                 for s, lb in zip(sents, labels, strict=True))
+    labs = tuple(
+        Label(sentence_id=s.id, note_id=note.id, label=lb, binary=lb != "none", annotator="test")
+        for s, lb in zip(sents, labels, strict=True)
+    )
     return NoteBundle(persona=persona, plan=plan, note=note, sentences=tuple(sents), labels=labs)
 
 
@@ -101,8 +123,9 @@ class PipelineResult:
     manifest: dict[str, Any] | None
 
 
-def run_pipeline(config: str | Path | Mapping[str, Any], out: str | Path, *args: str,
-                 expect_exit: int | None = 0) -> PipelineResult:
+def run_pipeline(
+    config: str | Path | Mapping[str, Any], out: str | Path, *args: str, expect_exit: int | None = 0
+) -> PipelineResult:
     """Run ``dualalign run CONFIG --out OUT [ARGS...]`` in this process, through the CLI itself.
 
     ``config``: a TOML file, or a config as a dict (written to a temporary TOML file; a relative
@@ -161,8 +184,11 @@ def _value(value: Any) -> str:
     if isinstance(value, (int, str)):
         return json.dumps(value)
     if isinstance(value, float):
-        return ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")) if not math.isfinite(value) \
+        return (
+            ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+            if not math.isfinite(value)
             else repr(value)
+        )
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):

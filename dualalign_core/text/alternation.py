@@ -38,8 +38,9 @@ def _first(items: Sequence[tuple[Any, Any]]) -> tuple[frozenset[str] | None, boo
             for kind, value in av:
                 if kind is _sre.LITERAL and chr(value).isascii() and chr(value).isalnum():
                     chars.add(chr(value).lower())
-                elif kind is _sre.RANGE and all(chr(c).isascii() and chr(c).isalnum()
-                                                for c in range(value[0], value[1] + 1)):
+                elif kind is _sre.RANGE and all(
+                    chr(c).isascii() and chr(c).isalnum() for c in range(value[0], value[1] + 1)
+                ):
                     chars.update(chr(c).lower() for c in range(value[0], value[1] + 1))
                 elif kind is _sre.CATEGORY and value is _sre.CATEGORY_DIGIT:
                     chars |= _DIGITS

@@ -53,12 +53,16 @@ class Rule:
     direction: str
 
 
-_RELATIVE = (r"(?:mother|father|mom|dad|brother|sister|siblings?|parents?|grandmother|grandfather|"
-             r"grandparents?|aunt|uncle|cousin|twin|maternal\s+\w+|paternal\s+\w+)")
+_RELATIVE = (
+    r"(?:mother|father|mom|dad|brother|sister|siblings?|parents?|grandmother|grandfather|"
+    r"grandparents?|aunt|uncle|cousin|twin|maternal\s+\w+|paternal\s+\w+)"
+)
 _KIN = r"(?:son|daughter|wife|husband|spouse|partner|child|children)"
-_ABILITY = (r"(?:able|drives?|driving|manages?|managing|handles?|handling|cooks?|cooking|pays?|paying|works?|"
-            r"working|independent|safe|recognizes?|recognizing|remembers?|follows?|uses?|operates?|does|goes|"
-            r"can|capable|plays?|reads?|shops?|shopping|bathes|dresses|walks?)")
+_ABILITY = (
+    r"(?:able|drives?|driving|manages?|managing|handles?|handling|cooks?|cooking|pays?|paying|works?|"
+    r"working|independent|safe|recognizes?|recognizing|remembers?|follows?|uses?|operates?|does|goes|"
+    r"can|capable|plays?|reads?|shops?|shopping|bathes|dresses|walks?)"
+)
 
 
 def _rules(category: str, direction: str, *patterns: str) -> list[Rule]:
@@ -66,82 +70,260 @@ def _rules(category: str, direction: str, *patterns: str) -> list[Rule]:
 
 
 DEFAULT_RULES: tuple[Rule, ...] = tuple(
-    _rules(NEGATED, FORWARD,
-           r"no", r"not any", r"denies", r"deny", r"denying", r"without", r"w/o", r"negative for", r"neg for",
-           r"free of", r"absence of", r"no evidence of", r"no signs? of", r"no signs or symptoms of",
-           r"no complaints? of", r"no c/o", r"no (?:history|hx|h/o) of", r"no h/o", r"never", r"never had",
-           r"(?:has|have|had)\s?n[o']t (?:had|been|experienced|noticed|reported)", r"hasn't had", r"haven't had",
-           r"(?:does|did|do)\s?n[o']t (?:have|report|endorse|complain of|exhibit|show|demonstrate|display|"
-           r"experience|need|require|use)", r"not (?:experiencing|exhibiting|endorsing|reporting|complaining of)",
-           r"nor", r"neither", r"unremarkable for", r"no (?:new|further|recent|significant|obvious|apparent|"
-           r"reported|acute|current|active)", r"resolution of")
+    _rules(
+        NEGATED,
+        FORWARD,
+        r"no",
+        r"not any",
+        r"denies",
+        r"deny",
+        r"denying",
+        r"without",
+        r"w/o",
+        r"negative for",
+        r"neg for",
+        r"free of",
+        r"absence of",
+        r"no evidence of",
+        r"no signs? of",
+        r"no signs or symptoms of",
+        r"no complaints? of",
+        r"no c/o",
+        r"no (?:history|hx|h/o) of",
+        r"no h/o",
+        r"never",
+        r"never had",
+        r"(?:has|have|had)\s?n[o']t (?:had|been|experienced|noticed|reported)",
+        r"hasn't had",
+        r"haven't had",
+        r"(?:does|did|do)\s?n[o']t (?:have|report|endorse|complain of|exhibit|show|demonstrate|display|"
+        r"experience|need|require|use)",
+        r"not (?:experiencing|exhibiting|endorsing|reporting|complaining of)",
+        r"nor",
+        r"neither",
+        r"unremarkable for",
+        r"no (?:new|further|recent|significant|obvious|apparent|"
+        r"reported|acute|current|active)",
+        r"resolution of",
+    )
     + _rules(NEGATED, BOTH, r"denied")
-    + _rules(NEGATED, BACKWARD,
-             r"not (?:noted|seen|observed|present|appreciated|evident|elicited|reported|endorsed|found)",
-             r"absent", r"ruled out", r"(?:is|was|were|are) negative", r"negative", r"none", r"unlikely")
-    + _rules(FAMILY, FORWARD,
-             r"family (?:history|hx) (?:of|(?:is )?(?:positive|significant) for)", r"family (?:history|hx)",
-             r"fhx?(?: of|:)", r"fh", r"strong family history",
-             rf"{_RELATIVE}(?:'s)? (?:had|has had|with|died (?:of|from)|was diagnosed with|diagnosed with|"
-             rf"developed|suffered from|suffers from|has a history of|history of)",
-             rf"{_KIN}(?:'s)? (?:was diagnosed with|has been diagnosed with|suffers from|died of|"
-             rf"has a history of|with a history of)")
-    + _rules(FAMILY, BACKWARD, rf"in (?:his|her|their|the patient's|pt's|a) {_RELATIVE}",
-             r"runs in the family", rf"in (?:his|her|the patient's) {_KIN}")
-    + _rules(HYPOTHETICAL, FORWARD,
-             r"if", r"in case of", r"in the event of", r"unless", r"whether",
-             r"should (?:he|she|they|the patient|pt) (?:develop|experience|have|become|notice|start|show)",
-             r"(?:return|call|come back|seek care|go to the ed) if", r"watch(?:ing)? for", r"monitor(?:ing)? for",
-             r"observe for", r"look(?:ing)? out for", r"warning signs of", r"signs to watch", r"risks? (?:of|for)",
-             r"at (?:increased |high )?risk (?:of|for)", r"to prevent", r"prevention of", r"preventing",
-             r"rule out", r"r/o", r"screen(?:ing|ed)? for", r"evaluat(?:e|ion|ed) for", r"assess(?:ed|ment)? for",
-             r"work-?up for", r"(?:educated|counseled|counselled|discussed|reviewed|explained) "
-             r"(?:on|about|regarding|with family about)?\s?(?:the )?(?:signs|risks?|symptoms) of",
-             r"(?:educated|counseled|counselled|instructed|taught)(?: \w+){0,2} (?:on|about|regarding)",
-             r"(?:may|might|could|can|would) (?:develop|cause|lead to|result in|worsen|precipitate)",
-             r"side effects? (?:of|include|including|such as)", r"in order to")
-    + _rules(HISTORICAL, FORWARD,
-             r"(?:past|remote|prior|previous|distant|old) (?:history|hx|h/o) of", r"previously", r"formerly",
-             r"used to (?:have|be|experience|get|suffer)", r"(?:prior|previous|remote|past) episodes? of",
-             r"no longer")
+    + _rules(
+        NEGATED,
+        BACKWARD,
+        r"not (?:noted|seen|observed|present|appreciated|evident|elicited|reported|endorsed|found)",
+        r"absent",
+        r"ruled out",
+        r"(?:is|was|were|are) negative",
+        r"negative",
+        r"none",
+        r"unlikely",
+    )
+    + _rules(
+        FAMILY,
+        FORWARD,
+        r"family (?:history|hx) (?:of|(?:is )?(?:positive|significant) for)",
+        r"family (?:history|hx)",
+        r"fhx?(?: of|:)",
+        r"fh",
+        r"strong family history",
+        rf"{_RELATIVE}(?:'s)? (?:had|has had|with|died (?:of|from)|was diagnosed with|diagnosed with|"
+        rf"developed|suffered from|suffers from|has a history of|history of)",
+        rf"{_KIN}(?:'s)? (?:was diagnosed with|has been diagnosed with|suffers from|died of|"
+        rf"has a history of|with a history of)",
+    )
+    + _rules(
+        FAMILY,
+        BACKWARD,
+        rf"in (?:his|her|their|the patient's|pt's|a) {_RELATIVE}",
+        r"runs in the family",
+        rf"in (?:his|her|the patient's) {_KIN}",
+    )
+    + _rules(
+        HYPOTHETICAL,
+        FORWARD,
+        r"if",
+        r"in case of",
+        r"in the event of",
+        r"unless",
+        r"whether",
+        r"should (?:he|she|they|the patient|pt) (?:develop|experience|have|become|notice|start|show)",
+        r"(?:return|call|come back|seek care|go to the ed) if",
+        r"watch(?:ing)? for",
+        r"monitor(?:ing)? for",
+        r"observe for",
+        r"look(?:ing)? out for",
+        r"warning signs of",
+        r"signs to watch",
+        r"risks? (?:of|for)",
+        r"at (?:increased |high )?risk (?:of|for)",
+        r"to prevent",
+        r"prevention of",
+        r"preventing",
+        r"rule out",
+        r"r/o",
+        r"screen(?:ing|ed)? for",
+        r"evaluat(?:e|ion|ed) for",
+        r"assess(?:ed|ment)? for",
+        r"work-?up for",
+        r"(?:educated|counseled|counselled|discussed|reviewed|explained) "
+        r"(?:on|about|regarding|with family about)?\s?(?:the )?(?:signs|risks?|symptoms) of",
+        r"(?:educated|counseled|counselled|instructed|taught)(?: \w+){0,2} (?:on|about|regarding)",
+        r"(?:may|might|could|can|would) (?:develop|cause|lead to|result in|worsen|precipitate)",
+        r"side effects? (?:of|include|including|such as)",
+        r"in order to",
+    )
+    + _rules(
+        HISTORICAL,
+        FORWARD,
+        r"(?:past|remote|prior|previous|distant|old) (?:history|hx|h/o) of",
+        r"previously",
+        r"formerly",
+        r"used to (?:have|be|experience|get|suffer)",
+        r"(?:prior|previous|remote|past) episodes? of",
+        r"no longer",
+    )
     + _rules(HISTORICAL, BOTH, r"resolved", r"as a (?:child|teenager|young adult)")
-    + _rules(HISTORICAL, BACKWARD,
-             r"(?:has|had|have|now|since|which|that) resolved", r"in remission", r"in the past",
-             r"(?:\d+|many|several|two|three|four|five|ten) (?:years|decades) ago",
-             r"in (?:his|her) (?:youth|twenties|thirties|forties|20s|30s|40s)", r"no longer present")
-    + _rules(OTHER_CAUSE, BOTH,
-             r"(?:likely |probably |possibly |most likely |thought to be |felt to be )?(?:due|secondary|related|"
-             r"attributed|attributable|owing) to", r"caused by", r"because of", r"in the setting of",
-             r"(?:likely |probably )?(?:resulting|stemming) from", r"2/2", r"(?:likely|probably) from",
-             r"(?:side effect|adverse effect) of", r"(?:explained|accounted for) by")
-    + _rules("*", PSEUDO,
-             r"no (?:significant )?change(?:s)? in", r"no (?:improvement|better|worse|doubt|difference)",
-             r"not (?:improved|better|worse|only|certain|sure|necessarily)", r"without (?:improvement|relief)",
-             r"no increase in", r"no decrease in",
-             rf"no longer {_ABILITY}", rf"(?:is|was) no longer {_ABILITY}",
-             r"(?:previously|as previously|prior) (?:noted|reported|described|documented|mentioned|discussed)",
-             r"gram[- ]negative", r"if needed", r"if necessary", r"as needed", r"if any", r"even if",
-             r"history of present illness",
-             r"(?:in|over|for|during) the (?:past|last) (?:few |several |\d+ |one |two |three |four |six )?"
-             r"(?:days?|weeks?|months?|years?)", r"family (?:is|was|are|has|have|members?) "
-             r"(?:concerned|worried|noticed|noted|reports?|reported)")
-    + _rules("*", TERMINATE, r"but", r"however", r"although", r"though", r"yet", r"except", r"apart from",
-             r"aside from", r"other than", r"whereas", r"which", r"who")
-    + _rules(NEGATED, TERMINATE, r"reports?", r"reported", r"endorses?", r"endorsed", r"complains?",
-             r"complained", r"c/o", r"notes", r"noted", r"admits?", r"describes", r"states", r"says",
-             r"presents?", r"positive for", r"is having", r"has been", r"has had", r"has developed",
-             r"has noticed", r"experiences", r"continues", r"now", r"currently")
-    + _rules(FAMILY, TERMINATE, r"patient", r"pt", r"he", r"she", r"himself", r"herself", r"his own",
-             r"her own", r"now", r"currently", r"reports?", r"presents?")
-    + _rules(HYPOTHETICAL, TERMINATE, r"already", r"currently", r"now", r"reports?", r"has had", r"has been",
-             r"is having", r"since")
-    + _rules(HISTORICAL, TERMINATE, r"now", r"currently", r"presently", r"today", r"recently", r"recent",
-             r"since", r"this (?:year|month|week|visit)", r"but")
+    + _rules(
+        HISTORICAL,
+        BACKWARD,
+        r"(?:has|had|have|now|since|which|that) resolved",
+        r"in remission",
+        r"in the past",
+        r"(?:\d+|many|several|two|three|four|five|ten) (?:years|decades) ago",
+        r"in (?:his|her) (?:youth|twenties|thirties|forties|20s|30s|40s)",
+        r"no longer present",
+    )
+    + _rules(
+        OTHER_CAUSE,
+        BOTH,
+        r"(?:likely |probably |possibly |most likely |thought to be |felt to be )?(?:due|secondary|related|"
+        r"attributed|attributable|owing) to",
+        r"caused by",
+        r"because of",
+        r"in the setting of",
+        r"(?:likely |probably )?(?:resulting|stemming) from",
+        r"2/2",
+        r"(?:likely|probably) from",
+        r"(?:side effect|adverse effect) of",
+        r"(?:explained|accounted for) by",
+    )
+    + _rules(
+        "*",
+        PSEUDO,
+        r"no (?:significant )?change(?:s)? in",
+        r"no (?:improvement|better|worse|doubt|difference)",
+        r"not (?:improved|better|worse|only|certain|sure|necessarily)",
+        r"without (?:improvement|relief)",
+        r"no increase in",
+        r"no decrease in",
+        rf"no longer {_ABILITY}",
+        rf"(?:is|was) no longer {_ABILITY}",
+        r"(?:previously|as previously|prior) (?:noted|reported|described|documented|mentioned|discussed)",
+        r"gram[- ]negative",
+        r"if needed",
+        r"if necessary",
+        r"as needed",
+        r"if any",
+        r"even if",
+        r"history of present illness",
+        r"(?:in|over|for|during) the (?:past|last) (?:few |several |\d+ |one |two |three |four |six )?"
+        r"(?:days?|weeks?|months?|years?)",
+        r"family (?:is|was|are|has|have|members?) "
+        r"(?:concerned|worried|noticed|noted|reports?|reported)",
+    )
+    + _rules(
+        "*",
+        TERMINATE,
+        r"but",
+        r"however",
+        r"although",
+        r"though",
+        r"yet",
+        r"except",
+        r"apart from",
+        r"aside from",
+        r"other than",
+        r"whereas",
+        r"which",
+        r"who",
+    )
+    + _rules(
+        NEGATED,
+        TERMINATE,
+        r"reports?",
+        r"reported",
+        r"endorses?",
+        r"endorsed",
+        r"complains?",
+        r"complained",
+        r"c/o",
+        r"notes",
+        r"noted",
+        r"admits?",
+        r"describes",
+        r"states",
+        r"says",
+        r"presents?",
+        r"positive for",
+        r"is having",
+        r"has been",
+        r"has had",
+        r"has developed",
+        r"has noticed",
+        r"experiences",
+        r"continues",
+        r"now",
+        r"currently",
+    )
+    + _rules(
+        FAMILY,
+        TERMINATE,
+        r"patient",
+        r"pt",
+        r"he",
+        r"she",
+        r"himself",
+        r"herself",
+        r"his own",
+        r"her own",
+        r"now",
+        r"currently",
+        r"reports?",
+        r"presents?",
+    )
+    + _rules(
+        HYPOTHETICAL,
+        TERMINATE,
+        r"already",
+        r"currently",
+        r"now",
+        r"reports?",
+        r"has had",
+        r"has been",
+        r"is having",
+        r"since",
+    )
+    + _rules(
+        HISTORICAL,
+        TERMINATE,
+        r"now",
+        r"currently",
+        r"presently",
+        r"today",
+        r"recently",
+        r"recent",
+        r"since",
+        r"this (?:year|month|week|visit)",
+        r"but",
+    )
 )
 
 # After a historical trigger, these words near the target mean the problem is current after all.
-_CURRENT = re.compile(r"(?<!\w)(?:continues?|continuing|persists?|persistent|persisting|ongoing|worsening|"
-                      r"worse|still|progressed|progressing|progressive|now|currently)(?!\w)", re.IGNORECASE)
+_CURRENT = re.compile(
+    r"(?<!\w)(?:continues?|continuing|persists?|persistent|persisting|ongoing|worsening|"
+    r"worse|still|progressed|progressing|progressive|now|currently)(?!\w)",
+    re.IGNORECASE,
+)
 _CLAUSE_END = re.compile(r"[;.!?](?:\s|$)|;")
 _WORD = re.compile(r"\w+")
 
@@ -183,8 +365,14 @@ class Assertion:
 class ContextDetector:
     """Compiled trigger rules; :meth:`assess` tells whether a target span is negated, familial, etc."""
 
-    def __init__(self, rules: Iterable[Rule] = DEFAULT_RULES, *, max_scope_words: int = 8,
-                 max_backward_words: int = 6, self_cause: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        rules: Iterable[Rule] = DEFAULT_RULES,
+        *,
+        max_scope_words: int = 8,
+        max_backward_words: int = 6,
+        self_cause: Callable[[str], bool] | None = None,
+    ) -> None:
         self.rules = tuple(rules)
         self.max_scope_words = max_scope_words
         self.max_backward_words = max_backward_words
@@ -192,8 +380,9 @@ class ContextDetector:
         # longest pattern first; one alternation whose shared left boundary is tested once per position,
         # dispatched on the first character so each word start tries only the rules that can begin there
         self._order = sorted(range(len(self.rules)), key=lambda i: -len(self.rules[i].pattern))
-        self._alternation = Alternation([rf"(?:{self.rules[i].pattern})(?![\w/])" for i in self._order],
-                                        lead=r"(?<![\w/])", flags=re.IGNORECASE)
+        self._alternation = Alternation(
+            [rf"(?:{self.rules[i].pattern})(?![\w/])" for i in self._order], lead=r"(?<![\w/])", flags=re.IGNORECASE
+        )
 
     def triggers(self, text: str) -> list[TriggerHit]:
         """Triggers, pseudo-triggers and terminators in ``text`` (leftmost-longest, no overlaps)."""
@@ -203,8 +392,9 @@ class ContextDetector:
             hits.append(TriggerHit(m.start(), m.end(), m.group(0), rule.category, rule.direction))
         return hits
 
-    def assess(self, text: str, start: int, end: int, *, section: str | None = None,
-               hits: Sequence[TriggerHit] | None = None) -> Assertion:
+    def assess(
+        self, text: str, start: int, end: int, *, section: str | None = None, hits: Sequence[TriggerHit] | None = None
+    ) -> Assertion:
         """The assertion for the mention ``text[start:end]`` (offsets into the sentence ``text``)."""
         hits = self.triggers(text) if hits is None else hits
         categories: set[str] = set()
@@ -230,8 +420,9 @@ class ContextDetector:
             used.append(hit)
         return Assertion(frozenset(categories), tuple(used), section)
 
-    def _in_scope(self, text: str, hits: Sequence[TriggerHit], trigger: TriggerHit, a: int, b: int,
-                  max_words: int) -> bool:
+    def _in_scope(
+        self, text: str, hits: Sequence[TriggerHit], trigger: TriggerHit, a: int, b: int, max_words: int
+    ) -> bool:
         between = text[a:b]
         if _CLAUSE_END.search(between) or len(_WORD.findall(between)) > max_words:
             return False
@@ -243,9 +434,9 @@ class ContextDetector:
     def _other_cause(self, text: str, hit: TriggerHit, start: int, end: int) -> bool:
         """Whether the cause named after ``hit`` is something other than the disease itself."""
         if hit.start >= end:  # "falls due to arthritis": the cause follows the trigger
-            cause = re.split(r"[,;.]", text[hit.end:], maxsplit=1)[0]
+            cause = re.split(r"[,;.]", text[hit.end :], maxsplit=1)[0]
         else:  # "Due to arthritis, he falls": the cause runs up to the comma before the target
-            head = text[hit.end:start]
+            head = text[hit.end : start]
             if "," not in head:
                 return False  # the target is (part of) the cause itself
             cause = head.split(",", 1)[0]

@@ -24,16 +24,94 @@ from typing import Any
 from attrs import frozen
 
 # Never end a sentence: titles, Latin forms, prefixes that are always followed by more text.
-NEVER_END = frozenset({
-    "dr", "drs", "mr", "mrs", "ms", "prof", "sr", "jr", "e.g", "i.e", "eg", "ie", "vs", "v", "viz", "cf", "approx",
-    "appt", "dept", "fig", "ca", "c/o", "h/o", "s/p", "w/", "w/o", "hx", "dx", "sx", "tx", "rx", "f/u", "st",
-})
+NEVER_END = frozenset(
+    {
+        "dr",
+        "drs",
+        "mr",
+        "mrs",
+        "ms",
+        "prof",
+        "sr",
+        "jr",
+        "e.g",
+        "i.e",
+        "eg",
+        "ie",
+        "vs",
+        "v",
+        "viz",
+        "cf",
+        "approx",
+        "appt",
+        "dept",
+        "fig",
+        "ca",
+        "c/o",
+        "h/o",
+        "s/p",
+        "w/",
+        "w/o",
+        "hx",
+        "dx",
+        "sx",
+        "tx",
+        "rx",
+        "f/u",
+        "st",
+    }
+)
 # May end a sentence: only when the next word is capitalised (``Return in 3 months.``).
-MAY_END = frozenset({
-    "pt", "pts", "q.d", "qd", "b.i.d", "bid", "t.i.d", "tid", "q.i.d", "qid", "p.r.n", "prn", "q.h.s", "qhs",
-    "h.s", "p.o", "po", "q.a.m", "q.p.m", "a.m", "p.m", "mg", "mcg", "ml", "etc", "yr", "yrs", "wk", "wks", "mo",
-    "mos", "min", "hr", "hrs", "no", "y.o", "yo", "sec", "oz", "lb", "lbs", "in", "ft", "inc", "co", "al",
-})
+MAY_END = frozenset(
+    {
+        "pt",
+        "pts",
+        "q.d",
+        "qd",
+        "b.i.d",
+        "bid",
+        "t.i.d",
+        "tid",
+        "q.i.d",
+        "qid",
+        "p.r.n",
+        "prn",
+        "q.h.s",
+        "qhs",
+        "h.s",
+        "p.o",
+        "po",
+        "q.a.m",
+        "q.p.m",
+        "a.m",
+        "p.m",
+        "mg",
+        "mcg",
+        "ml",
+        "etc",
+        "yr",
+        "yrs",
+        "wk",
+        "wks",
+        "mo",
+        "mos",
+        "min",
+        "hr",
+        "hrs",
+        "no",
+        "y.o",
+        "yo",
+        "sec",
+        "oz",
+        "lb",
+        "lbs",
+        "in",
+        "ft",
+        "inc",
+        "co",
+        "al",
+    }
+)
 
 _HEADER_NAMES = (
     r"S|O|A|P|A/P|Subjective|Objective|Assessment(?:\s*(?:and|&|/)\s*Plan)?|Impression(?:\s*(?:and|&|/)\s*Plan)?|"
@@ -49,7 +127,8 @@ HEADER = re.compile(
 )
 # A header alone on its line without a colon: "ASSESSMENT AND PLAN", "## Objective", "**Plan**".
 BARE_HEADER = re.compile(
-    rf"^\s*(?:#{{1,6}}\s*)?(?:\*\*|__)?(?P<name>{_HEADER_NAMES})(?:\*\*|__)?\s*$", re.IGNORECASE,
+    rf"^\s*(?:#{{1,6}}\s*)?(?:\*\*|__)?(?P<name>{_HEADER_NAMES})(?:\*\*|__)?\s*$",
+    re.IGNORECASE,
 )
 MARKER = re.compile(r"^\s*(?:[-*\u2022\u2023\u25e6\u2013+]|\(?\d{1,2}[.)](?!\d)|#\d{1,2}[.:)]?|[a-h][.)](?=\s))\s+")
 # Candidate boundary: terminal punctuation, optional closing quotes/brackets, whitespace.
@@ -72,13 +151,34 @@ class Span:
 
 
 _SECTION_ALIASES = {
-    "subjective": ("s", "subjective", "hpi", "history of present illness", "interval history", "cc",
-                   "chief complaint", "reason for visit", "ros", "review of systems"),
-    "objective": ("o", "objective", "pe", "exam", "physical exam", "physical examination", "vitals", "vital",
-                  "vital signs", "labs", "lab", "results"),
+    "subjective": (
+        "s",
+        "subjective",
+        "hpi",
+        "history of present illness",
+        "interval history",
+        "cc",
+        "chief complaint",
+        "reason for visit",
+        "ros",
+        "review of systems",
+    ),
+    "objective": (
+        "o",
+        "objective",
+        "pe",
+        "exam",
+        "physical exam",
+        "physical examination",
+        "vitals",
+        "vital",
+        "vital signs",
+        "labs",
+        "lab",
+        "results",
+    ),
     "assessment": ("a", "assessment", "impression", "diagnoses", "diagnosis", "problem list"),
-    "plan": ("p", "plan", "disposition", "follow-up", "followup", "follow up", "recommendations",
-             "recommendation"),
+    "plan": ("p", "plan", "disposition", "follow-up", "followup", "follow up", "recommendations", "recommendation"),
     "family_history": ("fh", "fhx", "family history"),
     "past_medical_history": ("pmh", "past medical history"),
     "social_history": ("sh", "social history"),
@@ -106,7 +206,7 @@ def _next_word(text: str, pos: int) -> str:
 def _prev_token(line: str, end: int) -> str:
     """The whitespace-delimited token before ``end`` (scanning back only over it: linear overall)."""
     if end > _TOKEN_WINDOW:  # the usual case, with str methods on a short window before ``end``
-        parts = line[end - _TOKEN_WINDOW:end].rsplit(None, 1)
+        parts = line[end - _TOKEN_WINDOW : end].rsplit(None, 1)
         if len(parts) == 2:
             return parts[1]
     i = end
@@ -123,7 +223,7 @@ def _is_boundary(line: str, m: re.Match[str]) -> bool:
     nxt = _next_word(line, m.end())
     if not nxt:
         return False
-    punct = line[m.start():m.end()].strip()
+    punct = line[m.start() : m.end()].strip()
     if not punct.startswith("."):
         return True  # ! and ? always end a sentence
     token = _prev_token(line, m.start()).lstrip("\"'([\u201c").lower()
@@ -218,11 +318,11 @@ def segment(text: str) -> list[Span]:
                 header = HEADER.match(seg)
                 if header and not _is_label_value(seg, header):
                     section = section_name(header.group("name"))
-                    pos, seg = pos + header.end(), seg[header.end():]
+                    pos, seg = pos + header.end(), seg[header.end() :]
                     continue
                 marker = MARKER.match(seg)
                 if marker:
-                    pos, seg = pos + marker.end(), seg[marker.end():]
+                    pos, seg = pos + marker.end(), seg[marker.end() :]
                     continue
                 break
             lead, body = _clean(seg)
@@ -236,7 +336,7 @@ def segment(text: str) -> list[Span]:
 def _is_label_value(seg: str, header: re.Match[str]) -> bool:
     """``A: 3`` style list items are not headers when the name is one letter and the text is a number."""
     name = header.group("name")
-    rest = seg[header.end():].strip()
+    rest = seg[header.end() :].strip()
     return len(name) == 1 and bool(rest) and rest[0].isdigit() and len(rest.split()) == 1
 
 

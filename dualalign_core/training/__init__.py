@@ -50,10 +50,20 @@ def pack_labels(disease: str | None) -> list[str]:
     return [pack.negative_label, *pack.labels]
 
 
-def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, trainer: str = "lora",
-                options: dict[str, Any] | None = None, gold: str | Path | None = None, mix: str | None = None,
-                seed: int = 0, gold_split: Sequence[float] = (0.6, 0.2, 0.2), disease: str | None = None,
-                mixing: Mixing | None = None) -> dict[str, Any]:
+def train_model(
+    run_dir: str | Path | None,
+    out_dir: str | Path,
+    *,
+    task: str,
+    trainer: str = "lora",
+    options: dict[str, Any] | None = None,
+    gold: str | Path | None = None,
+    mix: str | None = None,
+    seed: int = 0,
+    gold_split: Sequence[float] = (0.6, 0.2, 0.2),
+    disease: str | None = None,
+    mixing: Mixing | None = None,
+) -> dict[str, Any]:
     """Train on a run's sentences and/or a gold set, then score the held-out test split.
 
     The label space (negative label first) comes from the run's disease pack, else from ``disease`` (a
@@ -82,19 +92,34 @@ def train_model(run_dir: str | Path | None, out_dir: str | Path, *, task: str, t
     component = build_trainer(trainer, dict(options or {}))
     out_dir = Path(out_dir)
     meta = {
-        "trainer": trainer, "plugin": component.plugin, "plugin_version": component.plugin_version,
-        "task": task, "labels": task_labels, "negative_label": labels[0], "mix": mix,
-        "mixing": mixing.as_dict(), "seed": seed, "run_dir": str(run_dir) if run_dir else None,
+        "trainer": trainer,
+        "plugin": component.plugin,
+        "plugin_version": component.plugin_version,
+        "task": task,
+        "labels": task_labels,
+        "negative_label": labels[0],
+        "mix": mix,
+        "mixing": mixing.as_dict(),
+        "seed": seed,
+        "run_dir": str(run_dir) if run_dir else None,
         "gold": str(gold) if gold else None,
-        "sizes": {"train": len(train), "valid": len(valid), "test": len(test),
-                  "train_gold": sum(e.source == "gold" for e in train),
-                  "train_synthetic": sum(e.source == "synthetic" for e in train)},
+        "sizes": {
+            "train": len(train),
+            "valid": len(valid),
+            "test": len(test),
+            "train_gold": sum(e.source == "gold" for e in train),
+            "train_synthetic": sum(e.source == "synthetic" for e in train),
+        },
     }
     if not rank0:  # other ranks train in lockstep; the loop saves on rank 0 only
         t0 = time.perf_counter()
         summary = component.train(train, valid, task_labels, out_dir)
-        return {"model_dir": str(out_dir), **meta, "train_seconds": round(time.perf_counter() - t0, 2),
-                "summary": summary}
+        return {
+            "model_dir": str(out_dir),
+            **meta,
+            "train_seconds": round(time.perf_counter() - t0, 2),
+            "summary": summary,
+        }
     # built in a temp sibling, renamed onto out_dir (replacing only an earlier model directory) when done
     with replace_dir(out_dir, MODEL_KIND, protect=[run_dir] if run_dir else []) as tmp:
         t0 = time.perf_counter()
@@ -138,12 +163,25 @@ def evaluate_model(model_dir: str | Path, gold: str | Path, *, out: str | Path |
     else:
         check_labels(examples, meta["labels"], str(gold))
         labels = meta["labels"]
-    result = {"model_dir": str(model_dir), "gold": str(gold), "task": meta["task"],
-              **score(model, examples, labels), "warnings": meta.get("warnings", [])}
+    result = {
+        "model_dir": str(model_dir),
+        "gold": str(gold),
+        "task": meta["task"],
+        **score(model, examples, labels),
+        "warnings": meta.get("warnings", []),
+    }
     target = Path(out) if out else Path(model_dir) / "metrics.json"
     atomic_write_text(target, json.dumps(result, indent=2), field=None)
     return result
 
 
-__all__ = ["MODEL_META", "Mixing", "build_trainer", "evaluate_model", "load_model", "pack_labels", "score",
-           "train_model"]
+__all__ = [
+    "MODEL_META",
+    "Mixing",
+    "build_trainer",
+    "evaluate_model",
+    "load_model",
+    "pack_labels",
+    "score",
+    "train_model",
+]

@@ -35,8 +35,17 @@ DEFAULT_ARMS: tuple[dict[str, Any], ...] = (
     {"name": "gold + DualAlign 10x", "data": "gold+synthetic", "synthetic": "dualalign", "multiplier": 10},
     {"name": "DualAlign only 5x", "data": "synthetic", "synthetic": "dualalign", "multiplier": 5},
 )
-COLUMNS = ("arm", "task", "train_gold", "train_synthetic", "accuracy", "macro_f1", "weighted_f1",
-           "majority_macro_f1", "best_valid_macro_f1")
+COLUMNS = (
+    "arm",
+    "task",
+    "train_gold",
+    "train_synthetic",
+    "accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "majority_macro_f1",
+    "best_valid_macro_f1",
+)
 
 
 def load_ablation(path: str | Path) -> dict[str, Any]:
@@ -76,8 +85,11 @@ def synthetic_config(base: RunConfig, kind: str, multiplier: float, doc: dict[st
     cfg = base.override(multiplier=float(multiplier), patients=doc["synthetic"].get("patients"))
     if kind == "unaligned":
         un = doc["synthetic"].get("unaligned", {})
-        cfg = attrs.evolve(cfg, personas=ComponentSpec(un.get("personas", "uniform")),
-                           trajectory=ComponentSpec(un.get("trajectory", "uniform"), dict(base.trajectory.options)))
+        cfg = attrs.evolve(
+            cfg,
+            personas=ComponentSpec(un.get("personas", "uniform")),
+            trajectory=ComponentSpec(un.get("trajectory", "uniform"), dict(base.trajectory.options)),
+        )
     return cfg
 
 
@@ -148,20 +160,37 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
             model_dir = out / "models" / f"{slug(arm['name'])}-{task}"
             summary = trainer.train(train, valid, task_labels, model_dir)
             metrics = score(type(trainer).load(model_dir), test, task_labels)
-            rows.append({
-                "arm": arm["name"], "task": task, "data": arm["data"], "synthetic": arm.get("synthetic"),
-                "multiplier": arm.get("multiplier"),
-                "train_gold": sum(e.source == "gold" for e in train),
-                "train_synthetic": sum(e.source == "synthetic" for e in train),
-                "test": len(test), "accuracy": round(metrics["accuracy"], 4),
-                "macro_f1": round(metrics["macro_f1"], 4), "weighted_f1": round(metrics["weighted_f1"], 4),
-                "majority_macro_f1": round(metrics["majority_baseline"]["macro_f1"], 4),
-                "mixing": mixing.as_dict(), "warnings": summary.get("warnings", []),
-                "best_valid_macro_f1": summary.get("best_valid_macro_f1"), "model_dir": str(model_dir),
-                "metrics": metrics,
-            })
-    result = {"config": doc["_path"], "name": ab.get("name"), "seed": seed, "trainer": trainer_spec["name"],
-              "model": options.get("model"), "gold": ab["gold"], "test": ab.get("test"), "rows": rows}
+            rows.append(
+                {
+                    "arm": arm["name"],
+                    "task": task,
+                    "data": arm["data"],
+                    "synthetic": arm.get("synthetic"),
+                    "multiplier": arm.get("multiplier"),
+                    "train_gold": sum(e.source == "gold" for e in train),
+                    "train_synthetic": sum(e.source == "synthetic" for e in train),
+                    "test": len(test),
+                    "accuracy": round(metrics["accuracy"], 4),
+                    "macro_f1": round(metrics["macro_f1"], 4),
+                    "weighted_f1": round(metrics["weighted_f1"], 4),
+                    "majority_macro_f1": round(metrics["majority_baseline"]["macro_f1"], 4),
+                    "mixing": mixing.as_dict(),
+                    "warnings": summary.get("warnings", []),
+                    "best_valid_macro_f1": summary.get("best_valid_macro_f1"),
+                    "model_dir": str(model_dir),
+                    "metrics": metrics,
+                }
+            )
+    result = {
+        "config": doc["_path"],
+        "name": ab.get("name"),
+        "seed": seed,
+        "trainer": trainer_spec["name"],
+        "model": options.get("model"),
+        "gold": ab["gold"],
+        "test": ab.get("test"),
+        "rows": rows,
+    }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "results.json", result)  # written whole or not at all, like every output
     atomic_write_text(out / "results.md", markdown(result))
@@ -171,11 +200,16 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
 
 def markdown(result: dict[str, Any]) -> str:
     """The results table: one row per arm and task, scores on the held-out gold test split."""
-    lines = [f"# Ablation: {result.get('name') or ''}".rstrip(), "",
-             f"trainer `{result['trainer']}`, model `{result.get('model')}`, gold `{result['gold']}`, "
-             f"seed {result['seed']}; scores on "
-             + (f"`{result['test']}`." if result.get("test") else "the held-out gold test split."), "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines = [
+        f"# Ablation: {result.get('name') or ''}".rstrip(),
+        "",
+        f"trainer `{result['trainer']}`, model `{result.get('model')}`, gold `{result['gold']}`, "
+        f"seed {result['seed']}; scores on "
+        + (f"`{result['test']}`." if result.get("test") else "the held-out gold test split."),
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
     for row in result["rows"]:
         lines.append("| " + " | ".join("" if row.get(c) is None else str(row[c]) for c in COLUMNS) + " |")
     return "\n".join(lines) + "\n"

@@ -93,8 +93,9 @@ def check_labels(examples: Sequence[Example], labels: Sequence[str], file: str) 
     known = set(labels)
     for i, ex in enumerate(examples, 1):
         if ex.label not in known:
-            raise BadInput(f"unknown label {ex.label!r} (expected one of: {', '.join(labels)})",
-                           file=f"{file}:{i}", field="label")
+            raise BadInput(
+                f"unknown label {ex.label!r} (expected one of: {', '.join(labels)})", file=f"{file}:{i}", field="label"
+            )
 
 
 def run_examples(run_dir: str | Path) -> tuple[list[Example], list[str]]:
@@ -144,12 +145,10 @@ def task_view(examples: Sequence[Example], labels: Sequence[str], task: str) -> 
     if task == "multiclass":
         return list(examples), list(labels)
     negative = labels[0]
-    return ([evolve(ex, label=POSITIVE if ex.label != negative else negative) for ex in examples],
-            [negative, POSITIVE])
+    return ([evolve(ex, label=POSITIVE if ex.label != negative else negative) for ex in examples], [negative, POSITIVE])
 
 
-def split_units(examples: Sequence[Example], fractions: Sequence[float], seed: int
-                ) -> tuple[list[Example], ...]:
+def split_units(examples: Sequence[Example], fractions: Sequence[float], seed: int) -> tuple[list[Example], ...]:
     """Split by unit (patient) into len(fractions) parts, stratified by each unit's majority label."""
     units: dict[str, list[Example]] = {}
     for ex in examples:
@@ -173,8 +172,9 @@ def split_units(examples: Sequence[Example], fractions: Sequence[float], seed: i
     return tuple(parts)
 
 
-def mix_synthetic(synthetic: Sequence[Example], gold_train: Sequence[Example], mixing: Mixing,
-                  seed: int = 0) -> list[Example]:
+def mix_synthetic(
+    synthetic: Sequence[Example], gold_train: Sequence[Example], mixing: Mixing, seed: int = 0
+) -> list[Example]:
     """The synthetic sentences that join ``gold_train``: sampled to ``mixing.ratio`` and ``mixing.balance``
     (seeded), weighted by ``mixing.synthetic_weight``. Without gold, ratio and ``gold`` balance keep all."""
     pool = list(synthetic)
@@ -195,14 +195,24 @@ def mix_synthetic(synthetic: Sequence[Example], gold_train: Sequence[Example], m
     if quota is None:
         keep = sorted(rng.permutation(len(pool))[:n].tolist())
     else:
-        keep = sorted(i for lb in sorted(by_label) for i in
-                      rng.permutation(by_label[lb])[:min(quota[lb], len(by_label[lb]))].tolist())
+        keep = sorted(
+            i
+            for lb in sorted(by_label)
+            for i in rng.permutation(by_label[lb])[: min(quota[lb], len(by_label[lb]))].tolist()
+        )
     w = mixing.synthetic_weight
     return [pool[i] if w == 1.0 else evolve(pool[i], weight=w) for i in keep]
 
 
-def assemble(mix: str, synthetic: Sequence[Example], gold: Sequence[Example] | None, *, seed: int = 0,
-             gold_split: Sequence[float] = (0.6, 0.2, 0.2), mixing: Mixing | None = None) -> Splits:
+def assemble(
+    mix: str,
+    synthetic: Sequence[Example],
+    gold: Sequence[Example] | None,
+    *,
+    seed: int = 0,
+    gold_split: Sequence[float] = (0.6, 0.2, 0.2),
+    mixing: Mixing | None = None,
+) -> Splits:
     """Train / validation / test for a data mix. The gold split is always held out for validation and test;
     without gold, a synthetic-only model is validated and tested on held-out synthetic patients.
     ``mixing`` samples and weights the synthetic part of the training split (:func:`mix_synthetic`)."""

@@ -38,14 +38,25 @@ def scores(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) 
         "accuracy": float(np.mean([t == p for t, p in zip(y_true, y_pred, strict=True)])) if n else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "weighted_f1": float((f1 * support).sum() / support.sum()) if support.sum() else 0.0,
-        "per_label": {lb: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                           "support": int(support[i])} for i, lb in enumerate(labels)},
+        "per_label": {
+            lb: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, lb in enumerate(labels)
+        },
         "confusion": {"labels": list(labels), "matrix": m.tolist()},
     }
 
 
-def report(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str],
-           groups: Sequence[Mapping[str, str]] | None = None) -> dict[str, Any]:
+def report(
+    y_true: Sequence[str],
+    y_pred: Sequence[str],
+    labels: Sequence[str],
+    groups: Sequence[Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
     """:func:`scores` plus, per subgroup variable and value, n / accuracy / macro F1 / weighted F1."""
     out = scores(y_true, y_pred, labels)
     out["majority_baseline"] = majority_baseline(y_true, labels)

@@ -30,7 +30,6 @@ def vendor(request, monkeypatch) -> str:
     return request.param
 
 
-
 @pytest.fixture
 def store(tmp_path):
     st = RunStore(tmp_path / "run")

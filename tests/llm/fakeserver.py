@@ -12,11 +12,15 @@ from dualalign_core.testing.fake_vendor import RANDOM_FAULTS
 
 __all__ = ["NOTE", "RANDOM_FAULTS", "RULES", "FakeLLMServer", "label_for", "main"]
 
-RULES = ((r"forget\w*|memory|misplac\w*", "cognitive_impairment"),
-         (r"daughter|son|wife|husband|family", "notice_by_others"),
-         (r"needs help|assist\w*|reminders", "requiring_assistance"))
-NOTE = ("S: Patient reports forgetting appointments (ref {ref}). Daughter is worried.\n"
-        "O: Alert, oriented. MoCA 24/30.\nA: Mild memory decline.\nP: Follow up in 3 months.")
+RULES = (
+    (r"forget\w*|memory|misplac\w*", "cognitive_impairment"),
+    (r"daughter|son|wife|husband|family", "notice_by_others"),
+    (r"needs help|assist\w*|reminders", "requiring_assistance"),
+)
+NOTE = (
+    "S: Patient reports forgetting appointments (ref {ref}). Daughter is worried.\n"
+    "O: Alert, oriented. MoCA 24/30.\nA: Mild memory decline.\nP: Follow up in 3 months."
+)
 
 
 def label_for(sentence: str, allowed: Sequence[str]) -> tuple[str, str]:

@@ -17,8 +17,13 @@ from dualalign_core.records import NotePlan, Persona, Provenance, RequiredTerm  
 
 SECRET = {"openai": "sk-test-SECRET-0penai-4f1c9", "anthropic": "sk-ant-test-SECRET-a7e2d"}
 MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-6"}
-LABELS = ("cognitive_impairment", "neuropsychiatric_symptoms", "notice_by_others", "physiological_changes",
-          "requiring_assistance")
+LABELS = (
+    "cognitive_impairment",
+    "neuropsychiatric_symptoms",
+    "notice_by_others",
+    "physiological_changes",
+    "requiring_assistance",
+)
 
 
 @define
@@ -30,11 +35,17 @@ class StubDisease:
     negative_label: str = "none"
     protocol: str = "Label a sentence cognitive_impairment when it reports a current memory decline. " * 20
     prompt: PromptTemplate = PromptTemplate(
-        version="t1", system="You write {note_type}s for a {stage} patient.",
+        version="t1",
+        system="You write {note_type}s for a {stage} patient.",
         user="Age {age}, {sex}, {race_ethnicity}. Risk factors: {risk_factors}. {years_before_diagnosis} years "
-             "before diagnosis. Mention {n_mentions} symptoms:\n{required_terms}")
-    manifest: dict[str, Any] = field(factory=lambda: {"stage_titles": {"mci": "mild cognitive impairment"},
-                                                     "note_type_titles": {"neurology": "neurology clinic note"}})
+        "before diagnosis. Mention {n_mentions} symptoms:\n{required_terms}",
+    )
+    manifest: dict[str, Any] = field(
+        factory=lambda: {
+            "stage_titles": {"mci": "mild cognitive impairment"},
+            "note_type_titles": {"neurology": "neurology clinic note"},
+        }
+    )
     risk_factors: dict[str, Any] = field(factory=lambda: {"factors": [{"id": "hypertension", "title": "Hypertension"}]})
 
     @property
@@ -52,15 +63,31 @@ PROV = Provenance(run_id="r", seed=1, component="test", plugin="test", plugin_ve
 
 
 def make_persona(i: int = 0) -> Persona:
-    return Persona(id=f"p{i}", age=74, demographics={"sex": "female", "race_ethnicity": "black", "age_band": "65-74"},
-                   risk_factors=("hypertension",), provenance=PROV)
+    return Persona(
+        id=f"p{i}",
+        age=74,
+        demographics={"sex": "female", "race_ethnicity": "black", "age_band": "65-74"},
+        risk_factors=("hypertension",),
+        provenance=PROV,
+    )
 
 
 def make_plan(i: int = 0) -> NotePlan:
-    return NotePlan(id=f"p0-n{i:03d}", persona_id="p0", index=i, years_before_diagnosis=3.5, note_type="neurology",
-                    stage="mci", n_mentions=2,
-                    required_terms=(RequiredTerm("cognitive_impairment", "t1", "forgetting appointments"),
-                                    RequiredTerm("notice_by_others", "t2", "daughter worried")), provenance=PROV)
+    return NotePlan(
+        id=f"p0-n{i:03d}",
+        persona_id="p0",
+        index=i,
+        years_before_diagnosis=3.5,
+        note_type="neurology",
+        stage="mci",
+        n_mentions=2,
+        required_terms=(
+            RequiredTerm("cognitive_impairment", "t1", "forgetting appointments"),
+            RequiredTerm("notice_by_others", "t2", "daughter worried"),
+        ),
+        provenance=PROV,
+    )
+
 
 FAST = {"timeout": 0.5, "backoff_initial": 0.01, "backoff_max": 0.05, "max_attempts": 8}
 

@@ -18,8 +18,7 @@ from support import cli_env, dualalign  # noqa: E402
 
 pytestmark = pytest.mark.skipif("alzheimers" not in get_registry().names("disease"), reason="needs the AD pack")
 
-NOTES = [{"id": f"n{i}", "text": f"S: Pt forgets names {i}.\nO: BP 120/80.\nA: Daughter is worried."}
-         for i in range(6)]
+NOTES = [{"id": f"n{i}", "text": f"S: Pt forgets names {i}.\nO: BP 120/80.\nA: Daughter is worried."} for i in range(6)]
 
 
 def annotate(src: Path, out: Path, url: str, **opts: str):
@@ -69,20 +68,54 @@ def test_annotate_options_reach_the_backend_and_bad_ones_exit_2(tmp_path, server
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(n) + "\n" for n in NOTES[:2]))
     env = cli_env(OPENAI_API_KEY=SECRET["openai"])
-    opts = ["--option", f"base_url={server.url}/v1", "--option", "temperature=0.3", "--option", "max_tokens=777",
-            "--option", 'structured="json_object"']
-    ok = dualalign("annotate", str(src), "-a", "openai", "--model", "gpt-4o-mini", "--out", str(tmp_path / "o.jsonl"),
-                   *opts, env=env)
+    opts = [
+        "--option",
+        f"base_url={server.url}/v1",
+        "--option",
+        "temperature=0.3",
+        "--option",
+        "max_tokens=777",
+        "--option",
+        'structured="json_object"',
+    ]
+    ok = dualalign(
+        "annotate",
+        str(src),
+        "-a",
+        "openai",
+        "--model",
+        "gpt-4o-mini",
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        *opts,
+        env=env,
+    )
     assert ok.returncode == 0, ok.stderr
     bodies = [body for _, body in server.bodies]
-    assert len(bodies) == 2 and all(b["model"] == "gpt-4o-mini" and b["temperature"] == 0.3
-                                    and b["max_tokens"] == 777 and b["response_format"] == {"type": "json_object"}
-                                    for b in bodies)
-    for bad, words in ((["--option", "temprature=0.2"], "--option.temprature: unknown field"),
-                       (["--option", "temperature=9"], "--option.temperature: 9 is greater than the maximum"),
-                       (["--option", "temperature"], "--option: expected KEY=VALUE")):
-        res = dualalign("annotate", str(src), "-a", "openai", "--out", str(tmp_path / "x.jsonl"),
-                        "--option", f"base_url={server.url}/v1", *bad, env=env)
+    assert len(bodies) == 2 and all(
+        b["model"] == "gpt-4o-mini"
+        and b["temperature"] == 0.3
+        and b["max_tokens"] == 777
+        and b["response_format"] == {"type": "json_object"}
+        for b in bodies
+    )
+    for bad, words in (
+        (["--option", "temprature=0.2"], "--option.temprature: unknown field"),
+        (["--option", "temperature=9"], "--option.temperature: 9 is greater than the maximum"),
+        (["--option", "temperature"], "--option: expected KEY=VALUE"),
+    ):
+        res = dualalign(
+            "annotate",
+            str(src),
+            "-a",
+            "openai",
+            "--out",
+            str(tmp_path / "x.jsonl"),
+            "--option",
+            f"base_url={server.url}/v1",
+            *bad,
+            env=env,
+        )
         assert res.returncode == 2 and words in res.stderr and "Traceback" not in res.stderr, res.stderr
         assert not (tmp_path / "x.jsonl").exists()
     assert server.completions == 2

@@ -30,21 +30,26 @@ def wide(monkeypatch):
     monkeypatch.setattr(cli.out, "width", 10_000)
 
 
-def write_config(path: Path, url: str, *, vendor: str = "openai", limit: float | None = None, notes: int = 4,
-                 options: str = CHEAP) -> Path:
+def write_config(
+    path: Path, url: str, *, vendor: str = "openai", limit: float | None = None, notes: int = 4, options: str = CHEAP
+) -> Path:
     base = url + ("/v1" if vendor == "openai" else "")
     limits = f"[limits]\nmax_cost_usd = {limit}\n" if limit is not None else ""
     path.write_text(
         f'[run]\nseed = 5\npatients = 1\nmax_notes_per_patient = {notes}\n[disease]\nname = "alzheimers"\n'
         f'[generator]\nname = "{vendor}"\nmodel = "{MODELS[vendor]}"\nconcurrency = 1\n'
         f'options = {{ {options}base_url = "{base}", timeout = 2, backoff_initial = 0.01 }}\n'
-        f'[annotator]\nname = "lexicon"\n[filters]\nuse = []\n{limits}')
+        f'[annotator]\nname = "lexicon"\n[filters]\nuse = []\n{limits}'
+    )
     return path
 
 
 def invoke(*args: str, keys: bool = True, **env: str):
-    environ = {"OPENAI_API_KEY": SECRET["openai"] if keys else None,
-               "ANTHROPIC_API_KEY": SECRET["anthropic"] if keys else None, **env}
+    environ = {
+        "OPENAI_API_KEY": SECRET["openai"] if keys else None,
+        "ANTHROPIC_API_KEY": SECRET["anthropic"] if keys else None,
+        **env,
+    }
     result = CliRunner().invoke(cli.app, list(args), env=environ)
     text = result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
@@ -107,15 +112,19 @@ def test_resume_without_config_refuses_identity_changing_options(server, tmp_pat
     cfg = write_config(tmp_path / "c.toml", server.url, notes=1)
     run_dir = tmp_path / "run"
     assert invoke("run", str(cfg), "--out", str(run_dir), "-q")[0] == 0
-    for option, value, key in (("--patients", "3", "run.patients"), ("--seed", "9", "run.seed"),
-                               ("--generator", "template", "generator.name"),
-                               ("--annotator", "keyword-less", "annotator.name")):
+    for option, value, key in (
+        ("--patients", "3", "run.patients"),
+        ("--seed", "9", "run.seed"),
+        ("--generator", "template", "generator.name"),
+        ("--annotator", "keyword-less", "annotator.name"),
+    ):
         code, text = invoke("run", "--resume", "--out", str(run_dir), "-q", option, value)
         assert code == 2, (option, text)
         assert key in text and option in text and "would change the run being resumed" in text
     # the stored values themselves are accepted
-    code, text = invoke("run", "--resume", "--out", str(run_dir), "-q", "--patients", "1", "--seed", "5",
-                        "--generator", "openai")
+    code, text = invoke(
+        "run", "--resume", "--out", str(run_dir), "-q", "--patients", "1", "--seed", "5", "--generator", "openai"
+    )
     assert code == 0, text
 
 

@@ -41,8 +41,9 @@ def test_pool_closes_httpx_clients_that_only_have_aclose(server):
     import httpx
 
     async def main() -> list[httpx.AsyncClient]:
-        pool = ClientPool(lambda n: httpx.AsyncClient(base_url=server.url, limits=httpx.Limits(max_connections=n)),
-                          concurrency=130)
+        pool = ClientPool(
+            lambda n: httpx.AsyncClient(base_url=server.url, limits=httpx.Limits(max_connections=n)), concurrency=130
+        )
         clients = [pool.next() for _ in range(3)]
         replies = await asyncio.gather(*(c.get("/v1/models") for c in clients))
         assert all(r.status_code < 500 for r in replies)

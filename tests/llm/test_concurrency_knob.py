@@ -31,13 +31,22 @@ def llm_section(url: str, *, vendor: str = "openai", concurrency: int | None = N
     return f'name = "{vendor}"\nmodel = "{MODELS[vendor]}"\n{knob}options = {{ base_url = "{base}", {options} }}\n'
 
 
-def run(tmp_path: Path, *, generator: str = 'name = "template"\n', annotator: str = 'name = "lexicon"\n',
-        patients: int = 1, notes: int = 2, expect: int = 0) -> tuple[str, dict]:
+def run(
+    tmp_path: Path,
+    *,
+    generator: str = 'name = "template"\n',
+    annotator: str = 'name = "lexicon"\n',
+    patients: int = 1,
+    notes: int = 2,
+    expect: int = 0,
+) -> tuple[str, dict]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[run]\nseed = 5\npatients = {patients}\nmax_notes_per_patient = {notes}\n'
-                   f'[disease]\nname = "alzheimers"\n[generator]\n{generator}[annotator]\n{annotator}'
-                   '[filters]\nuse = []\n')
+    cfg.write_text(
+        f"[run]\nseed = 5\npatients = {patients}\nmax_notes_per_patient = {notes}\n"
+        f'[disease]\nname = "alzheimers"\n[generator]\n{generator}[annotator]\n{annotator}'
+        "[filters]\nuse = []\n"
+    )
     run_dir = tmp_path / "run"
     env = {"OPENAI_API_KEY": SECRET["openai"], "ANTHROPIC_API_KEY": SECRET["anthropic"]}
     result = CliRunner().invoke(cli.app, ["run", str(cfg), "--out", str(run_dir), "-q"], env=env)
@@ -74,16 +83,22 @@ def test_default_concurrency_is_the_backend_class_default(slow_server, tmp_path)
 
 def test_request_parameters_reach_the_wire(server, tmp_path):
     """temperature, max_tokens and token_param (generator); structured (annotator) — in the bodies sent."""
-    gen = llm_section(server.url, options=f'{FAST}, temperature = 0.25, max_tokens = 321, '
-                                          'token_param = "max_completion_tokens"')
+    gen = llm_section(
+        server.url, options=f'{FAST}, temperature = 0.25, max_tokens = 321, token_param = "max_completion_tokens"'
+    )
     ann = llm_section(server.url, options=f'{FAST}, structured = "json_object"')
     run(tmp_path, generator=gen, annotator=ann)
     bodies = [body for _, body in server.bodies]
     writes = [b for b in bodies if "response_format" not in b]
     labels = [b for b in bodies if "response_format" in b]
     assert len(writes) == len(labels) == 2
-    assert all(b["model"] == MODELS["openai"] and b["temperature"] == 0.25 and b["max_completion_tokens"] == 321
-               and "max_tokens" not in b for b in writes)
+    assert all(
+        b["model"] == MODELS["openai"]
+        and b["temperature"] == 0.25
+        and b["max_completion_tokens"] == 321
+        and "max_tokens" not in b
+        for b in writes
+    )
     assert all(b["response_format"] == {"type": "json_object"} for b in labels)
 
 
@@ -153,10 +168,12 @@ def test_price_option_and_vendor_prices(server, tmp_path):
     """No price in the config: the vendor's table prices a known model; ``price`` overrides it."""
     _, plain = run(tmp_path / "a", generator=llm_section(server.url))
     usage = plain["counts"]["usage"]
-    assert usage["cost_usd"] == pytest.approx((usage["input_tokens"] * 2.5 + usage["output_tokens"] * 10) / 1e6,
-                                              abs=2e-6)
-    _, priced = run(tmp_path / "b", generator=llm_section(server.url, options=f"{FAST}, "
-                                                            "price = { input = 1000, output = 0 }"))
+    assert usage["cost_usd"] == pytest.approx(
+        (usage["input_tokens"] * 2.5 + usage["output_tokens"] * 10) / 1e6, abs=2e-6
+    )
+    _, priced = run(
+        tmp_path / "b", generator=llm_section(server.url, options=f"{FAST}, price = {{ input = 1000, output = 0 }}")
+    )
     usage = priced["counts"]["usage"]
     assert usage["cost_usd"] == pytest.approx(usage["input_tokens"] * 1000 / 1e6, abs=2e-6)
 
@@ -170,8 +187,9 @@ def test_anthropic_vendor_prices_without_price_option(server, tmp_path):
 @pytest.mark.parametrize("size,batches", [(1, 2), (10, 1)])
 def test_batch_goes_through_the_batch_api(server, tmp_path, size, batches):
     """batch = true: no completion requests; batch_size = 1 submits each request as its own batch."""
-    gen = llm_section(server.url, options=f"{FAST}, batch = true, batch_size = {size}, batch_flush_s = 0.2, "
-                                          "batch_poll_s = 0.05")
+    gen = llm_section(
+        server.url, options=f"{FAST}, batch = true, batch_size = {size}, batch_flush_s = 0.2, batch_poll_s = 0.05"
+    )
     _, manifest = run(tmp_path, generator=gen)
     assert server.completions == 0 and server.counts["batch item"] == 2
     assert server.counts["POST /v1/batches"] == batches
@@ -184,11 +202,13 @@ def test_missing_key_stops_before_any_work(server, tmp_path, role, monkeypatch):
     cfg = tmp_path / "c.toml"
     other = 'name = "template"\n' if role == "annotator" else 'name = "lexicon"\n'
     sections = {role: section, "annotator" if role == "generator" else "generator": other}
-    cfg.write_text(f'[disease]\nname = "alzheimers"\n[generator]\n{sections["generator"]}'
-                   f'[annotator]\n{sections["annotator"]}')
+    cfg.write_text(
+        f'[disease]\nname = "alzheimers"\n[generator]\n{sections["generator"]}[annotator]\n{sections["annotator"]}'
+    )
     run_dir = tmp_path / "run"
-    result = CliRunner().invoke(cli.app, ["run", str(cfg), "--out", str(run_dir), "-q"],
-                                env={"ANTHROPIC_API_KEY": None})
+    result = CliRunner().invoke(
+        cli.app, ["run", str(cfg), "--out", str(run_dir), "-q"], env={"ANTHROPIC_API_KEY": None}
+    )
     assert result.exit_code == 2, result.output
     assert "ANTHROPIC_API_KEY" in result.output and f"{role}.name" in result.output
     assert not run_dir.exists() and server.completions == 0
@@ -196,8 +216,10 @@ def test_missing_key_stops_before_any_work(server, tmp_path, role, monkeypatch):
 
 def test_concurrency_given_twice_differently_is_bad_input(tmp_path):
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[disease]\nname = "alzheimers"\n[generator]\nname = "openai"\nconcurrency = 8\n'
-                   'options = { base_url = "http://127.0.0.1:9/v1", concurrency = 9 }\n')
+    cfg.write_text(
+        '[disease]\nname = "alzheimers"\n[generator]\nname = "openai"\nconcurrency = 8\n'
+        'options = { base_url = "http://127.0.0.1:9/v1", concurrency = 9 }\n'
+    )
     result = CliRunner().invoke(cli.app, ["run", str(cfg), "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 2 and "generator.options.concurrency" in result.output, result.output
     assert "concurrency given twice" in result.output and not (tmp_path / "run").exists()

@@ -37,11 +37,15 @@ KILL_ENV = "DUALALIGN_TEST_KILL_AFTER_CACHE_PUT"
 
 
 def write_config(path: Path, url: str, concurrency: int) -> Path:
-    backend = (f'name = "openai"\nmodel = "{MODELS["openai"]}"\nconcurrency = {concurrency}\n'
-               f'options = {{ base_url = "{url}/v1", timeout = 2, backoff_initial = 0.01, max_attempts = 4 }}\n')
-    path.write_text('[run]\nseed = 4\npatients = 2\nmax_notes_per_patient = 3\n[disease]\nname = "alzheimers"\n'
-                    f'[generator]\n{backend}[annotator]\n{backend}'
-                    '[filters]\nuse = ["identifiers", "near_duplicate"]\n')
+    backend = (
+        f'name = "openai"\nmodel = "{MODELS["openai"]}"\nconcurrency = {concurrency}\n'
+        f'options = {{ base_url = "{url}/v1", timeout = 2, backoff_initial = 0.01, max_attempts = 4 }}\n'
+    )
+    path.write_text(
+        '[run]\nseed = 4\npatients = 2\nmax_notes_per_patient = 3\n[disease]\nname = "alzheimers"\n'
+        f"[generator]\n{backend}[annotator]\n{backend}"
+        '[filters]\nuse = ["identifiers", "near_duplicate"]\n'
+    )
     return path
 
 
@@ -63,8 +67,10 @@ def export(run: Path, out: Path) -> dict[str, bytes]:
 def ledger(run: Path) -> tuple[float, float, dict[str, tuple[int, int, float]]]:
     """(sum of the units' costs, sum of the spend ledger, per-unit (in, out, cost))."""
     with RunView(run) as view:
-        units = {pid: (u.input_tokens, u.output_tokens, round(u.cost_usd, 10))
-                 for pid, (_, u) in view.unit_outcomes().items()}
+        units = {
+            pid: (u.input_tokens, u.output_tokens, round(u.cost_usd, 10))
+            for pid, (_, u) in view.unit_outcomes().items()
+        }
         spend = view.spend_ledger_usd()
     return round(sum(u[2] for u in units.values()), 10), round(spend, 10), units
 
@@ -89,9 +95,13 @@ def reference(server, tmp_path_factory):
             result = run_cli(cfg, run)
             assert result.returncode == 0, result.stderr
             ref = self[concurrency] = {
-                "cfg": cfg, "export": export(run, base / f"e{concurrency}"), "ledger": ledger(run),
-                "requests": server.completions - before, "seconds": time.monotonic() - t0,
-                "puts": _count(run, "llm_cache")}
+                "cfg": cfg,
+                "export": export(run, base / f"e{concurrency}"),
+                "ledger": ledger(run),
+                "requests": server.completions - before,
+                "seconds": time.monotonic() - t0,
+                "puts": _count(run, "llm_cache"),
+            }
             assert ref["ledger"][0] > 0 and ref["ledger"][0] == ref["ledger"][1]
             return ref
 
@@ -145,8 +155,17 @@ def random_kills(reference, server, tmp_path: Path, seed: int, kills: int = 2) -
     before = server.completions
     outcome = {"kills": 0, "finished_before_kill": 0}
     for k in range(kills):
-        args = [sys.executable, "-m", "dualalign_core.cli", "run", str(ref["cfg"]),
-                "--out", str(run), "--quiet", *(["--resume"] if k else [])]
+        args = [
+            sys.executable,
+            "-m",
+            "dualalign_core.cli",
+            "run",
+            str(ref["cfg"]),
+            "--out",
+            str(run),
+            "--quiet",
+            *(["--resume"] if k else []),
+        ]
         start = server.completions
         proc = subprocess.Popen(args, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if rng.random() < 0.2:  # during start-up or planning

@@ -10,8 +10,12 @@ HEAVY = ("openai", "anthropic", "httpx", "torch", "transformers", "peft", "datas
 
 
 def test_plugins_command_imports_no_heavy_module():
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "dualalign_core.cli", "plugins"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dualalign_core.cli", "plugins"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "openai" in proc.stdout and "anthropic" in proc.stdout and "llama" in proc.stdout  # listed, ok
     assert "broken" not in proc.stdout + proc.stderr.replace("import time", "")

@@ -13,14 +13,19 @@ from dualalign_core.llm import for_role
 from dualalign_core.llm.faults import LLMCallFailed, LLMOutputError
 from dualalign_core.records import Note, Sentence, Usage
 
-SENTENCES = ["Patient reports forgetting appointments.", "Her daughter is worried.", "BP 130/80.",
-             "She needs help with bills."]
+SENTENCES = [
+    "Patient reports forgetting appointments.",
+    "Her daughter is worried.",
+    "BP 130/80.",
+    "She needs help with bills.",
+]
 
 
 def note_and_sentences(i: int = 0) -> tuple[Note, list[Sentence]]:
     text = " ".join(SENTENCES)
-    note = Note(id=f"n{i}", plan_id=f"n{i}", persona_id="p0", text=text, usage=Usage(),
-                provenance=make_plan().provenance)
+    note = Note(
+        id=f"n{i}", plan_id=f"n{i}", persona_id="p0", text=text, usage=Usage(), provenance=make_plan().provenance
+    )
     sents, pos = [], 0
     for j, s in enumerate(SENTENCES):
         start = text.index(s, pos)
@@ -91,8 +96,7 @@ def test_truncated_reply_is_a_recorded_failure(vendor, server, ctx):
 
 def test_breaker_stops_the_run(vendor, server, ctx):
     server.faults.extend(["500"] * 50)
-    gen = for_role("generator", make_backend(vendor, server, max_attempts=20, breaker_window=5,
-                                             breaker_threshold=0.8))
+    gen = for_role("generator", make_backend(vendor, server, max_attempts=20, breaker_window=5, breaker_threshold=0.8))
     with pytest.raises(RunFailed, match="error rate 100%"):
         run(gen.generate(make_plan(), make_persona(), 11, ctx))
     assert server.completions == 5
@@ -121,8 +125,12 @@ def test_annotator_labels_every_sentence_in_one_request(vendor, server, ctx):
     note, sents = note_and_sentences()
     out = run(ann.annotate(note, sents, ctx))
     assert server.completions == 1
-    assert [lb.label for lb in out.labels] == ["cognitive_impairment", "notice_by_others", "none",
-                                               "requiring_assistance"]
+    assert [lb.label for lb in out.labels] == [
+        "cognitive_impairment",
+        "notice_by_others",
+        "none",
+        "requiring_assistance",
+    ]
     assert [lb.binary for lb in out.labels] == [True, True, False, True]
     assert out.labels[0].evidence == "forgetting" and out.labels[2].evidence is None
     assert out.labels[0].annotator == vendor and out.labels[0].provenance.model

@@ -17,11 +17,24 @@ pytestmark = pytest.mark.skipif("alzheimers" not in get_registry().names("diseas
 
 
 def config(vendor: str, url: str) -> dict:
-    backend = {"name": vendor, "model": MODELS[vendor],
-               "options": {"base_url": url + ("/v1" if vendor == "openai" else ""), "timeout": 0.5,
-                           "backoff_initial": 0.01, "backoff_max": 0.05, "max_attempts": 4}}
-    return {"run": {"seed": 3, "patients": 2, "max_notes_per_patient": 4}, "disease": {"name": "alzheimers"},
-            "generator": backend, "annotator": backend, "filters": {"use": []}}
+    backend = {
+        "name": vendor,
+        "model": MODELS[vendor],
+        "options": {
+            "base_url": url + ("/v1" if vendor == "openai" else ""),
+            "timeout": 0.5,
+            "backoff_initial": 0.01,
+            "backoff_max": 0.05,
+            "max_attempts": 4,
+        },
+    }
+    return {
+        "run": {"seed": 3, "patients": 2, "max_notes_per_patient": 4},
+        "disease": {"name": "alzheimers"},
+        "generator": backend,
+        "annotator": backend,
+        "filters": {"use": []},
+    }
 
 
 def test_pipeline_run_faults_resume_and_no_secrets(vendor, tmp_path):
@@ -86,8 +99,13 @@ def test_cli_run_with_vendor_generator_and_annotator(vendor, tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith("DUALALIGN_")}
         env["OPENAI_API_KEY"], env["ANTHROPIC_API_KEY"] = SECRET["openai"], SECRET["anthropic"]
         run_dir = tmp_path / "run"
-        result = subprocess.run([sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run_dir),
-                                 "--quiet"], capture_output=True, text=True, env=env, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run_dir), "--quiet"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["status"] == "finished"
@@ -97,9 +115,22 @@ def test_cli_run_with_vendor_generator_and_annotator(vendor, tmp_path):
         assert set(manifest["llm"]) == {"generator"}  # the lexicon annotator has no LLM runtime
         assert manifest["llm"]["generator"]["requests"] == srv.completions
         assert manifest["llm"]["generator"]["input_tokens"] > 0
-        report = subprocess.run([sys.executable, "-m", "dualalign_core.cli", "report", str(run_dir), "--out",
-                                 str(tmp_path / "r.html"), "--no-embeddings"], capture_output=True, text=True,
-                                env=env, timeout=120)
+        report = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dualalign_core.cli",
+                "report",
+                str(run_dir),
+                "--out",
+                str(tmp_path / "r.html"),
+                "--no-embeddings",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert report.returncode == 0, report.stderr
         html = (tmp_path / "r.html").read_text()
         assert "rate limited" in html and "cache hits" in html and f"{vendor} / {MODELS[vendor]}" in html

@@ -83,11 +83,12 @@ def test_cache_key_covers_params_not_flags():
     base = LLMRequest(model="m", messages=[Message("user", "hi")], temperature=0.0, seed=1)
     same = LLMRequest(model="m", messages=[Message("user", "hi")], temperature=0.0, seed=1, cache_system=True)
     assert request_key(base) == request_key(same)
-    for other in (LLMRequest(model="m2", messages=base.messages, temperature=0.0, seed=1),
-                  LLMRequest(model="m", messages=base.messages, temperature=0.5, seed=1),
-                  LLMRequest(model="m", messages=base.messages, temperature=0.0, seed=2),
-                  LLMRequest(model="m", messages=base.messages, temperature=0.0, seed=1,
-                             json_schema={"type": "object"})):
+    for other in (
+        LLMRequest(model="m2", messages=base.messages, temperature=0.0, seed=1),
+        LLMRequest(model="m", messages=base.messages, temperature=0.5, seed=1),
+        LLMRequest(model="m", messages=base.messages, temperature=0.0, seed=2),
+        LLMRequest(model="m", messages=base.messages, temperature=0.0, seed=1, json_schema={"type": "object"}),
+    ):
         assert request_key(other) != request_key(base)
 
 

@@ -27,7 +27,9 @@ def test_stats_count_requests_retries_429s_reasks_cache_hits_and_tokens(server, 
         await ann.annotate(note, sents, ctx)  # an invalid reply, then the re-ask
         await gen.generate(make_plan(), make_persona(), 11, ctx)  # the same request: a cache hit
         assert stats_by_role(generator=gen, annotator=ann, filter=object()) == {
-            "generator": gen.stats().as_dict(), "annotator": ann.stats().as_dict()}
+            "generator": gen.stats().as_dict(),
+            "annotator": ann.stats().as_dict(),
+        }
         return gen.stats(), ann.stats()
 
     gen, ann = asyncio.run(main())

@@ -28,7 +28,9 @@ def test_shipped_plugin_tables_carry_their_source():
     from dualalign_anthropic import AnthropicBackend
     from dualalign_openai import OpenAIBackend
 
-    for cls, model, package in ((OpenAIBackend, "gpt-4o", "dualalign_openai"),
-                                (AnthropicBackend, "claude-sonnet-4-6", "dualalign_anthropic")):
+    for cls, model, package in (
+        (OpenAIBackend, "gpt-4o", "dualalign_openai"),
+        (AnthropicBackend, "claude-sonnet-4-6", "dualalign_anthropic"),
+    ):
         table = package_prices(package)
         assert cls.prices == table and table[model].input > 0 and table[model].source.startswith("https://")

@@ -42,8 +42,15 @@ def sends_temperature() -> bool:
 
     return "temperature" in inspect.signature(anthropic.resources.messages.AsyncMessages.create).parameters
 
-STOP = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "stop", "max_tokens": "length",
-        "refusal": "filtered", "pause_turn": "length"}
+
+STOP = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "tool_use": "stop",
+    "max_tokens": "length",
+    "refusal": "filtered",
+    "pause_turn": "length",
+}
 
 
 class AnthropicBackend(LLMBackend):
@@ -76,10 +83,15 @@ class AnthropicBackend(LLMBackend):
         import httpx
 
         http_client = anthropic.DefaultAsyncHttpxClient(
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
-        return anthropic.AsyncAnthropic(api_key=self.api_key(), base_url=self.options.get("base_url"),
-                                        timeout=self.options["timeout"], max_retries=0,
-                                        http_client=http_client)
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        )
+        return anthropic.AsyncAnthropic(
+            api_key=self.api_key(),
+            base_url=self.options.get("base_url"),
+            timeout=self.options["timeout"],
+            max_retries=0,
+            http_client=http_client,
+        )
 
     @property
     def clients(self) -> ClientPool[anthropic.AsyncAnthropic]:
@@ -94,8 +106,11 @@ class AnthropicBackend(LLMBackend):
 
     def params(self, request: LLMRequest) -> dict[str, Any]:
         """The Messages request body (also a Message Batches ``params`` object)."""
-        params: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens,
-                                  "messages": [{"role": m.role, "content": m.content} for m in request.chat]}
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in request.chat],
+        }
         system = request.system
         if request.json_schema is not None and self.structured == "prompt":
             hint = "Reply with only a JSON object matching this JSON Schema:\n" + json.dumps(request.json_schema)
@@ -108,8 +123,13 @@ class AnthropicBackend(LLMBackend):
         if request.temperature is not None and sends_temperature():
             params["temperature"] = request.temperature
         if request.json_schema is not None and self.structured == "tool":
-            params["tools"] = [{"name": TOOL, "description": "Record the reply, matching the schema exactly.",
-                                "input_schema": request.json_schema}]
+            params["tools"] = [
+                {
+                    "name": TOOL,
+                    "description": "Record the reply, matching the schema exactly.",
+                    "input_schema": request.json_schema,
+                }
+            ]
             params["tool_choice"] = {"type": "tool", "name": TOOL}
         return params
 
@@ -206,7 +226,13 @@ def parse_message(data: Mapping[str, Any]) -> LLMResponse:
     read = usage.get("cache_read_input_tokens") or 0
     write = usage.get("cache_creation_input_tokens") or 0
     stop = data.get("stop_reason")
-    return LLMResponse(text=text, input_tokens=(usage.get("input_tokens") or 0) + read + write,
-                       output_tokens=usage.get("output_tokens") or 0, cached_input_tokens=read,
-                       cache_write_tokens=write, finish_reason=STOP.get(stop, stop), model=data.get("model"),
-                       request_id=data.get("id"))
+    return LLMResponse(
+        text=text,
+        input_tokens=(usage.get("input_tokens") or 0) + read + write,
+        output_tokens=usage.get("output_tokens") or 0,
+        cached_input_tokens=read,
+        cache_write_tokens=write,
+        finish_reason=STOP.get(stop, stop),
+        model=data.get("model"),
+        request_id=data.get("id"),
+    )

@@ -37,7 +37,9 @@ class ClassifierAnnotator(Annotator):
     name: ClassVar[str] = "classifier"
     concurrency: ClassVar[int] = 64  # notes in flight; their sentences share prediction batches
     options_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "additionalProperties": False, "required": ["model_dir"],
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["model_dir"],
         "properties": {
             "model_dir": {"type": "string", "description": "model directory written by `dualalign train`"},
             "batch_size": {"type": "integer", "minimum": 1, "default": 64},
@@ -48,8 +50,10 @@ class ClassifierAnnotator(Annotator):
         super().__init__(**options)
         self.model_dir = Path(self.options["model_dir"]).expanduser()
         if not (self.model_dir / "dualalign-model.json").is_file():
-            raise ValueError(f"model_dir {str(self.model_dir)!r} is not a model directory from `dualalign train` "
-                             "(no dualalign-model.json)")
+            raise ValueError(
+                f"model_dir {str(self.model_dir)!r} is not a model directory from `dualalign train` "
+                "(no dualalign-model.json)"
+            )
         self.batch_size = int(self.options["batch_size"])
         self._queue: list[tuple[list[str], asyncio.Future[np.ndarray]]] = []
         self._lock: asyncio.Lock | None = None
@@ -81,19 +85,34 @@ class ClassifierAnnotator(Annotator):
         out = []
         for s, p in zip(sentences, probs, strict=True):
             lab = labels[int(np.argmax(p))]
-            out.append(Label(sentence_id=s.id, note_id=note.id, label=lab, binary=lab != negative,
-                             annotator=self.name or "classifier", confidence=float(np.max(p))))
+            out.append(
+                Label(
+                    sentence_id=s.id,
+                    note_id=note.id,
+                    label=lab,
+                    binary=lab != negative,
+                    annotator=self.name or "classifier",
+                    confidence=float(np.max(p)),
+                )
+            )
         return Annotation(tuple(out))
 
     def _check(self, meta: dict[str, Any], negative: str, disease: Any) -> None:
         if negative != disease.negative_label:
-            raise BadInput(f"the model's negative label {negative!r} is not the {disease.name} pack's "
-                           f"({disease.negative_label!r})", file=str(self.model_dir), field="negative_label")
+            raise BadInput(
+                f"the model's negative label {negative!r} is not the {disease.name} pack's "
+                f"({disease.negative_label!r})",
+                file=str(self.model_dir),
+                field="negative_label",
+            )
         if meta["task"] == "multiclass":
             unknown = set(meta["labels"]) - set(disease.all_labels)
             if unknown:
-                raise BadInput(f"the model's labels {sorted(unknown)} are not labels of the {disease.name} pack",
-                               file=str(self.model_dir), field="labels")
+                raise BadInput(
+                    f"the model's labels {sorted(unknown)} are not labels of the {disease.name} pack",
+                    file=str(self.model_dir),
+                    field="labels",
+                )
 
     async def _predict(self, classifier: Any, texts: list[str]) -> np.ndarray:
         """Queue ``texts``; the first caller to find no prediction running drains the queue."""
@@ -114,7 +133,7 @@ class ClassifierAnnotator(Annotator):
                         continue
                     start = 0
                     for ts, f in items:
-                        f.set_result(probs[start:start + len(ts)])
+                        f.set_result(probs[start : start + len(ts)])
                         start += len(ts)
         return await future
 

@@ -96,8 +96,9 @@ def warn(message: str) -> None:
     print(f"WARNING: {message}", file=sys.stderr, flush=True)
 
 
-def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], labels: list[str],
-        out_dir: Path) -> tuple[dict[str, Any], M.SavedClassifier]:
+def fit(
+    s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], labels: list[str], out_dir: Path
+) -> tuple[dict[str, Any], M.SavedClassifier]:
     """Train, early-stop, restore the best state, save (adapter + head, or the whole model) + tokenizer.
 
     Returns the history and the trained (in-memory) classifier.
@@ -112,13 +113,15 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
     bf16 = M.use_bf16(s.bf16, device)
     tokenizer = M.load_tokenizer(s.model)
     full = s.method == "full"
-    base, fresh = M.load_base(s.model, labels, tokenizer.pad_token_id,
-                              torch.bfloat16 if bf16 and not full else torch.float32)
+    base, fresh = M.load_base(
+        s.model, labels, tokenizer.pad_token_id, torch.bfloat16 if bf16 and not full else torch.float32
+    )
     if full:
         model = base
     else:
-        model = M.wrap_lora(base, fresh, r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout,
-                            target_modules=s.target_modules)
+        model = M.wrap_lora(
+            base, fresh, r=s.lora_r, alpha=s.lora_alpha, dropout=s.lora_dropout, target_modules=s.target_modules
+        )
     for p in model.parameters():  # trainable weights in fp32 even when the frozen base is bf16
         if p.requires_grad:
             p.data = p.data.float()
@@ -139,6 +142,7 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
         w = weight[target] * w
         per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
         return (per * w).sum() / w.sum().clamp_min(1e-8)
+
     micro = min(s.micro_batch_size, s.batch_size)
     accum = max(1, math.ceil(s.batch_size / (micro * world)))  # effective batch = micro x accum x world
     micro_batches = math.ceil(len(train) / micro)
@@ -149,8 +153,10 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
     heads = head_names(model, fresh)
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     params = [p for _, p in named]
-    groups = [{"params": [p for n, p in named if n not in heads], "lr": s.lr},
-              {"params": [p for n, p in named if n in heads], "lr": s.head_lr or s.lr}]
+    groups = [
+        {"params": [p for n, p in named if n not in heads], "lr": s.lr},
+        {"params": [p for n, p in named if n in heads], "lr": s.head_lr or s.lr},
+    ]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=s.weight_decay)
     warmup = int(s.warmup_ratio * total)
     sched = get_linear_schedule_with_warmup(opt, warmup, total)
@@ -168,8 +174,15 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
         nonlocal best, best_loss, best_state, bad
         if not valid:
             return False
-        logits = M.predict_logits(model, tokenizer, [e.text for e in valid], max_length=s.max_length,
-                                  batch_size=micro * 2, device=device, bf16=bf16)
+        logits = M.predict_logits(
+            model,
+            tokenizer,
+            [e.text for e in valid],
+            max_length=s.max_length,
+            batch_size=micro * 2,
+            device=device,
+            bf16=bf16,
+        )
         pred = [labels[i] for i in logits.argmax(axis=1)]
         f1 = scores([e.label for e in valid], pred, labels)["macro_f1"]
         target = np.array([index[e.label] for e in valid])
@@ -225,9 +238,11 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
         if not checked and (step >= 2 * warmup or epoch + 1 == epochs or stop or step >= total):
             checked = True  # the first epoch, or the first ones until the warmup is well over (small data)
             if flat := stalled(first_epoch, s.stall_ratio):
-                notes.append(f"training loss has not fallen in the first {epoch + 1} epoch(s) ({flat[0]:.4f} -> "
-                             f"{flat[1]:.4f}, lr {s.lr}, method {s.method}): the model is probably not learning; "
-                             "raise lr or check the labels")
+                notes.append(
+                    f"training loss has not fallen in the first {epoch + 1} epoch(s) ({flat[0]:.4f} -> "
+                    f"{flat[1]:.4f}, lr {s.lr}, method {s.method}): the model is probably not learning; "
+                    "raise lr or check the labels"
+                )
                 warn(notes[-1])
         if not stop and not s.eval_every:
             stop = validate()
@@ -239,9 +254,15 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
                 if name in best_state:
                     p.copy_(best_state[name])
     seconds = time.perf_counter() - t0
-    meta = {"base_model": M.base_name(s.model), "method": s.method,
-            "labels": labels, "max_length": s.max_length, "bf16": "on" if bf16 else "off",
-            "modules_to_save": fresh, "settings": {k: v for k, v in _settings(s).items() if k != "model"}}
+    meta = {
+        "base_model": M.base_name(s.model),
+        "method": s.method,
+        "labels": labels,
+        "max_length": s.max_length,
+        "bf16": "on" if bf16 else "off",
+        "modules_to_save": fresh,
+        "settings": {k: v for k, v in _settings(s).items() if k != "model"},
+    }
     if rank == 0:
         M.save(model, tokenizer, out_dir, meta)
     if ddp:
@@ -250,11 +271,21 @@ def fit(s: LoraSettings, train: Sequence[Example], valid: Sequence[Example], lab
         dist.barrier()  # every rank returns once the adapter is on disk
     trainable = sum(p.numel() for p in params)
     summary = {
-        "method": s.method, "epochs_planned": epochs, "warnings": notes,
-        "steps": step, "epochs_run": history[-1]["epoch"] if history else 0, "history": history,
-        "evals": evals, "best_valid_macro_f1": round(best, 4) if best >= 0 else None,
-        "early_stopped": stop, "device": str(device), "bf16": bf16, "accumulation": accum, "world_size": world,
-        "trainable_parameters": trainable, "train_seconds": round(seconds, 2),
+        "method": s.method,
+        "epochs_planned": epochs,
+        "warnings": notes,
+        "steps": step,
+        "epochs_run": history[-1]["epoch"] if history else 0,
+        "history": history,
+        "evals": evals,
+        "best_valid_macro_f1": round(best, 4) if best >= 0 else None,
+        "early_stopped": stop,
+        "device": str(device),
+        "bf16": bf16,
+        "accumulation": accum,
+        "world_size": world,
+        "trainable_parameters": trainable,
+        "train_seconds": round(seconds, 2),
         "tokens_per_s": round(tokens * world / seconds, 1) if seconds else None,
     }
     return summary, M.SavedClassifier(model, tokenizer, meta, device, bf16)

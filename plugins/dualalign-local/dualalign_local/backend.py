@@ -33,7 +33,7 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
 def trim_to_sentence(text: str) -> str:
     """``text`` cut after its last complete sentence or line (for replies that hit ``max_tokens``)."""
     ends = [m.end() for m in _SENTENCE_END.finditer(text + " ")]
-    return text[:ends[-1]].rstrip() if ends else text
+    return text[: ends[-1]].rstrip() if ends else text
 
 
 @define
@@ -84,10 +84,18 @@ class LocalBackend(LLMBackend):
         repetition_penalty={"type": "number", "exclusiveMinimum": 0, "description": "Unset: none."},
         on_length={"enum": ["fail", "trim"], "default": "fail"},
         response_prefix={"type": "string", "default": ""},
-        batch_size={"type": "integer", "minimum": 1, "default": DEFAULT_BATCH_SIZE,
-                    "description": "Prompts per generate() call."},
-        batch_flush_s={"type": "number", "minimum": 0, "default": DEFAULT_FLUSH_S,
-                       "description": "Seconds a partial batch waits for more prompts."},
+        batch_size={
+            "type": "integer",
+            "minimum": 1,
+            "default": DEFAULT_BATCH_SIZE,
+            "description": "Prompts per generate() call.",
+        },
+        batch_flush_s={
+            "type": "number",
+            "minimum": 0,
+            "default": DEFAULT_FLUSH_S,
+            "description": "Seconds a partial batch waits for more prompts.",
+        },
     )
 
     def __init__(self, **options: Any) -> None:
@@ -100,7 +108,8 @@ class LocalBackend(LLMBackend):
         self.concurrency = options.get("concurrency") or self.batch_size  # type: ignore[misc]  # dynamic default
         self.stats = ThroughputStats()
         self._batcher: MicroBatcher[LLMRequest, LLMResponse] = MicroBatcher(
-            self._run_batch, self.batch_size, self.options["batch_flush_s"])
+            self._run_batch, self.batch_size, self.options["batch_flush_s"]
+        )
 
     def loaded(self) -> LoadedModel:
         """The model, loaded on first use (once per process for the same path, device and dtype)."""
@@ -122,7 +131,7 @@ class LocalBackend(LLMBackend):
         """Synchronous batched generation (benchmarks, scripts): ``batch_size`` requests per forward pass."""
         out: list[LLMResponse] = []
         for i in range(0, len(requests), self.batch_size):
-            out.extend(self._run_batch(requests[i:i + self.batch_size]))
+            out.extend(self._run_batch(requests[i : i + self.batch_size]))
         return out
 
     def throughput(self) -> dict[str, Any]:
@@ -130,10 +139,16 @@ class LocalBackend(LLMBackend):
         s = self.stats
         if not s.rows:
             return {}
-        return {"tokens_per_s": round(s.tokens_per_s, 2), "output_tokens": s.output_tokens,
-                "generate_s": round(s.seconds, 2), "batches": s.batches,
-                "mean_batch": round(s.rows / s.batches, 2), "model": self.model_name,
-                "device": self.options["device"], "load_s": round(s.load_s, 2)}
+        return {
+            "tokens_per_s": round(s.tokens_per_s, 2),
+            "output_tokens": s.output_tokens,
+            "generate_s": round(s.seconds, 2),
+            "batches": s.batches,
+            "mean_batch": round(s.rows / s.batches, 2),
+            "model": self.model_name,
+            "device": self.options["device"],
+            "load_s": round(s.load_s, 2),
+        }
 
     def _run_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         try:
@@ -146,9 +161,13 @@ class LocalBackend(LLMBackend):
         responses: list[LLMResponse | None] = [None] * len(requests)
         for rows in groups.values():
             try:
-                result = engine.generate(loaded, [requests[i] for i in rows], top_p=self.options["top_p"],
-                                         repetition_penalty=self.options.get("repetition_penalty"),
-                                         prefix=self.options["response_prefix"])
+                result = engine.generate(
+                    loaded,
+                    [requests[i] for i in rows],
+                    top_p=self.options["top_p"],
+                    repetition_penalty=self.options.get("repetition_penalty"),
+                    prefix=self.options["response_prefix"],
+                )
             except MemoryError as exc:
                 raise TransientError(f"out of memory: {exc}") from None
             except RuntimeError as exc:
@@ -160,8 +179,13 @@ class LocalBackend(LLMBackend):
                 text, reason = c.text, c.finish_reason
                 if reason == "length" and self.options["on_length"] == "trim":
                     text, reason = trim_to_sentence(text), "trimmed"
-                responses[i] = LLMResponse(text=text, input_tokens=c.input_tokens, output_tokens=c.output_tokens,
-                                           finish_reason=reason, model=self.model_name)
+                responses[i] = LLMResponse(
+                    text=text,
+                    input_tokens=c.input_tokens,
+                    output_tokens=c.output_tokens,
+                    finish_reason=reason,
+                    model=self.model_name,
+                )
         return [r for r in responses if r is not None]
 
     def _account(self, result: engine.BatchResult) -> None:

@@ -44,7 +44,7 @@ class MicroBatcher(Generic[T, R]):
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self.wait_s)
             self._full.clear()
-            batch, self._pending = self._pending[:self.size], self._pending[self.size:]
+            batch, self._pending = self._pending[: self.size], self._pending[self.size :]
             batch = [(item, fut) for item, fut in batch if not fut.cancelled()]
             if not batch:
                 continue

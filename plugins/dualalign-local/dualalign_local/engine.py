@@ -79,8 +79,14 @@ class RowSampler:
         return out
 
 
-def generate(loaded: LoadedModel, requests: Sequence[LLMRequest], *, top_p: float = 1.0,
-             repetition_penalty: float | None = None, prefix: str = "") -> BatchResult:
+def generate(
+    loaded: LoadedModel,
+    requests: Sequence[LLMRequest],
+    *,
+    top_p: float = 1.0,
+    repetition_penalty: float | None = None,
+    prefix: str = "",
+) -> BatchResult:
     """Generate every request in one left-padded batch; ``max_new_tokens`` is the largest asked for and
     each row is cut to its own ``max_tokens``."""
     import torch
@@ -95,9 +101,18 @@ def generate(loaded: LoadedModel, requests: Sequence[LLMRequest], *, top_p: floa
     extra = {"repetition_penalty": repetition_penalty} if repetition_penalty else {}
     started = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=limit, do_sample=False,
-                             logits_processor=LogitsProcessorList([sampler]), eos_token_id=list(loaded.stop_ids),
-                             pad_token_id=tok.pad_token_id, temperature=None, top_p=None, top_k=None, **extra)
+        out = model.generate(
+            **enc,
+            max_new_tokens=limit,
+            do_sample=False,
+            logits_processor=LogitsProcessorList([sampler]),
+            eos_token_id=list(loaded.stop_ids),
+            pad_token_id=tok.pad_token_id,
+            temperature=None,
+            top_p=None,
+            top_k=None,
+            **extra,
+        )
     seconds = time.perf_counter() - started
     completions = []
     for row, request in enumerate(requests):

