@@ -145,23 +145,23 @@ def test_breaker_stops_the_run(tmp_path):
 
 
 def test_rpm_spaces_requests_after_the_burst(server, tmp_path):
-    """rpm = 30: a burst of 30, then one request every 2 s."""
-    run(tmp_path, generator=llm_section(server.url, options=f"{FAST}, rpm = 30"), patients=2, notes=17)
-    assert server.completions == 34
+    """rpm = 60: a burst of 60, then one request a second."""
+    run(tmp_path, generator=llm_section(server.url, options=f"{FAST}, rpm = 60"), patients=3, notes=21)
+    assert server.completions == 63
     arrivals = sorted(server.arrivals)
-    late = arrivals[30:]  # the 31st waited for what refilled during the burst, the rest 2 s each
+    late = arrivals[60:]  # the 61st waited for what refilled during the burst, the rest 1 s each
     gaps = [round(b - a, 2) for a, b in zip(late, late[1:], strict=False)]
-    assert all(g >= 1.8 for g in gaps), (gaps, arrivals[29] - arrivals[0])
+    assert gaps and all(g >= 0.9 for g in gaps), (gaps, arrivals[59] - arrivals[0])
 
 
 def test_tpm_holds_requests_back(server, tmp_path):
-    """tpm = 40,000 with max_tokens = 2,000 (each request reserves ~2,000-2,600 tokens): after a burst of
-    fewer than 20, each request waits ~3 s for its tokens."""
-    gen = llm_section(server.url, options=f"{FAST}, tpm = 40000, max_tokens = 2000")
-    run(tmp_path, generator=gen, patients=1, notes=22)
-    assert server.completions == 22
+    """tpm = 1,200,000 with max_tokens = 20,000 (each request reserves ~20,300-20,600 tokens): after a burst
+    of 58, each request waits ~1 s for its tokens; without the limit 60 requests arrive at once."""
+    gen = llm_section(server.url, options=f"{FAST}, tpm = 1200000, max_tokens = 20000")
+    run(tmp_path, generator=gen, patients=3, notes=20)
+    assert server.completions == 60
     arrivals = sorted(server.arrivals)
-    assert arrivals[-1] - arrivals[0] >= 3.0
+    assert arrivals[-1] - arrivals[57] >= 0.9, arrivals[-1] - arrivals[0]
 
 
 def test_price_option_and_vendor_prices(server, tmp_path):
