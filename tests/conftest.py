@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support import FIXTURES  # noqa: E402
+from support import FIXTURES, pip_install_target  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -23,23 +22,7 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pip-install the test plugins (their own distributions, with entry points) into a target dir: the CLI
     finds them through ``PYTHONPATH``, in a child process or in-process (``support.dualalign(site=...)``)."""
     target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-build-isolation",
-            "--no-deps",
-            "--target",
-            str(target),
-            str(FIXTURES / "dualalign_testkit"),
-            str(FIXTURES / "dualalign_broken"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip_install_target(target, str(FIXTURES / "dualalign_testkit"), str(FIXTURES / "dualalign_broken"))
     return target
 
 

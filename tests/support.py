@@ -161,3 +161,15 @@ def toy_config(path: Path, **sections: str) -> Path:
     base.update(sections)
     path.write_text("".join(f"[{k}]\n{v}\n\n" for k, v in base.items() if v is not None))
     return path
+
+
+def pip_install_target(target: Path, *packages: Path | str) -> Path:
+    """pip-install local distributions (no dependencies, no build isolation) into ``target``: a plugin site the
+    CLI finds through ``PYTHONPATH`` and entry points, like a user's installation."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--target", str(target)]
+        + [str(p) for p in packages],
+        check=True,
+        capture_output=True,
+    )
+    return target

@@ -5,13 +5,11 @@ the pack only when more than one is installed, and the pack's labels everywhere.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from support import FIXTURES, cli_env, dualalign
+from support import FIXTURES, cli_env, dualalign, pip_install_target
 
 PACK = "toy_no_symptom"
 
@@ -19,22 +17,7 @@ PACK = "toy_no_symptom"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("pack-site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-build-isolation",
-            "--no-deps",
-            "--target",
-            str(target),
-            str(FIXTURES / "dualalign_nosymptom"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip_install_target(target, str(FIXTURES / "dualalign_nosymptom"))
     return target
 
 

@@ -18,7 +18,7 @@ import pytest
 from dualalign_core import API_VERSION, hookspecs
 from dualalign_core.errors import BadInput
 from dualalign_core.plugins import GROUP, PluginInfo, Registry, add_plugin, load_registry, new_manager
-from support import FIXTURES, ROOT, TOY_PACK, cli_env, dualalign
+from support import FIXTURES, ROOT, TOY_PACK, cli_env, dualalign, pip_install_target
 
 CONTRACT_FIXTURES = [
     "dualalign_testkit",
@@ -44,22 +44,7 @@ CORE_FILTERS = [
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every contract fixture plugin, pip-installed into one target directory."""
     target = tmp_path_factory.mktemp("contract-site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-build-isolation",
-            "--no-deps",
-            "--target",
-            str(target),
-            *(str(FIXTURES / name) for name in CONTRACT_FIXTURES),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip_install_target(target, *(str(FIXTURES / name) for name in CONTRACT_FIXTURES))
     return target
 
 
@@ -326,22 +311,7 @@ def _optin_site(tmp_path: Path, version: str) -> Path:
     pyproject = src / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('version = "0.4.0"', f'version = "{version}"'))
     target = tmp_path / f"site-{version}"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-build-isolation",
-            "--no-deps",
-            "--target",
-            str(target),
-            str(src),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    pip_install_target(target, str(src))
     return target
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import cli_env, dualalign
+from support import cli_env, dualalign, pip_install_target
 
 
 def scaffold_and_test(kind: str, name: str, tmp_path: Path) -> None:
@@ -21,23 +21,7 @@ def scaffold_and_test(kind: str, name: str, tmp_path: Path) -> None:
     assert "[project.entry-points.dualalign]" in pyproject
     module = "dualalign_" + name.replace("-", "_")
     assert 'DUALALIGN_API = ">=1.0,<2"' in (pkg / module / "__init__.py").read_text()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(pkg),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    pip_install_target(site, pkg)
     assert (site / module / "__init__.py").is_file()
     # run from a neutral directory so the package is imported from the install, not from its source tree
     tests = subprocess.run(
