@@ -98,7 +98,7 @@ def validate_path(path: Path) -> str:
     if path.suffix == ".json":
         doc = load_json(path)
         kind = doc.get("kind") if isinstance(doc, dict) else None
-        if kind not in TABLE_KINDS:
+        if not isinstance(kind, str) or kind not in TABLE_KINDS:  # a hostile kind may be any JSON value
             raise BadInput(
                 f"unknown table kind {kind!r} (expected one of {sorted(TABLE_KINDS)})", file=str(path), field="kind"
             )

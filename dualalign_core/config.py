@@ -173,6 +173,13 @@ def _spec(section: dict[str, Any], key: str, default: str, path: str | None = No
 
 def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
     """Validate a config document and build a :class:`RunConfig`."""
+    given = doc.get("disease") if isinstance(doc, dict) else None
+    if isinstance(given, dict) and "name" in given and "path" in given:  # the schema's oneOf names neither key
+        raise BadInput(
+            "disease.path is given too: name the pack by disease.name or by disease.path, not both",
+            file=path or "<config>",
+            field="disease.name",
+        )
     validate(doc, "run-config", file=path or "<config>")
     run = doc.get("run", {})
     disease = doc["disease"]

@@ -64,7 +64,11 @@ def resolve_disease(config: RunConfig, registry: Registry) -> DiseasePack:
     """The pack the config names: a directory (``disease.path``) or a registered pack (``disease.name``)."""
     if config.disease_path:
         path = Path(config.disease_path)
-        if not (path / "disease.json").is_file():
+        try:
+            found = (path / "disease.json").is_file()
+        except OSError as exc:  # a name too long for the filesystem, a path through a file...
+            raise BadInput(f"cannot use {path}: {exc.strerror}", file=config.path, field="disease.path") from None
+        if not found:
             raise BadInput(f"no disease.json in {path}", file=config.path, field="disease.path")
         return DiseasePack.from_directory(path).with_plugin("path", "local")
     return registry.get("disease", config.disease_name or "", file=config.path, field_path="disease.name")
