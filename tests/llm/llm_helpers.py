@@ -10,6 +10,7 @@ from attrs import define, field
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from annotation_fixtures import LABELS  # noqa: E402  (the stand-in disease's labels, one definition)
 from fakeserver import FakeLLMServer  # noqa: E402
 
 from dualalign_core.disease import PromptTemplate  # noqa: E402
@@ -17,13 +18,6 @@ from dualalign_core.records import NotePlan, Persona, Provenance, RequiredTerm  
 
 SECRET = {"openai": "sk-test-SECRET-0penai-4f1c9", "anthropic": "sk-ant-test-SECRET-a7e2d"}
 MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-6"}
-LABELS = (
-    "cognitive_impairment",
-    "neuropsychiatric_symptoms",
-    "notice_by_others",
-    "physiological_changes",
-    "requiring_assistance",
-)
 
 
 @define
