@@ -432,7 +432,6 @@ def _labels_from_rows(
     return out
 
 
-@functools.cache
 def _installed_negative_label() -> str:
     """The negative label of the one installed disease pack (rows without ``binary`` need it)."""
     from dualalign_core.disease import installed_pack_name
@@ -456,7 +455,8 @@ def agreement_files(
     allowed = {*labels, negative_label} if labels is not None and negative_label is not None else None
     rows_a = list(iter_jsonl(a_path, require=("label",)))
     rows_b = list(iter_jsonl(b_path, require=("label",)))
-    negative = (lambda: negative_label) if negative_label is not None else _installed_negative_label
+    # looked up once per call, and only if a row lacks ``binary`` (the registry may differ between calls)
+    negative = (lambda: negative_label) if negative_label is not None else functools.cache(_installed_negative_label)
     la = _labels_from_rows(rows_a, str(a_path), "a", allowed, negative)
     lb = _labels_from_rows(rows_b, str(b_path), "b", allowed, negative)
     shared = {lab.sentence_id for lab in la} & {lab.sentence_id for lab in lb}
