@@ -363,3 +363,21 @@ def test_run_id_covers_each_components_plugin_version_and_options(tmp_path):
     other_opts = json.loads(json.dumps(pipeline))
     other_opts["filters"]["identifiers"]["options"] = {"x": 1}
     assert run_id_for(config, other_opts) != base
+
+
+def test_a_filter_spelled_plugin_colon_name_takes_its_options_and_warn_mode(tmp_path):
+    """``[filters]`` may name a filter qualified (``core:length_form``) in ``use``, ``warn`` and ``options``."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[run]\nseed = 3\npatients = 1\nmax_notes_per_patient = 3\n\n[disease]\npath = "{TOY_PACK.as_posix()}"\n\n'
+        '[generator]\nname = "template"\n\n[annotator]\nname = "plan"\n\n[filters]\nuse = ["core:length_form"]\n'
+        'warn = ["core:length_form"]\noptions = { "core:length_form" = { min_words = 5000 } }\n'
+    )
+    run = tmp_path / "run"
+    assert dualalign("run", str(cfg), "--out", str(run), "--quiet").returncode == 0
+    assert dualalign("export", str(run), "--format", "jsonl", "--out", str(tmp_path / "ex")).returncode == 0
+    rows = [json.loads(line) for line in (tmp_path / "ex" / "rejections.jsonl").read_text().splitlines()]
+    assert rows and {r["filter"] for r in rows} == {"length_form"}
+    assert any("< 5000" in r["reason"] for r in rows)  # the option given under the qualified name reached it
+    assert not any(r["enforced"] for r in rows)  # warn-only: every note kept
+    assert json.loads((run / "manifest.json").read_text())["counts"]["units"] == {"accepted": 3}

@@ -24,6 +24,7 @@ class Components:
     generator: Generator
     annotator: Annotator
     filters: list[Filter]
+    warn: frozenset[str] = frozenset()  # names of the built filters the config lists as warn-only
 
     def all(self) -> list[Any]:
         """Every component, in pipeline order (what the lifecycle opens and closes)."""
@@ -144,6 +145,8 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
         generator=build(registry, "generator", config.generator, config, "generator"),
         annotator=build(registry, "annotator", config.annotator, config, "annotator"),
         filters=filters,
+        # as the config spells them (bare or plugin:name), resolved to the filters built from them
+        warn=frozenset(f.name for name, f in zip(filters_names, filters, strict=True) if name in config.warn_filters),
     )
 
 

@@ -52,9 +52,11 @@ def segment_note(note: Note) -> tuple[Sentence, ...]:
     )
 
 
-def rejection(f: Filter, note_id: str, attempt: int, verdict: Verdict, config: RunConfig, ctx: RunContext) -> Rejection:
-    """A filter's verdict on one attempt at a note as a ledger entry; enforced unless the config lists the
-    filter as warn-only."""
+def rejection(
+    f: Filter, note_id: str, attempt: int, verdict: Verdict, config: RunConfig, ctx: RunContext, warn: frozenset[str]
+) -> Rejection:
+    """A filter's verdict on one attempt at a note as a ledger entry; enforced unless ``f`` is warn-only
+    (``Components.warn``)."""
     return Rejection(
         record_id=note_id,
         record_kind="note",
@@ -63,14 +65,9 @@ def rejection(f: Filter, note_id: str, attempt: int, verdict: Verdict, config: R
         value=verdict.value,
         threshold=verdict.threshold,
         provenance=ctx.provenance(f, config.seed),
-        enforced=not warn_only(f, config),
+        enforced=f.name not in warn,
         attempt=attempt,
     )
-
-
-def warn_only(f: Filter, config: RunConfig) -> bool:
-    """Whether the config lists ``f`` as warn-only, by its bare or its qualified (``plugin:name``) name."""
-    return f.name in config.warn_filters or f"{f.plugin}:{f.name}" in config.warn_filters
 
 
 class NoteMaker:
@@ -168,7 +165,9 @@ class NoteMaker:
             with plugin_call(f, "check", "filter"):
                 verdict = f.check(bundle, self.ctx)
             if verdict is not None:
-                out.append((stage, rejection(f, bundle.note.id, attempt, verdict, self.config, self.ctx)))
+                out.append(
+                    (stage, rejection(f, bundle.note.id, attempt, verdict, self.config, self.ctx, self.components.warn))
+                )
         return out
 
 

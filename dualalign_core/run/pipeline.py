@@ -286,7 +286,9 @@ class Pipeline:
             with plugin_call(f, "check_cohort", "filter"):
                 verdicts = f.check_cohort(bundles, self.ctx)
             rejections.extend(
-                rejection(f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx)
+                rejection(
+                    f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx, self.components.warn
+                )
                 for nid, v in sorted(verdicts.items())
             )
         store.replace_cohort_rejections(rejections)
