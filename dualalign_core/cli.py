@@ -184,6 +184,12 @@ def run(
         help="Stop before LLM cost crosses USD (0: no LLM "
         "spend); a run it stops exits 1 and resumes with a higher one.",
     ),
+    executor: str | None = typer.Option(
+        None, "--executor", help="Where notes are made: local (default) or ray (pip install 'dualalign-core[ray]')."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="Ray cluster to join (with --executor ray); unset: a local Ray runtime."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Sample personas and plans, generate, filter, annotate and store notes."""
@@ -199,6 +205,8 @@ def run(
         generator=generator,
         annotator=annotator,
         max_cost_usd=max_cost,
+        executor=executor,
+        ray_address=ray_address,
     )
     check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
     pipeline = Pipeline(cfg, run_dir, resume=resume)

@@ -25,9 +25,11 @@ OVERRIDES: dict[str, tuple[str, str, str]] = {
     "generator": ("generator", "name", "--generator"),
     "annotator": ("annotator", "name", "--annotator"),
     "max_cost_usd": ("limits", "max_cost_usd", "--max-cost"),
+    "executor": ("run", "executor", "--executor"),
+    "ray_address": ("ray", "address", "--ray-address"),
 }
 # sections that limit how a run proceeds but are not part of what it makes (its identity, its run id)
-NOT_IDENTITY = ("limits",)
+NOT_IDENTITY = ("limits", "ray")
 
 DEFAULTS = {
     "persona_source": "prevalence",
@@ -58,6 +60,29 @@ class ComponentSpec:
 
 
 @frozen
+class ExecutorSpec:
+    """Where notes are made (``run.executor``) and, for Ray, the ``[ray]`` section. Not part of the run's
+    identity: every executor makes the same records."""
+
+    name: str = "local"
+    address: str | None = None
+    workers: int | None = None
+    num_cpus: float = 1.0
+    num_gpus: float | None = None
+    forward_env: tuple[str, ...] = ()
+
+    def ray_dict(self) -> dict[str, Any]:
+        """The ``[ray]`` section as given (unset settings left out)."""
+        doc: dict[str, Any] = {"address": self.address, "workers": self.workers, "num_gpus": self.num_gpus}
+        doc = {k: v for k, v in doc.items() if v is not None}
+        if self.num_cpus != 1.0:
+            doc["num_cpus"] = self.num_cpus
+        if self.forward_env:
+            doc["forward_env"] = list(self.forward_env)
+        return doc
+
+
+@frozen
 class RunConfig:
     """A validated run configuration."""
 
@@ -80,6 +105,7 @@ class RunConfig:
     warn_filters: tuple[str, ...] = ()
     filter_options: dict[str, dict[str, Any]] = field(factory=dict, hash=False)
     max_cost_usd: float | None = None
+    executor: ExecutorSpec = ExecutorSpec()
 
     def to_dict(self) -> dict[str, Any]:
         """The effective config (overrides applied) as TOML-shaped data, for the manifest."""
@@ -106,11 +132,18 @@ class RunConfig:
             doc["filters"]["warn"] = list(self.warn_filters)
         if self.max_cost_usd is not None:
             doc["limits"] = {"max_cost_usd": self.max_cost_usd}
+        if self.executor.name != "local":
+            doc["run"]["executor"] = self.executor.name
+        if self.executor.ray_dict():
+            doc["ray"] = self.executor.ray_dict()
         return doc
 
     def identity(self) -> dict[str, Any]:
-        """What the run makes: the effective config without its limits (the run id hashes this)."""
-        return {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
+        """What the run makes: the effective config without its limits and executor (the run id hashes
+        this)."""
+        doc = {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
+        doc["run"] = {k: v for k, v in doc["run"].items() if k != "executor"}
+        return doc
 
     def override(self, **changes: Any) -> RunConfig:
         """Apply CLI overrides (``None`` values are ignored), validated by the config schema like the file."""
@@ -118,6 +151,9 @@ class RunConfig:
         for key, value in real.items():
             section, name, option = OVERRIDES[key]
             validate({"disease": {"name": "x"}, section: {name: value}}, "run-config", file=f"{option} {value}")
+        if "executor" in real or "ray_address" in real:
+            given = {"name": real.pop("executor", self.executor.name), "address": real.pop("ray_address", None)}
+            real["executor"] = attrs.evolve(self.executor, **{k: v for k, v in given.items() if v is not None})
         for key in ("generator", "annotator"):
             if isinstance(real.get(key), str):
                 spec: ComponentSpec = getattr(self, key)
@@ -208,6 +244,18 @@ def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
         warn_filters=tuple(filters.get("warn", ())),
         filter_options={k: dict(v) for k, v in filters.get("options", {}).items()},
         max_cost_usd=doc.get("limits", {}).get("max_cost_usd"),
+        executor=_executor(run, doc.get("ray", {})),
+    )
+
+
+def _executor(run: dict[str, Any], ray: dict[str, Any]) -> ExecutorSpec:
+    return ExecutorSpec(
+        name=run.get("executor", "local"),
+        address=ray.get("address"),
+        workers=ray.get("workers"),
+        num_cpus=float(ray.get("num_cpus", 1.0)),
+        num_gpus=ray.get("num_gpus"),
+        forward_env=tuple(ray.get("forward_env", ())),
     )
 
 

@@ -59,6 +59,7 @@ class MemoryCache:
 
     entries: dict[str, tuple[dict[str, Any], str | None]] = field(factory=dict)
     puts: int = 0
+    spend: list[tuple[Usage, str | None, str | None]] = field(factory=list)  # (usage, key, unit) of paid calls
 
 
 @frozen
@@ -131,6 +132,9 @@ class RunContext:
 
     def record_spend(self, usage: Usage, key: str | None = None) -> None:
         """Append a paid call to the run's spend ledger (committed at once, before its unit commits)."""
+        scope = _UNIT.get()
+        unit = scope.unit_id if scope is not None else None
         if self.store is not None:
-            scope = _UNIT.get()
-            self.store.record_spend(usage, key=key, unit=scope.unit_id if scope is not None else None)
+            self.store.record_spend(usage, key=key, unit=unit)
+        else:  # a worker without the store: its unit carries the call to the driver (see run/worker.py)
+            self.memory.spend.append((usage, key, unit))

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from attrs import frozen
 
-from dualalign_core.records import NotePlan, Persona
-from dualalign_core.run.store import UnitResult
+from dualalign_core.records import NotePlan, Persona, Usage
+from dualalign_core.run.store import RunStore, UnitResult
+
+if TYPE_CHECKING:
+    from dualalign_core.config import RunConfig
 
 
 @frozen
@@ -25,6 +28,10 @@ class WorkUnit:
     persona: Persona
     attempt: int = 0
     prior_rejections: tuple = ()  # (stage, Rejection) of earlier attempts, kept in the ledger
+    # for a worker without the store (filled by the driver before shipping): what the stored unit this one
+    # replaces recorded, and the cached replies it paid for and has not recorded yet (key, value)
+    spent: Usage | None = None
+    owned_replies: tuple[tuple[str, dict], ...] = ()
 
 
 class Executor(Protocol):
@@ -71,3 +78,30 @@ class LocalExecutor:
             failure = failure or next((t.exception() for t in done if t.exception() is not None), None)
             if ok:  # a run-stopping error (budget, breaker) still lets finished units commit
                 on_results(sorted(ok, key=lambda r: r.seq))
+
+
+def executor_for(config: RunConfig, run_id: str, store: RunStore, components: Any) -> Executor:
+    """The executor the config names (``run.executor``), sized by the run's concurrency: at most twice the
+    larger of the generator's and the annotator's in flight."""
+    gen, ann = components.generator, components.annotator
+    window = 2 * max(gen.concurrency, ann.concurrency)
+    if config.executor.name == "ray":
+        from dualalign_core.run.ray_executor import RayExecutor
+
+        resources = getattr(getattr(gen, "backend", gen), "resources", None)  # e.g. a local model on a GPU
+        return RayExecutor(
+            config,
+            run_id,
+            store,
+            concurrency={"generator": gen.concurrency, "annotator": ann.concurrency},
+            max_in_flight=window,
+            gpus_per_worker=float(resources().get("num_gpus", 0)) if callable(resources) else 0.0,
+        )
+    return LocalExecutor(max_in_flight=window)
+
+
+async def close_executor(executor: Any) -> None:
+    """Release what an executor holds (a distributed one: its workers); the local one holds nothing."""
+    closer = getattr(executor, "aclose", None)
+    if callable(closer):
+        await closer()

@@ -71,9 +71,10 @@ def rejection(
 
 
 class NoteMaker:
-    """Makes notes for one run: its config, components, context and store (read for earlier spend)."""
+    """Makes notes for one run: its config, components, context and store (read for earlier spend; a
+    worker without it gets that from the unit, :attr:`WorkUnit.spent`)."""
 
-    def __init__(self, config: RunConfig, components: Components, ctx: RunContext, store: RunStore):
+    def __init__(self, config: RunConfig, components: Components, ctx: RunContext, store: RunStore | None):
         self.config, self.components, self.ctx, self.store = config, components, ctx, store
         gen, ann = components.generator, components.annotator
         self.gen_sem = asyncio.Semaphore(max(1, gen.concurrency))
@@ -89,7 +90,8 @@ class NoteMaker:
         attempt = unit.attempt
         # Every attempt is paid for and the unit carries the sum, including what the stored unit it replaces
         # (a failed one retried on resume, or a cohort refill) recorded: the units' costs are the spend.
-        spent = self.store.unit_usage(unit.plan.id)
+        spent = unit.spent if unit.spent is not None or self.store is None else self.store.unit_usage(unit.plan.id)
+        spent = spent or Usage()
         with self.ctx.unit_scope(unit.plan.id) as scope:  # the unit owns, and records, the replies it fetches
             while True:
                 result = await self.attempt(unit, attempt)

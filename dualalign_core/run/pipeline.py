@@ -21,7 +21,7 @@ from dualalign_core.errors import ComponentError, RunFailed
 from dualalign_core.plugins import Registry, get_registry, plugin_call
 from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
-from dualalign_core.run.executor import Executor, LocalExecutor, WorkUnit
+from dualalign_core.run.executor import Executor, WorkUnit, close_executor, executor_for
 from dualalign_core.run.lifecycle import close_components, open_components
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, rejection
@@ -177,15 +177,14 @@ class Pipeline:
             if self.progress:
                 self.progress(st)
 
-        gen, ann = self.components.generator, self.components.annotator
-        executor = self.executor or LocalExecutor(max_in_flight=2 * max(gen.concurrency, ann.concurrency))
+        executor = self.executor = self.executor or executor_for(self.config, self.run_id, store, self.components)
         maker = NoteMaker(self.config, self.components, self.ctx, store)
         if self.progress:
             self.progress(st)
         self._cohort_pending = False
         reason: str | None = None
         try:
-            await open_components(self.components.all(), self.ctx)
+            await open_components(self.driver_components(executor), self.ctx)
             await executor.run(units, maker.process, on_result, should_stop)
             await self.cohort_phase(executor, maker, on_result, should_stop)
         except BudgetReached as exc:  # the next call would cross the budget: stopped before it, resumable
@@ -200,7 +199,10 @@ class Pipeline:
             )
             raise
         finally:
-            await close_components(self.components.all())
+            try:
+                await close_executor(executor)
+            finally:
+                await close_components(self.driver_components(executor))
         unfinished = len(plans) - len(store.finished_units())  # failed units included: resume retries them
         held_back = len(plans) - len(store.unit_status())  # never started
         if reason is None and should_stop() and (held_back or self._cohort_pending):  # the budget held them back
@@ -224,12 +226,18 @@ class Pipeline:
             llm=self.llm_stats(),
         )
 
+    def driver_components(self, executor: Executor) -> list[Any]:
+        """What this process opens: all, or, when the executor's workers make the notes, the cohort side."""
+        c = self.components
+        return [x for x in c.all() if not (getattr(executor, "remote", False) and x in (c.generator, c.annotator))]
+
     def llm_stats(self) -> dict[str, Any]:
         """Runtime stats (requests, retries, 429s, re-asks, cache hits, tokens) of each LLM-driven component."""
         from dualalign_core.llm.adapter import stats_by_role
 
         now_ = stats_by_role(generator=self.components.generator, annotator=self.components.annotator)
-        return add_llm_stats(self._llm_before, now_)
+        remote = getattr(self.executor, "llm_stats", None)  # a distributed executor's workers made the calls
+        return add_llm_stats(self._llm_before, add_llm_stats(now_, remote()) if callable(remote) else now_)
 
     def throughput(self) -> dict[str, Any] | None:
         """Generation speed reported by the generator's backend, if it measures one (local models do)."""

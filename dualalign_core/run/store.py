@@ -89,6 +89,10 @@ class UnitResult:
     usage: Usage = field(factory=Usage)
     attempt: int = 0
     billed: tuple[str, ...] = field(default=(), converter=as_tuple)  # cache keys whose cost ``usage`` holds
+    # made by a worker without the store (Ray): its replies (key, value, owner) and paid calls (usage, key),
+    # committed with the unit by the driver, the store's only writer
+    replies: tuple[tuple[str, dict, str | None], ...] = field(default=(), converter=as_tuple)
+    spend: tuple[tuple[Usage, str | None], ...] = field(default=(), converter=as_tuple)
 
 
 class RunStore:
@@ -211,6 +215,16 @@ class RunStore:
             ),
         )
         self._put_rejections(result.rejections)
+        now_ = time.time()
+        self.db.executemany(
+            "INSERT OR REPLACE INTO llm_cache (key, value, created, owner) VALUES (?, ?, ?, ?)",
+            ((key, canonical_json(value), now_, owner) for key, value, owner in result.replies),
+        )
+        self.db.executemany(
+            "INSERT INTO llm_spend (key, unit, input_tokens, output_tokens, cost_usd, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            ((key, pid, s.input_tokens, s.output_tokens, s.cost_usd, now_) for s, key in result.spend),
+        )
         u = result.usage
         self.db.execute(
             "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -427,6 +441,11 @@ class RunStore:
                 (key, unit, usage.input_tokens, usage.output_tokens, usage.cost_usd, time.time()),
             )
 
+    def replies_owned(self, unit: str) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """The cached replies ``unit`` paid for and has not recorded yet (shipped with it to a worker)."""
+        rows = self.db.execute("SELECT key, value FROM llm_cache WHERE owner=? AND NOT billed ORDER BY key", (unit,))
+        return tuple((key, json.loads(value)) for key, value in rows)
+
     def cache_size(self) -> int:
         """Entries in the LLM response cache."""
         return self.db.execute("SELECT COUNT(*) FROM llm_cache").fetchone()[0]
@@ -479,6 +498,7 @@ def _migrate(db: sqlite3.Connection) -> None:
     if not _has_column(db, "llm_cache", "owner"):
         db.execute("ALTER TABLE llm_cache ADD COLUMN owner TEXT")
         db.execute("ALTER TABLE llm_cache ADD COLUMN billed INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX IF NOT EXISTS llm_cache_owner ON llm_cache (owner)")  # replies shipped with units
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:

@@ -1,0 +1,210 @@
+"""The Ray executor: notes made by a pool of worker actors, committed by the driver.
+
+Each actor is one replica (:class:`~dualalign_core.run.worker.NoteWorker`): it builds the run's components
+once, so a local model loads once per replica, and makes many notes concurrently on its own event loop. The
+driver keeps a bounded window of units in flight (the same window as the local executor), sends each unit
+to the least-loaded replica and commits results as they return: it stays the store's only writer, and
+memory stays flat at any cohort size. Records' seeds derive from the run seed and their ids, so a Ray run
+stores, and exports, exactly what a local run of the same config and seed does.
+
+Faults: a replica that dies (node lost, OOM, SIGKILL) is restarted by Ray and its calls in flight are
+retried (``max_restarts``/``max_task_retries``); the driver commits each unit once, so nothing is lost or
+duplicated. A replica that cannot be restarted turns its units into failed units, retried on ``--resume``.
+
+The run's concurrency (and ``rpm``/``tpm``) are run-wide totals, split across the replicas. A cost budget
+is checked by the driver between units (replicas have no store), so a run may overshoot it by the units in
+flight. Replies reach the store when their unit commits: a replica lost mid-unit re-pays that unit's calls.
+
+Ray is optional: ``pip install 'dualalign-core[ray]'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from dualalign_core.config import RunConfig
+from dualalign_core.errors import BadInput, RunFailed
+from dualalign_core.records import Usage
+from dualalign_core.run.executor import LocalExecutor, WorkUnit
+from dualalign_core.run.manifest import add_llm_stats
+from dualalign_core.run.store import RunStore, UnitResult
+from dualalign_core.run.worker import NoteWorker, worker_config
+
+MAX_RESTARTS = 4  # per replica
+MAX_TASK_RETRIES = 4  # per call, when its replica dies
+
+
+class Replica:
+    """The actor class (wrapped by ``ray.remote`` at start): one :class:`NoteWorker`."""
+
+    def __init__(self, config: RunConfig, run_id: str):
+        self.worker = NoteWorker(config, run_id)
+
+    async def ready(self) -> int:
+        await self.worker.open()
+        return os.getpid()
+
+    async def process(self, unit: WorkUnit) -> UnitResult:
+        return await self.worker.process(unit)
+
+    async def finish(self) -> dict[str, Any]:
+        """Close the components; the replica's LLM stats and throughput."""
+        stats = {"llm": self.worker.llm_stats(), "throughput": self.worker.throughput()}
+        await self.worker.close()
+        return stats
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise BadInput("the Ray executor needs Ray: pip install 'dualalign-core[ray]'", field="run.executor") from None
+    return ray
+
+
+class RayExecutor:
+    """Runs units on Ray replicas; see the module doc. ``concurrency`` is the run's total per role."""
+
+    remote = True  # the replicas make the notes: the driver does not open its generator and annotator
+
+    def __init__(
+        self,
+        config: RunConfig,
+        run_id: str,
+        store: RunStore,
+        *,
+        concurrency: dict[str, int],
+        max_in_flight: int,
+        gpus_per_worker: float = 0.0,
+    ):
+        self.config, self.run_id, self.store = config, run_id, store
+        self.spec = config.executor
+        self.concurrency = concurrency
+        self.max_in_flight = max_in_flight
+        self.num_gpus = self.spec.num_gpus if self.spec.num_gpus is not None else gpus_per_worker
+        self.actors: list[Any] = []
+        self.load: list[int] = []
+        self.stats: dict[str, Any] = {}
+        self.replica_throughput: list[dict[str, Any]] = []
+        self._owns_runtime = False
+        self._ray: Any = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.actors:
+            return
+        ray = self._ray = import_ray()
+        if not ray.is_initialized():
+            address = self.spec.address
+            try:
+                ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=False,
+                )
+            except ConnectionError as exc:
+                raise BadInput(f"cannot join the Ray cluster: {exc}", field="ray.address") from None
+            self._owns_runtime = True
+        workers = self.spec.workers or self._default_workers(ray.cluster_resources())
+        env = {k: v for k, v in os.environ.items() if k.startswith("DUALALIGN_") or k in self.spec.forward_env}
+        per_actor = -(-self.max_in_flight // workers)
+        actor = ray.remote(Replica).options(
+            num_cpus=self.spec.num_cpus,
+            num_gpus=self.num_gpus,
+            max_restarts=MAX_RESTARTS,
+            max_task_retries=MAX_TASK_RETRIES,
+            max_concurrency=max(16, 2 * per_actor),
+            **({"runtime_env": {"env_vars": env}} if env else {}),
+        )
+        self.actors = [
+            actor.remote(worker_config(self.config, i, workers, self.concurrency), self.run_id) for i in range(workers)
+        ]
+        self.load = [0] * workers
+        self.max_in_flight = max(self.max_in_flight, workers)
+        try:
+            await asyncio.gather(*(a.ready.remote() for a in self.actors))
+        except Exception as exc:
+            await self.aclose()
+            raise RunFailed(f"a Ray worker could not start: {_cause(exc)}") from None
+
+    def _default_workers(self, resources: dict[str, float]) -> int:
+        """As many replicas as the cluster holds: GPUs per replica if it needs them, else CPUs."""
+        if self.num_gpus:
+            return max(1, int(resources.get("GPU", 0) // self.num_gpus))
+        cpus = resources.get("CPU", 1)
+        return max(1, int(cpus // self.spec.num_cpus) if self.spec.num_cpus else int(cpus))
+
+    async def aclose(self) -> None:
+        """Close every replica (collecting its stats), then the Ray runtime if this executor started it."""
+        ray, actors, self.actors = self._ray, self.actors, []
+        if actors:
+            finished = await asyncio.gather(*(a.finish.remote() for a in actors), return_exceptions=True)
+            for stats in finished:
+                if isinstance(stats, dict):
+                    self.stats = add_llm_stats(self.stats, stats["llm"])
+                    if stats["throughput"]:
+                        self.replica_throughput.append(stats["throughput"])
+            for a in actors:
+                ray.kill(a)
+        if self._owns_runtime and ray is not None:
+            ray.shutdown()
+            self._owns_runtime = False
+
+    def llm_stats(self) -> dict[str, Any]:
+        return self.stats
+
+    # -- units --------------------------------------------------------------------------------------
+    async def run(
+        self,
+        units: Iterable[WorkUnit],
+        work: Callable[[WorkUnit], Awaitable[UnitResult]],
+        on_results: Callable[[list[UnitResult]], None],
+        should_stop: Callable[[], bool],
+    ) -> None:
+        """Like :class:`LocalExecutor`, with each unit made by a replica instead of ``work``."""
+        await self.start()
+        await LocalExecutor(self.max_in_flight).run(units, self._remote, on_results, should_stop)
+
+    async def _remote(self, unit: WorkUnit) -> UnitResult:
+        ray = self._ray
+        pid = unit.plan.id
+        unit = _with_store_state(unit, self.store)
+        i = min(range(len(self.actors)), key=self.load.__getitem__)
+        self.load[i] += 1
+        try:
+            return await self.actors[i].process.remote(unit)
+        except ray.exceptions.RayTaskError as exc:  # raised inside the replica: the note maker's own errors
+            raise _cause(exc) from None  # (budget, error-rate breaker) stop the run as locally
+        except ray.exceptions.RayError as exc:  # the replica is gone for good: a failed unit, resumable
+            return UnitResult(
+                pid,
+                unit.seq,
+                "failed",
+                error=f"Ray worker lost: {type(exc).__name__}",
+                usage=unit.spent or Usage(),
+                attempt=unit.attempt,
+            )
+        finally:
+            self.load[i] -= 1
+
+
+def _with_store_state(unit: WorkUnit, store: RunStore) -> WorkUnit:
+    """The unit with what the replica cannot read: its predecessor's usage and its own cached replies."""
+    import attrs
+
+    pid = unit.plan.id
+    return attrs.evolve(unit, spent=store.unit_usage(pid), owned_replies=store.replies_owned(pid))
+
+
+def _cause(exc: BaseException) -> BaseException:
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
+__all__ = ["RayExecutor", "Replica", "import_ray"]
