@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from attrs import frozen
 
 from dualalign_core.records import NotePlan, Persona, Usage
+from dualalign_core.run.lifecycle import close_components, open_components
 from dualalign_core.run.store import RunStore, UnitResult
 
 if TYPE_CHECKING:
@@ -100,8 +101,24 @@ def executor_for(config: RunConfig, run_id: str, store: RunStore, components: An
     return LocalExecutor(max_in_flight=window)
 
 
-async def close_executor(executor: Any) -> None:
-    """Release what an executor holds (a distributed one: its workers); the local one holds nothing."""
-    closer = getattr(executor, "aclose", None)
-    if callable(closer):
-        await closer()
+async def open_run(executor: Any, components: Any, ctx: Any) -> None:
+    """Open the components this process uses (:func:`driver_side`)."""
+    await open_components(driver_side(components, executor), ctx)
+
+
+async def close_run(executor: Any, components: Any) -> None:
+    """Release the executor's workers, if it has any (each closes its own components), then close what
+    :func:`open_run` opened; both happen even when the first fails."""
+    try:
+        closer = getattr(executor, "aclose", None)
+        if callable(closer):
+            await closer()
+    finally:
+        await close_components(driver_side(components, executor))
+
+
+def driver_side(components: Any, executor: Any) -> list[Any]:
+    """The components the driver opens: all, or, when the executor's workers make the notes, all but the
+    generator and the annotator (a local model is not loaded where it is not used)."""
+    c = components
+    return [x for x in c.all() if not (getattr(executor, "remote", False) and x in (c.generator, c.annotator))]

@@ -21,8 +21,7 @@ from dualalign_core.errors import ComponentError, RunFailed
 from dualalign_core.plugins import Registry, get_registry, plugin_call
 from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
-from dualalign_core.run.executor import Executor, WorkUnit, close_executor, executor_for
-from dualalign_core.run.lifecycle import close_components, open_components
+from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, rejection
 from dualalign_core.run.plan import plan_cohort
@@ -184,7 +183,7 @@ class Pipeline:
         self._cohort_pending = False
         reason: str | None = None
         try:
-            await open_components(self.driver_components(executor), self.ctx)
+            await open_run(executor, self.components, self.ctx)
             await executor.run(units, maker.process, on_result, should_stop)
             await self.cohort_phase(executor, maker, on_result, should_stop)
         except BudgetReached as exc:  # the next call would cross the budget: stopped before it, resumable
@@ -199,10 +198,7 @@ class Pipeline:
             )
             raise
         finally:
-            try:
-                await close_executor(executor)
-            finally:
-                await close_components(self.driver_components(executor))
+            await close_run(executor, self.components)
         unfinished = len(plans) - len(store.finished_units())  # failed units included: resume retries them
         held_back = len(plans) - len(store.unit_status())  # never started
         if reason is None and should_stop() and (held_back or self._cohort_pending):  # the budget held them back
@@ -225,11 +221,6 @@ class Pipeline:
             throughput=self.throughput(),
             llm=self.llm_stats(),
         )
-
-    def driver_components(self, executor: Executor) -> list[Any]:
-        """What this process opens: all, or, when the executor's workers make the notes, the cohort side."""
-        c = self.components
-        return [x for x in c.all() if not (getattr(executor, "remote", False) and x in (c.generator, c.annotator))]
 
     def llm_stats(self) -> dict[str, Any]:
         """Runtime stats (requests, retries, 429s, re-asks, cache hits, tokens) of each LLM-driven component."""
