@@ -158,11 +158,13 @@ class Pipeline:
         manifest = self.write_manifest(resumes=resumes_of(self.run_dir) + (1 if resumed and self.resume else 0))
         personas = {p.id: p for p in store.personas()}
         finished = store.finished_units()
-        plans = store.plans()
-        units = (
-            WorkUnit(seq, plan, personas[plan.persona_id]) for seq, plan in enumerate(plans) if plan.id not in finished
+        planned = store.plan_count()
+        units = (  # streamed from the store: the driver's memory does not grow with the cohort
+            WorkUnit(seq, plan, personas[plan.persona_id])
+            for seq, plan in store.iter_plans()
+            if plan.id not in finished
         )
-        st = self.stats = Stats.of(store, len(plans))
+        st = self.stats = Stats.of(store, planned)
         budget = self.config.max_cost_usd
 
         def should_stop() -> bool:
@@ -199,14 +201,14 @@ class Pipeline:
             raise
         finally:
             await close_run(executor, self.components)
-        unfinished = len(plans) - len(store.finished_units())  # failed units included: resume retries them
-        held_back = len(plans) - len(store.unit_status())  # never started
+        unfinished = planned - len(store.finished_units())  # failed units included: resume retries them
+        held_back = planned - len(store.unit_status())  # never started
         if reason is None and should_stop() and (held_back or self._cohort_pending):  # the budget held them back
             reason = f"cost budget of {usd(budget or 0.0)} reached (spent {usd(st.usage.cost_usd)})"
         status = "stopped" if reason else "finished"
         if reason:
             left = (
-                f"{unfinished} of {len(plans)} notes unfinished"
+                f"{unfinished} of {planned} notes unfinished"
                 if unfinished
                 else "notes rejected by cohort filters wait for regeneration"
             )

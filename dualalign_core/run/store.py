@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS llm_spend (id INTEGER PRIMARY KEY AUTOINCREMENT, key 
                                       input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
                                       cost_usd REAL NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS plans_persona ON plans (persona_id);
+CREATE INDEX IF NOT EXISTS plans_seq ON plans (seq);
 CREATE INDEX IF NOT EXISTS notes_plan ON notes (plan_id);
 CREATE INDEX IF NOT EXISTS rejections_record ON rejections (record_id);
 CREATE INDEX IF NOT EXISTS sentences_note ON sentences (note_id);
@@ -170,6 +171,23 @@ class RunStore:
 
     def plans(self) -> list[NotePlan]:
         return list(self.iter_records("plans"))
+
+    def plan_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM plans").fetchone()[0]
+
+    def iter_plans(self, page: int = 1000) -> Iterator[tuple[int, NotePlan]]:
+        """(seq, plan) in plan order, read a page at a time: the note phase holds one page, not the cohort
+        (each page is a finished query, so commits may interleave)."""
+        after = -1
+        while True:
+            rows = self.db.execute(
+                "SELECT seq, data FROM plans WHERE seq > ? ORDER BY seq LIMIT ?", (after, page)
+            ).fetchall()
+            for seq, data in rows:
+                yield seq, from_dict(NotePlan, json.loads(data))
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
 
     # -- units --------------------------------------------------------------------------------------
     def finished_units(self) -> set[str]:
