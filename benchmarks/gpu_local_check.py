@@ -6,8 +6,9 @@ directory with the bundled SmolLM2 tokenizer here, carry it, and run the pipelin
     python benchmarks/gpu_local_check.py --build .gpu_deps/tiny-llama          # on this machine
     python benchmarks/gpu_local_check.py --model .gpu_deps/tiny-llama --device cuda   # on the GPU machine
 
-A random model writes noise, so notes are rejected; the check is that generation runs batched on the device
-and the run finishes with its throughput in the manifest.
+The same directory serves ``benchmarks/gpu_vllm_check.py`` (``engine = "vllm"``: head_dim 64). A random model
+writes noise, so notes are rejected; the check is that generation runs batched on the device and the run
+finishes with its throughput in the manifest.
 """
 
 from __future__ import annotations
