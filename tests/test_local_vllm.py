@@ -146,6 +146,22 @@ def test_resources(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert LocalBackend(model_path=path, engine="vllm", num_gpus=4).num_gpus == 4
 
 
+def test_the_ray_executor_reserves_the_backends_gpus(fake_vllm: type[FakeLLM], tmp_path: Path, model_dir: Path) -> None:
+    from dualalign_core.config import load_config
+    from dualalign_core.plugins import get_registry
+    from dualalign_core.run.build import build_components
+    from dualalign_core.run.executor import executor_for
+
+    path = config(tmp_path, f'engine = "vllm", model_path = "{model_dir}", tensor_parallel_size = 2')
+    text = path.read_text().replace("[run]\n", '[run]\nexecutor = "ray"\n')
+    for ray, gpus in (("", 2.0), ("[ray]\nnum_gpus = 1\n", 1.0)):
+        path.write_text(text + ray)
+        cfg = load_config(path)
+        executor = executor_for(cfg, "run-id", None, build_components(cfg, get_registry()))
+        assert executor.num_gpus == gpus  # type: ignore[attr-defined]
+    assert not fake_vllm.made  # the driver builds the backend but starts no engine
+
+
 # -- the engine's plumbing against a stand-in vllm module ---------------------------------------------------
 class FakeTokenizer:
     chat_template = "stand-in"
