@@ -6,8 +6,9 @@ directory with the bundled SmolLM2 tokenizer here, carry it, and run the pipelin
     python benchmarks/gpu_local_check.py --build .gpu_deps/tiny-llama          # on this machine
     python benchmarks/gpu_local_check.py --model .gpu_deps/tiny-llama --device cuda   # on the GPU machine
 
-A random model writes noise, so notes are rejected; the check is that generation runs batched on the device
-and the run finishes with its throughput in the manifest.
+The same directory serves ``benchmarks/gpu_vllm_check.py`` (``engine = "vllm"``: head_dim 64). A random model
+writes noise, so notes are rejected; the check is that generation runs batched on the device and the run
+finishes with its throughput in the manifest.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ def build(out: Path) -> None:
     tok.save_pretrained(out)
     cfg = LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=128,
+        intermediate_size=256,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=2,  # head_dim 64: every vLLM attention backend supports it (gpu_vllm_check.py)
+        num_key_value_heads=1,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
         bos_token_id=tok.bos_token_id,

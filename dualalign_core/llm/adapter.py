@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dualalign_core.llm.backend import RUNTIME_DEFAULTS, LLMBackend
 from dualalign_core.llm.runtime import LLMRuntime, RuntimeStats
+
+if TYPE_CHECKING:
+    from dualalign_core.context import RunContext
 
 
 class BackendBound:
@@ -45,6 +48,12 @@ class BackendBound:
     def preflight(self) -> None:
         """The backend's checks before any work (its API key)."""
         self.backend.preflight()
+
+    async def open(self, ctx: RunContext) -> None:
+        """Open the backend (a local backend loads its engine here, once per process)."""
+        opener = getattr(self.backend, "open", None)
+        if callable(opener):
+            await opener(ctx)
 
     async def aclose(self) -> None:
         """Close the backend's clients (its connection pools)."""

@@ -10,5 +10,5 @@ __all__ = ["LocalBackend"]
 
 @hookimpl
 def register_llm_backends(register):
-    """Register the in-process transformers backend."""
+    """Register the in-process backend (transformers, or vLLM with ``engine = "vllm"``)."""
     register("local", LocalBackend)

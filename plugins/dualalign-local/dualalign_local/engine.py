@@ -1,15 +1,17 @@
 """Batched generation: several chat prompts, left-padded, in one ``generate()`` call.
 
-Sampling is per row: each prompt has its own temperature and its own seeded ``torch.Generator``, applied
-by a logits processor that leaves exactly one candidate token for the greedy step. A request's seed thus
-gives the same text whichever other prompts share its batch (up to floating-point noise from padding).
+:class:`Engine` is what the backend drives: :class:`TransformersEngine` here, ``VLLMEngine`` in
+:mod:`dualalign_local.vllm_engine`. Sampling with transformers is per row: each prompt has its own
+temperature and its own seeded ``torch.Generator``, applied by a logits processor that leaves exactly one
+candidate token for the greedy step. A request's seed thus gives the same text whichever other prompts share
+its batch (up to floating-point noise from padding).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import attrs
 from attrs import frozen
@@ -36,11 +38,51 @@ class BatchResult:
     seconds: float
 
 
-def render(loaded: LoadedModel, request: LLMRequest, prefix: str = "") -> str:
-    """The request as the model's chat template renders it, ready for the assistant's turn (which starts
+class Engine(Protocol):
+    """A loaded model that generates a batch of requests. ``groups_by_max_tokens``: the backend splits a
+    batch by ``max_tokens`` first (one forward loop serves one length); ``load_s``: seconds loading took."""
+
+    groups_by_max_tokens: ClassVar[bool]
+
+    @property
+    def load_s(self) -> float: ...
+
+    def generate(
+        self,
+        requests: Sequence[LLMRequest],
+        *,
+        top_p: float = 1.0,
+        repetition_penalty: float | None = None,
+        prefix: str = "",
+    ) -> BatchResult: ...
+
+
+@frozen
+class TransformersEngine:
+    """The transformers model in one left-padded ``generate()`` per batch."""
+
+    loaded: LoadedModel
+    groups_by_max_tokens: ClassVar[bool] = True
+
+    @property
+    def load_s(self) -> float:
+        return self.loaded.load_s
+
+    def generate(
+        self,
+        requests: Sequence[LLMRequest],
+        *,
+        top_p: float = 1.0,
+        repetition_penalty: float | None = None,
+        prefix: str = "",
+    ) -> BatchResult:
+        return generate(self.loaded, requests, top_p=top_p, repetition_penalty=repetition_penalty, prefix=prefix)
+
+
+def render(tok: Any, request: LLMRequest, prefix: str = "") -> str:
+    """The request as the tokenizer's chat template renders it, ready for the assistant's turn (which starts
     with ``prefix``, if given)."""
     messages = [{"role": m.role, "content": m.content} for m in request.messages]
-    tok = loaded.tokenizer
     if getattr(tok, "chat_template", None):
         return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + prefix
     # no template (a base model): plain role-prefixed turns
@@ -93,7 +135,7 @@ def generate(
     from transformers import LogitsProcessorList
 
     tok, model = loaded.tokenizer, loaded.model
-    prompts = [render(loaded, r, prefix) for r in requests]
+    prompts = [render(tok, r, prefix) for r in requests]
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
     width = enc["input_ids"].shape[1]
     limit = max(r.max_tokens for r in requests)

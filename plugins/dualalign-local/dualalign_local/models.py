@@ -151,10 +151,11 @@ def _dtype(dtype: str, device: str, torch: Any) -> Any:
     return getattr(torch, dtype)
 
 
-def stop_ids(tokenizer: Any, model: Any) -> tuple[int, ...]:
-    """Token ids that end a turn: the generation config's EOS ids, the tokenizer's EOS and known markers."""
+def stop_ids(tokenizer: Any, model: Any = None) -> tuple[int, ...]:
+    """Token ids that end a turn: the generation config's EOS ids (with a ``model``), the tokenizer's EOS and
+    known markers."""
     ids: list[int] = []
-    configured = getattr(model.generation_config, "eos_token_id", None)
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     ids.extend(configured if isinstance(configured, list) else [configured] if configured is not None else [])
     if tokenizer.eos_token_id is not None:
         ids.append(tokenizer.eos_token_id)
