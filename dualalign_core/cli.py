@@ -323,11 +323,12 @@ def merge(
 ) -> None:
     """Merge the shards of one run into one run directory and run its cohort filters (and their refill)."""
     from dualalign_core.progress import RunProgress
-    from dualalign_core.run.merge import merge_shards
+    from dualalign_core.run.merge import check_merge, merge_shards
 
     check_output(out_dir, kind="directory", option="--out")
+    checked = check_merge(shards, out_dir)
     with RunProgress(enabled=not quiet, console=console) as progress:
-        manifest = merge_shards(shards, out_dir, progress=progress.update)
+        manifest = merge_shards(checked, out_dir, progress=progress.update)
     failure = _summary(out_dir, manifest)
     if manifest["status"] == "stopped":  # the budget held back a cohort refill: resumable like any run
         console.print(

@@ -116,16 +116,20 @@ def check_new_run_dir(out: Path) -> None:
         raise BadInput("exists and is not empty; merge writes a new run directory", file=f"--out {out}")
 
 
+def check_merge(dirs: Sequence[Path], out: Path) -> list[ShardRun]:
+    """Everything a merge checks before it writes: ``out`` new, the shards those of one whole run."""
+    check_new_run_dir(out)
+    return check_shards([read_shard(Path(d)) for d in dirs])
+
+
 def merge_shards(
-    dirs: Sequence[Path],
+    shards: Sequence[ShardRun],
     out: Path,
     *,
     registry: Registry | None = None,
     progress: Callable[[Stats], None] | None = None,
 ) -> dict[str, Any]:
-    """Merge shard directories into the new run directory ``out``; returns its manifest."""
-    check_new_run_dir(out)
-    shards = check_shards([read_shard(Path(d)) for d in dirs])
+    """Merge checked shards (:func:`check_merge`) into the new run directory ``out``; returns its manifest."""
     with new_dir(out, "merge") as tmp:
         with RunStore(tmp) as store:
             for s in shards:
@@ -152,4 +156,4 @@ def merge_shards(
     return manifest
 
 
-__all__ = ["ShardRun", "check_new_run_dir", "check_shards", "merge_shards", "read_shard"]
+__all__ = ["ShardRun", "check_merge", "check_new_run_dir", "check_shards", "merge_shards", "read_shard"]
