@@ -137,6 +137,13 @@ def test_merge_refuses_a_missing_foreign_or_duplicate_shard_and_a_full_out(made,
     line = _refused("merge", str(one), str(two), str(copy), "--out", out, site=plugin_site)
     assert "1/2 given twice" in line and str(one) in line and str(copy) in line
 
+    failed = tmp_path / "failed"  # a failed unit is unfinished work: resume retries it
+    shutil.copytree(two, failed)
+    with sqlite3.connect(failed / "run.sqlite") as db:
+        db.execute("UPDATE units SET status='failed', error='boom' WHERE id=(SELECT MIN(id) FROM units)")
+    line = _refused("merge", str(one), str(failed), "--out", out, site=plugin_site)
+    assert str(failed) in line and "incomplete: 1 of" in line and "--resume --shard 2/2" in line
+
     line = _refused("merge", str(one), str(tmp_path / "nothing"), "--out", out, site=plugin_site)
     assert str(tmp_path / "nothing") in line
 
