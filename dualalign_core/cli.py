@@ -319,6 +319,9 @@ def print_fidelity(fidelity: dict[str, Any]) -> None:
 def merge(
     shards: list[Path] = typer.Argument(..., help="Shard run directories (dualalign run --shard K/N), all N."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="New run directory."),
+    max_cost: float | None = typer.Option(
+        None, "--max-cost", min=0, help="The merged run's budget, all shards' spend included (default: shard 1's)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Merge the shards of one run into one run directory and run its cohort filters (and their refill)."""
@@ -328,7 +331,7 @@ def merge(
     check_output(out_dir, kind="directory", option="--out")
     checked = check_merge(shards, out_dir)
     with RunProgress(enabled=not quiet, console=console) as progress:
-        manifest = merge_shards(checked, out_dir, progress=progress.update)
+        manifest = merge_shards(checked, out_dir, progress=progress.update, max_cost_usd=max_cost)
     failure = _summary(out_dir, manifest)
     if manifest["status"] == "stopped":  # the budget held back a cohort refill: resumable like any run
         console.print(

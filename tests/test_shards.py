@@ -179,3 +179,16 @@ def test_a_stopped_shard_is_refused_then_resumed_with_its_spec_and_merged(made, 
     assert _manifest(two)["status"] == "finished"
     _ok("merge", str(two), str(one), "--out", str(tmp_path / "merged"), site=plugin_site)
     assert _export(tmp_path / "merged", tmp_path / "export", plugin_site) == made["reference"]
+
+
+def test_a_merge_its_budget_stops_is_kept_and_resumes_like_any_run(made, plugin_site, tmp_path):
+    one, two = made["shards"]
+    merged = tmp_path / "merged"
+    stopped = dualalign(
+        "merge", str(one), str(two), "--out", str(merged), "--max-cost", "0", "--quiet", site=plugin_site
+    )
+    assert stopped.returncode == 1 and "--max-cost" in stopped.stderr, stopped.stderr
+    assert _manifest(merged)["status"] == "stopped"  # the cohort refill waits for a raised budget
+    _ok("run", "--resume", "--out", str(merged), "--max-cost", "10", site=plugin_site)
+    assert _manifest(merged)["status"] == "finished"
+    assert _export(merged, tmp_path / "export", plugin_site) == made["reference"]

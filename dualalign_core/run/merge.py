@@ -128,8 +128,10 @@ def merge_shards(
     *,
     registry: Registry | None = None,
     progress: Callable[[Stats], None] | None = None,
+    max_cost_usd: float | None = None,
 ) -> dict[str, Any]:
-    """Merge checked shards (:func:`check_merge`) into the new run directory ``out``; returns its manifest."""
+    """Merge checked shards (:func:`check_merge`) into the new run directory ``out``; returns its manifest.
+    The merged run's cost budget is ``max_cost_usd`` if given, else shard 1's, against every shard's spend."""
     with new_dir(out, "merge") as tmp:
         with RunStore(tmp) as store:
             for s in shards:
@@ -143,6 +145,7 @@ def merge_shards(
         config, _ = stored_run(tmp, str(shards[0].dir))
         if config is None:
             raise BadInput("holds no config", file=str(shards[0].dir))
+        config = config.override(max_cost_usd=max_cost_usd)
         pipeline = Pipeline(config, tmp, registry=registry, resume=True, progress=progress)
         try:
             manifest = pipeline.run()  # no unfinished note: the cohort phase only
