@@ -142,7 +142,7 @@ def merge_shards(
             llm = add_llm_stats(llm, s.manifest.get("llm") or {})
         started = min((s.manifest["started_at"] for s in shards if s.manifest.get("started_at")), default=None)
         write_json_atomic(tmp / MANIFEST, {"llm": llm} | ({"started_at": started} if started else {}))
-        config, _ = stored_run(tmp, str(shards[0].dir))
+        config, _ = stored_run(tmp, shards[0].manifest.get("config_path") or str(shards[0].dir))
         if config is None:
             raise BadInput("holds no config", file=str(shards[0].dir))
         config = config.override(max_cost_usd=max_cost_usd)
