@@ -192,3 +192,13 @@ def test_a_merge_its_budget_stops_is_kept_and_resumes_like_any_run(made, plugin_
     _ok("run", "--resume", "--out", str(merged), "--max-cost", "10", site=plugin_site)
     assert _manifest(merged)["status"] == "finished"
     assert _export(merged, tmp_path / "export", plugin_site) == made["reference"]
+
+
+def test_resume_without_shard_continues_the_directory_s_shard(made, plugin_site, tmp_path):
+    shard = tmp_path / "one"
+    args = ("run", str(made["cfg"]), "--shard", "1/2", "--out", str(shard), "--max-cost", "0.002", "--quiet")
+    assert dualalign(*args, site=plugin_site).returncode == 1
+    _ok("run", "--resume", "--out", str(shard), "--max-cost", "10", site=plugin_site)  # no CONFIG, no --shard
+    m = _manifest(shard)
+    assert m["shard"] == {"index": 1, "count": 2} and m["status"] == "finished"
+    assert m["counts"]["units"] == _manifest(made["shards"][0])["counts"]["units"]  # shard 1's notes only
