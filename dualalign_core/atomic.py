@@ -5,6 +5,7 @@
   renamed into place. An existing target is replaced only when it is empty or carries our marker
   (:data:`MARKER`) of the same kind and holds nothing beyond what that marker lists. Never the run
   directory, a directory holding or above a run, the current directory or one above it, or a file.
+- :func:`new_dir`: the same temp sibling, renamed onto an absent or empty target only (a merged run).
 
 Temp siblings are removed on any failure (``KeyboardInterrupt`` included); a killed process (SIGKILL) leaves
 one behind, which the next write to the same target removes (its marker names a process that is gone).
@@ -207,6 +208,30 @@ def clean_stale(target: Path) -> list[Path]:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
     return removed
+
+
+@contextmanager
+def new_dir(out: str | Path, kind: str, *, field: str | None = "--out") -> Iterator[Path]:
+    """Build a new directory in a temp sibling (yielded, marked with this process so a killed build is cleaned
+    up by the next) and rename it onto ``out``, which must be absent or empty, when the block succeeds."""
+    target = Path(out).resolve()
+    parent = writable_parent(target, field)
+    clean_stale(target)
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX))
+    except OSError as exc:
+        raise _bad(Path(out), f"cannot write here: {exc.strerror or exc}", field) from None
+    try:
+        _write_marker(tmp, kind, pid=os.getpid(), host=socket.gethostname())
+        yield tmp
+        (tmp / MARKER).unlink()
+        os.chmod(tmp, 0o755)
+        if target.is_dir() and any(target.iterdir()):
+            raise _bad(Path(out), "is no longer empty; choose a new directory", field)
+        os.replace(tmp, target)  # onto nothing, or onto an empty directory
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @contextmanager

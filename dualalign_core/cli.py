@@ -191,10 +191,16 @@ def run(
         None, "--ray-address", help="Ray cluster to join (with --executor ray); unset: a local Ray runtime."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    shard: str | None = typer.Option(
+        None, "--shard", help="K/N: plan the whole cohort, make shard K's patients only (see `merge`)."
+    ),
 ) -> None:
     """Sample personas and plans, generate, filter, annotate and store notes."""
     from dualalign_core.progress import RunProgress
     from dualalign_core.run.pipeline import Pipeline
+    from dualalign_core.run.shard import ShardSpec
+
+    spec = ShardSpec.parse(shard) if shard is not None else None
 
     cfg, run_dir = _load(
         config,
@@ -209,7 +215,7 @@ def run(
         ray_address=ray_address,
     )
     check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
-    pipeline = Pipeline(cfg, run_dir, resume=resume)
+    pipeline = Pipeline(cfg, run_dir, resume=resume, shard=spec)
     try:
         with RunProgress(enabled=not quiet, console=console) as progress:
             pipeline.progress = progress.update
@@ -307,6 +313,36 @@ def print_fidelity(fidelity: dict[str, Any]) -> None:
         table.add_row(row["metric"], row["key"], str(t), str(m), f"{row['distance']}{unit}")
     out.print(table)
     out.print(fidelity["summary"])
+
+
+@app.command()
+def merge(
+    shards: list[Path] = typer.Argument(..., help="Shard run directories (dualalign run --shard K/N), all N."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="New run directory."),
+    max_cost: float | None = typer.Option(
+        None, "--max-cost", min=0, help="The merged run's budget, all shards' spend included (default: shard 1's)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Merge the shards of one run into one run directory and run its cohort filters (and their refill)."""
+    from dualalign_core.progress import RunProgress
+    from dualalign_core.run.merge import check_merge, merge_shards
+
+    check_output(out_dir, kind="directory", option="--out")
+    checked = check_merge(shards, out_dir)
+    with RunProgress(enabled=not quiet, console=console) as progress:
+        manifest = merge_shards(checked, out_dir, progress=progress.update, max_cost_usd=max_cost)
+    failure = _summary(out_dir, manifest)
+    if manifest["status"] == "stopped":  # the budget held back a cohort refill: resumable like any run
+        console.print(
+            f"{manifest['stop_reason']} (dualalign run --resume --out {out_dir} --max-cost USD)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    if manifest["status"] == "finished_with_failures":
+        raise RunFailed(failure or "some notes failed")
 
 
 @app.command()

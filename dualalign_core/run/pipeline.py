@@ -26,6 +26,7 @@ from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, re
 from dualalign_core.run.note import NoteMaker, rejection
 from dualalign_core.run.plan import plan_cohort
 from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
+from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
 from dualalign_core.run.view import load_bundles
@@ -43,6 +44,7 @@ class Pipeline:
         resume: bool = False,
         executor: Executor | None = None,
         progress: Callable[[Stats], None] | None = None,
+        shard: ShardSpec | None = None,
     ):
         self.registry = registry or get_registry()
         self.run_dir = Path(run_dir)
@@ -50,6 +52,7 @@ class Pipeline:
         self.progress = progress
         self.store: RunStore | None = None
         self.config, stored_run_id = reconcile(config, self.run_dir, resume=resume)
+        self.shard = resolve_shard(self.run_dir, shard)  # a shard makes its patients' notes, no cohort filter
         self.components = build_components(self.config, self.registry)
         self.pipeline = resolved_pipeline(self.components)
         if stored_run_id is not None:
@@ -94,20 +97,17 @@ class Pipeline:
     ) -> dict[str, Any]:
         """Sample and store personas and plans unless the store has them; returns the manifest."""
         fresh = self.store is None and not (self.run_dir / DB_NAME).exists()
-        sampled, meta = None, {}
+        sampled, meta = None, manifest_fields(self.shard)  # a shard records its spec with its plans
         if fresh:  # sample (and measure) before the store exists: a failure here leaves nothing behind
             sampled = self.sample()
-            meta = {"fidelity": fidelity(*sampled)} if fidelity is not None else {}
+            meta |= {"fidelity": fidelity(*sampled)} if fidelity is not None else {}
         store = self._open()
         if not store.has_plans():
             personas, plans = sampled or self.sample()
             if fidelity is not None and "fidelity" not in meta:
                 meta["fidelity"] = fidelity(personas, plans)
-            store.put_plans(
-                personas,
-                plans,
-                {"config": self.config.to_dict(), "run_id": self.run_id, "pipeline": self.pipeline, **meta},
-            )
+            meta |= {"config": self.config.to_dict(), "run_id": self.run_id, "pipeline": self.pipeline}
+            store.put_plans(personas, plans, meta)
         return self.write_manifest(status="planned" if not store.finished_units() else "running")
 
     # -- manifest -----------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ class Pipeline:
             self.registry,
             counts=store.counts(),
             fidelity=store.get_meta("fidelity"),
-            **fields,
+            **(manifest_fields(self.shard) | fields),
         )
         write_json_atomic(self.run_dir / MANIFEST, manifest)
         return manifest
@@ -158,10 +158,11 @@ class Pipeline:
         manifest = self.write_manifest(resumes=resumes_of(self.run_dir) + (1 if resumed and self.resume else 0))
         personas = {p.id: p for p in store.personas()}
         finished = store.finished_units()
-        planned = store.plan_count()
+        mine = self.shard.persona_ids(list(personas.values())) if self.shard else None  # None: every patient
+        planned = store.plan_count(mine)
         units = (  # streamed from the store: the driver's memory does not grow with the cohort
             WorkUnit(seq, plan, personas[plan.persona_id])
-            for seq, plan in store.iter_plans()
+            for seq, plan in store.iter_plans(mine)
             if plan.id not in finished
         )
         st = self.stats = Stats.of(store, planned)
@@ -275,7 +276,7 @@ class Pipeline:
 
     def run_cohort_filters(self) -> set[str]:
         """Run cohort-stage filters over accepted notes in plan order; replaces earlier cohort verdicts."""
-        cohort = [f for f in self.components.filters if f.stage == "cohort"]
+        cohort = [f for f in self.components.filters if f.stage == "cohort" and self.shard is None]  # shard: merge
         store = self._open()
         if not cohort:
             store.replace_cohort_rejections([])

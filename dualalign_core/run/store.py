@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,16 +172,19 @@ class RunStore:
     def plans(self) -> list[NotePlan]:
         return list(self.iter_records("plans"))
 
-    def plan_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM plans").fetchone()[0]
+    def plan_count(self, personas: Collection[str] | None = None) -> int:
+        """Plans stored (of ``personas`` only, if given: a shard's patients)."""
+        where, params = _of_personas(personas)
+        return self.db.execute(f"SELECT COUNT(*) FROM plans WHERE {where}", params).fetchone()[0]
 
-    def iter_plans(self, page: int = 1000) -> Iterator[tuple[int, NotePlan]]:
+    def iter_plans(self, personas: Collection[str] | None = None, page: int = 1000) -> Iterator[tuple[int, NotePlan]]:
         """(seq, plan) in plan order, read a page at a time: the note phase holds one page, not the cohort
-        (each page is a finished query, so commits may interleave)."""
+        (each page is a finished query, so commits may interleave); of ``personas`` only, if given."""
         after = -1
+        where, params = _of_personas(personas)
         while True:
             rows = self.db.execute(
-                "SELECT seq, data FROM plans WHERE seq > ? ORDER BY seq LIMIT ?", (after, page)
+                f"SELECT seq, data FROM plans WHERE seq > ? AND {where} ORDER BY seq LIMIT ?", (after, *params, page)
             ).fetchall()
             for seq, data in rows:
                 yield seq, from_dict(NotePlan, json.loads(data))
@@ -362,6 +365,24 @@ class RunStore:
         ).fetchone()
         return {"input_tokens": tin, "output_tokens": tout, "cost_usd": cost, "regenerations": attempts, "units": units}
 
+    def absorb(self, other: RunStore, *, plans: bool = False, skip_meta: Sequence[str] = ()) -> None:
+        """Copy another store's work into this one in one transaction: units with their notes, sentences, labels
+        and ledger entries, the reply cache and the spend ledger; with ``plans`` also its personas, plans and
+        meta (but ``skip_meta``). Rows this store already has (a shared cache key) are kept."""
+        tables = (("meta", "personas", "plans") if plans else ()) + _WORK_TABLES
+        with self._tx():
+            for table in tables:
+                cols = [r[1] for r in self.db.execute(f"PRAGMA table_info({table})")]
+                cols = [c for c in cols if (table, c) != ("llm_spend", "id")]  # a ledger row gets a new id here
+                names = ", ".join(cols)
+                order = " ORDER BY id" if table == "llm_spend" else ""
+                rows: Iterable[Any] = other.db.execute(f"SELECT {names} FROM {table}{order}")
+                if table == "meta":
+                    rows = (r for r in rows if r[cols.index("key")] not in skip_meta)
+                self.db.executemany(
+                    f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({', '.join('?' * len(cols))})", rows
+                )
+
     def reset_job(self) -> None:
         """Forget every unit and meta key (a different job reuses the directory); the reply cache stays."""
         with self._tx():
@@ -492,6 +513,15 @@ class RunStore:
 def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
+
+def _of_personas(personas: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    """SQL condition and parameters: a plan of one of ``personas`` (any plan for ``None``)."""
+    if personas is None:
+        return "1", ()
+    return "persona_id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(personas)),)
+
+
+_WORK_TABLES = ("units", "notes", "sentences", "labels", "rejections", "llm_cache", "llm_spend")
 
 _CURRENT = "attempt = COALESCE((SELECT u.attempt FROM units u WHERE u.id = rejections.record_id), 0)"
 
