@@ -210,17 +210,22 @@ def clean_stale(target: Path) -> list[Path]:
     return removed
 
 
+def _temp_sibling(target: Path, out: Path, field: str | None) -> Path:
+    """A fresh temp directory beside ``target`` (stale ones of killed builds cleaned first)."""
+    parent = writable_parent(target, field)
+    clean_stale(target)
+    try:
+        return Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX))
+    except OSError as exc:
+        raise _bad(out, f"cannot write here: {exc.strerror or exc}", field) from None
+
+
 @contextmanager
 def new_dir(out: str | Path, kind: str, *, field: str | None = "--out") -> Iterator[Path]:
     """Build a new directory in a temp sibling (yielded, marked with this process so a killed build is cleaned
     up by the next) and rename it onto ``out``, which must be absent or empty, when the block succeeds."""
     target = Path(out).resolve()
-    parent = writable_parent(target, field)
-    clean_stale(target)
-    try:
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX))
-    except OSError as exc:
-        raise _bad(Path(out), f"cannot write here: {exc.strerror or exc}", field) from None
+    tmp = _temp_sibling(target, Path(out), field)
     try:
         _write_marker(tmp, kind, pid=os.getpid(), host=socket.gethostname())
         yield tmp
@@ -244,12 +249,7 @@ def replace_dir(
     must not be or contain. The result carries :data:`MARKER` listing its top-level entries.
     """
     target = check_dir_target(out, kind, protect=protect, field=field)
-    parent = writable_parent(target, field)
-    clean_stale(target)
-    try:
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX))
-    except OSError as exc:
-        raise _bad(Path(out), f"cannot write here: {exc.strerror or exc}", field) from None
+    tmp = _temp_sibling(target, Path(out), field)
     aside: Path | None = None
     try:
         _write_marker(tmp, kind, pid=os.getpid(), host=socket.gethostname())
@@ -258,7 +258,7 @@ def replace_dir(
         os.chmod(tmp, 0o755)
         if target.exists():
             check_dir_target(out, kind, protect=protect, field=field)  # still ours, just before replacing
-            aside = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX))
+            aside = Path(tempfile.mkdtemp(dir=tmp.parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX))
             os.replace(target, aside)  # onto the empty dir we just made
         os.replace(tmp, target)
     except BaseException:

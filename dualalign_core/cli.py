@@ -224,8 +224,13 @@ def run(
         raise Interrupted(f"the run is saved; continue it with: dualalign run --resume --out {run_dir}") from None
     except ComponentError as exc:  # Pipeline.run marked the manifest "failed"
         raise RunFailed(str(exc)) from exc
+    _finish(run_dir, manifest)
+
+
+def _finish(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Print the run's summary; exit 1 when the budget stopped it or notes failed (both resumable)."""
     failure = _summary(run_dir, manifest)
-    if manifest["status"] == "stopped":  # the budget held back unfinished work: not a success
+    if manifest["status"] == "stopped":  # the budget held back unfinished work (or a cohort refill)
         console.print(
             f"{manifest['stop_reason']} (dualalign run --resume --out {run_dir} --max-cost USD)",
             markup=False,
@@ -332,17 +337,7 @@ def merge(
     checked = check_merge(shards, out_dir)
     with RunProgress(enabled=not quiet, console=console) as progress:
         manifest = merge_shards(checked, out_dir, progress=progress.update, max_cost_usd=max_cost)
-    failure = _summary(out_dir, manifest)
-    if manifest["status"] == "stopped":  # the budget held back a cohort refill: resumable like any run
-        console.print(
-            f"{manifest['stop_reason']} (dualalign run --resume --out {out_dir} --max-cost USD)",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(1)
-    if manifest["status"] == "finished_with_failures":
-        raise RunFailed(failure or "some notes failed")
+    _finish(out_dir, manifest)
 
 
 @app.command()
