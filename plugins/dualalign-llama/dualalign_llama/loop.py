@@ -92,6 +92,55 @@ def head_names(model: Any, fresh: Sequence[str]) -> set[str]:
     return out
 
 
+def probe(
+    model: Any,
+    ids: Sequence[Sequence[int]],
+    y: np.ndarray,
+    weight: torch.Tensor,
+    example_weight: np.ndarray,
+    s: LoraSettings,
+    tokenizer: Any,
+    device: torch.device,
+    bf16: bool,
+) -> dict[str, Any] | None:
+    """Linear probing before fine-tuning (LP-FT): the head alone learns on the frozen encoder's pooled
+    features (computed once), so fine-tuning starts from a head that already fits and moves the encoder less
+    (Kumar et al. 2022: fine-tuning with a fresh head distorts pretrained features and transfers worse).
+    Mean-pooled classifiers only; ``probe_steps`` = 0 skips it."""
+    if not isinstance(model, M.MeanPooled) or not s.probe_steps or not len(y):
+        return None
+    t0 = time.perf_counter()
+    model.eval()
+    feats = torch.empty(len(ids), model.score.in_features)
+    with torch.no_grad():
+        for batch in length_grouped_batches([len(x) for x in ids], 64, np.random.default_rng(s.seed)):
+            inputs = collate([ids[j] for j in batch], tokenizer.pad_token_id, device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                feats[batch] = model.pooled(inputs["input_ids"], inputs["attention_mask"]).float().cpu()
+    feats = feats.to(device)
+    target = torch.tensor(y, device=device)
+    w_all = weight.to(device)[target] * torch.tensor(example_weight, device=device)
+    opt = torch.optim.AdamW(model.score.parameters(), lr=s.probe_lr, weight_decay=s.weight_decay)
+    gen = torch.Generator().manual_seed(s.seed)
+    losses = []
+    for _ in range(s.probe_steps):
+        pick = torch.randint(0, len(y), (min(64, len(y)),), generator=gen).to(device)
+        per = torch.nn.functional.cross_entropy(model.score(feats[pick]), target[pick], reduction="none")
+        loss = (per * w_all[pick]).sum() / w_all[pick].sum().clamp_min(1e-8)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.train()
+    k = max(1, len(losses) // 10)
+    return {
+        "steps": s.probe_steps,
+        "loss_first": round(float(np.mean(losses[:k])), 5),
+        "loss_last": round(float(np.mean(losses[-k:])), 5),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
 def warn(message: str) -> None:
     print(f"WARNING: {message}", file=sys.stderr, flush=True)
 
@@ -113,8 +162,9 @@ def fit(
     bf16 = M.use_bf16(s.bf16, device)
     tokenizer = M.load_tokenizer(s.model)
     full = s.method == "full"
+    pooling = M.pooling_of(s.model, s.pooling)
     base, fresh = M.load_base(
-        s.model, labels, tokenizer.pad_token_id, torch.bfloat16 if bf16 and not full else torch.float32
+        s.model, labels, tokenizer.pad_token_id, torch.bfloat16 if bf16 and not full else torch.float32, pooling
     )
     if full:
         model = base
@@ -143,6 +193,7 @@ def fit(
         per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
         return (per * w).sum() / w.sum().clamp_min(1e-8)
 
+    probed = probe(model, ids, y, weight, example_weight, s, tokenizer, device, bf16)
     micro = min(s.micro_batch_size, s.batch_size)
     accum = max(1, math.ceil(s.batch_size / (micro * world)))  # effective batch = micro x accum x world
     micro_batches = math.ceil(len(train) / micro)
@@ -259,6 +310,7 @@ def fit(
         "method": s.method,
         "labels": labels,
         "max_length": s.max_length,
+        "pooling": pooling,
         "bf16": "on" if bf16 else "off",
         "modules_to_save": fresh,
         "settings": {k: v for k, v in _settings(s).items() if k != "model"},
@@ -272,6 +324,8 @@ def fit(
     trainable = sum(p.numel() for p in params)
     summary = {
         "method": s.method,
+        "pooling": pooling,
+        "probe": probed,
         "epochs_planned": epochs,
         "warnings": notes,
         "steps": step,

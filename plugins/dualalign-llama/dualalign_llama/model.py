@@ -1,5 +1,6 @@
 """Model plumbing: checkpoints (directories, hub ids, GGUF files, the bundled SmolLM2), tokenizer with a pad
-token, LoRA wrapping with the head in ``modules_to_save``, save/load of LoRA and fully fine-tuned models."""
+token, the classifier (an encoder read by masked mean pooling, or transformers' sequence classifier), LoRA
+wrapping with the head trained in full, save/load of LoRA and fully fine-tuned models."""
 
 from __future__ import annotations
 
@@ -18,6 +19,24 @@ from dualalign_llama.batching import collate, length_sorted_batches
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft x transformers 5 noise
 
 CONFIG = "lora.json"
+HEAD = "head.safetensors"  # the mean-pooled classifier's linear head, beside its encoder (adapter or model)
+# encoder families read by masked mean pooling (sentence-embedding checkpoints are trained for it; their [CLS]
+# pooler is absent or untrained); every other architecture uses transformers' sequence-classification head
+MEAN_POOLED = frozenset(
+    {
+        "bert",
+        "roberta",
+        "xlm-roberta",
+        "mpnet",
+        "distilbert",
+        "deberta",
+        "deberta-v2",
+        "electra",
+        "albert",
+        "camembert",
+        "modernbert",
+    }
+)
 ADAPTER = "adapter"
 FULL = "model"
 TOKENIZER = "tokenizer"
@@ -81,14 +100,71 @@ def load_tokenizer(path: str) -> Any:
     return tok
 
 
-def load_base(path: str, labels: Sequence[str], pad_token_id: int, dtype: torch.dtype) -> tuple[Any, list[str]]:
+class MeanPooled(torch.nn.Module):
+    """An encoder read by masked mean pooling, then dropout and a linear head (``score``): the pooling a
+    sentence-embedding checkpoint (MiniLM, MPNet) was trained for, so the head starts from its sentence space.
+    Measured on the realistic dev set (README, "Classifiers"), this transfers from offline data far better
+    than a fresh [CLS] pooler."""
+
+    def __init__(self, encoder: Any, n_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = torch.nn.Dropout(dropout)
+        self.score = torch.nn.Linear(encoder.config.hidden_size, n_labels)
+        self.config = encoder.config
+        self.config.num_labels = n_labels
+
+    def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> Any:
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        return SequenceClassifierOutput(logits=self.score(self.dropout(self.pooled(input_ids, attention_mask))))
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """The encoder (its adapter, under LoRA) as transformers/peft save it, and the head beside it."""
+        from safetensors.torch import save_file
+
+        self.encoder.save_pretrained(path)
+        save_file({k: v.detach().float().contiguous() for k, v in self.score.state_dict().items()}, Path(path) / HEAD)
+
+    def load_head(self, path: str | Path) -> None:
+        from safetensors.torch import load_file
+
+        self.score.load_state_dict(load_file(str(Path(path) / HEAD)))
+
+
+def pooling_of(path: str, pooling: str = "auto") -> str:
+    """``mean`` or ``head`` (transformers' own): ``auto`` means mean pooling for encoder families."""
+    if pooling != "auto":
+        return pooling
+    if path.lower() == SMOLLM2 or path.endswith(".gguf"):
+        return "head"
+    from transformers import AutoConfig
+
+    where, extra = resolve(path)
+    return "mean" if AutoConfig.from_pretrained(where, **extra).model_type in MEAN_POOLED else "head"
+
+
+def load_base(
+    path: str, labels: Sequence[str], pad_token_id: int, dtype: torch.dtype, pooling: str = "head"
+) -> tuple[Any, list[str]]:
     """The base checkpoint as a sequence classifier, and the modules it had to initialise (head, pooler...)."""
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the load report lists the fresh head as "missing": expected here
     hf_logging.disable_progress_bar()
     where, extra = resolve(path)
+    if pooling == "mean":
+        try:  # BERT-like encoders build a [CLS] pooler this head never reads
+            encoder = AutoModel.from_pretrained(where, **extra, dtype=dtype, add_pooling_layer=False)
+        except TypeError:
+            encoder = AutoModel.from_pretrained(where, **extra, dtype=dtype)
+        return MeanPooled(encoder, len(labels)), ["score"]
     model, info = AutoModelForSequenceClassification.from_pretrained(
         where,
         **extra,
@@ -109,6 +185,19 @@ def wrap_lora(
     """LoRA adapters on the attention projections; every freshly initialised module (the classification
     head, and e.g. a pooler a sentence-embedding checkpoint lacks) is trained and saved in full."""
     from peft import LoraConfig, TaskType, get_peft_model
+
+    if isinstance(model, MeanPooled):  # adapters on the encoder; the head stays a plain trainable module
+        model.encoder = get_peft_model(
+            model.encoder,
+            LoraConfig(
+                task_type=TaskType.FEATURE_EXTRACTION,
+                r=r,
+                lora_alpha=alpha,
+                lora_dropout=dropout,
+                target_modules=list(target_modules) if target_modules else None,
+            ),
+        )
+        return model
 
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
@@ -166,14 +255,20 @@ class SavedClassifier:
         dev = pick_device(device)
         bf16 = use_bf16(meta.get("bf16", "auto"), dev)
         tokenizer = load_tokenizer(str(model_dir / TOKENIZER))
+        pooling = meta.get("pooling", "head")
         if meta.get("method") == "full":
-            model, _ = load_base(str(model_dir / FULL), meta["labels"], tokenizer.pad_token_id, torch.float32)
+            model, _ = load_base(str(model_dir / FULL), meta["labels"], tokenizer.pad_token_id, torch.float32, pooling)
+            if isinstance(model, MeanPooled):
+                model.load_head(model_dir / FULL)
             return cls(model.to(dev), tokenizer, meta, dev, bf16)
         from peft import PeftModel
 
-        base, _ = load_base(
-            meta["base_model"], meta["labels"], tokenizer.pad_token_id, torch.bfloat16 if bf16 else torch.float32
-        )
+        dtype = torch.bfloat16 if bf16 else torch.float32
+        base, _ = load_base(meta["base_model"], meta["labels"], tokenizer.pad_token_id, dtype, pooling)
+        if isinstance(base, MeanPooled):
+            base.encoder = PeftModel.from_pretrained(base.encoder, model_dir / ADAPTER)
+            base.load_head(model_dir / ADAPTER)
+            return cls(base.to(dev), tokenizer, meta, dev, bf16)
         model = PeftModel.from_pretrained(base, model_dir / ADAPTER).to(dev)
         return cls(model, tokenizer, meta, dev, bf16)
 

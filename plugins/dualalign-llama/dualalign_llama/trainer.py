@@ -50,6 +50,9 @@ class LoraSettings:
     seed: int = 0
     log_every: int = 1
     stall_ratio: float = 0.95  # warn when late first-epoch loss > stall_ratio x early first-epoch loss
+    pooling: str = "auto"  # mean (encoders: masked mean pooling + linear head) | head (transformers') | auto
+    probe_steps: int = 400  # LP-FT: head-only steps on frozen pooled features before fine-tuning (mean pooling)
+    probe_lr: float = 1e-2
     # (on small data: the first epochs until twice the warmup steps have run)
 
 
@@ -81,6 +84,9 @@ def options_schema(**defaults: Any) -> dict[str, Any]:
         "seed": {"type": "integer", "minimum": 0},
         "log_every": {"type": "integer", "minimum": 1},
         "stall_ratio": {"type": "number", "exclusiveMinimum": 0},
+        "pooling": {"enum": ["auto", "mean", "head"]},
+        "probe_steps": {"type": "integer", "minimum": 0},
+        "probe_lr": {"type": "number", "exclusiveMinimum": 0},
     }
     fields = {a.name: a.default for a in attrs.fields(LoraSettings) if a.default is not attrs.NOTHING}
     for key, value in {**fields, **defaults}.items():
