@@ -80,6 +80,11 @@ def train(
         1.0, "--synthetic-weight", min=0.0, help="Loss weight of a synthetic sentence (gold weighs 1)."
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Split and training seed."),
+    binary_via: str = typer.Option(
+        "labels",
+        "--binary-via",
+        help="Binary task: learn the pack's labels and answer symptom-or-not (labels), or learn binary labels.",
+    ),
     option: list[str] = typer.Option([], "--option", help="Trainer option KEY=VALUE (e.g. lr=1e-4), repeatable."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -100,6 +105,7 @@ def train(
         seed=seed,
         disease=disease,
         mixing=mixing,
+        binary_via=binary_via,
     )
     if as_json:
         out.print_json(json.dumps(result))

@@ -266,8 +266,13 @@ def test_gguf_checkpoint_trains_through_cli_and_reloads(tiny_gguf: Path, run_dir
     assert res.exit_code == 0, res.output
     meta = json.loads((model_dir / "lora.json").read_text())
     assert meta["base_model"] == str(tiny_gguf.resolve()) and meta["modules_to_save"] == ["score"]
-    loaded = LoraTrainer.load(model_dir)
-    assert loaded.predict(["Patient forgets keys."])[0] in ("none", "symptom")
+    from dualalign_core.training import load_model
+
+    inner = LoraTrainer.load(model_dir)  # trained on the pack's labels (binary_via "labels", the default) ...
+    assert set(inner.labels) > {"none", "cognitive_impairment"}
+    loaded, about = load_model(model_dir)  # ... and answering the binary task
+    assert about["task"] == "binary" and about["trained_labels"] == list(inner.labels)
+    assert loaded.labels == ("none", "symptom") and loaded.predict(["Patient forgets keys."])[0] in loaded.labels
 
 
 def test_smollm2_name_resolves_to_the_bundled_gguf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -605,3 +610,60 @@ def test_classifier_annotator_batches_across_notes(tiny: Path, run_dir: Path, tm
     rows, _ = asyncio.run(annotate_records(records, annotator, ctx))
     assert len(rows) == 60 and {r["label"] for r in rows} <= {"none", "symptom"}
     assert annotator.batches <= 3  # 20 notes in flight share prediction calls
+
+
+class _Fixed:
+    """A classifier over the pack's labels with fixed logits (the collapse's arithmetic by hand)."""
+
+    labels = ("none", "cognitive_impairment", "notice_by_others")
+
+    def logits(self, texts, batch_size=32):
+        return np.log(np.array([[0.4, 0.3, 0.3], [0.7, 0.2, 0.1]] * len(texts))[: len(texts)])
+
+    def predict(self, texts):
+        return [self.labels[i] for i in self.logits(texts).argmax(axis=1)]
+
+
+def test_binary_collapse_sums_the_symptom_labels() -> None:
+    from dualalign_core.training.collapse import Collapsed
+
+    model = Collapsed(_Fixed(), "none", "symptom")
+    # row 0: "none" is the single most likely label (0.4), but the symptom labels together are 0.6
+    assert _Fixed().predict(["a", "b"]) == ["none", "none"]
+    assert model.predict(["a", "b"]) == ["symptom", "none"]
+    assert np.allclose(np.exp(model.logits(["a", "b"])), [[0.4, 0.6], [0.7, 0.3]], atol=1e-6)
+
+
+@pytest.mark.parametrize("via", ["labels", "binary"])
+def test_binary_via_through_the_cli(via: str, tiny: Path, run_dir: Path, tmp_path: Path) -> None:
+    """``--binary-via labels`` (default) trains on the pack's labels and answers binary; ``binary`` learns
+    binary labels; either way evaluate and the test split score the binary task."""
+    res = runner.invoke(
+        app,
+        ["train", str(run_dir), "--task", "binary", "--model", str(tiny), "--out", str(tmp_path / "m"),
+         "--binary-via", via, "--option", "min_steps=2", "--option", "epochs=1", "--json"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "m" / "dualalign-model.json").read_text())
+    assert meta["labels"] == ["none", "symptom"]
+    trained = json.loads((tmp_path / "m" / "lora.json").read_text())["labels"]
+    if via == "labels":
+        assert meta["trained_labels"] == trained and len(trained) == 6
+    else:
+        assert meta["trained_labels"] is None and trained == ["none", "symptom"]
+    from dualalign_core.training import load_model
+
+    model, _ = load_model(tmp_path / "m")
+    assert model.labels == ("none", "symptom") and set(model.predict(["Wife says he repeats himself."])) <= {
+        "none",
+        "symptom",
+    }
+
+
+def test_bad_binary_via_is_exit_2(run_dir: Path, tmp_path: Path, tiny: Path) -> None:
+    res = runner.invoke(
+        app,
+        ["train", str(run_dir), "--task", "binary", "--model", str(tiny), "--out", str(tmp_path / "m"),
+         "--binary-via", "both"],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "--binary-via" in res.output and not (tmp_path / "m").exists()

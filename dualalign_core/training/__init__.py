@@ -17,6 +17,7 @@ from dualalign_core.atomic import atomic_write_text, check_dir_target, replace_d
 from dualalign_core.components import Classifier, Example, Trainer
 from dualalign_core.errors import BadInput
 from dualalign_core.textio import read_json
+from dualalign_core.training.collapse import BINARY_VIA, collapsed
 from dualalign_core.training.data import (
     Mixing,
     assemble,
@@ -63,15 +64,19 @@ def train_model(
     gold_split: Sequence[float] = (0.6, 0.2, 0.2),
     disease: str | None = None,
     mixing: Mixing | None = None,
+    binary_via: str = "labels",
 ) -> dict[str, Any]:
     """Train on a run's sentences and/or a gold set, then score the held-out test split.
 
     The label space (negative label first) comes from the run's disease pack, else from ``disease`` (a
     registered pack; the one installed pack when neither is given). ``mixing`` samples and weights the
-    synthetic part.
+    synthetic part. A binary model learns the pack's labels and answers symptom-or-not
+    (``binary_via = "labels"``, :mod:`~.collapse`), or learns the binary labels themselves (``"binary"``).
     """
     if run_dir is None and gold is None:
         raise BadInput("give a run directory, a gold set, or both", field="RUN_DIR")
+    if binary_via not in BINARY_VIA:
+        raise BadInput(f"unknown --binary-via {binary_via!r} (labels or binary)", field="--binary-via")
     rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and scores
     if rank0:
         check_dir_target(out_dir, MODEL_KIND, protect=[run_dir] if run_dir else [])  # before any work
@@ -84,19 +89,21 @@ def train_model(
     mix = mix or ("gold+synthetic" if gold_examples and synthetic else "gold" if gold_examples else "synthetic")
     mixing = mixing or Mixing()
     splits = assemble(mix, synthetic, gold_examples, seed=seed, gold_split=gold_split, mixing=mixing)
-    train, task_labels = task_view(splits.train, labels, task)
-    valid, _ = task_view(splits.valid, labels, task)
-    test, _ = task_view(splits.test, labels, task)
+    learn = "multiclass" if task == "binary" and binary_via == "labels" else task  # what the model is trained on
+    train, trained_labels = task_view(splits.train, labels, learn)
+    valid, _ = task_view(splits.valid, labels, learn)
+    test, task_labels = task_view(splits.test, labels, task)
     if not train:
         raise BadInput(f"no training sentences for data mix {mix!r}", field="RUN_DIR")
     component = build_trainer(trainer, dict(options or {}))
     out_dir = Path(out_dir)
-    meta = {
+    meta: dict[str, Any] = {
         "trainer": trainer,
         "plugin": component.plugin,
         "plugin_version": component.plugin_version,
         "task": task,
         "labels": task_labels,
+        "trained_labels": trained_labels if learn != task else None,
         "negative_label": labels[0],
         "mix": mix,
         "mixing": mixing.as_dict(),
@@ -113,7 +120,7 @@ def train_model(
     }
     if not rank0:  # other ranks train in lockstep; the loop saves on rank 0 only
         t0 = time.perf_counter()
-        summary = component.train(train, valid, task_labels, out_dir)
+        summary = component.train(train, valid, trained_labels, out_dir)
         return {
             "model_dir": str(out_dir),
             **meta,
@@ -123,14 +130,15 @@ def train_model(
     # built in a temp sibling, renamed onto out_dir (replacing only an earlier model directory) when done
     with replace_dir(out_dir, MODEL_KIND, protect=[run_dir] if run_dir else []) as tmp:
         t0 = time.perf_counter()
-        summary = component.train(train, valid, task_labels, tmp)
+        summary = component.train(train, valid, trained_labels, tmp)
         meta["train_seconds"] = round(time.perf_counter() - t0, 2)
         meta["warnings"] = list(summary.get("warnings", []))
         result = {"model_dir": str(out_dir), **meta, "summary": summary}
         (tmp / MODEL_META).write_text(json.dumps(meta, indent=2))
         (tmp / "train_summary.json").write_text(json.dumps(summary, indent=2))
         if test:
-            result["test"] = {**score(type(component).load(tmp), test, task_labels), "warnings": meta["warnings"]}
+            model = collapsed(type(component).load(tmp), meta)
+            result["test"] = {**score(model, test, task_labels), "warnings": meta["warnings"]}
             (tmp / "test_metrics.json").write_text(json.dumps(result["test"], indent=2))
     return result
 
@@ -144,7 +152,7 @@ def load_model(model_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
         raise BadInput(f"not a model directory (no {MODEL_META})", file=str(model_dir))
     meta = read_json(path, what="model metadata")
     cls = get_registry().get("trainer", meta["trainer"], file=str(path), field_path="trainer")
-    return cls.load(model_dir), meta
+    return collapsed(cls.load(model_dir), meta), meta
 
 
 def score(model: Classifier, examples: Sequence[Example], labels: Sequence[str]) -> dict[str, Any]:

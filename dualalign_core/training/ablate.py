@@ -20,6 +20,7 @@ from dualalign_core.atomic import atomic_write_json, atomic_write_text
 from dualalign_core.config import ComponentSpec, RunConfig, load_config
 from dualalign_core.errors import BadInput
 from dualalign_core.jsonschemas import validate
+from dualalign_core.training.collapse import collapsed
 from dualalign_core.training.data import Mixing, assemble, check_labels, load_gold, run_examples, task_view
 
 if sys.version_info >= (3, 11):
@@ -120,6 +121,7 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
     ab, out = doc["ablation"], Path(doc["ablation"]["out"])
     seed, tasks = ab.get("seed", 0), ab.get("tasks", ["binary", "multiclass"])
     split = ab.get("gold_split", [0.6, 0.2, 0.2])
+    binary_via = ab.get("binary_via", "labels")
     gold = load_gold(ab["gold"])
     final = load_gold(ab["test"]) if ab.get("test") else None
     base = load_config(doc["synthetic"]["config"])
@@ -152,14 +154,16 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
         mixing = Mixing(**{**ab.get("mixing", {}), **arm.get("mixing", {})})
         splits = assemble(arm["data"], synthetic, gold, seed=seed, gold_split=split, mixing=mixing)
         for task in tasks:
-            train, task_labels = task_view(splits.train, labels, task)
-            valid, _ = task_view(splits.valid, labels, task)
-            test, _ = task_view(final if final is not None else splits.test, labels, task)
+            learn = "multiclass" if task == "binary" and binary_via == "labels" else task  # see train_model
+            train, trained_labels = task_view(splits.train, labels, learn)
+            valid, _ = task_view(splits.valid, labels, learn)
+            test, task_labels = task_view(final if final is not None else splits.test, labels, task)
             _say(log, f"{arm['name']} / {task}: training on {len(train)} sentences")
             trainer = build_trainer(trainer_spec["name"], options, field="trainer")
             model_dir = out / "models" / f"{slug(arm['name'])}-{task}"
-            summary = trainer.train(train, valid, task_labels, model_dir)
-            metrics = score(type(trainer).load(model_dir), test, task_labels)
+            summary = trainer.train(train, valid, trained_labels, model_dir)
+            meta = {"task": task, "labels": task_labels, "trained_labels": trained_labels if learn != task else None}
+            metrics = score(collapsed(type(trainer).load(model_dir), meta), test, task_labels)
             rows.append(
                 {
                     "arm": arm["name"],
