@@ -155,7 +155,7 @@ def test_ablate_smoke(tiny: Path, gold_file: Path, tmp_path: Path) -> None:
 [ablation]
 name = "smoke"
 gold = "{gold_file}"
-tasks = ["binary"]
+tasks = ["binary", "multiclass"]
 out = "out"
 
 [synthetic]
@@ -185,8 +185,12 @@ multiplier = 1
     res = runner.invoke(app, ["ablate", str(config), "--json"])
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "out" / "results.json").read_text())
-    rows = {r["arm"]: r for r in result["rows"]}
-    assert set(rows) == {"gold only", "gold + unaligned 1x", "DualAlign only 1x"}
+    rows = {r["arm"]: r for r in result["rows"] if r["task"] == "binary"}
+    six = {r["arm"]: r for r in result["rows"] if r["task"] == "multiclass"}
+    assert set(rows) == set(six) == {"gold only", "gold + unaligned 1x", "DualAlign only 1x"}
+    for arm, row in rows.items():  # binary via the pack's labels: the binary and 6-way rows share one training
+        assert row["model_dir"] == six[arm]["model_dir"] and set(row["metrics"]["per_label"]) == {"none", "symptom"}
+        assert len(six[arm]["metrics"]["per_label"]) == 6
     assert rows["gold only"]["train_synthetic"] == 0 and rows["DualAlign only 1x"]["train_gold"] == 0
     assert rows["gold + unaligned 1x"]["train_synthetic"] > 0
     assert len({r["test"] for r in rows.values()}) == 1  # every arm scored on the same gold test split

@@ -149,6 +149,7 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
     if trainer_spec.get("model"):
         options["model"] = trainer_spec["model"]
     rows = []
+    trained: dict[tuple[str, str], tuple[Path, dict[str, Any], Any]] = {}  # (arm, labels learned) -> model
     for arm in doc["arms"]:
         synthetic = runs[(arm["synthetic"], float(arm["multiplier"]))][0] if arm["data"] != "gold" else []
         mixing = Mixing(**{**ab.get("mixing", {}), **arm.get("mixing", {})})
@@ -158,12 +159,17 @@ def run_ablation(path: str | Path, *, log: Any = None) -> dict[str, Any]:
             train, trained_labels = task_view(splits.train, labels, learn)
             valid, _ = task_view(splits.valid, labels, learn)
             test, task_labels = task_view(final if final is not None else splits.test, labels, task)
-            _say(log, f"{arm['name']} / {task}: training on {len(train)} sentences")
-            trainer = build_trainer(trainer_spec["name"], options, field="trainer")
-            model_dir = out / "models" / f"{slug(arm['name'])}-{task}"
-            summary = trainer.train(train, valid, trained_labels, model_dir)
+            if (arm["name"], learn) in trained:  # a binary-via-labels model is the arm's 6-way model: one training
+                model_dir, summary, cls = trained[(arm["name"], learn)]
+                _say(log, f"{arm['name']} / {task}: the model trained on the pack's labels above")
+            else:
+                _say(log, f"{arm['name']} / {task}: training on {len(train)} sentences")
+                trainer = build_trainer(trainer_spec["name"], options, field="trainer")
+                model_dir = out / "models" / f"{slug(arm['name'])}-{task}"
+                summary, cls = trainer.train(train, valid, trained_labels, model_dir), type(trainer)
+                trained[(arm["name"], learn)] = (model_dir, summary, cls)
             meta = {"task": task, "labels": task_labels, "trained_labels": trained_labels if learn != task else None}
-            metrics = score(collapsed(type(trainer).load(model_dir), meta), test, task_labels)
+            metrics = score(collapsed(cls.load(model_dir), meta), test, task_labels)
             rows.append(
                 {
                     "arm": arm["name"],
