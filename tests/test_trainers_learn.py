@@ -676,3 +676,14 @@ def test_minilm_name_resolves_to_the_bundled_encoder() -> None:
     where, extra = M.resolve("minilm")
     assert Path(where) == minilm_path() and extra == {}
     assert M.pooling_of("minilm") == "mean" and M.base_name("MiniLM") == "minilm"
+
+
+def test_stall_check_counts_the_probe() -> None:
+    """After a linear probe the first epoch may start low and stay flat: measured from the loss before the
+    probe, that is learning; without a probe the same flat epoch is a stall."""
+    from dualalign_llama.loop import stalled
+
+    flat = [0.21, 0.2, 0.22, 0.21, 0.2, 0.21, 0.2, 0.21, 0.22, 0.21]
+    assert stalled(flat, 0.95) == pytest.approx((0.205, 0.215))
+    assert stalled(flat, 0.95, early=1.06) is None
+    assert stalled([1.0, 1.0, 0.99, 1.0, 1.0], 0.95, early=1.05) == pytest.approx((1.05, 1.0))

@@ -70,15 +70,18 @@ def plan_epochs(s: LoraSettings, steps_per_epoch: int) -> int:
     return max(s.epochs, min(s.max_epochs, wanted))
 
 
-def stalled(losses: Sequence[float], ratio: float) -> tuple[float, float] | None:
+def stalled(losses: Sequence[float], ratio: float, early: float | None = None) -> tuple[float, float] | None:
     """(early, late) mean micro-batch loss of the first epoch when late > ratio x early, else None.
 
-    Early and late are the first and last fifth (at least one micro-batch each)."""
+    Early and late are the first and last fifth (at least one micro-batch each); ``early`` given (the loss
+    before a linear probe fitted the head) replaces the first fifth: fine-tuning then starts from a head
+    that already fits, and a flat first epoch is not a model that does not learn."""
     if len(losses) < 2:
         return None
     k = max(1, len(losses) // 5)
-    early, late = float(np.mean(losses[:k])), float(np.mean(losses[-k:]))
-    return (early, late) if late > ratio * early else None
+    start = float(np.mean(losses[:k])) if early is None else early
+    late = float(np.mean(losses[-k:]))
+    return (start, late) if late > ratio * start else None
 
 
 def head_names(model: Any, fresh: Sequence[str]) -> set[str]:
@@ -288,7 +291,7 @@ def fit(
                 break
         if not checked and (step >= 2 * warmup or epoch + 1 == epochs or stop or step >= total):
             checked = True  # the first epoch, or the first ones until the warmup is well over (small data)
-            if flat := stalled(first_epoch, s.stall_ratio):
+            if flat := stalled(first_epoch, s.stall_ratio, probed["loss_first"] if probed else None):
                 notes.append(
                     f"training loss has not fallen in the first {epoch + 1} epoch(s) ({flat[0]:.4f} -> "
                     f"{flat[1]:.4f}, lr {s.lr}, method {s.method}): the model is probably not learning; "
