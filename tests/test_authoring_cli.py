@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,9 @@ def test_fake_server_counts_requests_in_flight() -> None:
             t.start()
         for t in threads:
             t.join()
+        deadline = time.monotonic() + 5  # a client can read its reply before the server's task has finished
+        while server.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert server.max_in_flight == 5 and server.in_flight == 0 and server.completions == 5
 
 
