@@ -196,6 +196,12 @@ multiplier = 1
     assert len({r["test"] for r in rows.values()}) == 1  # every arm scored on the same gold test split
     table = (tmp_path / "out" / "results.md").read_text()
     assert "| gold + unaligned 1x | binary |" in table
+    config.write_text(config.read_text().replace('out = "out"', 'binary_via = "binary"\nout = "out-binary"'))
+    res = runner.invoke(app, ["ablate", str(config), "--json"])
+    assert res.exit_code == 0, res.output
+    again = json.loads((tmp_path / "out-binary" / "results.json").read_text())["rows"]
+    dirs = {(r["arm"], r["task"]): r["model_dir"] for r in again}
+    assert all(dirs[(arm, "binary")] != dirs[(arm, "multiclass")] for arm in rows)  # binary labels: its own training
     config.write_text(config.read_text().replace('data = "gold"', 'data = "silver"'))
     res = runner.invoke(app, ["ablate", str(config)])
     assert res.exit_code == 2 and "arms[0].data" in res.output

@@ -39,6 +39,11 @@ def _binary_splits(n: int = 24) -> tuple[list[Example], list[Example], list[Exam
     return train, task_view(valid, LABELS, "binary")[0], task_view(test, LABELS, "binary")[0], labels
 
 
+def train_cli(run_dir: Path, model: Path | str, out: Path, *extra: str, task: str = "binary"):
+    """``dualalign train RUN_DIR --task TASK --model MODEL --out OUT EXTRA...`` through the CLI."""
+    return runner.invoke(app, ["train", str(run_dir), "--task", task, "--model", str(model), "--out", str(out), *extra])
+
+
 def _falls(summary: dict, by: float) -> bool:
     """The mean loss of the last fifth of the steps is below ``by`` x that of the first fifth."""
     losses = [h["loss"] for h in summary["history"]]
@@ -415,54 +420,16 @@ def test_cli_train_and_ablate_mixing(tiny: Path, run_dir: Path, tmp_path: Path) 
             json.dumps({"text": e.text, "label": e.label, "patient_id": e.unit}) + "\n" for e in labelled_sentences(8)
         )
     )
-    res = runner.invoke(
-        app,
-        [
-            "train",
-            str(run_dir),
-            "--gold",
-            str(gold),
-            "--task",
-            "binary",
-            "--model",
-            str(tiny),
-            "--out",
-            str(tmp_path / "m"),
-            "--synthetic-ratio",
-            "0.5",
-            "--balance",
-            "gold",
-            "--synthetic-weight",
-            "0.3",
-            "--option",
-            "min_steps=2",
-            "--option",
-            "epochs=1",
-            "--json",
-        ],
-    )
+    res = train_cli(
+        run_dir, tiny, tmp_path / "m", "--gold", str(gold), "--synthetic-ratio", "0.5", "--balance", "gold",
+        "--synthetic-weight", "0.3", "--option", "min_steps=2", "--option", "epochs=1", "--json",
+    )  # fmt: skip
     assert res.exit_code == 0, res.output
     result = json.loads(res.stdout)
     sizes = result["sizes"]
     assert 0 < sizes["train_synthetic"] <= 0.5 * sizes["train_gold"] + 1
     assert result["mixing"] == {"ratio": 0.5, "balance": "gold", "synthetic_weight": 0.3}
-    res = runner.invoke(
-        app,
-        [
-            "train",
-            str(run_dir),
-            "--gold",
-            str(gold),
-            "--task",
-            "binary",
-            "--model",
-            str(tiny),
-            "--out",
-            str(tmp_path / "x"),
-            "--balance",
-            "even",
-        ],
-    )
+    res = train_cli(run_dir, tiny, tmp_path / "x", "--gold", str(gold), "--balance", "even")
     assert res.exit_code == 2 and "balance" in res.output
     test = tmp_path / "final.jsonl"
     test.write_text("".join(json.dumps({"text": e.text, "label": e.label}) + "\n" for e in labelled_sentences(2)))
@@ -638,11 +605,9 @@ def test_binary_collapse_sums_the_symptom_labels() -> None:
 def test_binary_via_through_the_cli(via: str, tiny: Path, run_dir: Path, tmp_path: Path) -> None:
     """``--binary-via labels`` (default) trains on the pack's labels and answers binary; ``binary`` learns
     binary labels; either way evaluate and the test split score the binary task."""
-    res = runner.invoke(
-        app,
-        ["train", str(run_dir), "--task", "binary", "--model", str(tiny), "--out", str(tmp_path / "m"),
-         "--binary-via", via, "--option", "min_steps=2", "--option", "epochs=1", "--json"],
-    )  # fmt: skip
+    res = train_cli(
+        run_dir, tiny, tmp_path / "m", "--binary-via", via, "--option", "min_steps=2", "--option", "epochs=1"
+    )
     assert res.exit_code == 0, res.output
     meta = json.loads((tmp_path / "m" / "dualalign-model.json").read_text())
     assert meta["labels"] == ["none", "symptom"]
@@ -661,11 +626,7 @@ def test_binary_via_through_the_cli(via: str, tiny: Path, run_dir: Path, tmp_pat
 
 
 def test_bad_binary_via_is_exit_2(run_dir: Path, tmp_path: Path, tiny: Path) -> None:
-    res = runner.invoke(
-        app,
-        ["train", str(run_dir), "--task", "binary", "--model", str(tiny), "--out", str(tmp_path / "m"),
-         "--binary-via", "both"],
-    )  # fmt: skip
+    res = train_cli(run_dir, tiny, tmp_path / "m", "--binary-via", "both")
     assert res.exit_code == 2 and "--binary-via" in res.output and not (tmp_path / "m").exists()
 
 
@@ -687,3 +648,21 @@ def test_stall_check_counts_the_probe() -> None:
     assert stalled(flat, 0.95) == pytest.approx((0.205, 0.215))
     assert stalled(flat, 0.95, early=1.06) is None
     assert stalled([1.0, 1.0, 0.99, 1.0, 1.0], 0.95, early=1.05) == pytest.approx((1.05, 1.0))
+
+
+def test_encoder_knobs_through_the_cli(tiny_bert: Path, run_dir: Path, tmp_path: Path) -> None:
+    """``pooling``, ``probe_steps`` and ``probe_lr`` given as ``--option`` reach the loop and the model."""
+    res = train_cli(run_dir, tiny_bert, tmp_path / "probe", "--option", "probe_steps=25", "--option",
+                    "probe_lr=0.05", "--option", "max_steps=2", task="multiclass")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "probe" / "train_summary.json").read_text())
+    assert summary["pooling"] == "mean" and summary["probe"]["steps"] == 25
+    saved = json.loads((tmp_path / "probe" / "lora.json").read_text())
+    assert saved["pooling"] == "mean" and saved["settings"]["probe_lr"] == 0.05
+    res = train_cli(run_dir, tiny_bert, tmp_path / "head", "--option", "pooling=head", "--option", "max_steps=2")
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "head" / "train_summary.json").read_text())
+    assert summary["pooling"] == "head" and summary["probe"] is None
+    assert (tmp_path / "head" / "lora.json").exists() and not (tmp_path / "head" / M.ADAPTER / M.HEAD).exists()
+    res = train_cli(run_dir, tiny_bert, tmp_path / "bad", "--option", "pooling=cls")
+    assert res.exit_code == 2 and "pooling" in res.output and not (tmp_path / "bad").exists()

@@ -45,12 +45,19 @@ class Executor(Protocol):
     ) -> None:
         """Run ``work`` on every unit; hand finished results to ``on_results`` in batches (group commit)."""
 
+    def describe(self) -> dict[str, Any]:
+        """How notes were made (name, and what a distributed executor started), for the manifest."""
+
 
 class LocalExecutor:
     """Runs units on this event loop, at most ``max_in_flight`` at a time, streaming the input."""
 
     def __init__(self, max_in_flight: int = 8):
         self.max_in_flight = max(1, max_in_flight)
+
+    def describe(self) -> dict[str, Any]:
+        """How notes were made, for the manifest."""
+        return {"name": "local", "max_in_flight": self.max_in_flight}
 
     async def run(
         self,

@@ -1,10 +1,9 @@
-"""The coordinator of one run: open or reconcile the run directory, plan, hand notes to an executor,
-refill what cohort filters reject, and keep the manifest.
+"""The coordinator of one run: open or reconcile the run directory, plan, hand notes to an executor, refill
+what cohort filters reject, and keep the manifest.
 
-Plans are sampled once and stored; notes are units of work committed one transaction each, so a killed
-run resumes where it stopped. Every record's seed is derived from the run seed and its id, so the same
-config and seed give the same personas, plans and prompts whatever the order of execution.
-"""
+Plans are sampled once and stored; notes are units of work committed one transaction each, so a killed run
+resumes where it stopped. Every record's seed is derived from the run seed and its id, so the same config and
+seed give the same personas, plans and prompts whatever the order of execution."""
 
 from __future__ import annotations
 
@@ -223,6 +222,7 @@ class Pipeline:
             resumes=manifest["resumes"],
             throughput=self.throughput(),
             llm=self.llm_stats(),
+            executor=executor.describe(),
         )
 
     def llm_stats(self) -> dict[str, Any]:

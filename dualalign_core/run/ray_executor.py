@@ -26,6 +26,8 @@ import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import attrs
+
 from dualalign_core.config import RunConfig
 from dualalign_core.errors import BadInput, RunFailed
 from dualalign_core.records import Usage
@@ -87,6 +89,7 @@ class RayExecutor:
         self.max_in_flight = max_in_flight
         self.num_gpus = self.spec.num_gpus if self.spec.num_gpus is not None else gpus_per_worker
         self.actors: list[Any] = []
+        self.workers = 0  # replicas started (kept after they are released, for the manifest)
         self.load: list[int] = []
         self.stats: dict[str, Any] = {}
         self.replica_throughput: list[dict[str, Any]] = []
@@ -125,7 +128,7 @@ class RayExecutor:
         self.actors = [
             actor.remote(worker_config(self.config, i, workers, self.concurrency), self.run_id) for i in range(workers)
         ]
-        self.load = [0] * workers
+        self.load, self.workers = [0] * workers, workers
         self.max_in_flight = max(self.max_in_flight, workers)
         try:
             await asyncio.gather(*(a.ready.remote() for a in self.actors))
@@ -158,6 +161,17 @@ class RayExecutor:
 
     def llm_stats(self) -> dict[str, Any]:
         return self.stats
+
+    def describe(self) -> dict[str, Any]:
+        """How notes were made, for the manifest: the replicas and what each reserved."""
+        return {
+            "name": "ray",
+            "address": self.spec.address or "local runtime",
+            "workers": self.workers,
+            "num_cpus": self.spec.num_cpus,
+            "num_gpus": self.num_gpus,
+            "max_in_flight": self.max_in_flight,
+        }
 
     # -- units --------------------------------------------------------------------------------------
     async def run(
@@ -196,8 +210,6 @@ class RayExecutor:
 
 def _with_store_state(unit: WorkUnit, store: RunStore) -> WorkUnit:
     """The unit with what the replica cannot read: its predecessor's usage and its own cached replies."""
-    import attrs
-
     pid = unit.plan.id
     return attrs.evolve(unit, spent=store.unit_usage(pid), owned_replies=store.replies_owned(pid))
 

@@ -9,6 +9,7 @@ split across the workers. Drivers started as child processes join the test sessi
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -47,7 +48,14 @@ def server():
 
 
 def llm_config(
-    path: Path, url: str, *, concurrency: int = 4, executor: str = "local", workers: int = 2, annotator: str = ""
+    path: Path,
+    url: str,
+    *,
+    concurrency: int = 4,
+    executor: str = "local",
+    workers: int = 2,
+    annotator: str = "",
+    forward: str = '["OPENAI_API_KEY"]',
 ) -> Path:
     backend = (
         f'name = "openai"\nmodel = "{MODELS["openai"]}"\nconcurrency = {concurrency}\n'
@@ -56,7 +64,7 @@ def llm_config(
     labeller = f'name = "{annotator}"\n' if annotator else backend
     path.write_text(
         f'[run]\nseed = 5\npatients = 3\nmax_notes_per_patient = 4\nexecutor = "{executor}"\n'
-        f'[ray]\nworkers = {workers}\nnum_cpus = 0.5\nforward_env = ["OPENAI_API_KEY"]\n'
+        f"[ray]\nworkers = {workers}\nnum_cpus = 0.5\nforward_env = {forward}\n"
         '[disease]\nname = "alzheimers"\n'
         f"[generator]\n{backend}[annotator]\n{labeller}"
         '[filters]\nuse = ["identifiers", "near_duplicate"]\n'
@@ -109,11 +117,36 @@ def test_llm_run_on_ray_exports_what_a_local_run_does_within_its_concurrency(clu
     on_ray = llm_config(tmp_path / "ray.toml", server.url, executor="ray", workers=3, annotator="lexicon")
     run_ok(str(on_ray), "--out", str(tmp_path / "ray"), env=env())
     assert 3 <= server.max_in_flight <= 4  # the run-wide concurrency (4), split 2/1/1 across three replicas
+    assert manifest(tmp_path / "ray")["executor"] == {
+        "name": "ray",
+        "address": "local runtime",  # this process's runtime (no [ray] address)
+        "workers": 3,
+        "num_cpus": 0.5,
+        "num_gpus": 0.0,
+        "max_in_flight": 8,
+    }
+    assert manifest(tmp_path / "local")["executor"] == {"name": "local", "max_in_flight": 8}
     assert export(tmp_path / "local", tmp_path / "e1") == export(tmp_path / "ray", tmp_path / "e2")
     llm = manifest(tmp_path / "ray")["llm"]  # the replicas' runtime stats, added up by the driver
     assert llm["generator"]["requests"] == manifest(tmp_path / "local")["llm"]["generator"]["requests"] > 0
     with RunView(tmp_path / "ray") as view:  # replies and spend came back with their units
         assert view.cache_size() > 0 and view.spend_ledger_usd() > 0
+
+
+def test_forward_env_is_how_a_key_reaches_the_workers(cluster, server, tmp_path):
+    """The module's Ray runtime started before the CLI set OPENAI_API_KEY: its workers send the key only
+    because ``[ray] forward_env`` names it; without it they send the backend's placeholder for a keyless
+    local server."""
+    if "OPENAI_API_KEY" in os.environ:
+        pytest.skip("OPENAI_API_KEY is set in this environment: the workers inherit it")
+    server.auth.clear()
+    cfg = llm_config(tmp_path / "keyed.toml", server.url, executor="ray", annotator="lexicon")
+    run_ok(str(cfg), "--out", str(tmp_path / "keyed"), env=env())
+    assert set(server.auth) == {f"Bearer {SECRET['openai']}"}  # the key went through, to every request
+    bare = llm_config(tmp_path / "bare.toml", server.url, executor="ray", annotator="lexicon", forward="[]")
+    server.auth.clear()
+    run_ok(str(bare), "--out", str(tmp_path / "bare"), env=env())
+    assert server.auth and f"Bearer {SECRET['openai']}" not in server.auth
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, server, tmp_path):
