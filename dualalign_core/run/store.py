@@ -236,16 +236,8 @@ class RunStore:
             ),
         )
         self._put_rejections(result.rejections)
-        now_ = time.time()
-        self.db.executemany(
-            "INSERT OR REPLACE INTO llm_cache (key, value, created, owner) VALUES (?, ?, ?, ?)",
-            ((key, canonical_json(value), now_, owner) for key, value, owner in result.replies),
-        )
-        self.db.executemany(
-            "INSERT INTO llm_spend (key, unit, input_tokens, output_tokens, cost_usd, created) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            ((key, pid, s.input_tokens, s.output_tokens, s.cost_usd, now_) for s, key in result.spend),
-        )
+        self._put_replies(result.replies)  # a store-less worker's replies and paid calls (Ray)
+        self._put_spend(result.spend, pid)
         u = result.usage
         self.db.execute(
             "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -466,19 +458,27 @@ class RunStore:
 
     def cache_put(self, key: str, value: dict[str, Any], *, owner: str | None = None) -> None:
         with self._tx():
-            self.db.execute(
-                "INSERT OR REPLACE INTO llm_cache (key, value, created, owner) VALUES (?, ?, ?, ?)",
-                (key, canonical_json(value), time.time(), owner),
-            )
+            self._put_replies([(key, value, owner)])
 
     def record_spend(self, usage: Usage, *, key: str | None = None, unit: str | None = None) -> None:
         """Append one paid LLM call to the spend ledger, committed at once (before its unit commits)."""
         with self._tx():
-            self.db.execute(
-                "INSERT INTO llm_spend (key, unit, input_tokens, output_tokens, cost_usd, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (key, unit, usage.input_tokens, usage.output_tokens, usage.cost_usd, time.time()),
-            )
+            self._put_spend([(usage, key)], unit)
+
+    def _put_replies(self, replies: Iterable[tuple[str, dict[str, Any], str | None]]) -> None:
+        now_ = time.time()
+        self.db.executemany(
+            "INSERT OR REPLACE INTO llm_cache (key, value, created, owner) VALUES (?, ?, ?, ?)",
+            ((key, canonical_json(value), now_, owner) for key, value, owner in replies),
+        )
+
+    def _put_spend(self, calls: Iterable[tuple[Usage, str | None]], unit: str | None) -> None:
+        now_ = time.time()
+        self.db.executemany(
+            "INSERT INTO llm_spend (key, unit, input_tokens, output_tokens, cost_usd, created) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            ((key, unit, u.input_tokens, u.output_tokens, u.cost_usd, now_) for u, key in calls),
+        )
 
     def replies_owned(self, unit: str) -> tuple[tuple[str, dict[str, Any]], ...]:
         """The cached replies ``unit`` paid for and has not recorded yet (shipped with it to a worker)."""
