@@ -99,8 +99,8 @@ def probe(
     model: Any,
     ids: Sequence[Sequence[int]],
     y: np.ndarray,
-    weight: torch.Tensor,
     example_weight: np.ndarray,
+    loss_fn: Any,
     s: LoraSettings,
     tokenizer: Any,
     device: torch.device,
@@ -122,14 +122,13 @@ def probe(
                 feats[batch] = model.pooled(inputs["input_ids"], inputs["attention_mask"]).float().cpu()
     feats = feats.to(device)
     target = torch.tensor(y, device=device)
-    w_all = weight.to(device)[target] * torch.tensor(example_weight, device=device)
+    w_all = torch.tensor(example_weight, device=device)
     opt = torch.optim.AdamW(model.score.parameters(), lr=s.probe_lr, weight_decay=s.weight_decay)
     gen = torch.Generator().manual_seed(s.seed)
     losses = []
     for _ in range(s.probe_steps):
         pick = torch.randint(0, len(y), (min(64, len(y)),), generator=gen).to(device)
-        per = torch.nn.functional.cross_entropy(model.score(feats[pick]), target[pick], reduction="none")
-        loss = (per * w_all[pick]).sum() / w_all[pick].sum().clamp_min(1e-8)
+        loss = loss_fn(model.score(feats[pick]), target[pick], w_all[pick])  # the fine-tuning's own loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -196,7 +195,7 @@ def fit(
         per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
         return (per * w).sum() / w.sum().clamp_min(1e-8)
 
-    probed = probe(model, ids, y, weight, example_weight, s, tokenizer, device, bf16)
+    probed = probe(model, ids, y, example_weight, loss_fn, s, tokenizer, device, bf16)
     micro = min(s.micro_batch_size, s.batch_size)
     accum = max(1, math.ceil(s.batch_size / (micro * world)))  # effective batch = micro x accum x world
     micro_batches = math.ceil(len(train) / micro)
