@@ -11,6 +11,9 @@ import cattrs
 from attrs import field, frozen
 from attrs.validators import ge, in_, instance_of, le, optional
 
+from dualalign_core.history.records import NoteContext, NoteMemory, Timeline
+from dualalign_core.values import Provenance, as_frozenset, as_tuple
+
 T = TypeVar("T")
 
 
@@ -19,31 +22,8 @@ def _non_empty(_inst: Any, attribute: attrs.Attribute, value: str) -> None:
         raise ValueError(f"{attribute.name} must not be empty")
 
 
-def as_tuple(items: Iterable[Any]) -> tuple[Any, ...]:
-    """``tuple`` as an attrs converter (mypy's attrs plugin cannot type a generic class as a converter)."""
-    return tuple(items)
-
-
-def as_frozenset(items: Iterable[Any]) -> frozenset[Any]:
-    """``frozenset`` as an attrs converter (see :func:`as_tuple`)."""
-    return frozenset(items)
-
-
 def _frozen_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
     return dict(sorted(dict(value).items()))
-
-
-@frozen
-class Provenance:
-    """Who made a record, from which seed, with which model and prompt."""
-
-    run_id: str
-    seed: int
-    component: str
-    plugin: str
-    plugin_version: str
-    model: str | None = None
-    prompt_hash: str | None = None
 
 
 @frozen
@@ -83,6 +63,8 @@ class NotePlan:
     n_mentions: int = field(validator=ge(0))
     required_terms: tuple[RequiredTerm, ...] = field(converter=as_tuple)
     provenance: Provenance
+    context: NoteContext | None = None  # the patient's timeline at this note (planned with it)
+    memory: NoteMemory | None = None  # set when made: the earlier generated notes it is conditioned on
 
     def categories(self) -> tuple[str, ...]:
         return tuple(sorted({t.label for t in self.required_terms}))
@@ -116,6 +98,8 @@ class Note:
     text: str = field(validator=instance_of(str))
     usage: Usage
     provenance: Provenance
+    conditioned_on: tuple[str, ...] = field(converter=as_tuple, default=())  # earlier notes it remembers
+    memory_hash: str | None = None  # hash of the summary of them it was given
 
 
 @frozen
@@ -171,6 +155,7 @@ RECORD_TYPES: dict[str, type] = {
     "sentence": Sentence,
     "label": Label,
     "rejection": Rejection,
+    "timeline": Timeline,
 }
 
 converter = cattrs.Converter()

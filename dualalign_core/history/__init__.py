@@ -1,0 +1,1 @@
+"""Patient histories: the planned timeline, what a note sees of it, and what notes remember."""
