@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dualalign_core.components import Generation, Generator
+from dualalign_core.history.render import history_fields
 from dualalign_core.llm.adapter import BackendBound
 from dualalign_core.llm.backend import LLMBackend
 from dualalign_core.llm.types import LLMRequest, Message
@@ -31,7 +32,8 @@ def _label_title(disease: DiseasePack, label: str) -> str:
 
 def prompt_fields(plan: NotePlan, persona: Persona, disease: DiseasePack) -> dict[str, Any]:
     """The template fields for one note, in words: the plan's (:data:`dualalign_core.disease.PLAN_FIELDS`) and
-    every field the persona carries: its demographic variables (titled by the pack's ``demographic_titles``)
+    the patient's history at the note (medications, scores, events... and, with ``memory = "notes"``, the
+    earlier notes), and every field the persona carries: its demographic variables (titled by the pack's ``demographic_titles``)
     and any extra a persona source added (``medications``...)."""
     factor_titles = {f["id"]: f.get("title", f["id"]) for f in disease.risk_factors.get("factors", [])}
     risks = [factor_titles.get(r, r.replace("_", " ")) for r in persona.risk_factors]
@@ -45,7 +47,7 @@ def prompt_fields(plan: NotePlan, persona: Persona, disease: DiseasePack) -> dic
         "stage": disease.stage_title(plan.stage),
         "n_mentions": plan.n_mentions,
         "required_terms": terms or "- none (this note mentions no symptoms)",
-    }
+    } | history_fields(plan.context, plan.memory, plan.years_before_diagnosis)
 
 
 class LLMNoteGenerator(BackendBound, Generator):
