@@ -67,7 +67,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pipe = Pipeline(cfg, Path(tmp) / "run", registry=registry)
         t0 = time.perf_counter()
-        personas, plans = pipe.sample()
+        cohort = pipe.sample()
+        personas, plans = cohort.personas, cohort.plans
         t_plan = time.perf_counter() - t0
         t0 = time.perf_counter()
         manifest = pipe.run()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from attrs import field, frozen
 
+from dualalign_core.history.records import Timeline
 from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence, Usage, as_tuple
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class PersonaSource(Component):
 
 
 class TrajectorySampler(Component):
-    """Turns one persona into the note plans of its history.
+    """Turns one persona into the note plans of its history, and plans the timeline those notes see.
 
     ``multiplier`` scales the schedule's mean symptom mentions (the run's ``trajectory.multiplier``, set by
     the host when it builds the sampler).
@@ -74,6 +75,18 @@ class TrajectorySampler(Component):
 
     def plan(self, persona: Persona, disease: DiseasePack, seed: int, ctx: RunContext) -> list[NotePlan]:
         raise NotImplementedError
+
+    def timeline(
+        self, persona: Persona, plans: Sequence[NotePlan], disease: DiseasePack, seed: int, ctx: RunContext
+    ) -> Timeline | None:
+        """The patient's timeline over these note plans (oldest first), or ``None`` when the pack declares no
+        history table. The default samples the pack's ``history`` table (:mod:`dualalign_core.history.sampler`);
+        override it to plan histories another way."""
+        if not getattr(disease, "history", None):
+            return None
+        from dualalign_core.history.sampler import planner_for
+
+        return planner_for(disease).plan(persona, plans, seed, ctx.provenance(self, seed))
 
 
 @frozen

@@ -26,9 +26,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PLAN_FIELDS = frozenset(
-    {"age", "risk_factors", "years_before_diagnosis", "note_type", "stage", "n_mentions", "required_terms"}
-) | HISTORY_FIELDS
+PLAN_FIELDS = (
+    frozenset({"age", "risk_factors", "years_before_diagnosis", "note_type", "stage", "n_mentions", "required_terms"})
+    | HISTORY_FIELDS
+)
 """Prompt fields every pack has: the persona's age and risk factors, the note's plan and the patient's history
 at the note (:data:`~dualalign_core.history.render.HISTORY_FIELDS`). A pack's prompt may also use each of its
 demographic variables (``{sex}``, ``{age_band}``...) and its ``persona_fields``."""
@@ -130,6 +131,7 @@ class DiseasePack:
     plugin: str = "unknown"
     plugin_version: str = "unknown"
     grammar: dict[str, Any] | None = field(default=None, hash=False, eq=False, repr=False)
+    history: dict[str, Any] | None = field(default=None, hash=False, eq=False, repr=False)
 
     @property
     def third_party_label(self) -> str | None:
@@ -177,6 +179,7 @@ class DiseasePack:
         pack_checks.check_manifest(manifest, manifest_path)
         pack_checks.check_pack(manifest, loaded, directory)
         grammar = _load_grammar(manifest, loaded["lexicon"], directory)
+        history = _load_history(manifest, loaded, directory)
         allowed = prompt_fields_of(manifest, loaded["demographics"])
         protocol_path = directory / files["protocol"]
         protocol = read_text(protocol_path, what="protocol file")
@@ -193,6 +196,7 @@ class DiseasePack:
             prompt=PromptTemplate.load(directory / files["prompt"], allowed),
             protocol=protocol,
             grammar=grammar,
+            history=history,
             **loaded,
         )
         return pack
@@ -208,6 +212,19 @@ def _load_grammar(manifest: Mapping[str, Any], lexicon: Mapping[str, Any], direc
     path = directory / name
     doc = load_json(path, "grammar")
     check_grammar(doc, path, lexicon)
+    return doc
+
+
+def _load_history(manifest: Mapping[str, Any], loaded: Mapping[str, Any], directory: Path) -> dict[str, Any] | None:
+    """The pack's optional timeline table (``files.history``), schema- and semantics-checked."""
+    from dualalign_core.history.checks import check_history
+
+    name = manifest["files"].get("history")
+    if not name:
+        return None
+    path = directory / name
+    doc = load_json(path, "history")
+    check_history(doc, path, manifest, loaded)
     return doc
 
 

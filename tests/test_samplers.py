@@ -42,7 +42,8 @@ def _pipeline(tmp_path, disease: dict, patients: int, multiplier: float = 5.0, s
 
 def test_ad_cohort_of_1000_matches_targets(ad, tmp_path):
     pipe = _pipeline(tmp_path, {"name": "alzheimers"}, 1000)
-    personas, plans = pipe.sample()
+    cohort = pipe.sample()
+    personas, plans = cohort.personas, cohort.plans
     report = fidelity_report(ad, personas, plans, 5.0)
     s = report["summary"]
     assert s["max_demographic_tvd"] < 0.02, report
@@ -83,7 +84,8 @@ def test_stratified_marginals_exact_to_rounding(ad):
 @pytest.mark.parametrize("multiplier", [1, 5, 10])
 def test_multiplier_scales_mentions_and_keeps_proportions(ad, tmp_path, multiplier):
     pipe = _pipeline(tmp_path, {"name": "alzheimers"}, 150, multiplier=multiplier)
-    personas, plans = pipe.sample()
+    cohort = pipe.sample()
+    personas, plans = cohort.personas, cohort.plans
     report = fidelity_report(ad, personas, plans, float(multiplier))
     base = ad.schedule["mentions_per_note"]["by_stage"]
     for row in report["rows"]:
@@ -97,7 +99,7 @@ def test_multiplier_scales_mentions_and_keeps_proportions(ad, tmp_path, multipli
 def test_terms_plausible_for_stage(ad, tmp_path):
     rank = {s: i for i, s in enumerate(ad.stages)}
     earliest = {t["id"]: rank[t["earliest_stage"]] for t in ad.lexicon["terms"]}
-    _, plans = _pipeline(tmp_path, {"name": "alzheimers"}, 30).sample()
+    plans = _pipeline(tmp_path, {"name": "alzheimers"}, 30).sample().plans
     assert all(earliest[t.term_id] <= rank[p.stage] for p in plans for t in p.required_terms)
     types_early = Counter(p.note_type for p in plans if p.stage == ad.stages[0])
     types_late = Counter(p.note_type for p in plans if p.stage == ad.stages[-1])

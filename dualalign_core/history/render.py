@@ -70,8 +70,18 @@ def scores_field(ctx: NoteContext) -> str:
     return "Administered today: " + ", ".join(parts) + "."
 
 
+def vitals_text(vitals: Iterable[Measurement]) -> str:
+    """Vitals as a chart line: ``BP 128/74, HR 70 bpm, Weight 162 lb`` (systolic and diastolic paired)."""
+    by_id = {m.id: m for m in vitals}
+    parts = []
+    if "sbp" in by_id and "dbp" in by_id:
+        parts.append(f"BP {by_id.pop('sbp').value:g}/{by_id.pop('dbp').value:g}")
+    parts += [m.text() for m in by_id.values()]
+    return ", ".join(parts)
+
+
 def vitals_field(ctx: NoteContext) -> str:
-    return (_measures(ctx.vitals()) or "not taken") + "."
+    return (vitals_text(ctx.vitals()) or "not taken") + "."
 
 
 def social_field(ctx: NoteContext) -> str:

@@ -82,7 +82,8 @@ def estimate_run(config: RunConfig, registry: Registry | None = None, *, note_to
     from dualalign_core.seeds import derive_seed
 
     components = build_components(config, registry or get_registry())
-    personas, plans = plan_cohort(config, components)
+    cohort = plan_cohort(config, components)
+    personas, plans = cohort.personas, cohort.plans
     by_id = {p.id: p for p in personas}
     gen, ann, disease = components.generator, components.annotator, components.disease
     g_in = g_out = a_in = a_out = a_req = 0

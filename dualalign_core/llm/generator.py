@@ -33,13 +33,16 @@ def _label_title(disease: DiseasePack, label: str) -> str:
 def prompt_fields(plan: NotePlan, persona: Persona, disease: DiseasePack) -> dict[str, Any]:
     """The template fields for one note, in words: the plan's (:data:`dualalign_core.disease.PLAN_FIELDS`) and
     the patient's history at the note (medications, scores, events... and, with ``memory = "notes"``, the
-    earlier notes), and every field the persona carries: its demographic variables (titled by the pack's ``demographic_titles``)
-    and any extra a persona source added (``medications``...)."""
+    earlier notes), and every field the persona carries: its demographic variables (titled by the pack's
+    ``demographic_titles``) and any extra a persona source added."""
     factor_titles = {f["id"]: f.get("title", f["id"]) for f in disease.risk_factors.get("factors", [])}
     risks = [factor_titles.get(r, r.replace("_", " ")) for r in persona.risk_factors]
     terms = "\n".join(f"- {t.term} ({_label_title(disease, t.label)})" for t in plan.required_terms)
     persona_fields = {name: _title(disease, name, str(value)) for name, value in persona.demographics.items()}
-    return persona_fields | {
+    history = history_fields(plan.context, plan.memory, plan.years_before_diagnosis)
+    # a planned timeline speaks for the patient's history; without one, a persona source's own fields do
+    merged = persona_fields | history if plan.context is not None else history | persona_fields
+    return merged | {
         "age": persona.age,
         "risk_factors": ", ".join(risks) if risks else "none recorded",
         "years_before_diagnosis": f"{plan.years_before_diagnosis:.1f}",
@@ -47,7 +50,7 @@ def prompt_fields(plan: NotePlan, persona: Persona, disease: DiseasePack) -> dic
         "stage": disease.stage_title(plan.stage),
         "n_mentions": plan.n_mentions,
         "required_terms": terms or "- none (this note mentions no symptoms)",
-    } | history_fields(plan.context, plan.memory, plan.years_before_diagnosis)
+    }
 
 
 class LLMNoteGenerator(BackendBound, Generator):

@@ -23,7 +23,7 @@ from dualalign_core.run.build import build_components, preflight, resolved_pipel
 from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, rejection
-from dualalign_core.run.plan import plan_cohort
+from dualalign_core.run.plan import Cohort, plan_cohort
 from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
@@ -87,8 +87,8 @@ class Pipeline:
             self.store = None
 
     # -- plan phase ---------------------------------------------------------------------------------
-    def sample(self) -> tuple[list[Persona], list[NotePlan]]:
-        """Personas and note plans for the whole cohort (pure: no store, no LLM)."""
+    def sample(self) -> Cohort:
+        """Personas, note plans and timelines for the whole cohort (pure: no store, no LLM)."""
         return plan_cohort(self.config, self.components, self.ctx)
 
     def plan(
@@ -99,14 +99,14 @@ class Pipeline:
         sampled, meta = None, manifest_fields(self.shard)  # a shard records its spec with its plans
         if fresh:  # sample (and measure) before the store exists: a failure here leaves nothing behind
             sampled = self.sample()
-            meta |= {"fidelity": fidelity(*sampled)} if fidelity is not None else {}
+            meta |= {"fidelity": fidelity(sampled.personas, sampled.plans)} if fidelity is not None else {}
         store = self._open()
         if not store.has_plans():
-            personas, plans = sampled or self.sample()
+            cohort = sampled or self.sample()
             if fidelity is not None and "fidelity" not in meta:
-                meta["fidelity"] = fidelity(personas, plans)
+                meta["fidelity"] = fidelity(cohort.personas, cohort.plans)
             meta |= {"config": self.config.to_dict(), "run_id": self.run_id, "pipeline": self.pipeline}
-            store.put_plans(personas, plans, meta)
+            store.put_plans(cohort.personas, cohort.plans, meta, timelines=cohort.timelines)
         return self.write_manifest(status="planned" if not store.finished_units() else "running")
 
     # -- manifest -----------------------------------------------------------------------------------

@@ -6,8 +6,12 @@ so they see the same plans for the same config and seed.
 
 from __future__ import annotations
 
+from attrs import frozen
+
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
+from dualalign_core.history.records import Timeline
+from dualalign_core.history.state import with_contexts
 from dualalign_core.plugins import plugin_call
 from dualalign_core.records import NotePlan, Persona
 from dualalign_core.run.build import Components, resolved_pipeline
@@ -15,23 +19,39 @@ from dualalign_core.run.resume import run_id_for
 from dualalign_core.seeds import derive_seed
 
 
-def plan_cohort(
-    config: RunConfig, components: Components, ctx: RunContext | None = None
-) -> tuple[list[Persona], list[NotePlan]]:
-    """Personas and note plans for the whole cohort; ``ctx`` gives the run id records carry (default: the
-    config's run id)."""
+@frozen
+class Cohort:
+    """A planned cohort: its patients, every note plan (each with its timeline context) and each patient's
+    timeline (none for a pack without a history table)."""
+
+    personas: list[Persona]
+    plans: list[NotePlan]
+    timelines: list[Timeline]
+
+
+def plan_cohort(config: RunConfig, components: Components, ctx: RunContext | None = None) -> Cohort:
+    """Personas, note plans and timelines for the whole cohort; ``ctx`` gives the run id records carry (default:
+    the config's run id)."""
     c = components
     ctx = ctx or RunContext(run_id=run_id_for(config, resolved_pipeline(c)), seed=config.seed, disease=c.disease)
     with plugin_call(c.personas, "sample", "persona_source"):
         personas = c.personas.sample(c.disease, config.patients, derive_seed(config.seed, "personas"), ctx)
     plans: list[NotePlan] = []
+    timelines: list[Timeline] = []
     for persona in personas:
         with plugin_call(c.sampler, "plan", "trajectory_sampler"):
             history = c.sampler.plan(persona, c.disease, derive_seed(config.seed, "plan", persona.id), ctx)
         if config.max_notes_per_patient:
             history = history[-config.max_notes_per_patient :]
+        with plugin_call(c.sampler, "timeline", "trajectory_sampler"):
+            timeline = c.sampler.timeline(
+                persona, history, c.disease, derive_seed(config.seed, "timeline", persona.id), ctx
+            )
+        if timeline is not None:
+            timelines.append(timeline)
+            history = with_contexts(timeline, history)
         plans.extend(history)
-    return personas, plans
+    return Cohort(personas, plans, timelines)
 
 
-__all__ = ["plan_cohort"]
+__all__ = ["Cohort", "plan_cohort"]

@@ -17,6 +17,7 @@ from attrs import field, frozen
 
 from dualalign_core.atomic import atomic_write_json
 from dualalign_core.errors import BadInput
+from dualalign_core.history.records import Timeline
 from dualalign_core.records import (
     Label,
     Note,
@@ -57,6 +58,7 @@ CREATE TABLE IF NOT EXISTS llm_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS llm_spend (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT, unit TEXT,
                                       input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,
                                       cost_usd REAL NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS timelines (persona_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS plans_persona ON plans (persona_id);
 CREATE INDEX IF NOT EXISTS plans_seq ON plans (seq);
 CREATE INDEX IF NOT EXISTS notes_plan ON notes (plan_id);
@@ -68,6 +70,7 @@ CREATE INDEX IF NOT EXISTS labels_note ON labels (note_id);
 TABLES: dict[str, tuple[str, type]] = {
     "personas": ("seq", Persona),
     "plans": ("seq", NotePlan),
+    "timelines": ("seq", Timeline),
     "notes": ("seq", Note),
     "sentences": ("note_id, seq", Sentence),
     "labels": ("note_id, sentence_id, annotator", Label),
@@ -151,9 +154,20 @@ class RunStore:
     def has_plans(self) -> bool:
         return self.db.execute("SELECT 1 FROM meta WHERE key='planned'").fetchone() is not None
 
-    def put_plans(self, personas: Sequence[Persona], plans: Sequence[NotePlan], meta: dict[str, Any]) -> None:
-        """Store the whole cohort and its plans in one transaction (marks the plan phase done)."""
+    def put_plans(
+        self,
+        personas: Sequence[Persona],
+        plans: Sequence[NotePlan],
+        meta: dict[str, Any],
+        *,
+        timelines: Sequence[Timeline] = (),
+    ) -> None:
+        """Store the whole cohort, its plans and timelines in one transaction (marks the plan phase done)."""
         with self._tx():
+            self.db.executemany(
+                "INSERT INTO timelines VALUES (?, ?, ?)",
+                ((t.persona_id, i, canonical_json(to_dict(t))) for i, t in enumerate(timelines)),
+            )
             self.db.executemany(
                 "INSERT INTO personas VALUES (?, ?, ?)",
                 ((p.id, i, canonical_json(to_dict(p))) for i, p in enumerate(personas)),
@@ -171,6 +185,17 @@ class RunStore:
 
     def plans(self) -> list[NotePlan]:
         return list(self.iter_records("plans"))
+
+    def timelines(self) -> Iterator[Timeline]:
+        """Each patient's timeline in cohort order (none in a run planned before timelines existed)."""
+        if self._has_table("timelines"):
+            yield from self.iter_records("timelines")
+
+    def _has_table(self, table: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()
+            is not None
+        )
 
     def plan_count(self, personas: Collection[str] | None = None) -> int:
         """Plans stored (of ``personas`` only, if given: a shard's patients)."""
@@ -361,7 +386,7 @@ class RunStore:
         """Copy another store's work into this one in one transaction: units with their notes, sentences, labels
         and ledger entries, the reply cache and the spend ledger; with ``plans`` also its personas, plans and
         meta (but ``skip_meta``). Rows this store already has (a shared cache key) are kept."""
-        tables = (("meta", "personas", "plans") if plans else ()) + _WORK_TABLES
+        tables = (("meta", "personas", "plans", "timelines") if plans else ()) + _WORK_TABLES
         with self._tx():
             for table in tables:
                 cols = [r[1] for r in self.db.execute(f"PRAGMA table_info({table})")]
@@ -415,7 +440,7 @@ class RunStore:
             yield json.loads(data)
 
     def counts(self) -> dict[str, Any]:
-        c = {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
+        c = {t: self.db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES if self._has_table(t)}
         c["units"] = dict(self.db.execute("SELECT status, COUNT(*) FROM units GROUP BY status"))
         tokens = self.db.execute(
             "SELECT COALESCE(SUM(input_tokens),0), COALESCE(SUM(output_tokens),0), COALESCE(SUM(cost_usd),0) FROM units"
