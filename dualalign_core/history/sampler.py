@@ -115,7 +115,7 @@ class TimelinePlanner:
         return out
 
     def _medications(
-        self, rng: np.random.Generator, conditions: list[tuple[str, float | None]], start: float, grid: list[float]
+        self, rng: np.random.Generator, conditions: Sequence[tuple[str, float | None]], start: float, grid: list[float]
     ) -> list[Medication]:
         table = self.doc.get("conditions", {})
         meds: list[Medication] = []
@@ -191,7 +191,9 @@ class TimelinePlanner:
                             break
                 if nxt is not None and nxt != now:
                     state[did] = nxt
-                    changes.append(SocialChange(did, nxt, round(t, 3), dim["states"][nxt]["text"]))
+                    # a forced change is dated at the implying note (inside this step), not at the step's end
+                    when = max(t, target[1]) if target is not None and nxt == target[0] else t
+                    changes.append(SocialChange(did, nxt, round(when, 3), dim["states"][nxt]["text"]))
         return changes
 
     @staticmethod
