@@ -50,6 +50,17 @@ from dualalign_core.llm.faults import (
 from dualalign_core.llm.pricing import Price, package_prices
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 from dualalign_core.packaged import packaged_file
+from dualalign_core.history.records import (
+    Clinician,
+    DoseChange,
+    Event,
+    Measurement,
+    Medication,
+    NoteContext,
+    NoteMemory,
+    SocialChange,
+    Timeline,
+)
 from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, Rejection, RequiredTerm, Sentence, Usage
 
 if TYPE_CHECKING:
@@ -97,6 +108,16 @@ __all__ = [
     "RequiredTerm",
     "Sentence",
     "Usage",
+    # a patient's timeline and what a note sees of it
+    "Clinician",
+    "DoseChange",
+    "Event",
+    "Measurement",
+    "Medication",
+    "NoteContext",
+    "NoteMemory",
+    "SocialChange",
+    "Timeline",
     # LLM backends: the shared runtime gives every backend retries, rate limits, cache and cost
     "BatchItem",
     "BatchStatus",
