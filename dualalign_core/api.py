@@ -35,6 +35,17 @@ from dualalign_core.components import (
 )
 from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput, ComponentError, DualAlignError, PluginError
+from dualalign_core.history.records import (
+    Clinician,
+    DoseChange,
+    Event,
+    Measurement,
+    Medication,
+    NoteContext,
+    NoteMemory,
+    SocialChange,
+    Timeline,
+)
 from dualalign_core.hookspecs import hookimpl
 from dualalign_core.llm.backend import BatchItem, BatchStatus, LLMBackend, options_schema
 from dualalign_core.llm.clients import ClientPool
@@ -50,17 +61,6 @@ from dualalign_core.llm.faults import (
 from dualalign_core.llm.pricing import Price, package_prices
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 from dualalign_core.packaged import packaged_file
-from dualalign_core.history.records import (
-    Clinician,
-    DoseChange,
-    Event,
-    Measurement,
-    Medication,
-    NoteContext,
-    NoteMemory,
-    SocialChange,
-    Timeline,
-)
 from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, Rejection, RequiredTerm, Sentence, Usage
 
 if TYPE_CHECKING:

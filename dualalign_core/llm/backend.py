@@ -69,6 +69,11 @@ RUNTIME_OPTIONS: dict[str, Any] = {
     "batch_flush_s": {"type": "number", "minimum": 0, "default": 5.0},
     "batch_poll_s": {"type": "number", "exclusiveMinimum": 0, "default": 30.0},
     "price": {**_PRICE, "description": "USD per 1M tokens (unset: the backend's or the core's price table)."},
+    "allow_unpriced": {
+        "type": "boolean",
+        "default": False,
+        "description": "Run a model no price table knows under a cost budget (its calls count as $0).",
+    },
     "strategy": {
         "enum": ["note", "sentence"],
         "default": "note",
@@ -120,6 +125,7 @@ class LLMBackend(Component):
     supports_batch: ClassVar[bool] = False
     concurrency: ClassVar[int] = 16
     prices: ClassVar[Mapping[str, Price]] = {}
+    free: ClassVar[bool] = False  # True for a backend that runs on the user's hardware (no price per token)
     options_schema: ClassVar[dict[str, Any]] = options_schema()
 
     def __init__(self, **options: Any) -> None:

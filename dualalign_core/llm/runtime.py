@@ -197,8 +197,10 @@ class LLMRuntime:
         self.tpm = TokenBucket(s.tpm) if s.tpm else None
         self.breaker = ErrorBreaker(s.breaker_window, s.breaker_threshold)
         self.counters = RuntimeCounters()
-        self.price: Price = price_for(backend.model_name, backend.options.get("price"), backend.prices) or FREE
-        self.priced = self.price is not FREE or bool(backend.options.get("price"))
+        free = bool(getattr(backend, "free", False))  # runs on the user's own hardware: no dollars per token
+        found = None if free else price_for(backend.model_name, backend.options.get("price"), backend.prices)
+        self.price: Price = found or FREE
+        self.priced = free or found is not None
         self.batcher = Batcher(self) if s.batch and backend.supports_batch else None
 
     # -- public ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from dualalign_core.config import ComponentSpec, RunConfig
 from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
 from dualalign_core.plugins import Registry, get_registry
+
+_log = logging.getLogger("dualalign.run")
 
 
 @define
@@ -168,6 +171,28 @@ def preflight(components: Components, config: RunConfig) -> None:
                 check()
             except BadInput as exc:
                 raise BadInput(str(exc), file=config.path, field=where) from None
+    check_prices(components, config)
+
+
+def check_prices(components: Components, config: RunConfig) -> None:
+    """A cost budget needs priced models: an LLM component whose model no price table knows is
+    :class:`BadInput` under ``limits.max_cost_usd`` (unless its ``allow_unpriced`` option says so), and a
+    warning without a budget (its calls are counted as $0)."""
+    for where, component in (("generator", components.generator), ("annotator", components.annotator)):
+        runtime = getattr(component, "runtime", None)
+        if runtime is None or runtime.priced:
+            continue
+        model = getattr(component, "model", None) or "?"
+        if config.max_cost_usd is not None and not runtime.backend.options.get("allow_unpriced"):
+            raise BadInput(
+                f"model {model!r} has no price, so a cost budget cannot stop it: give the {where} a price "
+                f"({where}.options.price = {{input = ..., output = ...}}, USD per 1M tokens), ship a price table "
+                f"with its backend, or set {where}.options.allow_unpriced = true",
+                file=config.path,
+                field="limits.max_cost_usd",
+            )
+        if not runtime.backend.options.get("allow_unpriced"):
+            _log.warning("%s model %r has no price: its calls are counted as $0 in costs and budgets", where, model)
 
 
 def check_config(config: RunConfig, registry: Registry | None = None) -> Components:
@@ -183,6 +208,7 @@ __all__ = [
     "build",
     "build_components",
     "check_config",
+    "check_prices",
     "preflight",
     "resolve_disease",
     "resolved_pipeline",

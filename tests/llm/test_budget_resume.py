@@ -177,3 +177,23 @@ def test_annotate_with_an_llm_annotator_checks_its_key_before_any_work(tmp_path)
     code, text = invoke("annotate", str(src), "--annotator", "anthropic", "--out", str(out), keys=False)
     assert code == 2 and "ANTHROPIC_API_KEY" in text and "--annotator" in text, text
     assert not out.exists() and not out.with_name(out.name + ".state").exists()
+
+
+def test_an_unpriced_model_under_a_budget_is_exit_2_before_any_work(server, tmp_path, caplog):
+    """A model no price table knows would run at $0 and a budget could never stop it: refused up front, naming
+    the model and the ways out; ``allow_unpriced`` runs it; without a budget it runs with a warning."""
+    unpriced = 'model = "house-model-7b", '
+    cfg = write_config(tmp_path / "c.toml", server.url, limit=0.0001, options=unpriced)
+    cfg.write_text(cfg.read_text().replace('model = "gpt-4o"\n', ""))
+    run_dir = tmp_path / "run"
+    code, text = invoke("run", str(cfg), "--out", str(run_dir), "-q")
+    assert code == 2 and not run_dir.exists() and server.completions == 0
+    assert "limits.max_cost_usd" in text and "'house-model-7b' has no price" in text
+    assert "allow_unpriced = true" in text and "options.price" in text
+    cfg.write_text(cfg.read_text().replace(unpriced, unpriced + "allow_unpriced = true, "))
+    code, text = invoke("run", str(cfg), "--out", str(run_dir), "-q")
+    assert code == 0, text
+    free = write_config(tmp_path / "free.toml", server.url, options=unpriced)
+    free.write_text(free.read_text().replace('model = "gpt-4o"\n', ""))
+    code, text = invoke("run", str(free), "--out", str(tmp_path / "free"), "-q")
+    assert code == 0 and "'house-model-7b' has no price: its calls are counted as $0" in caplog.text

@@ -101,6 +101,7 @@ class LocalBackend(LLMBackend):
     """A local causal LM (HF directory or GGUF) with batched generation; free, offline, no API key."""
 
     provider: ClassVar[str] = "local"
+    free: ClassVar[bool] = True  # the model runs here: no price per token, budgets see $0
     default_model: ClassVar[str] = DEFAULT_MODEL
     concurrency: ClassVar[int] = DEFAULT_BATCH_SIZE
     options_schema: ClassVar[dict[str, Any]] = options_schema(
