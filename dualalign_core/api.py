@@ -35,7 +35,7 @@ from dualalign_core.components import (
 )
 from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput, ComponentError, DualAlignError, PluginError
-from dualalign_core.history.records import (
+from dualalign_core.history.timeline import (
     Clinician,
     DoseChange,
     Event,

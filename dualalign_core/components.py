@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from attrs import field, frozen
 
-from dualalign_core.history.records import Timeline
+from dualalign_core.history.timeline import Timeline
 from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence, Usage, as_tuple
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import cattrs
 from attrs import field, frozen
 from attrs.validators import ge, in_, instance_of, le, optional
 
-from dualalign_core.history.records import NoteContext, NoteMemory, Timeline
+from dualalign_core.history.timeline import NoteContext, NoteMemory, Timeline
 from dualalign_core.values import Provenance as Provenance
 from dualalign_core.values import as_frozenset as as_frozenset
 from dualalign_core.values import as_tuple as as_tuple

@@ -1,4 +1,4 @@
-"""The timeline in words: the prompt fields a note's :class:`~dualalign_core.history.records.NoteContext` and
+"""The timeline in words: the prompt fields a note's :class:`~dualalign_core.history.timeline.NoteContext` and
 memory give every pack's prompt (``{medications}``, ``{scores}``, ``{vitals}``, ``{social}``,
 ``{recent_events}``, ``{clinician}``, ``{history_summary}``, ``{previous_notes}``)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dualalign_core.history.records import Event, Measurement, MedicationState, NoteContext, NoteMemory
+from dualalign_core.history.timeline import Event, Measurement, MedicationState, NoteContext, NoteMemory
 
 HISTORY_FIELDS = frozenset(
     {
@@ -62,7 +62,7 @@ def scores_field(ctx: NoteContext) -> str:
     previous = {m.id: m for m in ctx.previous_scores}
     if not today:
         last = _measures(ctx.previous_scores)
-        return f"No cognitive test at this visit (last: {last})." if last else "No cognitive test at this visit."
+        return f"No test at this visit (last: {last})." if last else "No test at this visit."
     parts = []
     for m in today:
         before = previous.get(m.id)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from dualalign_core.history.records import (
+from dualalign_core.history.timeline import (
     Clinician,
     DoseChange,
     Event,

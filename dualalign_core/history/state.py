@@ -1,5 +1,5 @@
 """What each note sees of its patient's timeline: the state at its date and what happened since the previous
-note (:class:`~dualalign_core.history.records.NoteContext`), attached to the note plans."""
+note (:class:`~dualalign_core.history.timeline.NoteContext`), attached to the note plans."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from dualalign_core.history.records import Medication, MedicationState, NoteContext, Timeline
+from dualalign_core.history.timeline import Medication, MedicationState, NoteContext, Timeline
 from dualalign_core.records import NotePlan
 
 FIRST_NOTE_LOOKBACK = 0.5

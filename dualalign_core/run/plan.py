@@ -10,8 +10,8 @@ from attrs import frozen
 
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
-from dualalign_core.history.records import Timeline
 from dualalign_core.history.state import with_contexts
+from dualalign_core.history.timeline import Timeline
 from dualalign_core.plugins import plugin_call
 from dualalign_core.records import NotePlan, Persona
 from dualalign_core.run.build import Components, resolved_pipeline

@@ -17,7 +17,7 @@ from attrs import field, frozen
 
 from dualalign_core.atomic import atomic_write_json
 from dualalign_core.errors import BadInput
-from dualalign_core.history.records import Timeline
+from dualalign_core.history.timeline import Timeline
 from dualalign_core.records import (
     Label,
     Note,
