@@ -90,6 +90,21 @@ def classify(exc: BaseException) -> tuple[int, str]:
     return 1, f"internal error: {describe_exception(exc)} (a bug; DUALALIGN_DEBUG=1 shows the traceback)"
 
 
+def _framework_exits() -> tuple[type[BaseException], ...]:
+    """Click's and Typer's own exits, aborts and usage errors: they pass the boundary untouched.
+
+    Typer 0.29 and later carry their own copies of Click's (``typer.Exit`` is no longer ``click.exceptions.Exit``),
+    so both sets are listed.
+    """
+    kinds: set[type[BaseException]] = {click.exceptions.Exit, click.exceptions.Abort, click.ClickException}
+    kinds |= {typer.Exit, typer.Abort}
+    kinds |= {k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException"}
+    return tuple(kinds)
+
+
+FRAMEWORK_EXITS = _framework_exits()
+
+
 def report_error(message: str) -> None:
     """One line on stderr, never wrapped, never markup (paths may hold ``[``), safe on any encoding."""
     line = " ".join(message.split()) + "\n"
@@ -115,7 +130,7 @@ def handled(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except FRAMEWORK_EXITS:  # an exit code the command chose, or a usage error Click/Typer reports
             raise
         except BaseException as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
             code, message = classify(exc)
