@@ -34,6 +34,7 @@ from dualalign_core.errors import (
     PluginError,
     RunFailed,
 )
+from dualalign_core.redact import install_log_redaction, redact
 from dualalign_core.textio import check_output
 
 if sys.version_info >= (3, 11):
@@ -107,7 +108,7 @@ FRAMEWORK_EXITS = _framework_exits()
 
 def report_error(message: str) -> None:
     """One line on stderr, never wrapped, never markup (paths may hold ``[``), safe on any encoding."""
-    line = " ".join(message.split()) + "\n"
+    line = " ".join(redact(message).split()) + "\n"
     stream = sys.stderr
     try:
         stream.write(line)
@@ -128,6 +129,7 @@ def handled(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        install_log_redaction()  # a warning may quote a server's error, and the server may echo a key
         try:
             return fn(*args, **kwargs)
         except FRAMEWORK_EXITS:  # an exit code the command chose, or a usage error Click/Typer reports
@@ -135,7 +137,7 @@ def handled(fn: F) -> F:
         except BaseException as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
             code, message = classify(exc)
             if debug():
-                traceback.print_exception(exc)
+                sys.stderr.write(redact("".join(traceback.format_exception(exc))))
             report_error(message)
             raise typer.Exit(code) from None
 

@@ -36,6 +36,7 @@ import attrs
 from dualalign_core.config import RunConfig
 from dualalign_core.errors import BadInput, RunFailed
 from dualalign_core.records import Usage
+from dualalign_core.redact import install_log_redaction
 from dualalign_core.run.executor import LocalExecutor, WorkUnit
 from dualalign_core.run.manifest import add_llm_stats
 from dualalign_core.run.store import RunStore, UnitResult
@@ -68,6 +69,7 @@ class Replica:
     def __init__(self, config: RunConfig, run_id: str, env: ForwardedEnv | None = None):
         if env is not None:
             os.environ.update(env.values)
+        install_log_redaction()  # a replica's log lands in Ray's session directory
         self.worker = NoteWorker(config, run_id)
 
     async def ready(self) -> int:
