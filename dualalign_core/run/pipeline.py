@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from dualalign_core import signals
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
 from dualalign_core.errors import ComponentError, RunFailed
@@ -22,7 +23,7 @@ from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
 from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
-from dualalign_core.run.note import NoteMaker, rejection
+from dualalign_core.run.note import NoteMaker, cohort_verdicts, rejection
 from dualalign_core.run.plan import plan_cohort
 from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
@@ -133,8 +134,10 @@ class Pipeline:
         except ComponentError as exc:  # a plugin raised outside a unit (cohort filter, sampler): mark it failed
             self._mark(status="failed", stop_reason=str(exc))
             raise
-        except KeyboardInterrupt:  # Ctrl-C: units in flight are dropped, committed ones kept; resumable
-            self._mark(status="interrupted", stop_reason="interrupted by the user")
+        except (
+            KeyboardInterrupt
+        ):  # Ctrl-C or SIGTERM (dualalign_core.signals): units in flight are dropped, committed ones kept; resumable
+            self._mark(status="interrupted", stop_reason=signals.stop_reason())
             raise
         finally:
             self.close()
@@ -287,6 +290,7 @@ class Pipeline:
         for f in cohort:
             with plugin_call(f, "check_cohort", "filter"):
                 verdicts = f.check_cohort(bundles, self.ctx)
+            verdicts = cohort_verdicts(f, verdicts, bundles)  # ids it was not given: the plugin's fault
             rejections.extend(
                 rejection(
                     f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx, self.components.warn

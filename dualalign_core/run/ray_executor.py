@@ -41,6 +41,7 @@ from dualalign_core.run.executor import LocalExecutor, WorkUnit
 from dualalign_core.run.manifest import add_llm_stats
 from dualalign_core.run.store import RunStore, UnitResult
 from dualalign_core.run.worker import NoteWorker, worker_config
+from dualalign_core.signals import reclaim as reclaim_sigterm
 
 MAX_RESTARTS = 4  # per replica
 MAX_TASK_RETRIES = 4  # per call, when its replica dies
@@ -139,6 +140,8 @@ class RayExecutor:
                 )
             except ConnectionError as exc:
                 raise BadInput(f"cannot join the Ray cluster: {exc}", field="ray.address") from None
+            finally:
+                reclaim_sigterm()  # ray.init installs a SIGTERM handler that exits at once
             self._owns_runtime = True
         workers = self.spec.workers or self._default_workers(ray.cluster_resources())
         env = ForwardedEnv.of(self.spec.forward_env)  # an argument, never a runtime_env (see the module doc)

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -221,6 +222,45 @@ def test_driver_sigkill_then_resume_exports_what_an_uninterrupted_run_does(clust
         assert manifest(run)["status"] == "finished", resumed.stderr
         assert export(tmp_path / "ref", tmp_path / "e1") == export(run, tmp_path / "e2")
     assert done < manifest(run)["counts"]["units"]["accepted"] + 1  # it was killed before the end
+
+
+def committed_units(run: Path) -> int:
+    """Units the run has committed so far (0 before its store exists), read beside the writer."""
+    if not (run / "run.sqlite").exists():
+        return 0
+    db = sqlite3.connect(f"file:{run / 'run.sqlite'}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(db.execute("SELECT count(*) FROM units").fetchone()[0])
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0
+    finally:
+        db.close()
+
+
+def test_sigterm_leaves_a_ray_run_interrupted_and_resumable(cluster, tmp_path):
+    """What a batch scheduler sends at its time limit: the driver stops as on Ctrl-C (no Ray stack dump),
+    the manifest says ``interrupted``, exit 143, the resume command printed; the resumed run finishes."""
+    with FakeLLMServer(latency=0.3) as slow:
+        cfg = llm_config(tmp_path / "ray.toml", slow.url, concurrency=2, executor="ray", workers=2)
+        run = tmp_path / "run"
+        args = ["-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run), "-q", "--ray-address", cluster]
+        proc = subprocess.Popen([sys.executable, *args], env=env(), stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while committed_units(run) == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        slow.latency = 600  # no reply from now on: the run is mid-way when the signal comes
+        assert proc.poll() is None and committed_units(run) > 0, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 143, stderr
+        assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+        lines = [ln for ln in stderr.splitlines() if "interrupted" in ln]
+        assert len(lines) == 1 and f"dualalign run --resume --out {run}" in lines[0], stderr
+        m = manifest(run)
+        assert m["status"] == "interrupted" and m["stop_reason"] == "interrupted by SIGTERM", m
+        slow.latency = 0
+        run_ok("--resume", "--out", str(run), "--ray-address", cluster, env=env())
+    assert manifest(run)["status"] == "finished"
 
 
 def test_bad_executor_is_exit_2_naming_the_option(tmp_path):
