@@ -14,7 +14,6 @@ from typing import Any
 
 import attrs
 
-from dualalign_core import signals
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
 from dualalign_core.errors import ComponentError, RunFailed
@@ -30,6 +29,7 @@ from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
 from dualalign_core.run.view import load_bundles
+from dualalign_core.signals import stop_reason as interrupt_reason
 
 
 class Pipeline:
@@ -134,10 +134,8 @@ class Pipeline:
         except ComponentError as exc:  # a plugin raised outside a unit (cohort filter, sampler): mark it failed
             self._mark(status="failed", stop_reason=str(exc))
             raise
-        except (
-            KeyboardInterrupt
-        ):  # Ctrl-C or SIGTERM (dualalign_core.signals): units in flight are dropped, committed ones kept; resumable
-            self._mark(status="interrupted", stop_reason=signals.stop_reason())
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: units in flight are dropped, committed ones kept; resumable
+            self._mark(status="interrupted", stop_reason=interrupt_reason())
             raise
         finally:
             self.close()
@@ -289,12 +287,9 @@ class Pipeline:
         rejections: list[Rejection] = []
         for f in cohort:
             with plugin_call(f, "check_cohort", "filter"):
-                verdicts = f.check_cohort(bundles, self.ctx)
-            verdicts = cohort_verdicts(f, verdicts, bundles)  # ids it was not given: the plugin's fault
-            rejections.extend(
-                rejection(
-                    f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx, self.components.warn
-                )
+                verdicts = cohort_verdicts(f, f.check_cohort(bundles, self.ctx), bundles)  # only ids it was given
+            rejections.extend(  # every id is an accepted note's (checked), so it has a unit
+                rejection(f, nid, attempts[nid][1], v, self.config, self.ctx, self.components.warn)
                 for nid, v in sorted(verdicts.items())
             )
         store.replace_cohort_rejections(rejections)
