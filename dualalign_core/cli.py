@@ -2,8 +2,8 @@
 
 Exit codes: 0 success; 1 a run that failed (a plugin raised, units failed, the budget or breaker stopped it,
 an internal error); 2 bad input (config, pack, input file, path, plugin that cannot load or start); 130
-interrupted (Ctrl-C). Errors are one unwrapped line on stderr naming the file (and field or plugin);
-``DUALALIGN_DEBUG=1`` also prints the traceback.
+interrupted (Ctrl-C); 143 terminated (SIGTERM, handled as Ctrl-C is). Errors are one unwrapped line on stderr
+naming the file (and field or plugin); ``DUALALIGN_DEBUG=1`` also prints the traceback.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from dualalign_core.errors import (
     PluginError,
     RunFailed,
 )
+from dualalign_core.redact import install_log_redaction, redact
+from dualalign_core.signals import interrupts
 from dualalign_core.textio import check_output
 
 if sys.version_info >= (3, 11):
@@ -56,7 +58,7 @@ def classify(exc: BaseException) -> tuple[int, str]:
     from dualalign_core.plugins import describe_exception
 
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):
-        return 130, f"interrupted: {exc}" if str(exc) else "interrupted"
+        return interrupted(str(exc))
     if isinstance(exc, BadInput):
         return 2, f"error: {exc}"
     if isinstance(exc, PluginError):
@@ -90,9 +92,32 @@ def classify(exc: BaseException) -> tuple[int, str]:
     return 1, f"internal error: {describe_exception(exc)} (a bug; DUALALIGN_DEBUG=1 shows the traceback)"
 
 
+def _framework_exits() -> tuple[type[BaseException], ...]:
+    """Click's and Typer's own exits, aborts and usage errors: they pass the boundary untouched.
+
+    Typer 0.29 and later carry their own copies of Click's (``typer.Exit`` is no longer ``click.exceptions.Exit``),
+    so both sets are listed.
+    """
+    kinds: set[type[BaseException]] = {click.exceptions.Exit, click.exceptions.Abort, click.ClickException}
+    kinds |= {typer.Exit, typer.Abort}
+    kinds |= {k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException"}
+    return tuple(kinds)
+
+
+FRAMEWORK_EXITS = _framework_exits()
+
+
+def interrupted(how_to_continue: str) -> tuple[int, str]:
+    """130 after SIGINT, 143 after SIGTERM, and a line naming the signal and how to continue."""
+    from dualalign_core import signals
+
+    what = f"interrupted by {signals.signal_name()}"
+    return signals.exit_code(), f"{what}: {how_to_continue}" if how_to_continue else what
+
+
 def report_error(message: str) -> None:
     """One line on stderr, never wrapped, never markup (paths may hold ``[``), safe on any encoding."""
-    line = " ".join(message.split()) + "\n"
+    line = " ".join(redact(message).split()) + "\n"
     stream = sys.stderr
     try:
         stream.write(line)
@@ -113,14 +138,16 @@ def handled(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        install_log_redaction()  # a warning may quote a server's error, and the server may echo a key
         try:
-            return fn(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            with interrupts():  # SIGTERM (a scheduler's time limit) stops a command as Ctrl-C does
+                return fn(*args, **kwargs)
+        except FRAMEWORK_EXITS:  # an exit code the command chose, or a usage error Click/Typer reports
             raise
         except BaseException as exc:  # noqa: BLE001 - the boundary: nothing escapes as a traceback
             code, message = classify(exc)
             if debug():
-                traceback.print_exception(exc)
+                sys.stderr.write(redact("".join(traceback.format_exception(exc))))
             report_error(message)
             raise typer.Exit(code) from None
 
@@ -335,8 +362,12 @@ def merge(
 
     check_output(out_dir, kind="directory", option="--out")
     checked = check_merge(shards, out_dir)
-    with RunProgress(enabled=not quiet, console=console) as progress:
-        manifest = merge_shards(checked, out_dir, progress=progress.update, max_cost_usd=max_cost)
+    try:
+        with RunProgress(enabled=not quiet, console=console) as progress:
+            manifest = merge_shards(checked, out_dir, progress=progress.update, max_cost_usd=max_cost)
+    except KeyboardInterrupt:  # the merge is built aside: nothing of it is kept
+        again = " ".join(["dualalign merge", *map(str, shards), "--out", str(out_dir)])
+        raise Interrupted(f"nothing was written; merge again with: {again}") from None
     _finish(out_dir, manifest)
 
 
@@ -558,9 +589,10 @@ def main() -> None:
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
     try:
         app()
-    except KeyboardInterrupt:  # pragma: no cover - outside any command (commands exit 130 themselves)
-        report_error("interrupted")
-        sys.exit(130)
+    except KeyboardInterrupt:  # pragma: no cover - outside any command (commands exit 130/143 themselves)
+        code, message = interrupted("")
+        report_error(message)
+        sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

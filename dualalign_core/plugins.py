@@ -285,7 +285,9 @@ def load_registry(entry_points: Iterable[md.EntryPoint] | None = None) -> Regist
 
 class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(component, "generate"): ...``
     """Run plugin code: any exception it raises (``SystemExit`` included) becomes a :class:`ComponentError`
-    naming the component and its plugin. Our own errors, Ctrl-C and task cancellation pass through."""
+    naming the component and its plugin. Our own errors and a real cancellation of the running task pass
+    through; a ``CancelledError`` the plugin raised itself is its fault; a ``KeyboardInterrupt`` it raised
+    also stops the command as Ctrl-C does (:func:`dualalign_core.signals.interrupt_from_plugin`)."""
 
     def __init__(self, component: Any, action: str, kind: str | None = None):
         self.component, self.action, self.kind = component, action, kind
@@ -296,8 +298,14 @@ class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(comp
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> Literal[False]:
-        if exc is None or isinstance(exc, (DualAlignError, KeyboardInterrupt, asyncio.CancelledError, GeneratorExit)):
+        if exc is None or isinstance(exc, (DualAlignError, GeneratorExit)):
             return False
+        if isinstance(exc, asyncio.CancelledError) and _task_cancelling():
+            return False
+        if isinstance(exc, KeyboardInterrupt):
+            from dualalign_core.signals import interrupt_from_plugin
+
+            interrupt_from_plugin()
         c = self.component
         raise ComponentError(
             f"{describe_component(c, self.kind)} failed in {self.action}: {describe_exception(exc)}",
@@ -305,6 +313,17 @@ class plugin_call:  # noqa: N801 - used like a function: ``with plugin_call(comp
             component=getattr(c, "name", None),
             usage=getattr(exc, "usage", None),
         ) from exc
+
+
+def _task_cancelling() -> bool:
+    """Whether the running task is being cancelled (a real cancellation, not one a plugin raised).
+    True where it cannot be told (no running task; Python 3.10 has no ``Task.cancelling``)."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return True
+    cancelling = getattr(task, "cancelling", None)
+    return task is None or not callable(cancelling) or cancelling() > 0
 
 
 _REGISTRY: Registry | None = None

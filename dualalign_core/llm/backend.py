@@ -13,6 +13,7 @@ from dualalign_core.errors import BadInput
 from dualalign_core.llm.faults import LLMError
 from dualalign_core.llm.pricing import Price
 from dualalign_core.llm.types import LLMRequest, LLMResponse
+from dualalign_core.redact import register as register_secret
 
 _PRICE = {
     "type": "object",
@@ -135,6 +136,7 @@ class LLMBackend(Component):
             raise ValueError(f"{type(self).__name__}: no model given")
         if options.get("concurrency"):
             self.concurrency = int(options["concurrency"])  # type: ignore[misc]
+        register_secret(self.options.get("api_key_env") or self.api_key_env)  # its key is redacted everywhere
 
     @property
     def model(self) -> str | None:

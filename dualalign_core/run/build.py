@@ -13,6 +13,7 @@ from dualalign_core.config import ComponentSpec, RunConfig
 from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
 from dualalign_core.plugins import Registry, get_registry
+from dualalign_core.redact import register as register_secret
 
 _log = logging.getLogger("dualalign.run")
 
@@ -117,6 +118,7 @@ def build(
 
 def build_components(config: RunConfig, registry: Registry) -> Components:
     """Build every component the config names (the default filters when it lists none)."""
+    register_secret(*config.executor.forward_env)  # forwarded values are redacted from messages and files
     disease = resolve_disease(config, registry)
     filters_names = config.filters if config.filters is not None else registry.default_filters()
     filters = []

@@ -11,6 +11,7 @@ from dualalign_core import __version__
 from dualalign_core.config import RunConfig
 from dualalign_core.jsonschemas import SCHEMA_VERSION
 from dualalign_core.plugins import Registry
+from dualalign_core.redact import redact_data
 from dualalign_core.run.build import Components
 from dualalign_core.run.store import MANIFEST
 from dualalign_core.textio import read_json
@@ -76,7 +77,7 @@ def compose_manifest(
         "llm": old.get("llm", {}),
     }
     manifest.update(fields)
-    return manifest
+    return redact_data(manifest)  # a stop reason may quote a server's error, and the server may echo a key
 
 
 def stored_llm_stats(run_dir: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -16,9 +17,10 @@ import attrs
 from dualalign_core.components import Annotator, Filter, NoteBundle, Verdict
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
-from dualalign_core.errors import RunFailed
+from dualalign_core.errors import ComponentError, RunFailed
 from dualalign_core.plugins import plugin_call
 from dualalign_core.records import Note, Rejection, Sentence, Usage
+from dualalign_core.registry import describe_component
 from dualalign_core.run.build import Components
 from dualalign_core.run.executor import WorkUnit
 from dualalign_core.run.store import RunStore, UnitResult
@@ -68,6 +70,28 @@ def rejection(
         enforced=f.name not in warn,
         attempt=attempt,
     )
+
+
+def cohort_verdicts(f: Filter, verdicts: Any, bundles: Iterable[NoteBundle]) -> dict[str, Verdict]:
+    """A cohort filter's verdicts, checked: a mapping from ids of notes it was given. Anything else is the
+    plugin's fault (:class:`ComponentError` naming it), not a ``KeyError`` deep in the refill."""
+    where = describe_component(f, "filter")
+    if not isinstance(verdicts, Mapping):
+        raise ComponentError(
+            f"{where} failed in check_cohort: returned {type(verdicts).__name__}, not a mapping of note id to verdict",
+            plugin=f.plugin,
+            component=f.name,
+        )
+    known = {b.note.id for b in bundles}
+    unknown = sorted(str(k) for k in verdicts if k not in known)
+    if unknown:
+        raise ComponentError(
+            f"{where} failed in check_cohort: a verdict for {len(unknown)} note id(s) it was not given "
+            f"(first: {unknown[0]!r})",
+            plugin=f.plugin,
+            component=f.name,
+        )
+    return dict(verdicts)
 
 
 class NoteMaker:

@@ -22,13 +22,14 @@ from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
 from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
-from dualalign_core.run.note import NoteMaker, rejection
+from dualalign_core.run.note import NoteMaker, cohort_verdicts, rejection
 from dualalign_core.run.plan import Cohort, plan_cohort
 from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
 from dualalign_core.run.view import load_bundles
+from dualalign_core.signals import stop_reason as interrupt_reason
 
 
 class Pipeline:
@@ -133,8 +134,8 @@ class Pipeline:
         except ComponentError as exc:  # a plugin raised outside a unit (cohort filter, sampler): mark it failed
             self._mark(status="failed", stop_reason=str(exc))
             raise
-        except KeyboardInterrupt:  # Ctrl-C: units in flight are dropped, committed ones kept; resumable
-            self._mark(status="interrupted", stop_reason="interrupted by the user")
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: units in flight are dropped, committed ones kept; resumable
+            self._mark(status="interrupted", stop_reason=interrupt_reason())
             raise
         finally:
             self.close()
@@ -286,11 +287,9 @@ class Pipeline:
         rejections: list[Rejection] = []
         for f in cohort:
             with plugin_call(f, "check_cohort", "filter"):
-                verdicts = f.check_cohort(bundles, self.ctx)
-            rejections.extend(
-                rejection(
-                    f, nid, attempts[nid][1] if nid in attempts else 0, v, self.config, self.ctx, self.components.warn
-                )
+                verdicts = cohort_verdicts(f, f.check_cohort(bundles, self.ctx), bundles)  # only ids it was given
+            rejections.extend(  # every id is an accepted note's (checked), so it has a unit
+                rejection(f, nid, attempts[nid][1], v, self.config, self.ctx, self.components.warn)
                 for nid, v in sorted(verdicts.items())
             )
         store.replace_cohort_rejections(rejections)

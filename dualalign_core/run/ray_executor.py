@@ -15,6 +15,11 @@ The run's concurrency (and ``rpm``/``tpm``) are run-wide totals, split across th
 is checked by the driver between units (replicas have no store), so a run may overshoot it by the units in
 flight. Replies reach the store when their unit commits: a replica lost mid-unit re-pays that unit's calls.
 
+Keys: the variables ``[ray] forward_env`` names (and ``DUALALIGN_*``) reach each replica as an argument of its
+constructor (:class:`ForwardedEnv`, whose repr shows names only), which sets them in the replica's environment
+before it builds anything. Never as a ``runtime_env``: Ray's runtime-env agent writes those variables, values
+included, to its log under the system temp directory.
+
 Ray is optional: ``pip install 'dualalign-core[ray]'``.
 """
 
@@ -31,19 +36,41 @@ import attrs
 from dualalign_core.config import RunConfig
 from dualalign_core.errors import BadInput, RunFailed
 from dualalign_core.records import Usage
+from dualalign_core.redact import install_log_redaction
 from dualalign_core.run.executor import LocalExecutor, WorkUnit
 from dualalign_core.run.manifest import add_llm_stats
 from dualalign_core.run.store import RunStore, UnitResult
 from dualalign_core.run.worker import NoteWorker, worker_config
+from dualalign_core.signals import reclaim as reclaim_sigterm
 
 MAX_RESTARTS = 4  # per replica
 MAX_TASK_RETRIES = 4  # per call, when its replica dies
 
 
-class Replica:
-    """The actor class (wrapped by ``ray.remote`` at start): one :class:`NoteWorker`."""
+@attrs.frozen
+class ForwardedEnv:
+    """Environment variables for the replicas: names in its repr, never values (Ray may print an argument)."""
 
-    def __init__(self, config: RunConfig, run_id: str):
+    values: dict[str, str] = attrs.field(repr=False)
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> ForwardedEnv:
+        """``DUALALIGN_*`` and ``names``, as set in this process."""
+        wanted = set(names)
+        return cls({k: v for k, v in os.environ.items() if k.startswith("DUALALIGN_") or k in wanted})
+
+    def __repr__(self) -> str:
+        return f"ForwardedEnv({sorted(self.values)})"
+
+
+class Replica:
+    """The actor class (wrapped by ``ray.remote`` at start): one :class:`NoteWorker`, built once the forwarded
+    variables are set (a backend may read its key when it is built)."""
+
+    def __init__(self, config: RunConfig, run_id: str, env: ForwardedEnv | None = None):
+        if env is not None:
+            os.environ.update(env.values)
+        install_log_redaction()  # a replica's log lands in Ray's session directory
         self.worker = NoteWorker(config, run_id)
 
     async def ready(self) -> int:
@@ -113,9 +140,11 @@ class RayExecutor:
                 )
             except ConnectionError as exc:
                 raise BadInput(f"cannot join the Ray cluster: {exc}", field="ray.address") from None
+            finally:
+                reclaim_sigterm()  # ray.init installs a SIGTERM handler that exits at once
             self._owns_runtime = True
         workers = self.spec.workers or self._default_workers(ray.cluster_resources())
-        env = {k: v for k, v in os.environ.items() if k.startswith("DUALALIGN_") or k in self.spec.forward_env}
+        env = ForwardedEnv.of(self.spec.forward_env)  # an argument, never a runtime_env (see the module doc)
         per_actor = -(-self.max_in_flight // workers)
         actor = ray.remote(Replica).options(
             num_cpus=self.spec.num_cpus,
@@ -123,10 +152,10 @@ class RayExecutor:
             max_restarts=MAX_RESTARTS,
             max_task_retries=MAX_TASK_RETRIES,
             max_concurrency=max(16, 2 * per_actor),
-            **({"runtime_env": {"env_vars": env}} if env else {}),
         )
         self.actors = [
-            actor.remote(worker_config(self.config, i, workers, self.concurrency), self.run_id) for i in range(workers)
+            actor.remote(worker_config(self.config, i, workers, self.concurrency), self.run_id, env)
+            for i in range(workers)
         ]
         self.load, self.workers = [0] * workers, workers
         self.max_in_flight = max(self.max_in_flight, workers)
@@ -219,4 +248,4 @@ def _cause(exc: BaseException) -> BaseException:
     return cause if isinstance(cause, BaseException) else exc
 
 
-__all__ = ["RayExecutor", "Replica", "import_ray"]
+__all__ = ["ForwardedEnv", "RayExecutor", "Replica", "import_ray"]

@@ -31,6 +31,7 @@ from dualalign_core.records import (
     from_dict,
     to_dict,
 )
+from dualalign_core.redact import redact_optional
 
 DB_NAME = "run.sqlite"
 MANIFEST = "manifest.json"
@@ -263,10 +264,10 @@ class RunStore:
         self._put_rejections(result.rejections)
         self._put_replies(result.replies)  # a store-less worker's replies and paid calls (Ray)
         self._put_spend(result.spend, pid)
-        u = result.usage
+        u, error = result.usage, redact_optional(result.error)  # a server may echo a key in its error
         self.db.execute(
             "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (pid, result.seq, result.status, result.error, u.input_tokens, u.output_tokens, u.cost_usd, result.attempt),
+            (pid, result.seq, result.status, error, u.input_tokens, u.output_tokens, u.cost_usd, result.attempt),
         )
         self.db.executemany("UPDATE llm_cache SET billed=1 WHERE key=?", ((k,) for k in result.billed))
 

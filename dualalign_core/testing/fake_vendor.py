@@ -9,7 +9,8 @@ Faults are consumed in order by completion requests: ``429`` (Retry-After), ``42
 Retry-After only), ``500``, ``503``, ``timeout`` (sleeps past the client's timeout), ``drop`` (closes the
 connection), ``truncated_body`` (promises more bytes than it sends), ``malformed`` (a 200 whose body is not
 JSON), ``badjson`` (valid HTTP, reply text not JSON), ``badlabel`` (a label outside the set), ``length``
-(finish reason ``length``). ``fault_rate`` adds random faults from ``random_faults`` (seeded).
+(finish reason ``length``), ``401_echo`` / ``500_echo`` (an error whose message quotes the request's
+``Authorization`` header, as some proxies do). ``fault_rate`` adds random faults from ``random_faults`` (seeded).
 ``fault_on = {"SUBSTRING": fault}`` serves ``fault`` to every completion whose messages contain SUBSTRING
 (re-asks included), so a chosen record fails whatever the order of concurrent requests.
 
@@ -190,7 +191,7 @@ class FakeLLMServer:
         self.auth.append(headers.get("authorization") or headers.get("x-api-key") or "")
         route = (method, path)
         if route in (("POST", "/v1/chat/completions"), ("POST", "/v1/messages")):
-            return await self._completion(path, json.loads(body), writer)
+            return await self._completion(path, json.loads(body), writer, self.auth[-1])
         status, payload, extra = self._api(method, path, headers, body)
         if isinstance(payload, bytes):
             _write(writer, status, payload, "application/octet-stream", extra)
@@ -206,16 +207,18 @@ class FakeLLMServer:
             return self.rng.choice(RANDOM_FAULTS)
         return None
 
-    async def _completion(self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+    async def _completion(self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter, auth: str = "") -> bool:
         self.arrivals.append(time.monotonic())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await self._serve_completion(path, req, writer)
+            return await self._serve_completion(path, req, writer, auth)
         finally:
             self.in_flight -= 1
 
-    async def _serve_completion(self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+    async def _serve_completion(
+        self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter, auth: str = ""
+    ) -> bool:
         anthropic = path == "/v1/messages"
         self.bodies.append((path, req))
         text = json.dumps(req.get("messages"))
@@ -239,6 +242,12 @@ class FakeLLMServer:
                 json.dumps(_error(anthropic, "api_error", "server error")).encode(),
                 "application/json",
             )
+            await writer.drain()
+            return True
+        if fault in ("401_echo", "500_echo"):
+            status = int(fault[:3])
+            err = _error(anthropic, "authentication_error", f"invalid credentials in header Authorization: {auth}")
+            _write(writer, status, json.dumps(err).encode(), "application/json")
             await writer.drain()
             return True
         if fault == "timeout":
@@ -491,6 +500,7 @@ def _write(
 ) -> None:
     reason = {
         200: "OK",
+        401: "Unauthorized",
         404: "Not Found",
         429: "Too Many Requests",
         500: "Internal Server Error",

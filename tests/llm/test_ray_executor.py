@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -33,11 +35,17 @@ TEMPLATE = Path(__file__).parents[2] / "examples" / "alzheimers-template.toml"
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """One local Ray runtime for the module (2 CPUs); in-process CLI runs use it, child drivers join it."""
+def ray_info():
+    """One local Ray runtime for the module (2 CPUs): its addresses and its session directory."""
     context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield context.address_info["gcs_address"]
+    yield context.address_info
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cluster(ray_info):
+    """The module's Ray runtime: in-process CLI runs use it, child drivers join it at this address."""
+    return ray_info["gcs_address"]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +124,7 @@ def test_llm_run_on_ray_exports_what_a_local_run_does_within_its_concurrency(clu
     server.max_in_flight = 0
     on_ray = llm_config(tmp_path / "ray.toml", server.url, executor="ray", workers=3, annotator="lexicon")
     run_ok(str(on_ray), "--out", str(tmp_path / "ray"), env=env())
-    assert 3 <= server.max_in_flight <= 4  # the run-wide concurrency (4), split 2/1/1 across three replicas
+    assert server.max_in_flight <= 4  # the run-wide concurrency (4), split 2/1/1 across three replicas
     assert manifest(tmp_path / "ray")["executor"] == {
         "name": "ray",
         "address": "local runtime",  # this process's runtime (no [ray] address)
@@ -133,6 +141,14 @@ def test_llm_run_on_ray_exports_what_a_local_run_does_within_its_concurrency(clu
         assert view.cache_size() > 0 and view.spend_ledger_usd() > 0
 
 
+@pytest.mark.slow  # a lower bound on concurrency is timing: on a loaded machine replicas may not overlap
+def test_ray_replicas_together_reach_the_run_wide_concurrency(cluster, tmp_path):
+    with FakeLLMServer(latency=0.3) as slow:
+        on_ray = llm_config(tmp_path / "ray.toml", slow.url, executor="ray", workers=3, annotator="lexicon")
+        run_ok(str(on_ray), "--out", str(tmp_path / "ray"), env=env())
+        assert 3 <= slow.max_in_flight <= 4
+
+
 def test_forward_env_is_how_a_key_reaches_the_workers(cluster, server, tmp_path):
     """The module's Ray runtime started before the CLI set OPENAI_API_KEY: its workers send the key only
     because ``[ray] forward_env`` names it; without it they send the backend's placeholder for a keyless
@@ -147,6 +163,26 @@ def test_forward_env_is_how_a_key_reaches_the_workers(cluster, server, tmp_path)
     server.auth.clear()
     run_ok(str(bare), "--out", str(tmp_path / "bare"), env=env())
     assert server.auth and f"Bearer {SECRET['openai']}" not in server.auth
+
+
+def files_holding(root: Path, needle: str) -> list[Path]:
+    """Every file under ``root`` whose bytes contain ``needle``."""
+    data = needle.encode()
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and data in p.read_bytes()]
+
+
+def test_forwarded_keys_reach_the_workers_and_no_ray_log(ray_info, server, tmp_path):
+    """A key named in ``[ray] forward_env`` reaches every request, and is written to no file: not under
+    Ray's session directory (the runtime-env agent logs a runtime_env's variables), not in the run."""
+    if "OPENAI_API_KEY" in os.environ:
+        pytest.skip("OPENAI_API_KEY is set in this environment: the workers inherit it")
+    token = f"sk-relkey-{secrets.token_hex(16)}"
+    server.auth.clear()
+    cfg = llm_config(tmp_path / "keyed.toml", server.url, executor="ray", annotator="lexicon")
+    run_ok(str(cfg), "--out", str(tmp_path / "run"), env=cli_env(OPENAI_API_KEY=token))
+    assert server.auth and set(server.auth) == {f"Bearer {token}"}  # the replicas got it
+    assert files_holding(Path(ray_info["session_dir"]), token) == []
+    assert files_holding(tmp_path, token) == []
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, server, tmp_path):
@@ -186,6 +222,45 @@ def test_driver_sigkill_then_resume_exports_what_an_uninterrupted_run_does(clust
         assert manifest(run)["status"] == "finished", resumed.stderr
         assert export(tmp_path / "ref", tmp_path / "e1") == export(run, tmp_path / "e2")
     assert done < manifest(run)["counts"]["units"]["accepted"] + 1  # it was killed before the end
+
+
+def committed_units(run: Path) -> int:
+    """Units the run has committed so far (0 before its store exists), read beside the writer."""
+    if not (run / "run.sqlite").exists():
+        return 0
+    db = sqlite3.connect(f"file:{run / 'run.sqlite'}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(db.execute("SELECT count(*) FROM units").fetchone()[0])
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0
+    finally:
+        db.close()
+
+
+def test_sigterm_leaves_a_ray_run_interrupted_and_resumable(cluster, tmp_path):
+    """What a batch scheduler sends at its time limit: the driver stops as on Ctrl-C (no Ray stack dump),
+    the manifest says ``interrupted``, exit 143, the resume command printed; the resumed run finishes."""
+    with FakeLLMServer(latency=0.3) as slow:
+        cfg = llm_config(tmp_path / "ray.toml", slow.url, concurrency=2, executor="ray", workers=2)
+        run = tmp_path / "run"
+        args = ["-m", "dualalign_core.cli", "run", str(cfg), "--out", str(run), "-q", "--ray-address", cluster]
+        proc = subprocess.Popen([sys.executable, *args], env=env(), stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while committed_units(run) == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        slow.latency = 600  # no reply from now on: the run is mid-way when the signal comes
+        assert proc.poll() is None and committed_units(run) > 0, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 143, stderr
+        assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+        lines = [ln for ln in stderr.splitlines() if "interrupted" in ln]
+        assert len(lines) == 1 and f"dualalign run --resume --out {run}" in lines[0], stderr
+        m = manifest(run)
+        assert m["status"] == "interrupted" and m["stop_reason"] == "interrupted by SIGTERM", m
+        slow.latency = 0
+        run_ok("--resume", "--out", str(run), "--ray-address", cluster, env=env())
+    assert manifest(run)["status"] == "finished"
 
 
 def test_bad_executor_is_exit_2_naming_the_option(tmp_path):
