@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,12 +96,21 @@ def test_annotate_replaces_only_its_own_earlier_output(tmp_path):
     refused(cli("annotate", src, "--out", out), "out.jsonl.state")
 
 
-@pytest.mark.skipif(not os.access("/dev/null", os.W_OK), reason="needs a writable /dev/null")
-def test_annotate_to_dev_null_leaves_no_state_directory(tmp_path):
-    assert not Path("/dev/null.state").exists()
-    result = cli("annotate", texts(tmp_path / "in.jsonl"), "--out", "/dev/null")
+def test_annotate_to_a_pipe_or_dev_null_keeps_no_state(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = cli("annotate", texts(tmp_path / "in.jsonl"), "--out", fifo)
+    reader.join(timeout=60)  # the reader is a daemon: one still waiting (annotate never wrote) dies with pytest
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["sentences"] > 0 and not Path("/dev/null.state").exists()
+    assert json.loads(result.stdout)["sentences"] == len(got[0].splitlines()) > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "pipe"]  # no pipe.state/
+    if Path("/dev/null.state").exists() or not os.access("/dev/null", os.W_OK):
+        return  # left by something else on this machine, or no /dev/null to write
+    assert cli("annotate", tmp_path / "in.jsonl", "--out", "/dev/null").exit_code == 0
+    assert not Path("/dev/null.state").exists()
 
 
 def test_agreement_review_is_never_an_input_or_someone_elses(tmp_path):
@@ -160,6 +170,29 @@ def test_annotate_rerun_after_the_output_was_edited_names_it_and_keeps_it(tmp_pa
     assert out.read_bytes() == edited and b"\0" not in out.read_bytes()  # never padded, never rewritten
     out.unlink()  # a deleted output starts over
     assert cli("annotate", src, "--out", out).exit_code == 0 and out.read_bytes() == data
+
+
+def test_annotate_killed_between_rows_and_commit_drops_the_tail_on_rerun(tmp_path, monkeypatch):
+    from dualalign_core.run.store import RunStore
+
+    src, out, clean = texts(tmp_path / "in.jsonl"), tmp_path / "out.jsonl", tmp_path / "clean.jsonl"
+    assert cli("annotate", src, "--out", clean).exit_code == 0
+    commit = RunStore.commit_units
+    calls = []
+
+    def killed_on_the_second(self, results, **kwargs):  # the second record's rows are written, then the kill
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return commit(self, results, **kwargs)
+
+    monkeypatch.setattr(RunStore, "commit_units", killed_on_the_second)
+    assert cli("annotate", src, "--out", out).exit_code == 130
+    monkeypatch.setattr(RunStore, "commit_units", commit)
+    assert len(out.read_bytes()) > len(clean.read_bytes()) // 3  # a tail of uncommitted rows
+    result = cli("annotate", src, "--out", out)
+    assert result.exit_code == 0 and json.loads(result.stdout)["resumed_done"] == 1, result.output
+    assert out.read_bytes() == clean.read_bytes()
 
 
 # -- item 3: a re-export never deletes what the user added inside it ------------------------------------------

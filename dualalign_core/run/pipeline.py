@@ -16,16 +16,15 @@ import attrs
 
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
-from dualalign_core.errors import BadInput, ComponentError, RunFailed
+from dualalign_core.errors import ComponentError, RunFailed
 from dualalign_core.plugins import Registry, get_registry, plugin_call
 from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
 from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
-from dualalign_core.run.lock import DirLock, acquire
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, rejection
 from dualalign_core.run.plan import plan_cohort
-from dualalign_core.run.resume import check_same_pipeline, holds_run, reconcile, run_id_for
+from dualalign_core.run.resume import Claim, check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
@@ -51,8 +50,7 @@ class Pipeline:
         self.resume = resume
         self.progress = progress
         self.store: RunStore | None = None
-        self._lock: DirLock | None = None  # held while the store is open: one process per run directory
-        self._expect_run = holds_run(self.run_dir)
+        self.claim = Claim(self.run_dir)  # one process per run directory: taken when the store opens
         self.config, stored_run_id = reconcile(config, self.run_dir, resume=resume)
         self.shard = resolve_shard(self.run_dir, shard)  # a shard makes its patients' notes, no cohort filter
         self.components = build_components(self.config, self.registry)
@@ -71,51 +69,22 @@ class Pipeline:
         if self.store is None:
             from dualalign_core.llm.runtime import Budget
 
-            self._hold()
-            try:
-                self.store = store = RunStore(self.run_dir)
-            except BaseException:
-                self._let_go()
-                raise
+            self.store = store = RunStore(self.claim.take())  # the run directory, locked for this process
             spent = store.spent_usd()  # paid calls of units that never committed included
             limit = self.config.max_cost_usd
             self.ctx = attrs.evolve(self.ctx, store=store, budget=Budget(limit, spent) if limit is not None else None)
             stored = store.get_meta("config")
             limits = self.config.to_dict().get("limits")
             if stored is not None and stored.get("limits") != limits:  # keep the latest limit for a bare --resume
-                store.set_meta(
-                    "config",
-                    {k: v for k, v in stored.items() if k != "limits"} | ({"limits": limits} if limits else {}),
-                )
+                kept = {k: v for k, v in stored.items() if k != "limits"}
+                store.set_meta("config", kept | ({"limits": limits} if limits else {}))
         return self.store
 
-    def _hold(self) -> None:
-        """Lock the run directory for this process (exit 2 naming the holder's pid if another has it), and
-        refuse a run another process started here since this pipeline looked."""
-        if self._lock is not None:
-            return
-        lock = acquire(self.run_dir)
-        if holds_run(self.run_dir) and not self._expect_run:
-            lock.release()
-            raise BadInput(
-                "run directory already holds a run (another process started it meanwhile); pass --resume to "
-                "continue it",
-                file=str(self.run_dir),
-            )
-        self._lock, self._expect_run = lock, True
-
-    def _let_go(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
     def close(self) -> None:
-        try:
-            if self.store is not None:
-                self.store.close()
-                self.store = None
-        finally:
-            self._let_go()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.claim.release()
 
     # -- plan phase ---------------------------------------------------------------------------------
     def sample(self) -> tuple[list[Persona], list[NotePlan]]:
