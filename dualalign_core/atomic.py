@@ -1,9 +1,13 @@
 """Atomic output: files and directories appear whole or not at all, and only what is ours gets replaced.
 
+- :func:`check_file_target`: the ownership rules every file output goes through: never a directory, a device
+  or other non-regular file, the command's own input, a run's own file, or (with ``owned``) a file that is
+  not an earlier output of ours.
 - :func:`atomic_writer` / :func:`atomic_write_text`: a temp file in the target's directory, ``os.replace``d.
 - :func:`replace_dir`: a directory built in a fresh hidden temp sibling (``.NAME.XXXX.dualalign-tmp``) and
   renamed into place. An existing target is replaced only when it is empty or carries our marker
-  (:data:`MARKER`) of the same kind and holds nothing beyond what that marker lists. Never the run
+  (:data:`MARKER`) of the same kind and holds nothing beyond what that marker lists (the whole tree, every
+  file and folder by its relative path: a file a user added anywhere inside is never deleted). Never the run
   directory, a directory holding or above a run, the current directory or one above it, or a file.
 - :func:`new_dir`: the same temp sibling, renamed onto an absent or empty target only (a merged run).
 
@@ -28,6 +32,8 @@ from dualalign_core.errors import BadInput
 MARKER = ".dualalign-output.json"
 TMP_SUFFIX = ".dualalign-tmp"
 RUN_FILES = ("run.sqlite", "run.sqlite-wal", "run.sqlite-shm", "manifest.json")
+LOCK_FILE = ".lock"  # a run directory's advisory lock (dualalign_core.run.lock)
+MARKER_VERSION = 2  # 2: ``files`` lists the whole tree; 1 (no ``version``): top-level names only
 
 
 def _bad(path: Path, message: str, field: str | None) -> BadInput:
@@ -67,17 +73,32 @@ def check_file_target(
     owned: Callable[[Path], bool] | None = None,
     what: str = "output",
     run_file: bool = False,
+    inputs: Iterable[str | Path] = (),
+    device_ok: bool = False,
 ) -> Path:
-    """Refuse a target that is a directory, a run's own file (unless ``run_file``: the store's own writes),
-    or (with ``owned``) an existing file that is not ours."""
+    """Refuse a target that is a directory, a device or other non-regular file (unless ``device_ok``: a
+    stream such as ``/dev/null``), one of the command's ``inputs``, a run's own file (unless ``run_file``:
+    the store's own writes), or (with ``owned``) an existing file that is not ours."""
     path = Path(path)
     if path.is_dir():
         raise _bad(path, "is a directory; expected a file path", field)
-    if not run_file and path.name in RUN_FILES and _run_dir(path.parent):
+    if path.exists() and not path.is_file() and not device_ok:
+        raise _bad(path, "is not a regular file (a device, pipe or socket); choose a file path", field)
+    if any(_same_file(path, Path(given)) for given in inputs):
+        raise _bad(path, "is this command's own input; choose another path", field)
+    if not run_file and path.name in (*RUN_FILES, LOCK_FILE) and _run_dir(path.parent):
         raise _bad(path, "is a run's own file; choose another path", field)
-    if owned is not None and path.exists() and not owned(path):
+    if owned is not None and path.is_file() and not owned(path):
         raise _bad(path, f"exists and is not a DualAlign {what}; remove it or choose another path", field)
     return path
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    """Whether ``path`` and ``other`` both exist and are one file (links and hard links included)."""
+    try:
+        return path.exists() and other.exists() and os.path.samefile(path, other)
+    except OSError:
+        return False
 
 
 @contextmanager
@@ -89,9 +110,11 @@ def atomic_writer(
     owned: Callable[[Path], bool] | None = None,
     what: str = "output",
     run_file: bool = False,
+    inputs: Iterable[str | Path] = (),
 ) -> Iterator[IO[str]]:
-    """A text handle on a temp file beside ``path``; renamed onto ``path`` when the block succeeds."""
-    path = check_file_target(path, field=field, owned=owned, what=what, run_file=run_file)
+    """A text handle on a temp file beside ``path``; renamed onto ``path`` when the block succeeds (the target
+    checked by :func:`check_file_target` first)."""
+    path = check_file_target(path, field=field, owned=owned, what=what, run_file=run_file, inputs=inputs)
     parent = writable_parent(path, field)
     try:
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -161,10 +184,10 @@ def check_dir_target(
     if _run_dir(target):
         raise _bad(given, "is a run directory; choose a new directory", field)
     try:
-        entries = {p.name for p in target.iterdir()}
+        entries = tree_entries(target)
     except OSError as exc:
         raise _bad(given, f"cannot read it: {exc.strerror or exc}", field) from None
-    if not entries:
+    if not entries and not (target / MARKER).exists():
         return target
     marker = read_marker(target)
     if marker is None:
@@ -173,7 +196,16 @@ def check_dir_target(
         )
     if marker["kind"] != kind:
         raise _bad(given, f"holds an earlier {marker['kind']} output, not {kind}; choose a new directory", field)
-    foreign = sorted(entries - set(marker.get("files", ())) - {MARKER})
+    files = marker.get("files")
+    listed = {name for name in files if isinstance(name, str)} if isinstance(files, list) else set()
+    foreign = sorted(entries - listed)
+    if foreign and marker.get("version") != MARKER_VERSION and all(p.split("/")[0] in listed for p in foreign):
+        raise _bad(
+            given,
+            f"was written by an older DualAlign whose {MARKER} lists only top-level names, so files added inside "
+            "it cannot be told apart; remove it or choose a new directory",
+            field,
+        )
     if foreign:
         raise _bad(
             given,
@@ -181,6 +213,21 @@ def check_dir_target(
             field,
         )
     return target
+
+
+def tree_entries(folder: Path) -> set[str]:
+    """Every file and folder under ``folder`` by its POSIX path relative to it (links listed, not followed),
+    the marker left out; an unreadable folder inside raises ``OSError`` (never silently skipped)."""
+
+    def fail(exc: OSError) -> None:
+        raise exc
+
+    found: set[str] = set()
+    for root, dirs, files in os.walk(folder, onerror=fail):
+        rel = Path(root).relative_to(folder)
+        found.update((rel / name).as_posix() for name in (*dirs, *files))
+    found.discard(MARKER)
+    return found
 
 
 def _alive(marker: dict[str, Any]) -> bool:
@@ -246,7 +293,7 @@ def replace_dir(
     """Build a directory in a temp sibling (yielded) and rename it onto ``out`` when the block succeeds.
 
     ``kind`` names the output (``export-jsonl``, ``model``...); ``protect`` are run directories the target
-    must not be or contain. The result carries :data:`MARKER` listing its top-level entries.
+    must not be or contain. The result carries :data:`MARKER` listing every file and folder in it.
     """
     target = check_dir_target(out, kind, protect=protect, field=field)
     tmp = _temp_sibling(target, Path(out), field)
@@ -254,7 +301,7 @@ def replace_dir(
     try:
         _write_marker(tmp, kind, pid=os.getpid(), host=socket.gethostname())
         yield tmp
-        _write_marker(tmp, kind, files=sorted(p.name for p in tmp.iterdir() if p.name != MARKER))
+        _write_marker(tmp, kind, files=sorted(tree_entries(tmp)), version=MARKER_VERSION)
         os.chmod(tmp, 0o755)
         if target.exists():
             check_dir_target(out, kind, protect=protect, field=field)  # still ours, just before replacing

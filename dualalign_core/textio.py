@@ -161,7 +161,7 @@ def check_output(path: str | Path, *, kind: str = "directory", option: str = "--
             raise BadInput("is a file, expected a directory", file=where)
         if kind == "file" and path.is_dir():
             raise BadInput("is a directory, expected a file", file=where)
-        target = path if kind == "directory" else path.parent
+        target = path if kind == "directory" or not path.is_file() else path.parent  # a device: itself
     else:
         target = path.parent
         while not target.exists() and target != target.parent:
@@ -170,7 +170,7 @@ def check_output(path: str | Path, *, kind: str = "directory", option: str = "--
             target = target.parent
         if not target.is_dir():
             raise BadInput(f"cannot be created: {target} is a file, not a directory", file=where)
-    if not os.access(target, os.W_OK | os.X_OK):
+    if not os.access(target, os.W_OK | (os.X_OK if target.is_dir() else 0)):
         raise BadInput(f"not writable ({target} does not allow writing)", file=where)
     return path
 

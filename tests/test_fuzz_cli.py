@@ -455,10 +455,12 @@ def annotate_case(data: st.DataObject) -> None:
             root=root,
             command="annotate",
             kind=kind,
-            names=["in.jsonl"],
+            names=["in.jsonl", "out.jsonl"],
             targets=[dest, state],
         )
-        if not corrupt and o.code != 0:
+        if previous is not None and o.code == 0:  # someone else's file: refused, never overwritten
+            fail("overwrote", "annotate", kind, "exit 0 over a file annotate did not write")
+        if not corrupt and previous is None and o.code != 0:
             fail("valid-refused", "annotate", kind, o.output[-300:])
         if o.code != 0:
             now = dest.read_bytes() if dest.exists() else None

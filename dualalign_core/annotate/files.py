@@ -10,9 +10,11 @@ import asyncio
 import functools
 import hashlib
 import json
+import tempfile
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,14 @@ import attrs
 from attrs import frozen
 
 from dualalign_core.annotate.agreement import AgreementReport, agreement
+from dualalign_core.annotate.output import Tally, check_target, check_unchanged, is_stream, state_dir
+from dualalign_core.atomic import atomic_writer, check_file_target
 from dualalign_core.components import Annotator
 from dualalign_core.context import RunContext
 from dualalign_core.errors import BadInput
 from dualalign_core.plugins import plugin_call
 from dualalign_core.records import Label, Note, Provenance, Sentence, Usage, canonical_json
+from dualalign_core.run.lock import locked
 from dualalign_core.run.note import sentence_id
 from dualalign_core.text.segment import segment
 from dualalign_core.textio import check_unicode, iter_lines
@@ -95,12 +100,40 @@ def dumps(row: Mapping[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, sort_keys=False, allow_nan=False)
 
 
-def write_jsonl_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]], *, field: str = "--out") -> int:
-    """Write rows as JSONL via a temp file in the same directory and ``os.replace``; returns the row count."""
-    from dualalign_core.atomic import atomic_writer
+REVIEW = "review file (or it holds adjudications)"
 
+
+def is_review(path: Path) -> bool:
+    """An existing file a review output may replace: empty, or a review file nobody adjudicated yet (every row
+    has ``adjudicated_label``, and it and ``note`` are still null)."""
+    try:
+        if path.stat().st_size > 256 * 2**20:
+            return False
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return False
+    return all(
+        isinstance(r, dict) and "adjudicated_label" in r and r["adjudicated_label"] is None and r.get("note") is None
+        for r in rows
+    )
+
+
+def check_review_target(path: str | Path, *, field: str = "--out", inputs: Iterable[str | Path] = ()) -> Path:
+    """A review output's target, refused (exit 2 naming it) when it is an input, a run's file or not ours."""
+    return check_file_target(path, field=field, owned=is_review, what=REVIEW, inputs=inputs)
+
+
+def write_jsonl_atomic(
+    path: str | Path,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    field: str = "--out",
+    inputs: Iterable[str | Path] = (),
+) -> int:
+    """Write a review file's rows as JSONL via a temp file in the same directory and ``os.replace``, replacing
+    only an earlier review file (:func:`check_review_target`); returns the row count."""
     n = 0
-    with atomic_writer(path, field=field) as f:
+    with atomic_writer(path, field=field, owned=is_review, what=REVIEW, inputs=inputs) as f:
         for row in rows:
             f.write(dumps(row) + "\n")
             n += 1
@@ -229,12 +262,6 @@ def _fingerprint(in_path: Path, **settings: Any) -> str:
     return digest.hexdigest() + ":" + canonical_json(settings)
 
 
-def state_dir(out_path: str | Path) -> Path:
-    """Where ``annotate`` keeps its LLM reply cache and what is done, next to the output."""
-    out_path = Path(out_path)
-    return out_path.with_name(out_path.name + ".state")
-
-
 def annotate_file(
     in_path: str | Path,
     out_path: str | Path,
@@ -261,6 +288,7 @@ def annotate_file(
     if segment_mode not in SEGMENT_MODES:
         raise BadInput(f"segment mode must be one of {SEGMENT_MODES}", field="--segment")
     in_path, out_path = Path(in_path), Path(out_path)
+    check_target(out_path, in_path)  # never the input, a run's file or someone else's: before any work
     # a first pass validates the whole file (JSON, ids, duplicates) before any work or any write
     seen: dict[str, int] = {}
     n_records = 0
@@ -292,16 +320,35 @@ def annotate_file(
         in_path, annotator=annotator_name, disease=disease_name, segment=segment_mode, options=dict(options or {})
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    store = RunStore(state_dir(out_path))
-    try:
-        if store.get_meta("input") != fingerprint or not out_path.exists():
-            store.reset_job()  # a different job (or the output is gone): start over, keep the reply cache
-            store.set_meta("input", fingerprint)
-            store.set_meta("out_offset", 0)
+    with ExitStack() as stack:
+        if is_stream(out_path):  # /dev/null, a pipe: nothing to resume, no state left beside it
+            state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dualalign-annotate-")))
+        else:
+            state = state_dir(out_path)
+            stack.enter_context(locked(state, what="annotate state directory"))  # one annotate per output
+        store = stack.enter_context(RunStore(state))
+        sha = _continue(store, out_path, fingerprint, n_records)
         ctx = RunContext(run_id="annotate", seed=0, disease=disease, store=store)
-        return asyncio.run(_stream(in_path, out_path, annotator, ctx, store, segment_mode, n_records, UnitResult))
-    finally:
-        store.close()
+        job = _stream(in_path, out_path, annotator, ctx, store, segment_mode, n_records, UnitResult, sha)
+        return asyncio.run(job)
+    raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
+
+
+def _continue(store: Any, out_path: Path, fingerprint: str, n_records: int) -> Any:
+    """Check the output is what annotate left before going on (:func:`check_unchanged`), or start the job
+    over (another input or settings, or the output is gone; the reply cache stays); the output's digest."""
+    same = store.get_meta("input") == fingerprint
+    sha = None
+    if out_path.is_file():
+        pending = not same or len(store.finished_units()) < n_records
+        offset = int(store.get_meta("out_offset") or 0)
+        sha = check_unchanged(out_path, offset, store.get_meta("out_sha256"), pending=pending)
+    if not same or sha is None:
+        store.reset_job()
+        store.set_meta("input", fingerprint)
+        store.set_meta("out_offset", 0)
+        sha = None
+    return sha
 
 
 async def _stream(
@@ -313,12 +360,15 @@ async def _stream(
     segment_mode: str,
     n_records: int,
     unit_result: Any,
+    sha: Any,
 ) -> AnnotateStats:
     from dualalign_core.errors import RunFailed
 
     done = store.finished_units()
     skipped = len(done)
     offset = int(store.get_meta("out_offset") or 0)
+    stream = is_stream(out_path)
+    counted: Counter[str] = Counter()
     window = max(1, 2 * annotator.concurrency)
     sem = asyncio.Semaphore(max(1, annotator.concurrency))
     stopped: str | None = None
@@ -346,25 +396,27 @@ async def _stream(
             rows = _rows(rec, note, sentences, labels, annotator.name, ctx.disease.negative_label)
             return unit_result(uid, line, "accepted", usage=usage, billed=sorted(scope.billed)), rows
 
-    with out_path.open("r+b" if out_path.exists() else "wb") as fh:
-        fh.truncate(offset)  # drop rows written after the last committed record (a kill in between)
-        fh.seek(offset)
+    with out_path.open("r+b" if out_path.is_file() else "wb") as fh:
+        if not stream:  # checked: offset <= size (never padded with NULs)
+            fh.truncate(offset)  # drop rows written after the last committed record (a kill in between)
+            fh.seek(offset)
+        out = Tally(fh, offset, sha)
         batch: list[tuple[int, dict[str, Any]]] = []
 
         async def flush() -> None:
-            nonlocal offset
             results = await asyncio.gather(*(one(line, rec) for line, rec in batch))
             batch.clear()
             for result, rows in results:  # in input order: write + flush, then commit the record as done
+                start = out.offset
                 try:
-                    _write_rows(fh, rows)
+                    _write_rows(out, _counting(rows, counted))
                     fh.flush()
                 except BaseException:
-                    fh.truncate(offset)  # no part of an uncommitted record stays behind
+                    if not stream:
+                        fh.truncate(start)  # no part of an uncommitted record stays behind
                     raise
-                offset = fh.tell()
                 prior = store.unit_usage(result.plan_id)
-                store.commit_units([attrs.evolve(result, usage=prior + result.usage)], meta={"out_offset": offset})
+                store.commit_units([attrs.evolve(result, usage=prior + result.usage)], meta=out.meta())
 
         try:
             for line, rec in iter_jsonl(in_path):
@@ -378,14 +430,28 @@ async def _stream(
         except RunFailed as exc:  # budget or error-rate breaker: what is done stays done
             stopped = str(exc)
     failed = tuple({"line": int(uid.split("-", 1)[1]), "error": err} for uid, err in store.failed_units())
-    labels = Counter(json.loads(line)["label"] for line in _lines(out_path))
+    labels = counted if stream else _label_counts(out_path)
     usage = Usage(**store.counts()["usage"])
     return AnnotateStats(n_records, sum(labels.values()), dict(labels), usage, failed, skipped, stopped)
 
 
-def _lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as fh:
-        yield from (line for line in fh if line.strip())
+def _counting(rows: Iterable[dict[str, Any]], labels: Counter[str]) -> Iterator[dict[str, Any]]:
+    """``rows`` unchanged, each counted by its label."""
+    for row in rows:
+        labels[row["label"]] += 1
+        yield row
+
+
+def _label_counts(path: Path) -> Counter[str]:
+    """Labels of every row of an annotate output (BadInput naming it and the line if one is not a row)."""
+    labels: Counter[str] = Counter()
+    for n, line in iter_lines(path, what="annotate output"):
+        if line.strip():
+            try:
+                labels[json.loads(line)["label"]] += 1
+            except (ValueError, KeyError, TypeError):
+                raise BadInput("is not an annotate output row", file=str(path), field=f"line {n}") from None
+    return labels
 
 
 def _labels_from_rows(
@@ -452,6 +518,8 @@ def agreement_files(
     """``dualalign agreement A.jsonl B.jsonl``: kappa between two annotated files (matched by sentence id,
     else note id + sentence index, else record id, else line number); optionally write the disagreements
     for review. Duplicate ids, null or unknown labels, and files with no sentence in common are bad input."""
+    if review_out is not None:  # before any work: never an input, a run's file or someone else's file
+        check_review_target(review_out, field="--review", inputs=[a_path, b_path])
     allowed = {*labels, negative_label} if labels is not None and negative_label is not None else None
     rows_a = list(iter_jsonl(a_path, require=("label",)))
     rows_b = list(iter_jsonl(b_path, require=("label",)))
@@ -471,7 +539,7 @@ def agreement_files(
     report = agreement(la, lb, labels=labels)
     if review_out is not None:
         texts = {lab.sentence_id: r.get("text") for lab, (_, r) in zip(la, rows_a, strict=True)}
-        write_jsonl_atomic(review_out, review_rows(report, texts), field="--review")
+        write_jsonl_atomic(review_out, review_rows(report, texts), field="--review", inputs=[a_path, b_path])
     return report
 
 
@@ -503,6 +571,7 @@ def export_review(
     """
     from dualalign_core.run.view import open_run
 
+    check_review_target(out_path)  # before any work
     store = open_run(run_dir)
     try:
         texts = {s.id: s.text for s in store.iter_records("sentences")}

@@ -65,6 +65,8 @@ def build_report(
     check_file_target(path, field="--out", owned=_is_report, what="report")
     if json_out is not None:
         check_file_target(json_out, field="--json", owned=_is_report, what="report")
+        if Path(json_out).resolve() == path.resolve():
+            raise BadInput("is the same file as --out; choose another path", file=str(json_out), field="--json")
     try:
         metrics = collect_metrics(run_dir, embeddings=embeddings)
     except sqlite3.DatabaseError as exc:

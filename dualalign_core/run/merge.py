@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from dualalign_core.atomic import new_dir
 from dualalign_core.config import NOT_IDENTITY
 from dualalign_core.errors import BadInput, DualAlignError, RunFailed
 from dualalign_core.plugins import Registry
+from dualalign_core.run.lock import locked
 from dualalign_core.run.manifest import add_llm_stats
 from dualalign_core.run.pipeline import Pipeline
 from dualalign_core.run.resume import config_diff, stored_run
@@ -131,7 +133,22 @@ def merge_shards(
     max_cost_usd: float | None = None,
 ) -> dict[str, Any]:
     """Merge checked shards (:func:`check_merge`) into the new run directory ``out``; returns its manifest.
-    The merged run's cost budget is ``max_cost_usd`` if given, else shard 1's, against every shard's spend."""
+    The merged run's cost budget is ``max_cost_usd`` if given, else shard 1's, against every shard's spend.
+    Each shard is locked while it is read (a shard another process is resuming is refused, naming its pid)."""
+    with ExitStack() as shard_locks:
+        for s in shards:
+            shard_locks.enter_context(locked(s.dir, create=False, what="shard"))
+        return _merge(shards, out, registry=registry, progress=progress, max_cost_usd=max_cost_usd)
+
+
+def _merge(
+    shards: Sequence[ShardRun],
+    out: Path,
+    *,
+    registry: Registry | None,
+    progress: Callable[[Stats], None] | None,
+    max_cost_usd: float | None,
+) -> dict[str, Any]:
     with new_dir(out, "merge") as tmp:
         with RunStore(tmp) as store:
             for s in shards:

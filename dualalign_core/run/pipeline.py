@@ -24,7 +24,7 @@ from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, cohort_verdicts, rejection
 from dualalign_core.run.plan import Cohort, plan_cohort
-from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
+from dualalign_core.run.resume import Claim, check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
@@ -51,6 +51,7 @@ class Pipeline:
         self.resume = resume
         self.progress = progress
         self.store: RunStore | None = None
+        self.claim = Claim(self.run_dir)  # one process per run directory: taken when the store opens
         self.config, stored_run_id = reconcile(config, self.run_dir, resume=resume)
         self.shard = resolve_shard(self.run_dir, shard)  # a shard makes its patients' notes, no cohort filter
         self.components = build_components(self.config, self.registry)
@@ -69,23 +70,22 @@ class Pipeline:
         if self.store is None:
             from dualalign_core.llm.runtime import Budget
 
-            self.store = store = RunStore(self.run_dir)
+            self.store = store = RunStore(self.claim.take())  # the run directory, locked for this process
             spent = store.spent_usd()  # paid calls of units that never committed included
             limit = self.config.max_cost_usd
             self.ctx = attrs.evolve(self.ctx, store=store, budget=Budget(limit, spent) if limit is not None else None)
             stored = store.get_meta("config")
             limits = self.config.to_dict().get("limits")
             if stored is not None and stored.get("limits") != limits:  # keep the latest limit for a bare --resume
-                store.set_meta(
-                    "config",
-                    {k: v for k, v in stored.items() if k != "limits"} | ({"limits": limits} if limits else {}),
-                )
+                kept = {k: v for k, v in stored.items() if k != "limits"}
+                store.set_meta("config", kept | ({"limits": limits} if limits else {}))
         return self.store
 
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
             self.store = None
+        self.claim.release()
 
     # -- plan phase ---------------------------------------------------------------------------------
     def sample(self) -> Cohort:

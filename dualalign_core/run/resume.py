@@ -10,6 +10,7 @@ import attrs
 from dualalign_core.config import RunConfig, parse_config
 from dualalign_core.errors import BadInput
 from dualalign_core.records import canonical_json
+from dualalign_core.run.lock import DirLock, acquire
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore
 from dualalign_core.seeds import short_hash
 
@@ -78,6 +79,37 @@ def reconcile(config: RunConfig, run_dir: Path, *, resume: bool) -> tuple[RunCon
     return attrs.evolve(stored_cfg, max_cost_usd=config.max_cost_usd), run_id
 
 
+class Claim:
+    """A pipeline's hold on its run directory (:func:`~dualalign_core.run.lock.acquire`), taken when it opens
+    the store and released when it closes: a second process is refused naming the holder's pid, and so is a
+    run another process started in the directory after this pipeline looked (two fresh runs on one ``--out``)."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.expect_run = holds_run(run_dir)
+        self.lock: DirLock | None = None
+
+    def take(self) -> Path:
+        """Lock the run directory (once) and return it."""
+        if self.lock is not None:
+            return self.run_dir
+        lock = acquire(self.run_dir)
+        if holds_run(self.run_dir) and not self.expect_run:
+            lock.release()
+            raise BadInput(
+                "run directory already holds a run (another process started it meanwhile); pass --resume to "
+                "continue it",
+                file=str(self.run_dir),
+            )
+        self.lock, self.expect_run = lock, True
+        return self.run_dir
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
 def check_same_pipeline(run_dir: Path, pipeline: dict[str, Any], path: str | None) -> None:
     """Refuse to resume a run with another resolved pipeline (a plugin installed, upgraded or removed since,
     or a component that resolves elsewhere): :class:`BadInput` listing every difference."""
@@ -99,4 +131,4 @@ def check_same_pipeline(run_dir: Path, pipeline: dict[str, Any], path: str | Non
         )
 
 
-__all__ = ["check_same_pipeline", "config_diff", "holds_run", "reconcile", "run_id_for", "stored_run"]
+__all__ = ["Claim", "check_same_pipeline", "config_diff", "holds_run", "reconcile", "run_id_for", "stored_run"]
