@@ -26,9 +26,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-PLAN_FIELDS = frozenset(
-    {"age", "risk_factors", "years_before_diagnosis", "note_type", "stage", "n_mentions", "required_terms"}
-) | HISTORY_FIELDS
+PLAN_FIELDS = (
+    frozenset({"age", "risk_factors", "years_before_diagnosis", "note_type", "stage", "n_mentions", "required_terms"})
+    | HISTORY_FIELDS
+)
 """Prompt fields every pack has: the persona's age and risk factors, the note's plan and the patient's history
 at the note (:data:`~dualalign_core.history.render.HISTORY_FIELDS`). A pack's prompt may also use each of its
 demographic variables (``{sex}``, ``{age_band}``...) and its ``persona_fields``."""

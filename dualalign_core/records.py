@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -12,7 +12,7 @@ from attrs import field, frozen
 from attrs.validators import ge, in_, instance_of, le, optional
 
 from dualalign_core.history.records import NoteContext, NoteMemory, Timeline
-from dualalign_core.values import Provenance, as_frozenset, as_tuple
+from dualalign_core.values import Provenance, as_tuple
 
 T = TypeVar("T")
 

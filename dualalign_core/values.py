@@ -17,6 +17,7 @@ def as_frozenset(items: Iterable[Any]) -> frozenset[Any]:
     """``frozenset`` as an attrs converter (see :func:`as_tuple`)."""
     return frozenset(items)
 
+
 @frozen
 class Provenance:
     """Who made a record, from which seed, with which model and prompt."""
