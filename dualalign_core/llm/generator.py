@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 # the role's defaults (no schema default: temperature and max_tokens differ when annotating)
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 1024
+# with memory = "notes", a prompt that does not place {previous_notes} itself gets the earlier notes here
+PREVIOUS_NOTES_BLOCK = (
+    "\n\nEarlier notes in this patient's record (most recent first; stay consistent with them, do not copy "
+    "them):\n{previous_notes}"
+)
 
 
 def _title(disease: DiseasePack, variable: str, value: str) -> str:
@@ -33,21 +38,25 @@ def _label_title(disease: DiseasePack, label: str) -> str:
 def prompt_fields(plan: NotePlan, persona: Persona, disease: DiseasePack) -> dict[str, Any]:
     """The template fields for one note, in words: the plan's (:data:`dualalign_core.disease.PLAN_FIELDS`) and
     the patient's history at the note (medications, scores, events... and, with ``memory = "notes"``, the
-    earlier notes), and every field the persona carries: its demographic variables (titled by the pack's ``demographic_titles``)
-    and any extra a persona source added (``medications``...)."""
+    earlier notes), and every field the persona carries: its demographic variables (titled by the pack's
+    ``demographic_titles``) and any extra a persona source added (``medications``...)."""
     factor_titles = {f["id"]: f.get("title", f["id"]) for f in disease.risk_factors.get("factors", [])}
     risks = [factor_titles.get(r, r.replace("_", " ")) for r in persona.risk_factors]
     terms = "\n".join(f"- {t.term} ({_label_title(disease, t.label)})" for t in plan.required_terms)
     persona_fields = {name: _title(disease, name, str(value)) for name, value in persona.demographics.items()}
-    return persona_fields | {
-        "age": persona.age,
-        "risk_factors": ", ".join(risks) if risks else "none recorded",
-        "years_before_diagnosis": f"{plan.years_before_diagnosis:.1f}",
-        "note_type": disease.note_type_title(plan.note_type),
-        "stage": disease.stage_title(plan.stage),
-        "n_mentions": plan.n_mentions,
-        "required_terms": terms or "- none (this note mentions no symptoms)",
-    } | history_fields(plan.context, plan.memory, plan.years_before_diagnosis)
+    return (
+        persona_fields
+        | {
+            "age": persona.age,
+            "risk_factors": ", ".join(risks) if risks else "none recorded",
+            "years_before_diagnosis": f"{plan.years_before_diagnosis:.1f}",
+            "note_type": disease.note_type_title(plan.note_type),
+            "stage": disease.stage_title(plan.stage),
+            "n_mentions": plan.n_mentions,
+            "required_terms": terms or "- none (this note mentions no symptoms)",
+        }
+        | history_fields(plan.context, plan.memory, plan.years_before_diagnosis)
+    )
 
 
 class LLMNoteGenerator(BackendBound, Generator):
@@ -59,6 +68,8 @@ class LLMNoteGenerator(BackendBound, Generator):
 
     def request(self, plan: NotePlan, persona: Persona, seed: int, disease: DiseasePack) -> LLMRequest:
         system, user = disease.prompt.render(prompt_fields(plan, persona, disease))
+        if plan.memory is not None and plan.memory.text and "previous_notes" not in disease.prompt.fields():
+            user += PREVIOUS_NOTES_BLOCK.format(previous_notes=plan.memory.text)  # a prompt without the field
         messages = ([Message("system", system)] if system.strip() else []) + [Message("user", user)]
         return LLMRequest(
             model=self.backend.model_name,

@@ -8,7 +8,7 @@ seed give the same personas, plans and prompts whatever the order of execution."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,12 @@ import attrs
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
 from dualalign_core.errors import ComponentError, RunFailed
+from dualalign_core.history.memory import summariser_for
+from dualalign_core.history.records import NoteMemory
 from dualalign_core.plugins import Registry, get_registry, plugin_call
 from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
+from dualalign_core.run.chains import Chains, run_chains
 from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, rejection
@@ -28,11 +31,13 @@ from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
-from dualalign_core.run.view import load_bundles
+from dualalign_core.run.view import load_bundles, patient_history
 
 
 class Pipeline:
     """One run in one run directory."""
+
+    chain_scheduler = "stream"  # memory = "notes": how patients' chains are scheduled (run/chains.py)
 
     def __init__(
         self,
@@ -186,7 +191,12 @@ class Pipeline:
         reason: str | None = None
         try:
             await open_run(executor, self.components, self.ctx)
-            await executor.run(units, maker.process, on_result, should_stop)
+            if self.config.remembers_notes:  # a patient's notes in order, each remembering the earlier ones
+                summarise = summariser_for(self.config, self.components.disease)
+                chains = Chains(executor, store, self._patients(personas, mine), finished, summarise)
+                await run_chains(self.chain_scheduler, chains, maker.process, on_result, should_stop)
+            else:
+                await executor.run(units, maker.process, on_result, should_stop)
             await self.cohort_phase(executor, maker, on_result, should_stop)
         except BudgetReached as exc:  # the next call would cross the budget: stopped before it, resumable
             reason = str(exc)
@@ -224,6 +234,19 @@ class Pipeline:
             llm=self.llm_stats(),
             executor=executor.describe(),
         )
+
+    def memory_of(self, plan: NotePlan, persona: Persona, plans: dict[str, NotePlan]) -> NoteMemory | None:
+        """A refilled note's memory (``memory = "notes"``): the patient's accepted notes before it, as stored
+        now; ``None`` with ``memory = "timeline"``."""
+        if not self.config.remembers_notes:
+            return None
+        earlier = [b for b in patient_history(self._open(), persona, plans) if b.plan.index < plan.index]
+        return summariser_for(self.config, self.components.disease)(plan, earlier)
+
+    @staticmethod
+    def _patients(personas: dict[str, Persona], mine: Collection[str] | None) -> list[Persona]:
+        """The patients this invocation makes notes for (a shard's, or all), in cohort order."""
+        return [p for pid, p in personas.items() if mine is None or pid in mine]
 
     def llm_stats(self) -> dict[str, Any]:
         """Runtime stats (requests, retries, 429s, re-asks, cache hits, tokens) of each LLM-driven component."""
@@ -264,6 +287,7 @@ class Pipeline:
                             personas[plans[note_id].persona_id],
                             attempt=attempt + 1,
                             prior_rejections=tuple(store.rejections_of(note_id)),
+                            memory=self.memory_of(plans[note_id], personas[plans[note_id].persona_id], plans),
                         )
                     )
             if not refill:
