@@ -137,3 +137,29 @@ def test_ray_run_equals_a_local_run(reference, server, tmp_path):
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert manifest["executor"]["name"] == "ray" and manifest["status"] == "finished"
     assert export(tmp_path / "ray", tmp_path / "export") == reference["export"]
+
+
+def test_a_failed_note_blocks_its_chain_and_resume_continues_it(server, reference, tmp_path):
+    """A patient's second note fails (the server answers 500 to every prompt carrying its first note's ref): its
+    third note is not requested in that invocation; ``--resume`` makes both, as an uninterrupted run does."""
+    notes = [json.loads(line) for line in reference["export"]["notes.jsonl"].splitlines()]
+    patient = notes[0]["persona_id"]
+    mine = [n for n in notes if n["persona_id"] == patient]  # plan order: the export's order
+    first_ref = REF.search(mine[0]["text"]).group(1)
+    run = tmp_path / "failing"
+    server.fault_on = {first_ref: "500"}
+    try:
+        before = len(server.bodies)
+        failed = dualalign("run", str(reference["cfg"]), "--out", str(run), "--quiet", env=env())
+        asked = [prompt_of(req) for _, req in server.bodies[before:]]
+    finally:
+        server.fault_on = {}
+    assert failed.returncode == 1 and "failed" in failed.stderr, failed.stderr
+    # every prompt remembering the first note is the second note's (retried): the third was never asked for
+    assert len({p for p in asked if first_ref in p}) == 1
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "finished_with_failures"
+    assert manifest["counts"]["units"] == {"accepted": len(notes) - 2, "failed": 1}  # the third never started
+    resumed = dualalign("run", "--resume", "--out", str(run), "--quiet", env=env())
+    assert resumed.returncode == 0, resumed.stderr
+    assert export(run, tmp_path / "export") == reference["export"]
