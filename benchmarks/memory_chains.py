@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from throughput_e2e import FILTERS  # noqa: E402
 
-# the CLI with the chain scheduler set (``Pipeline.chain_scheduler``), argv after the scheduler's name
+# the CLI with the chain scheduler set (``NoteScheduler.scheduler``), argv after the scheduler's name
 CHILD = (
-    "import sys; from dualalign_core.run.pipeline import Pipeline; Pipeline.chain_scheduler = sys.argv.pop(1); "
+    "import sys; from dualalign_core.run.chains import NoteScheduler; NoteScheduler.scheduler = sys.argv.pop(1); "
     "from dualalign_core.cli import app; sys.argv[0] = 'dualalign'; app()"
 )
 

@@ -14,7 +14,7 @@ from dualalign_core.config import MEMORY_WORDS, parse_config
 from dualalign_core.history.memory import ExtractiveSummariser
 from dualalign_core.plugins import get_registry
 from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, Sentence, Usage
-from dualalign_core.run.pipeline import Pipeline
+from dualalign_core.run.chains import NoteScheduler
 from dualalign_core.seeds import short_hash
 from support import dualalign
 
@@ -95,7 +95,7 @@ def _run(*args: str) -> None:
 def test_template_notes_record_their_chain_and_every_scheduler_stores_the_same(tmp_path, monkeypatch):
     _run("--out", str(tmp_path / "timeline"))
     _run("--out", str(tmp_path / "stream"), "--memory", "notes")
-    monkeypatch.setattr(Pipeline, "chain_scheduler", "waves")
+    monkeypatch.setattr(NoteScheduler, "scheduler", "waves")
     _run("--out", str(tmp_path / "waves"), "--memory", "notes")
     stream = _export(tmp_path / "stream", tmp_path / "e-stream")
     assert _export(tmp_path / "waves", tmp_path / "e-waves") == stream

@@ -90,8 +90,11 @@ class ExtractiveSummariser:
         return NoteMemory(note_ids=tuple(used), text=text, hash=short_hash(text))
 
 
-def summariser_for(config: RunConfig, disease: DiseasePack) -> Summariser:
-    """The summariser the run's config names (today the extractive one, bounded by ``memory_words``)."""
+def summariser_for(config: RunConfig, disease: DiseasePack) -> Summariser | None:
+    """The summariser the run's config names (today the extractive one, bounded by ``memory_words``); None
+    with ``memory = "timeline"`` (notes remember the planned timeline only)."""
+    if not config.remembers_notes:
+        return None
     return ExtractiveSummariser(config.memory_words, disease.negative_label, disease.note_type_title)
 
 

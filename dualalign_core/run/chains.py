@@ -1,6 +1,6 @@
-"""Per-patient chains (``[generator] memory = "notes"``): each note is written after the patient's previous
-one is finished, conditioned on a summary of the patient's earlier accepted notes; concurrency comes from many
-patients at once.
+"""The note phase's scheduling: independent units (``memory = "timeline"``), or per-patient chains
+(``[generator] memory = "notes"``): each note written after the patient's previous one is finished,
+conditioned on a summary of the patient's earlier accepted notes; concurrency comes from many patients at once.
 
 The driver computes each unit's memory (:attr:`~dualalign_core.run.executor.WorkUnit.memory`) from what the
 store holds for the patient (read when its chain starts, then extended by the units it commits), and hands
@@ -8,19 +8,21 @@ units to the executor unchanged: local, Ray and shards (a shard is a selection o
 chains. A note that ends ``failed`` blocks its chain for this invocation (``--resume`` retries it), so every
 note is conditioned on exactly what an uninterrupted run would give it, whatever the order of execution.
 
-Two schedulers: :meth:`Chains.stream` (the default) releases a patient's next note the moment its
-predecessor commits, with up to the executor's window of patients in flight; :meth:`Chains.waves` sends, in
-rounds, the first unfinished note of every patient not blocked (a simpler reference, measured against the
-other in ``benchmarks/memory_chains.py``).
+Two chain schedulers: :meth:`NoteScheduler.stream` (the default) releases a patient's next note the moment
+its predecessor commits, with up to the executor's window of patients in flight; :meth:`NoteScheduler.waves`
+sends, in rounds, the first unfinished note of every patient not blocked (a simpler reference, measured
+against the other in ``benchmarks/memory_chains.py``).
 """
-
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection
+
+import attrs
 
 from dualalign_core.components import NoteBundle
 from dualalign_core.history.memory import Summariser
+from dualalign_core.history.records import NoteMemory
 from dualalign_core.records import NotePlan, Persona
 from dualalign_core.run.executor import Executor, WorkUnit
 from dualalign_core.run.store import RunStore, UnitResult
@@ -29,6 +31,7 @@ from dualalign_core.run.view import patient_history
 Work = Callable[[WorkUnit], Awaitable[UnitResult]]
 OnResults = Callable[[list[UnitResult]], None]
 FINISHED = ("accepted", "rejected")
+SCHEDULERS = ("stream", "waves")
 
 
 class Chain:
@@ -59,20 +62,54 @@ class Chain:
         return True
 
 
-class Chains:
-    """Schedules the chains of ``personas`` (in order) on ``executor``; notes in ``finished`` are done."""
+class NoteScheduler:
+    """Hands the note phase's units to ``executor``: independent units (no ``summarise``: ``memory =
+    "timeline"``), or each patient's chain with its memory; ``finished`` notes are done."""
+
+    scheduler = "stream"  # or "waves" (the reference, for benchmarks/memory_chains.py)
 
     def __init__(
         self,
         executor: Executor,
         store: RunStore,
-        personas: Iterable[Persona],
+        personas: dict[str, Persona],
         finished: set[str],
-        summarise: Summariser,
+        summarise: Summariser | None,
     ):
         self.executor, self.store, self.summarise = executor, store, summarise
         self.personas, self.finished = personas, finished
         self.stopping = False
+
+    async def run(
+        self, mine: Collection[str] | None, work: Work, on_results: OnResults, should_stop: Callable[[], bool]
+    ) -> None:
+        """Make every unfinished note of the patients in ``mine`` (None: every patient)."""
+        if self.summarise is None:  # streamed from the store: the driver's memory does not grow with the cohort
+            units = (
+                WorkUnit(seq, plan, self.personas[plan.persona_id])
+                for seq, plan in self.store.iter_plans(mine)
+                if plan.id not in self.finished
+            )
+            return await self.executor.run(units, work, on_results, should_stop)
+        patients = [p for pid, p in self.personas.items() if mine is None or pid in mine]
+        schedule = self.waves if self.scheduler == "waves" else self.stream
+        await schedule(patients, self.summarise, work, on_results, should_stop)
+
+    async def refill(
+        self, units: list[WorkUnit], work: Work, on_results: OnResults, should_stop: Callable[[], bool]
+    ) -> None:
+        """Make notes again (cohort refills), each remembering the patient's accepted notes before it as
+        stored now (with ``memory = "notes"``; the later notes keep what they were given)."""
+        if self.summarise is not None:
+            units = [attrs.evolve(u, memory=self.memory_before(u.plan, self.summarise)) for u in units]
+        await self.executor.run(units, work, on_results, should_stop)
+
+    def memory_before(self, plan: NotePlan, summarise: Summariser) -> NoteMemory:
+        """The summary of the patient's accepted notes before ``plan``, as the store holds them now."""
+        persona = self.personas[plan.persona_id]
+        plans = {p.id: p for _, p in self.store.plans_of(persona.id)}
+        earlier = [b for b in patient_history(self.store, persona, plans) if b.plan.index < plan.index]
+        return summarise(plan, earlier)
 
     async def _one(
         self, unit: WorkUnit, work: Work, on_results: OnResults, should_stop: Callable[[], bool]
@@ -93,17 +130,24 @@ class Chains:
         await self.executor.run(units, work, record, should_stop)
         return seen
 
-    async def stream(self, work: Work, on_results: OnResults, should_stop: Callable[[], bool]) -> None:
+    async def stream(
+        self,
+        patients: list[Persona],
+        summarise: Summariser,
+        work: Work,
+        on_results: OnResults,
+        should_stop: Callable[[], bool],
+    ) -> None:
         """Each patient's next note released as its predecessor commits; up to the executor's window of
         patients in flight, one note each."""
         await self.executor.run((), work, on_results, should_stop)  # start the executor (Ray: its replicas)
-        queue = iter(self.personas)
+        queue = iter(patients)
 
         async def lane() -> None:
             for persona in queue:
                 chain = Chain(self.store, persona, self.finished)
                 while not self.stopping and not should_stop():
-                    unit = chain.next_unit(self.summarise)
+                    unit = chain.next_unit(summarise)
                     if unit is None:
                         break
                     try:
@@ -122,12 +166,18 @@ class Chains:
         if failure is not None:
             raise failure
 
-    async def waves(self, work: Work, on_results: OnResults, should_stop: Callable[[], bool]) -> None:
+    async def waves(
+        self,
+        patients: list[Persona],
+        summarise: Summariser,
+        work: Work,
+        on_results: OnResults,
+        should_stop: Callable[[], bool],
+    ) -> None:
         """Rounds: the first unfinished note of every patient whose chain is not blocked, all at once."""
-        chains = [Chain(self.store, p, self.finished) for p in self.personas]
-        chains = [c for c in chains if c.todo]
+        chains = [c for c in (Chain(self.store, p, self.finished) for p in patients) if c.todo]
         while chains and not should_stop():
-            units = {id(c): u for c in chains if (u := c.next_unit(self.summarise)) is not None}
+            units = {id(c): u for c in chains if (u := c.next_unit(summarise)) is not None}
             if not units:
                 return
             results = await self._many(list(units.values()), work, on_results, should_stop)
@@ -138,18 +188,4 @@ class Chains:
             ]
 
 
-SCHEDULERS = ("stream", "waves")
-
-
-async def run_chains(
-    scheduler: str,
-    chains: Chains,
-    work: Work,
-    on_results: OnResults,
-    should_stop: Callable[[], bool],
-) -> None:
-    """Run every chain with the named scheduler (:data:`SCHEDULERS`)."""
-    await (chains.waves if scheduler == "waves" else chains.stream)(work, on_results, should_stop)
-
-
-__all__ = ["SCHEDULERS", "Chain", "Chains", "run_chains"]
+__all__ = ["SCHEDULERS", "Chain", "NoteScheduler"]

@@ -8,7 +8,7 @@ seed give the same personas, plans and prompts whatever the order of execution."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,10 @@ from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
 from dualalign_core.errors import ComponentError, RunFailed
 from dualalign_core.history.memory import summariser_for
-from dualalign_core.history.records import NoteMemory
 from dualalign_core.plugins import Registry, get_registry, plugin_call
 from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
-from dualalign_core.run.chains import Chains, run_chains
+from dualalign_core.run.chains import NoteScheduler
 from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, rejection
@@ -31,13 +30,11 @@ from dualalign_core.run.resume import check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
-from dualalign_core.run.view import load_bundles, patient_history
+from dualalign_core.run.view import load_bundles
 
 
 class Pipeline:
     """One run in one run directory."""
-
-    chain_scheduler = "stream"  # memory = "notes": how patients' chains are scheduled (run/chains.py)
 
     def __init__(
         self,
@@ -164,11 +161,6 @@ class Pipeline:
         finished = store.finished_units()
         mine = self.shard.persona_ids(list(personas.values())) if self.shard else None  # None: every patient
         planned = store.plan_count(mine)
-        units = (  # streamed from the store: the driver's memory does not grow with the cohort
-            WorkUnit(seq, plan, personas[plan.persona_id])
-            for seq, plan in store.iter_plans(mine)
-            if plan.id not in finished
-        )
         st = self.stats = Stats.of(store, planned)
         budget = self.config.max_cost_usd
 
@@ -185,19 +177,16 @@ class Pipeline:
 
         executor = self.executor = self.executor or executor_for(self.config, self.run_id, store, self.components)
         maker = NoteMaker(self.config, self.components, self.ctx, store)
+        summarise = summariser_for(self.config, self.components.disease)  # None: notes remember the timeline only
+        scheduler = NoteScheduler(executor, store, personas, finished, summarise)  # chains if notes remember notes
         if self.progress:
             self.progress(st)
         self._cohort_pending = False
         reason: str | None = None
         try:
             await open_run(executor, self.components, self.ctx)
-            if self.config.remembers_notes:  # a patient's notes in order, each remembering the earlier ones
-                summarise = summariser_for(self.config, self.components.disease)
-                chains = Chains(executor, store, self._patients(personas, mine), finished, summarise)
-                await run_chains(self.chain_scheduler, chains, maker.process, on_result, should_stop)
-            else:
-                await executor.run(units, maker.process, on_result, should_stop)
-            await self.cohort_phase(executor, maker, on_result, should_stop)
+            await scheduler.run(mine, maker.process, on_result, should_stop)
+            await self.cohort_phase(scheduler, maker, on_result, should_stop)
         except BudgetReached as exc:  # the next call would cross the budget: stopped before it, resumable
             reason = str(exc)
         except RunFailed as exc:  # error-rate breaker: stop cleanly, resumable
@@ -235,19 +224,6 @@ class Pipeline:
             executor=executor.describe(),
         )
 
-    def memory_of(self, plan: NotePlan, persona: Persona, plans: dict[str, NotePlan]) -> NoteMemory | None:
-        """A refilled note's memory (``memory = "notes"``): the patient's accepted notes before it, as stored
-        now; ``None`` with ``memory = "timeline"``."""
-        if not self.config.remembers_notes:
-            return None
-        earlier = [b for b in patient_history(self._open(), persona, plans) if b.plan.index < plan.index]
-        return summariser_for(self.config, self.components.disease)(plan, earlier)
-
-    @staticmethod
-    def _patients(personas: dict[str, Persona], mine: Collection[str] | None) -> list[Persona]:
-        """The patients this invocation makes notes for (a shard's, or all), in cohort order."""
-        return [p for pid, p in personas.items() if mine is None or pid in mine]
-
     def llm_stats(self) -> dict[str, Any]:
         """Runtime stats (requests, retries, 429s, re-asks, cache hits, tokens) of each LLM-driven component."""
         from dualalign_core.llm.adapter import stats_by_role
@@ -264,7 +240,7 @@ class Pipeline:
     # -- cohort phase -------------------------------------------------------------------------------
     async def cohort_phase(
         self,
-        executor: Executor,
+        scheduler: NoteScheduler,
         maker: NoteMaker,
         on_result: Callable[[list[UnitResult]], None],
         should_stop: Callable[[], bool],
@@ -287,7 +263,6 @@ class Pipeline:
                             personas[plans[note_id].persona_id],
                             attempt=attempt + 1,
                             prior_rejections=tuple(store.rejections_of(note_id)),
-                            memory=self.memory_of(plans[note_id], personas[plans[note_id].persona_id], plans),
                         )
                     )
             if not refill:
@@ -295,7 +270,7 @@ class Pipeline:
             if should_stop():
                 self._cohort_pending = True  # rejected notes wait for their refill: the budget stopped it
                 return
-            await executor.run(refill, maker.process, on_result, should_stop)  # each replaces its stored unit
+            await scheduler.refill(refill, maker.process, on_result, should_stop)  # each replaces its stored unit
         self.run_cohort_filters()
 
     def run_cohort_filters(self) -> set[str]:
