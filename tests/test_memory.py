@@ -123,3 +123,16 @@ def test_shards_of_a_run_that_remembers_merge_to_the_unsharded_run(tmp_path):
     merged = dualalign("merge", str(tmp_path / "1"), str(tmp_path / "2"), "--out", str(tmp_path / "m"), "--quiet")
     assert merged.returncode == 0, merged.stderr
     assert _export(tmp_path / "m", tmp_path / "e-m") == _export(tmp_path / "whole", tmp_path / "e-w")
+
+
+@needs_ad
+def test_estimate_counts_the_summary_of_each_note_after_a_patients_first(monkeypatch):
+    from dualalign_core.llm.estimate import estimate_run
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    doc = {"run": {"patients": 3, "max_notes_per_patient": 4}, "disease": {"name": "alzheimers"}}
+    gen = {"name": "openai", "model": "gpt-4o"}
+    timeline = estimate_run(parse_config(doc | {"generator": gen}))
+    notes = estimate_run(parse_config(doc | {"generator": gen | {"memory": "notes", "memory_words": 150}}))
+    assert notes.assumptions["memory_tokens"] == 200 and timeline.assumptions["memory_tokens"] == 0
+    assert notes.generator.input_tokens - timeline.generator.input_tokens == 200 * 3 * 3  # 3 later notes each
