@@ -205,6 +205,12 @@ def run(
     seed: int | None = typer.Option(None, "--seed", help="Run seed."),
     generator: str | None = typer.Option(None, "--generator", help="Generator (or LLM backend) name."),
     annotator: str | None = typer.Option(None, "--annotator", help="Annotator name."),
+    memory: str | None = typer.Option(
+        None,
+        "--memory",
+        help="What a note remembers: timeline (the default) or notes (also the patient's earlier notes, written "
+        "in order).",
+    ),
     max_cost: float | None = typer.Option(
         None,
         "--max-cost",
@@ -237,6 +243,7 @@ def run(
         seed=seed,
         generator=generator,
         annotator=annotator,
+        memory=memory,
         max_cost_usd=max_cost,
         executor=executor,
         ray_address=ray_address,

@@ -23,6 +23,7 @@ OVERRIDES: dict[str, tuple[str, str, str]] = {
     "seed": ("run", "seed", "--seed"),
     "multiplier": ("trajectory", "multiplier", "--multiplier"),
     "generator": ("generator", "name", "--generator"),
+    "memory": ("generator", "memory", "--memory"),
     "annotator": ("annotator", "name", "--annotator"),
     "max_cost_usd": ("limits", "max_cost_usd", "--max-cost"),
     "executor": ("run", "executor", "--executor"),
@@ -37,6 +38,7 @@ DEFAULTS = {
     "generator": "template",
     "annotator": "lexicon",
 }
+MEMORY_WORDS = 250  # [generator] memory_words: the default bound on the earlier notes' summary
 
 
 @frozen
@@ -106,6 +108,13 @@ class RunConfig:
     filter_options: dict[str, dict[str, Any]] = field(factory=dict, hash=False)
     max_cost_usd: float | None = None
     executor: ExecutorSpec = ExecutorSpec()
+    memory: str = "timeline"  # [generator] memory: "timeline" | "notes" (earlier generated notes too)
+    memory_words: int = MEMORY_WORDS
+
+    @property
+    def remembers_notes(self) -> bool:
+        """Whether notes are conditioned on the patient's earlier generated notes (a patient's notes chain)."""
+        return self.memory == "notes"
 
     def to_dict(self) -> dict[str, Any]:
         """The effective config (overrides applied) as TOML-shaped data, for the manifest."""
@@ -118,7 +127,7 @@ class RunConfig:
                 "multiplier": self.multiplier,
                 "options": self.trajectory.options,
             },
-            "generator": _spec_dict(self.generator),
+            "generator": _spec_dict(self.generator) | self._memory_dict(),
             "annotator": _spec_dict(self.annotator),
             "filters": {"options": self.filter_options},
         }
@@ -137,6 +146,11 @@ class RunConfig:
         if self.executor.ray_dict():
             doc["ray"] = self.executor.ray_dict()
         return doc
+
+    def _memory_dict(self) -> dict[str, Any]:
+        """``memory``/``memory_words`` where not the defaults (so runs that leave them out keep their id)."""
+        doc: dict[str, Any] = {"memory": self.memory} if self.memory != "timeline" else {}
+        return doc | ({"memory_words": self.memory_words} if self.memory_words != MEMORY_WORDS else {})
 
     def identity(self) -> dict[str, Any]:
         """What the run makes: the effective config without its limits and executor (the run id hashes
@@ -245,6 +259,8 @@ def parse_config(doc: dict[str, Any], path: str | None = None) -> RunConfig:
         filter_options={k: dict(v) for k, v in filters.get("options", {}).items()},
         max_cost_usd=doc.get("limits", {}).get("max_cost_usd"),
         executor=_executor(run, doc.get("ray", {})),
+        memory=doc.get("generator", {}).get("memory", "timeline"),
+        memory_words=doc.get("generator", {}).get("memory_words", MEMORY_WORDS),
     )
 
 

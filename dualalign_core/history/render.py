@@ -29,7 +29,8 @@ def ago(years: float) -> str:
     """A time span as a note says it: ``3 weeks``, ``4 months``, ``2 years``."""
     months = years * 12
     if months < 1.5:
-        return f"{max(1, round(years * 52))} weeks"
+        weeks = max(1, round(years * 52))
+        return "1 week" if weeks == 1 else f"{weeks} weeks"
     if months < 23.5:
         return f"{round(months)} months"
     return f"{round(years)} years"

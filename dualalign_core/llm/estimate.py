@@ -22,6 +22,7 @@ CHARS_PER_TOKEN = 4
 NOTE_TOKENS = 250  # assumed reply length of a generated note (the paper's mean is 138 at 1x density)
 SENTENCE_TOKENS = 18  # assumed mean sentence length, to count sentences per note
 LABEL_TOKENS = 25  # reply tokens per labelled sentence (index, label, evidence)
+TOKENS_PER_WORD = 4 / 3  # for the earlier notes' summary (memory = "notes"), counted at its bound
 
 
 @frozen
@@ -88,10 +89,12 @@ def estimate_run(config: RunConfig, registry: Registry | None = None, *, note_to
     gen, ann, disease = components.generator, components.annotator, components.disease
     g_in = g_out = a_in = a_out = a_req = 0
     n_sent = max(1, round(note_tokens / SENTENCE_TOKENS))
+    memory = round(config.memory_words * TOKENS_PER_WORD) if config.remembers_notes else 0
+    first = {p.persona_id: p.index for p in sorted(plans, key=lambda p: -p.index)}  # each patient's first note
     for plan in plans:
         if isinstance(gen, LLMNoteGenerator):
             request = gen.request(plan, by_id[plan.persona_id], derive_seed(config.seed, "note", plan.id), disease)
-            g_in += _req_tokens(request)
+            g_in += _req_tokens(request) + (memory if first[plan.persona_id] != plan.index else 0)
             g_out += min(note_tokens, request.max_tokens)
         if isinstance(ann, LLMAnnotator):
             from dualalign_core.llm.annotator import system_prompt
@@ -117,6 +120,7 @@ def estimate_run(config: RunConfig, registry: Registry | None = None, *, note_to
             "chars_per_token": CHARS_PER_TOKEN,
             "prompt_cache_discount": False,
             "rejection_refills": "not included",
+            "memory_tokens": memory,  # added to each note after a patient's first (memory = "notes")
         },
     )
 

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 # the role's defaults (no schema default: temperature and max_tokens differ when annotating)
 DEFAULT_TEMPERATURE = 0.7
 DEFAULT_MAX_TOKENS = 1024
+# with memory = "notes", a prompt that does not place {previous_notes} itself gets the earlier notes here
+PREVIOUS_NOTES_BLOCK = (
+    "\n\nEarlier notes in this patient's record (most recent first; stay consistent with them, do not copy "
+    "them):\n{previous_notes}"
+)
 
 
 def _title(disease: DiseasePack, variable: str, value: str) -> str:
@@ -62,6 +67,8 @@ class LLMNoteGenerator(BackendBound, Generator):
 
     def request(self, plan: NotePlan, persona: Persona, seed: int, disease: DiseasePack) -> LLMRequest:
         system, user = disease.prompt.render(prompt_fields(plan, persona, disease))
+        if plan.memory is not None and plan.memory.text and "previous_notes" not in disease.prompt.fields():
+            user += PREVIOUS_NOTES_BLOCK.format(previous_notes=plan.memory.text)  # a prompt without the field
         messages = ([Message("system", system)] if system.strip() else []) + [Message("user", user)]
         return LLMRequest(
             model=self.backend.model_name,

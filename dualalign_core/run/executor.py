@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from attrs import frozen
 
+from dualalign_core.history.timeline import NoteMemory
 from dualalign_core.records import NotePlan, Persona, Usage
 from dualalign_core.run.lifecycle import close_components, open_components
 from dualalign_core.run.store import RunStore, UnitResult
@@ -33,6 +34,9 @@ class WorkUnit:
     # replaces recorded, and the cached replies it paid for and has not recorded yet (key, value)
     spent: Usage | None = None
     owned_replies: tuple[tuple[str, dict], ...] = ()
+    # with memory = "notes": the summary of the patient's earlier accepted notes, computed by the driver from
+    # the store (a worker has none); None: the note remembers only the planned timeline
+    memory: NoteMemory | None = None
 
 
 class Executor(Protocol):

@@ -133,9 +133,10 @@ class NoteMaker:
         usage = Usage()
         try:
             seed = derive_seed(self.config.seed, "note", plan.id, *((attempt,) if attempt else ()))
+            remembered = plan if unit.memory is None else attrs.evolve(plan, memory=unit.memory)
             async with self.gen_sem:
                 with plugin_call(c.generator, "generate", "generator"):
-                    generation = await c.generator.generate(plan, persona, seed, ctx)
+                    generation = await c.generator.generate(remembered, persona, seed, ctx)
             for _ in range(self.send_first):
                 await asyncio.sleep(0)
             usage = usage + generation.usage
@@ -148,6 +149,8 @@ class NoteMaker:
                 provenance=ctx.provenance(
                     c.generator, seed, model=generation.model, prompt_hash=generation.prompt_hash
                 ),
+                conditioned_on=unit.memory.note_ids if unit.memory else (),
+                memory_hash=unit.memory.hash if unit.memory else None,
             )
             rejections = self.apply_filters("generated", NoteBundle(persona=persona, plan=plan, note=note), attempt)
             if any(r.enforced for _, r in rejections):

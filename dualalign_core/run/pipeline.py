@@ -17,9 +17,11 @@ import attrs
 from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
 from dualalign_core.errors import ComponentError, RunFailed
+from dualalign_core.history.memory import summariser_for
 from dualalign_core.plugins import Registry, get_registry, plugin_call
 from dualalign_core.records import NotePlan, Persona, Rejection
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
+from dualalign_core.run.chains import NoteScheduler
 from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker, cohort_verdicts, rejection
@@ -160,11 +162,6 @@ class Pipeline:
         finished = store.finished_units()
         mine = self.shard.persona_ids(list(personas.values())) if self.shard else None  # None: every patient
         planned = store.plan_count(mine)
-        units = (  # streamed from the store: the driver's memory does not grow with the cohort
-            WorkUnit(seq, plan, personas[plan.persona_id])
-            for seq, plan in store.iter_plans(mine)
-            if plan.id not in finished
-        )
         st = self.stats = Stats.of(store, planned)
         budget = self.config.max_cost_usd
 
@@ -181,14 +178,16 @@ class Pipeline:
 
         executor = self.executor = self.executor or executor_for(self.config, self.run_id, store, self.components)
         maker = NoteMaker(self.config, self.components, self.ctx, store)
+        summarise = summariser_for(self.config, self.components.disease)  # None: notes remember the timeline only
+        scheduler = NoteScheduler(executor, store, personas, finished, summarise)  # chains if notes remember notes
         if self.progress:
             self.progress(st)
         self._cohort_pending = False
         reason: str | None = None
         try:
             await open_run(executor, self.components, self.ctx)
-            await executor.run(units, maker.process, on_result, should_stop)
-            await self.cohort_phase(executor, maker, on_result, should_stop)
+            await scheduler.run(mine, maker.process, on_result, should_stop)
+            await self.cohort_phase(scheduler, maker, on_result, should_stop)
         except BudgetReached as exc:  # the next call would cross the budget: stopped before it, resumable
             reason = str(exc)
         except RunFailed as exc:  # error-rate breaker: stop cleanly, resumable
@@ -242,7 +241,7 @@ class Pipeline:
     # -- cohort phase -------------------------------------------------------------------------------
     async def cohort_phase(
         self,
-        executor: Executor,
+        scheduler: NoteScheduler,
         maker: NoteMaker,
         on_result: Callable[[list[UnitResult]], None],
         should_stop: Callable[[], bool],
@@ -272,7 +271,7 @@ class Pipeline:
             if should_stop():
                 self._cohort_pending = True  # rejected notes wait for their refill: the budget stopped it
                 return
-            await executor.run(refill, maker.process, on_result, should_stop)  # each replaces its stored unit
+            await scheduler.refill(refill, maker.process, on_result, should_stop)  # each replaces its stored unit
         self.run_cohort_filters()
 
     def run_cohort_filters(self) -> set[str]:

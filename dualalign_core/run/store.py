@@ -218,6 +218,28 @@ class RunStore:
                 return
             after = rows[-1][0]
 
+    def plans_of(self, persona_id: str) -> list[tuple[int, NotePlan]]:
+        """(seq, plan) of one patient's notes, in plan order."""
+        rows = self.db.execute("SELECT seq, data FROM plans WHERE persona_id=? ORDER BY seq", (persona_id,))
+        return [(seq, from_dict(NotePlan, json.loads(data))) for seq, data in rows]
+
+    def accepted_of(self, persona_id: str) -> list[tuple[Note, list[Sentence], list[Label]]]:
+        """One patient's accepted notes (by their units' status) with their sentences and labels, in plan
+        order."""
+        rows = self.db.execute(
+            "SELECT n.id, n.data FROM notes n JOIN units u ON u.id = n.plan_id "
+            "WHERE n.persona_id=? AND u.status='accepted' ORDER BY n.seq",
+            (persona_id,),
+        ).fetchall()
+        return [
+            (
+                from_dict(Note, json.loads(data)),
+                list(self.iter_records("sentences", "WHERE note_id=?", (nid,))),
+                list(self.iter_records("labels", "WHERE note_id=?", (nid,))),
+            )
+            for nid, data in rows
+        ]
+
     # -- units --------------------------------------------------------------------------------------
     def finished_units(self) -> set[str]:
         """Plan ids whose unit is accepted or rejected (failed units are retried on resume)."""

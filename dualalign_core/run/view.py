@@ -88,6 +88,14 @@ def load_bundles(store: RunStore, *, accepted_only: bool = True, include_cohort:
     return out
 
 
+def patient_history(store: RunStore, persona: Persona, plans: dict[str, NotePlan]) -> list[NoteBundle]:
+    """One patient's accepted notes as bundles, in plan order (``plans``: the patient's, by id)."""
+    return [
+        NoteBundle(persona=persona, plan=plans[note.plan_id], note=note, sentences=tuple(s), labels=tuple(lb))
+        for note, s, lb in store.accepted_of(persona.id)
+    ]
+
+
 class RunView:
     """Everything the report, the card, the exports, training and the CLI read from a run directory."""
 

@@ -18,7 +18,8 @@ Replies: free text is ``note_text`` (``{ref}`` becomes a digest of the prompt, s
 different notes); a JSON-Schema request with a ``label`` or ``labels`` property is answered by labelling each
 sentence with the first matching ``label_rules`` pattern (``(regex, label)`` pairs), else the negative label.
 ``in_flight`` / ``max_in_flight`` count completion requests being served now / at most at once (latency
-included) and ``arrivals`` holds each one's arrival time, so tests can observe concurrency and rate limits.
+included), ``arrivals`` holds each one's arrival time and ``replied`` (by index into ``bodies``) when its
+reply was sent, so tests can observe concurrency, rate limits and the order of dependent requests.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class FakeLLMServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.arrivals: list[float] = []  # time.monotonic() of each completion request
+        self.replied: dict[int, float] = {}  # index in ``bodies`` -> time.monotonic() its reply was sent
         self.latency = latency
         self.faults: collections.deque[str] = collections.deque(faults or [])
         self.fault_rate = fault_rate
@@ -211,10 +213,12 @@ class FakeLLMServer:
         self.arrivals.append(time.monotonic())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        index = len(self.bodies)  # _serve_completion records this request's body first
         try:
             return await self._serve_completion(path, req, writer, auth)
         finally:
             self.in_flight -= 1
+            self.replied[index] = time.monotonic()
 
     async def _serve_completion(
         self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter, auth: str = ""

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 from attrs import field, frozen
 
-from dualalign_core.records import as_frozenset
 from dualalign_core.text.alternation import Alternation
+from dualalign_core.values import as_frozenset
 
 NEGATED = "negated"
 FAMILY = "family"
