@@ -42,6 +42,12 @@ RANDOM_FAULTS = ("429", "500", "timeout", "drop", "truncated_body", "malformed",
 _ids = itertools.count(1)
 
 
+def ref_digest(text: str) -> str:
+    """The ``{ref}`` a note reply carries: 8 letters digesting the prompt (letters only, so no identifier
+    filter takes it for a record number)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
+
+
 def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
@@ -294,7 +300,7 @@ class FakeLLMServer:
             data = self._annotate(schema, user, fault)
             text = json.dumps(data)
         else:
-            text = self.note_text.replace("{ref}", hashlib.sha256(prompt.encode()).hexdigest()[:8])
+            text = self.note_text.replace("{ref}", ref_digest(prompt))
             data = None
         if fault == "badjson":
             text, data = "Sure! Here are the labels: {labels: oops", None

@@ -9,7 +9,6 @@ a note is identified by its ref, and a prompt's refs say which notes it was give
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import signal
@@ -22,6 +21,7 @@ from fakeserver import FakeLLMServer
 from llm_helpers import MODELS, SECRET
 
 from dualalign_core.plugins import get_registry
+from dualalign_core.testing.fake_vendor import ref_digest
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from support import cli_env, dualalign  # noqa: E402
@@ -33,7 +33,7 @@ NOTE = (
     "S: Patient reports forgetting appointments. Daughter is worried.\n"
     "O: Alert, oriented.\nA: Memory decline noted (ref {ref}).\nP: Follow up in 3 months."
 )
-REF = re.compile(r"ref ([0-9a-f]{8})")
+REF = re.compile(r"ref ([a-p]{8})")
 KILL_ENV = "DUALALIGN_TEST_KILL_AFTER_CACHE_PUT"
 
 
@@ -92,7 +92,7 @@ def test_each_note_remembers_its_own_patients_earlier_notes_in_order(server, ref
     for i in range(reference["first"], len(server.bodies)):
         _, req = server.bodies[i]
         prompt = prompt_of(req)
-        own = hashlib.sha256(prompt.encode()).hexdigest()[:8]
+        own = ref_digest(prompt)
         if own not in note_of:  # not a note's request (an annotator's, a retry's)
             continue
         nid = note_of[own]
