@@ -69,7 +69,8 @@ def collect(view: RunView) -> dict[str, Any]:
 def _filters_ran(view: RunView) -> set[str]:
     pipeline = view.store.get_meta("pipeline") or {}
     names = set(pipeline.get("filters") or {})
-    return names | {f.get("name") for f in view.manifest.get("filters", []) if f.get("name")}
+    names |= {f.get("name") for f in view.manifest.get("filters", []) if f.get("name")}
+    return names | {r["filter"] for r in view.rejections()}  # a filter with ledger entries ran
 
 
 def contradictions(view: RunView) -> dict[str, Any]:
