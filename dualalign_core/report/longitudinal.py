@@ -57,32 +57,33 @@ def _ordered(view: RunView) -> dict[str, list[Note]]:
 def collect(view: RunView) -> dict[str, Any]:
     """Every Longitudinal number (JSON-ready); ``timeline`` False for a run planned without timelines."""
     notes = _ordered(view)
+    ledger = list(view.rejections())
     return {
         "timeline": bool(view.timelines),
-        "contradictions": contradictions(view),
-        "copy_forward": copy_forward_section(view, notes),
+        "contradictions": contradictions(view, ledger),
+        "copy_forward": copy_forward_section(view, notes, ledger),
         "scores": score_trajectories(view),
         "patient": patient_timeline(view, notes),
     }
 
 
-def _filters_ran(view: RunView) -> set[str]:
+def _filters_ran(view: RunView, ledger: list[dict[str, Any]]) -> set[str]:
     pipeline = view.store.get_meta("pipeline") or {}
     names = set(pipeline.get("filters") or {})
     names |= {f.get("name") for f in view.manifest.get("filters", []) if f.get("name")}
-    return names | {r["filter"] for r in view.rejections()}  # a filter with ledger entries ran
+    return names | {r["filter"] for r in ledger}  # a filter with ledger entries ran
 
 
-def contradictions(view: RunView) -> dict[str, Any]:
+def contradictions(view: RunView, ledger: list[dict[str, Any]]) -> dict[str, Any]:
     """Per kind: ledger entries (every attempt, warn-only ones apart), notes rejected for it, accepted checked
     notes still carrying it, and its rate among the checked notes."""
     checked = {n.id for n in view.accepted if (p := view.plans.get(n.plan_id)) is not None and p.context is not None}
-    ran = _filters_ran(view)
+    ran = _filters_ran(view, ledger)
     entries: Counter = Counter()
     warn: Counter = Counter()
     rejected: dict[str, set[str]] = defaultdict(set)
     flagged: dict[str, set[str]] = defaultdict(set)
-    for r in view.rejections():
+    for r in ledger:
         if r["filter"] == CONSISTENCY:
             kinds = reason_kinds(r.get("reason", "")) or ["other"]
         elif r["filter"] == REGRESSION:
@@ -129,7 +130,7 @@ def _band_of(options: dict[str, Any]) -> float | None:
     return None
 
 
-def copy_forward_band(view: RunView) -> tuple[float | None, str | None]:
+def copy_forward_band(view: RunView, ledger: list[dict[str, Any]]) -> tuple[float | None, str | None]:
     """The band the copy_forward filter uses: the run's resolved pipeline, else the threshold its ledger entries
     carry, else the registered filter's default; ``(None, None)`` when none of them says."""
     pipeline = view.store.get_meta("pipeline") or {}
@@ -138,7 +139,7 @@ def copy_forward_band(view: RunView) -> tuple[float | None, str | None]:
         band = _band_of(entry.get("options") or {})
         if band is not None:
             return band, "the run's resolved pipeline"
-    thresholds = sorted({r["threshold"] for r in view.rejections() if r["filter"] == COPY_FORWARD and r["threshold"]})
+    thresholds = sorted({r["threshold"] for r in ledger if r["filter"] == COPY_FORWARD and r.get("threshold")})
     if thresholds:
         return float(thresholds[-1]), "the copy_forward ledger entries"
     from dualalign_core.plugins import get_registry
@@ -152,12 +153,12 @@ def copy_forward_band(view: RunView) -> tuple[float | None, str | None]:
     return (band, "the copy_forward filter's default") if band is not None else (None, None)
 
 
-def copy_forward_section(view: RunView, notes: dict[str, list[Note]]) -> dict[str, Any]:
+def copy_forward_section(view: RunView, notes: dict[str, list[Note]], ledger: list[dict[str, Any]]) -> dict[str, Any]:
     """Similarity of each accepted note to the patient's previous accepted note: quantiles and a histogram."""
     values = [copy_forward(a.text, b.text) for ns in notes.values() for a, b in zip(ns, ns[1:], strict=False)]
-    band, source = copy_forward_band(view)
+    band, source = copy_forward_band(view, ledger)
     counts, _ = np.histogram(values, bins=BIN_EDGES) if values else (np.zeros(len(BIN_EDGES) - 1), None)
-    ledger = [r for r in view.rejections() if r["filter"] == COPY_FORWARD]
+    flagged = [r for r in ledger if r["filter"] == COPY_FORWARD]
     return {
         "pairs": len(values),
         "mean": round(float(np.mean(values)), 4) if values else None,
@@ -168,8 +169,8 @@ def copy_forward_section(view: RunView, notes: dict[str, list[Note]]) -> dict[st
         "band": band,
         "band_source": source,
         "above_band": sum(1 for v in values if band is not None and v >= band),
-        "ledger": len(ledger),
-        "ledger_enforced": sum(1 for r in ledger if r.get("enforced", True)),
+        "ledger": len(flagged),
+        "ledger_enforced": sum(1 for r in flagged if r.get("enforced", True)),
     }
 
 
