@@ -155,7 +155,9 @@ def dataset_card(view: RunView, fmt: str, files: Mapping[str, int], extra: str =
         "",
         "Tables join on ids: `notes.persona_id` → `personas.id` (the patients), `notes.plan_id` → "
         "`plans.id`, `sentences.note_id` → `notes.id`, `labels.sentence_id` → `sentences.id`, "
-        "`rejections.record_id` → `notes.id` (`rejections.attempt`: which attempt at the note it judged).",
+        "`rejections.record_id` → `notes.id` (`rejections.attempt`: which attempt at the note it judged), "
+        "`timeline.persona_id` → `personas.id` (the patient's planned history: medications, measurements "
+        "with `note_id` → `notes.id`, social state, events, clinicians; times in years before diagnosis).",
         "",
     ]
     if extra:

@@ -1,7 +1,8 @@
 """A Hugging Face ``datasets`` directory: ``load_from_disk(DIR)`` gives the sentence ``DatasetDict``.
 
-Layout: ``DIR/`` is the labelled sentences (train / validation / test, split by patient), ``DIR/notes`` and
-``DIR/patients`` are DatasetDicts with the same patient split. Only accepted notes are included; labels are
+Layout: ``DIR/`` is the labelled sentences (train / validation / test, split by patient), ``DIR/notes``,
+``DIR/patients`` and ``DIR/timeline`` (one planned timeline per patient) are DatasetDicts with the same patient
+split. Only accepted notes are included; labels are
 the run's primary annotator's, as a ``ClassLabel``.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from dualalign_core.errors import BadInput
 from dualalign_core.exports import SPLITS, patient_splits
+from dualalign_core.exports import timeline_table as timeline
 from dualalign_core.run.view import RunView
 
 
@@ -29,8 +31,10 @@ def build(view: RunView) -> dict[str, dict[str, list[dict[str, Any]]]]:
     labels = view.primary_labels
     negative = view.disease.negative_label if view.disease else "none"
     tables: dict[str, dict[str, list[dict[str, Any]]]] = {
-        t: {s: [] for s, _ in SPLITS} for t in ("sentences", "notes", "patients")
+        t: {s: [] for s, _ in SPLITS} for t in ("sentences", "notes", "patients", timeline.TABLE)
     }
+    for row in timeline.rows(view):
+        tables[timeline.TABLE][split_of[row["persona_id"]]].append(row)
     variables = sorted({k for p in view.personas.values() for k in p.demographics})
     for p in view.personas.values():
         tables["patients"][split_of[p.id]].append(
@@ -128,6 +132,7 @@ def features(view: RunView) -> dict[str, Any]:
                 "risk_factors": ds.Sequence(ds.Value("string")),
             }
         ),
+        timeline.TABLE: timeline.hf_features(ds),
     }
 
 
@@ -155,6 +160,7 @@ def write(view: RunView, out: Path) -> dict[str, int]:
 CARD_NOTE = (
     "Hugging Face layout: `datasets.load_from_disk(DIR)` gives the labelled sentences as a `DatasetDict` "
     "(train / validation / test, split by patient: no patient's notes appear in two splits); "
-    "`load_from_disk(DIR/'notes')` and `load_from_disk(DIR/'patients')` give the notes and patients with "
-    "the same split. `label` and `binary` are `ClassLabel`s. Only accepted notes are included."
+    "`load_from_disk(DIR/'notes')`, `load_from_disk(DIR/'patients')` and `load_from_disk(DIR/'timeline')` give "
+    "the notes, patients and planned patient timelines with the same split. `label` and `binary` are "
+    "`ClassLabel`s. Only accepted notes are included."
 )

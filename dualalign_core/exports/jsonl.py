@@ -1,7 +1,8 @@
 """Exports of a run, each with a ``DATASET_CARD.md``; the one-file-per-table formats are written here.
 
-``jsonl`` / ``parquet``: one file per table (personas, plans, notes, sentences, labels, rejections). Rows are
-ordered by id so the same run content always gives byte-identical files. Tables join on ids:
+``jsonl`` / ``parquet``: one file per table (personas, plans, notes, sentences, labels, rejections, and
+``timeline``: one row per patient, see :mod:`dualalign_core.exports.timeline_table`). Rows are in a canonical order
+(by id, timelines by persona id) so the same run content always gives byte-identical files. Tables join on ids:
 notes.persona_id -> personas.id, notes.plan_id -> plans.id, sentences.note_id -> notes.id, ...
 ``hf``: a ``datasets.load_from_disk`` directory (see :mod:`dualalign_core.exports.hf`).
 ``fhir``: FHIR R4 Bundles per patient (see :mod:`dualalign_core.exports.fhir`).
@@ -17,6 +18,7 @@ from typing import Any
 
 from dualalign_core.atomic import replace_dir
 from dualalign_core.errors import BadInput
+from dualalign_core.exports import timeline_table as timeline
 from dualalign_core.run.store import DB_NAME
 from dualalign_core.run.view import RunView, open_run
 
@@ -45,10 +47,10 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: d
                 for table in TABLES:
                     data = list(view.rows(table))
                     counts[table] = len(data)
-                    if fmt == "jsonl":
-                        _write_jsonl(tmp / f"{table}.jsonl", data)
-                    else:
-                        _write_parquet(tmp / f"{table}.parquet", data)
+                    _write_table(tmp, table, fmt, data)
+                data = timeline.rows(view)
+                counts[timeline.TABLE] = len(data)
+                _write_table(tmp, timeline.TABLE, fmt, data)
             elif fmt == "hf":
                 from dualalign_core.exports import hf
 
@@ -64,6 +66,13 @@ def export_run(run_dir: str | Path, fmt: str, out: str | Path, *, anchor_date: d
     except sqlite3.DatabaseError as exc:
         raise BadInput(f"cannot read the run database: {exc}", file=str(Path(run_dir) / DB_NAME)) from None
     return counts
+
+
+def _write_table(folder: Path, table: str, fmt: str, data: list[dict[str, Any]]) -> None:
+    if fmt == "jsonl":
+        _write_jsonl(folder / f"{table}.jsonl", data)
+    else:
+        _write_parquet(folder / f"{table}.parquet", data)
 
 
 def _write_jsonl(path: Path, data: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ SECTIONS = (
     ("mentions", "Mentions per note"),
     ("plan-adherence", "Plan adherence"),
     ("temporal-coherence", "Temporal-coherence violations"),
+    ("longitudinal", "Longitudinal"),
     ("diversity", "Diversity and mode collapse"),
     ("rejections", "Rejection ledger"),
     ("labels", "Label distribution"),
@@ -40,6 +41,8 @@ th,td{border-bottom:1px solid #d0d7de;padding:.25rem .5rem;text-align:right;whit
 th:first-child,td:first-child{text-align:left}th{background:#f6f8fa}.note{color:#57606a;font-size:.85rem}
 .kpi{display:flex;flex-wrap:wrap;gap:.5rem}.kpi div{border:1px solid #d0d7de;border-radius:6px;padding:.35rem .7rem}
 .kpi b{display:block;font-size:1.15rem}.bad{color:#cf222e}.ok{color:#1a7f37}
+.ln-notes details{border-bottom:1px solid #d0d7de;padding:.2rem 0}.ln-notes details:target{background:#fff8c5}
+.ln-notes pre{white-space:pre-wrap;font-size:.82rem;background:#f6f8fa;padding:.5rem;margin:.3rem 0}
 """
 
 
@@ -307,6 +310,12 @@ def _s_temporal_coherence(m: dict[str, Any]) -> str:
     if not t["configured"]:
         html += note("No temporal filter (temporal_coherence, temporal_regression) ran in this run.")
     return html
+
+
+def _s_longitudinal(m: dict[str, Any]) -> str:
+    from dualalign_core.report.longitudinal_html import section  # it uses this module's helpers
+
+    return section(m)
 
 
 def _s_diversity(m: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 from dualalign_core.fidelity import demographic_rows, risk_rows
 from dualalign_core.filters.plan_adherence import adherence, terms_verbatim
 from dualalign_core.records import Note
-from dualalign_core.report import diversity
+from dualalign_core.report import diversity, longitudinal
 from dualalign_core.run.view import RunView
 
 TEMPORAL_FILTERS = ("temporal_coherence", "temporal_regression")
@@ -50,6 +50,7 @@ def collect(view: RunView, *, embeddings: bool = True) -> dict[str, Any]:
     out["categories"], out["mentions"] = _category_sections(view, stages, labels, negative)
     out["adherence"] = _adherence(view, stages, negative)
     out["temporal"] = _temporal(view, stages)
+    out["longitudinal"] = longitudinal.collect(view)
     out["diversity"] = _diversity(view, embeddings)
     out["rejections"] = _rejections(view)
     out["label_distribution"] = _label_distribution(view, [*labels, negative], negative)

@@ -134,3 +134,38 @@ def timeline(
     ax.legend(fontsize=7, frameon=False, loc="upper left", ncol=min(5, len(stages) + 1))
     ax.spines[["top", "right"]].set_visible(False)
     return to_data_uri(fig)
+
+
+def score_trajectories(scores: dict[str, dict[str, Any]]) -> str:
+    """Each score's mean per year before diagnosis (± one SD, shaded) across patients; diagnosis at the right."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for i, s in enumerate(scores.values()):
+        x = np.array([b["from"] + 0.5 for b in s["bins"]])
+        y = np.array([b["mean"] for b in s["bins"]])
+        sd = np.array([b["sd"] for b in s["bins"]])
+        color = STAGE_COLORS[(i * 2 + 1) % len(STAGE_COLORS)] if len(scores) > 1 else COLORS["measured"]
+        ax.plot(x, y, marker="o", ms=4, color=color, label=f"{s['title']} ({s['values']} values)")
+        ax.fill_between(x, y - sd, y + sd, color=color, alpha=0.15, lw=0)
+    ax.invert_xaxis()
+    ax.set_xlabel("years before diagnosis (diagnosis at 0)")
+    ax.set_ylabel("score (mean per year)")
+    ax.set_title("planned score trajectories", fontsize=11)
+    ax.legend(fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return to_data_uri(fig)
+
+
+def similarity_histogram(edges: Sequence[float], counts: Sequence[int], *, band: float | None) -> str:
+    """Copy-forward similarity of consecutive notes, with the filter's band as a dashed line."""
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    widths = np.diff(np.asarray(edges, dtype=float))
+    ax.bar(edges[:-1], counts, width=widths, align="edge", color=COLORS["measured"], edgecolor="white")
+    if band is not None:
+        ax.axvline(band, color="#cf222e", linestyle="--", label=f"copy_forward band {band:g}")
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the note's word 5-grams in the previous note")
+    ax.set_ylabel("note pairs")
+    ax.set_title("copy-forward between consecutive notes", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    return to_data_uri(fig)

@@ -15,6 +15,7 @@ from typing import Any
 from dualalign_core.components import NoteBundle
 from dualalign_core.disease import DiseasePack
 from dualalign_core.errors import BadInput
+from dualalign_core.history.timeline import Timeline
 from dualalign_core.records import Label, Note, NotePlan, Persona, Sentence, Usage
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore
 from dualalign_core.textio import read_text
@@ -126,6 +127,11 @@ class RunView:
     @cached_property
     def plans(self) -> dict[str, NotePlan]:
         return {p.id: p for p in self.store.plans()}
+
+    @cached_property
+    def timelines(self) -> dict[str, Timeline]:
+        """persona id -> the patient's planned timeline, in persona-id order (empty: a run without one)."""
+        return {t.persona_id: t for t in sorted(self.store.timelines(), key=lambda t: t.persona_id)}
 
     @cached_property
     def notes(self) -> dict[str, Note]:
