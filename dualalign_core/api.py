@@ -60,7 +60,7 @@ from dualalign_core.llm.faults import (
 )
 from dualalign_core.llm.pricing import Price, package_prices
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
-from dualalign_core.packaged import packaged_file
+from dualalign_core.packaged import check_gguf, check_model_dir, packaged_file
 from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, Rejection, RequiredTerm, Sentence, Usage
 
 if TYPE_CHECKING:
@@ -146,6 +146,8 @@ __all__ = [
     "PromptTemplate",
     "validate_pack_dir",
     # helpers for packaged data, trained models and their scores
+    "check_gguf",
+    "check_model_dir",
     "load_model",
     "packaged_file",
     "scores",

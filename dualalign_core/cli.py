@@ -214,6 +214,8 @@ def run(
         executor=executor,
         ray_address=ray_address,
     )
+    if spec is not None:
+        spec.check_cohort(cfg.patients)
     check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
     pipeline = Pipeline(cfg, run_dir, resume=resume, shard=spec)
     try:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dualalign_core.errors import BadInput
+from dualalign_core.packaged import check_gguf
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped (paths stay whole)
 out = Console(soft_wrap=True)
@@ -37,7 +38,9 @@ def _check_model(model: str) -> None:
     """A ``--model`` written as a path (absolute, ``./``, ``../``, ``~``) must exist; hub ids pass through."""
     path = Path(model).expanduser()
     looks_like_path = path.is_absolute() or model.startswith((".", "~")) or model.endswith(("/", "\\"))
-    if looks_like_path and not path.exists():
+    if model.endswith(".gguf"):  # a garbage, empty or missing file: exit 2 before any data is read
+        check_gguf(model, field="--model")
+    elif looks_like_path and not path.exists():
         raise BadInput(f"no such model directory: {model}", field="--model")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dualalign_core.api import packaged_file
+from dualalign_core.api import check_gguf, packaged_file
 from dualalign_llama.batching import collate, length_sorted_batches
 
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft x transformers 5 noise
@@ -73,9 +73,8 @@ def resolve(model: str) -> tuple[str, dict[str, Any]]:
             )
         return str(path.parent), {"gguf_file": path.name}
     if model.endswith(".gguf"):
+        check_gguf(model, field="model")  # missing, empty or garbage: bad input, not a loader's crash
         path = Path(model).expanduser()
-        if not path.is_file():
-            raise ValueError(f"GGUF file not found: {model}")
         return str(path.parent), {"gguf_file": path.name}
     return model, {}
 
