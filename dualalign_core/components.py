@@ -233,6 +233,11 @@ class Trainer(Component):
     def load(cls, model_dir: str | Path) -> Classifier:
         raise NotImplementedError
 
+    @classmethod
+    def check(cls, model_dir: str | Path) -> None:
+        """Cheap checks, before any work, that ``model_dir`` holds what :meth:`load` reads (files present and
+        readable), raising :class:`~dualalign_core.errors.BadInput` naming the file. The default checks nothing."""
+
 
 COMPONENT_KINDS: dict[str, type[Component]] = {
     "persona_source": PersonaSource,

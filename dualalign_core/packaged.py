@@ -38,7 +38,7 @@ def check_gguf(path: str | Path, *, field: str | None = None) -> None:
         raise BadInput(f"not a GGUF model file ({what})", file=str(path), field=field)
 
 
-def check_model_dir(path: str | Path, *, field: str | None = None) -> None:
+def check_hf_dir(path: str | Path, *, field: str | None = None) -> None:
     """A Hugging Face model directory whose ``config.json`` is a readable JSON object, else :class:`BadInput`."""
     import json
 

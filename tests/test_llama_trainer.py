@@ -309,3 +309,23 @@ def test_torchrun_two_processes_train_in_lockstep(tiny: Path, tmp_path: Path) ->
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     reloaded = LoraTrainer.load(tmp_path / "model")
     assert len(reloaded.predict(["Pt forgets recent conversations."])) == 1
+
+
+def test_training_from_a_classifier_with_another_label_count_reinitialises_its_head(
+    tiny: Path, gold_file: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 13: a sequence-classification checkpoint with 3 labels, trained on 6: a warning, a fresh
+    head, a model (was an internal error asking for ``ignore_mismatched_sizes``)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from support import dualalign
+
+    checkpoint = tmp_path / "three-labels"
+    AutoModelForSequenceClassification.from_pretrained(str(tiny), num_labels=3).save_pretrained(checkpoint)
+    AutoTokenizer.from_pretrained(str(tiny)).save_pretrained(checkpoint)
+    options = ("--option", "epochs=1", "--option", "min_steps=0", "--option", "pooling=head")
+    args = ("--gold", str(gold_file), "--task", "multiclass", "--model", str(checkpoint), "--out", str(tmp_path / "m"))
+    result = dualalign("train", *args, *options)
+    assert result.returncode == 0, result.stderr
+    assert "re-initialised" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "m" / "dualalign-model.json").is_file()
