@@ -205,6 +205,7 @@ class Example:
     unit: str = ""
     source: str = "synthetic"  # synthetic | gold
     weight: float = 1.0
+    line: int = field(default=0, eq=False)  # its line in the file it was read from (0: not from a file)
 
 
 class Classifier(Protocol):

@@ -329,3 +329,24 @@ def test_training_from_a_classifier_with_another_label_count_reinitialises_its_h
     assert result.returncode == 0, result.stderr
     assert "re-initialised" in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "m" / "dualalign-model.json").is_file()
+
+
+def test_evaluate_on_a_binary_model_refuses_unknown_gold_labels_citing_the_line(
+    tiny: Path, gold_file: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 14: a binary model scored every unknown gold label as a symptom; errors cited the
+    example's index, not its line (blank lines shift them)."""
+    from support import dualalign
+
+    model_dir = tmp_path / "binary"
+    options = ("--option", "epochs=1", "--option", "min_steps=0", "--option", "lr=5e-3")
+    args = ("--gold", str(gold_file), "--task", "binary", "--model", str(tiny), "--out", str(model_dir))
+    assert dualalign("train", *args, *options).returncode == 0
+    bad = tmp_path / "bad.jsonl"
+    for label in ("delirium", "None"):
+        bad.write_text(f'{{"text": "ok", "label": "none"}}\n\n{{"text": "odd", "label": "{label}"}}\n')
+        result = dualalign("evaluate", str(model_dir), "--gold", str(bad))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"{bad}:3: label: unknown label '{label}'" in result.stderr
+    bad.write_text('{"text": "ok", "label": "none"}\n{"text": "memory", "label": "cognitive_impairment"}\n')
+    assert dualalign("evaluate", str(model_dir), "--gold", str(bad)).returncode == 0  # pack labels: symptoms

@@ -105,6 +105,7 @@ def train_model(
         "labels": task_labels,
         "trained_labels": trained_labels if learn != task else None,
         "negative_label": labels[0],
+        "pack_labels": labels,  # what gold may carry: evaluate refuses anything else
         "mix": mix,
         "mixing": mixing.as_dict(),
         "seed": seed,
@@ -192,6 +193,9 @@ def evaluate_model(model_dir: str | Path, gold: str | Path, *, out: str | Path |
     model, meta = load_model(model_dir)
     if meta["task"] == "binary":
         negative = meta.get("negative_label", meta["labels"][0])
+        known = meta.get("pack_labels") or meta.get("trained_labels")
+        if known:  # (a binary model older than pack_labels trained on binary labels: the gold is not checked)
+            check_labels(examples, [*known, *(x for x in meta["labels"] if x not in known)], str(gold))
         examples, labels = task_view(examples, [negative], "binary")
     else:
         check_labels(examples, meta["labels"], str(gold))
