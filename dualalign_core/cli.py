@@ -185,7 +185,7 @@ def run(
         "spend); a run it stops exits 1 and resumes with a higher one.",
     ),
     executor: str | None = typer.Option(
-        None, "--executor", help="Where notes are made: local (default) or ray (pip install 'dualalign-core[ray]')."
+        None, "--executor", help="Where notes are made: local (default) or ray (pip install 'dualalign-core\\[ray]')."
     ),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="Ray cluster to join (with --executor ray); unset: a local Ray runtime."

@@ -27,6 +27,8 @@ def _options(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise BadInput(f"expected KEY=VALUE, got {pair!r}", field="--option")
+        if not value:  # (an empty path reads as '.'); an empty string is spelled KEY='""'
+            raise BadInput(f"{key} has no value (for an empty string write {key}='\"\"')", field="--option")
         try:
             opts[key] = json.loads(value)
         except json.JSONDecodeError:
