@@ -60,12 +60,12 @@ from dualalign_core.llm.faults import (
 )
 from dualalign_core.llm.pricing import Price, package_prices
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
-from dualalign_core.packaged import packaged_file
+from dualalign_core.packaged import check_gguf, check_hf_dir, packaged_file
 from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, Rejection, RequiredTerm, Sentence, Usage
 
 if TYPE_CHECKING:
     from dualalign_core.disease import DiseasePack, PromptTemplate, validate_pack_dir
-    from dualalign_core.training import load_model
+    from dualalign_core.training import check_trained_model, load_model
     from dualalign_core.training.metrics import scores
 
 # name -> module, for the names imported on first use (they pull in numpy / jsonschema)
@@ -73,6 +73,7 @@ _LAZY = {
     "DiseasePack": "dualalign_core.disease",
     "PromptTemplate": "dualalign_core.disease",
     "validate_pack_dir": "dualalign_core.disease",
+    "check_trained_model": "dualalign_core.training",
     "load_model": "dualalign_core.training",
     "scores": "dualalign_core.training.metrics",
 }
@@ -146,6 +147,9 @@ __all__ = [
     "PromptTemplate",
     "validate_pack_dir",
     # helpers for packaged data, trained models and their scores
+    "check_gguf",
+    "check_hf_dir",
+    "check_trained_model",
     "load_model",
     "packaged_file",
     "scores",

@@ -218,7 +218,7 @@ def run(
         "spend); a run it stops exits 1 and resumes with a higher one.",
     ),
     executor: str | None = typer.Option(
-        None, "--executor", help="Where notes are made: local (default) or ray (pip install 'dualalign-core[ray]')."
+        None, "--executor", help="Where notes are made: local (default) or ray (pip install 'dualalign-core\\[ray]')."
     ),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="Ray cluster to join (with --executor ray); unset: a local Ray runtime."
@@ -248,6 +248,8 @@ def run(
         executor=executor,
         ray_address=ray_address,
     )
+    if spec is not None:
+        spec.check_cohort(cfg.patients)
     check_output(run_dir, kind="directory", option="--out" if out_dir is not None else "run.out")
     pipeline = Pipeline(cfg, run_dir, resume=resume, shard=spec)
     try:
@@ -503,26 +505,28 @@ def agreement(
     a: Path = typer.Argument(..., help="Annotated JSONL (annotator A)."),
     b: Path = typer.Argument(..., help="Annotated JSONL (annotator B), same sentences."),
     review: Path | None = typer.Option(None, "--review", help="Write disagreements as a review JSONL."),
+    disease: str | None = typer.Option(
+        None, "--disease", help="Pack whose labels the files must use (default: the installed pack when only one is)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Cohen's kappa per label and overall between two annotators; disagreements for adjudication."""
+    from dualalign_core.annotate.agreement import counts_line, kappa_rows
     from dualalign_core.annotate.files import agreement_files
 
     if review is not None:
         check_output(review, kind="file", option="--review")
-    report = agreement_files(a, b, review_out=review).as_dict()
+    report = agreement_files(a, b, review_out=review, disease=disease).as_dict()
     if as_json:
         out.print_json(json.dumps(report, default=str))
         return
     table = Table(title="annotator agreement (Cohen's kappa)")
     table.add_column("label")
     table.add_column("kappa")
-    for key, value in sorted(report.items()):
-        if isinstance(value, (int, float)):
-            table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    for label, value in sorted((report.get("per_label_kappa") or {}).items()):
-        table.add_row(label, f"{value:.3f}" if isinstance(value, float) else str(value))
+    for row in kappa_rows(report):
+        table.add_row(*row)
     out.print(table)
+    out.print(counts_line(report))
 
 
 @app.command()

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dualalign_core.errors import BadInput
+from dualalign_core.packaged import check_gguf
 
 console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped (paths stay whole)
 out = Console(soft_wrap=True)
@@ -26,6 +27,8 @@ def _options(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise BadInput(f"expected KEY=VALUE, got {pair!r}", field="--option")
+        if not value:  # (an empty path reads as '.'); an empty string is spelled KEY='""'
+            raise BadInput(f"{key} has no value (for an empty string write {key}='\"\"')", field="--option")
         try:
             opts[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -37,7 +40,9 @@ def _check_model(model: str) -> None:
     """A ``--model`` written as a path (absolute, ``./``, ``../``, ``~``) must exist; hub ids pass through."""
     path = Path(model).expanduser()
     looks_like_path = path.is_absolute() or model.startswith((".", "~")) or model.endswith(("/", "\\"))
-    if looks_like_path and not path.exists():
+    if model.endswith(".gguf"):  # a garbage, empty or missing file: exit 2 before any data is read
+        check_gguf(model, field="--model")
+    elif looks_like_path and not path.exists():
         raise BadInput(f"no such model directory: {model}", field="--model")
 
 

@@ -205,6 +205,7 @@ class Example:
     unit: str = ""
     source: str = "synthetic"  # synthetic | gold
     weight: float = 1.0
+    line: int = field(default=0, eq=False)  # its line in the file it was read from (0: not from a file)
 
 
 class Classifier(Protocol):
@@ -232,6 +233,11 @@ class Trainer(Component):
     @classmethod
     def load(cls, model_dir: str | Path) -> Classifier:
         raise NotImplementedError
+
+    @classmethod
+    def check(cls, model_dir: str | Path) -> None:
+        """Cheap checks, before any work, that ``model_dir`` holds what :meth:`load` reads (files present and
+        readable), raising :class:`~dualalign_core.errors.BadInput` naming the file. The default checks nothing."""
 
 
 COMPONENT_KINDS: dict[str, type[Component]] = {

@@ -92,3 +92,24 @@ def test_agreement_table_shows_per_label_kappas(tmp_path):
     for label in ("cognitive_impairment", "notice_by_others", "none"):
         assert label in result.stdout
     assert json.loads(dualalign("agreement", str(a), str(b), "--json").stdout)["n"] == 4
+
+
+def test_agreement_refuses_labels_the_pack_does_not_have_and_keeps_counts_out_of_the_kappa_column(tmp_path):
+    """Issue 21 item 14."""
+    a = _labelled(tmp_path / "a.jsonl", ["none", "cognitive_impairment", "none", "notice_by_others"])
+    b = _labelled(tmp_path / "b.jsonl", ["none", "cognitive_impairment", "delirium", "notice_by_others"])
+    refused(
+        dualalign("agreement", str(a), str(b), "--disease", "alzheimers"),
+        "b.jsonl",
+        "line 3: label",
+        "unknown label 'delirium'",
+    )
+    c = _labelled(tmp_path / "c.jsonl", ["none", "cognitive_impairment", "notice_by_others", "notice_by_others"])
+    result = dualalign("agreement", str(a), str(c), "--disease", "alzheimers")
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    assert rows, result.stdout
+    for row in rows[1:]:  # every value in the kappa column is a kappa (the header aside)
+        assert float(row.split("│")[2]) <= 1.0, row
+    assert not any(name in result.stdout.split("sentences compared")[0] for name in ("only_a", "disagreements"))
+    assert "4 sentences compared" in result.stdout and "1 disagreements" in result.stdout

@@ -488,11 +488,13 @@ def annotate_case(data: st.DataObject) -> None:
             fail("null-ids", "annotate", kind, f"output sentence ids null/None/empty: {ids[:6]}")
 
 
-def _label_rows(data: st.DataObject, ids: list[str]) -> list[str]:
+# agreement checks labels against the one installed pack (the AD pack here)
+AD_LABELS = ["none", "cognitive_impairment", "notice_by_others", "requiring_assistance"]
+
+
+def _label_rows(data: st.DataObject, ids: list[str], labels: list[str] = TOY_LABELS) -> list[str]:
     return [
-        json.dumps(
-            {"sentence_id": i, "text": data.draw(SENTENCES), "label": data.draw(pick(TOY_LABELS), label="label")}
-        )
+        json.dumps({"sentence_id": i, "text": data.draw(SENTENCES), "label": data.draw(pick(labels), label="label")})
         for i in ids
     ]
 
@@ -502,11 +504,11 @@ def agreement_case(data: st.DataObject) -> None:
     with sandbox() as root:
         n = data.draw(st.integers(1, 6), label="n")
         ids = [f"s{i}" for i in range(n)]
-        a_lines, b_lines = _label_rows(data, ids), _label_rows(data, ids)
+        a_lines, b_lines = _label_rows(data, ids, AD_LABELS), _label_rows(data, ids, AD_LABELS)
         which = data.draw(pick(["none", "a", "b", "both", "disjoint"]), label="corrupt which")
         kind = "valid pair"
         if which == "disjoint":
-            b_lines = _label_rows(data, [f"t{i}" for i in range(n)])
+            b_lines = _label_rows(data, [f"t{i}" for i in range(n)], AD_LABELS)
             kind = "disjoint ids"
         kinds = []
         if which in ("a", "both"):
@@ -737,7 +739,8 @@ def test_fuzz_corpus_jsonl(case: str) -> None:
         elif command == "agreement":
             other = root / "b.jsonl"
             other.write_text(
-                '{"sentence_id": "s1", "label": "none"}\n{"sentence_id": "s2", "label": "x"}\n', encoding="utf-8"
+                '{"sentence_id": "s1", "label": "none"}\n{"sentence_id": "s2", "label": "notice_by_others"}\n',
+                encoding="utf-8",
             )
             o = cli(
                 ["agreement", str(src), str(other), "--json"], root=root, command=command, kind=kind, names=["in.jsonl"]

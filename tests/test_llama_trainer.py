@@ -309,3 +309,44 @@ def test_torchrun_two_processes_train_in_lockstep(tiny: Path, tmp_path: Path) ->
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
     reloaded = LoraTrainer.load(tmp_path / "model")
     assert len(reloaded.predict(["Pt forgets recent conversations."])) == 1
+
+
+def test_training_from_a_classifier_with_another_label_count_reinitialises_its_head(
+    tiny: Path, gold_file: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 13: a sequence-classification checkpoint with 3 labels, trained on 6: a warning, a fresh
+    head, a model (was an internal error asking for ``ignore_mismatched_sizes``)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from support import dualalign
+
+    checkpoint = tmp_path / "three-labels"
+    AutoModelForSequenceClassification.from_pretrained(str(tiny), num_labels=3).save_pretrained(checkpoint)
+    AutoTokenizer.from_pretrained(str(tiny)).save_pretrained(checkpoint)
+    options = ("--option", "epochs=1", "--option", "min_steps=0", "--option", "pooling=head")
+    args = ("--gold", str(gold_file), "--task", "multiclass", "--model", str(checkpoint), "--out", str(tmp_path / "m"))
+    result = dualalign("train", *args, *options)
+    assert result.returncode == 0, result.stderr
+    assert "re-initialised" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "m" / "dualalign-model.json").is_file()
+
+
+def test_evaluate_on_a_binary_model_refuses_unknown_gold_labels_citing_the_line(
+    tiny: Path, gold_file: Path, tmp_path: Path
+) -> None:
+    """Issue 21 item 14: a binary model scored every unknown gold label as a symptom; errors cited the
+    example's index, not its line (blank lines shift them)."""
+    from support import dualalign
+
+    model_dir = tmp_path / "binary"
+    options = ("--option", "epochs=1", "--option", "min_steps=0", "--option", "lr=5e-3")
+    args = ("--gold", str(gold_file), "--task", "binary", "--model", str(tiny), "--out", str(model_dir))
+    assert dualalign("train", *args, *options).returncode == 0
+    bad = tmp_path / "bad.jsonl"
+    for label in ("delirium", "None"):
+        bad.write_text(f'{{"text": "ok", "label": "none"}}\n\n{{"text": "odd", "label": "{label}"}}\n')
+        result = dualalign("evaluate", str(model_dir), "--gold", str(bad))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"{bad}:3: label: unknown label '{label}'" in result.stderr
+    bad.write_text('{"text": "ok", "label": "none"}\n{"text": "memory", "label": "cognitive_impairment"}\n')
+    assert dualalign("evaluate", str(model_dir), "--gold", str(bad)).returncode == 0  # pack labels: symptoms

@@ -59,3 +59,12 @@ def test_refuses_a_non_empty_target_and_a_bad_name(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "NAME" in bad.stderr and not (tmp_path / "x").exists()
     kind = dualalign("new", "widget", "guard", "--out", str(tmp_path / "y"))
     assert kind.returncode == 2 and "KIND" in kind.stderr and "disease, backend, filter, sampler" in kind.stderr
+
+
+@pytest.mark.parametrize("name", ["core", "openai", "alzheimers", "local", "llama", "anthropic"])
+def test_refuses_the_name_of_a_bundled_distribution(name: str, tmp_path: Path) -> None:
+    """Issue 21 item 16: `pip install -e .` of the scaffold would have replaced the bundled distribution."""
+    result = dualalign("new", "backend", name, "--out", str(tmp_path / "x"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and f"dualalign-{name}" in result.stderr
+    assert "NAME" in result.stderr and not (tmp_path / "x").exists()

@@ -115,10 +115,16 @@ def test_three_shards_merged_in_any_order_equal_the_unsharded_run(made, plugin_s
         assert _export(tmp_path / name, tmp_path / f"export-{name}", plugin_site) == made["reference"]
 
 
-@pytest.mark.parametrize("spec", ["0/2", "3/2", "a/b", "1/0", "1"])
+@pytest.mark.parametrize("spec", ["0/2", "3/2", "a/b", "1/0", "1", "\u0661/\u0662", ""])
 def test_a_bad_shard_spec_is_refused_naming_the_option(made, plugin_site, tmp_path, spec):
     line = _refused("run", str(made["cfg"]), "--shard", spec, "--out", str(tmp_path / "run"), site=plugin_site)
     assert "--shard" in line and repr(spec) in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_shard_with_no_patient_is_refused(made, plugin_site, tmp_path):
+    line = _refused("run", str(made["cfg"]), "--shard", "6/6", "--out", str(tmp_path / "run"), site=plugin_site)
+    assert "--shard" in line and "6/6 of 5 patient(s) would be empty" in line
     assert not (tmp_path / "run").exists()
 
 
@@ -143,6 +149,13 @@ def test_merge_refuses_a_missing_foreign_or_duplicate_shard_and_a_full_out(made,
         db.execute("UPDATE units SET status='failed', error='boom' WHERE id=(SELECT MIN(id) FROM units)")
     line = _refused("merge", str(one), str(failed), "--out", out, site=plugin_site)
     assert str(failed) in line and "incomplete: 1 of" in line and "--resume --shard 2/2" in line
+
+    tampered = tmp_path / "tampered"  # a status no run writes: bad input naming the shard and field
+    shutil.copytree(two, tampered)
+    with sqlite3.connect(tampered / "run.sqlite") as db:
+        db.execute("UPDATE units SET status='weird' WHERE id=(SELECT MIN(id) FROM units)")
+    line = _refused("merge", str(one), str(tampered), "--out", out, site=plugin_site)
+    assert str(tampered) in line and "units.status" in line and "'weird'" in line
 
     line = _refused("merge", str(one), str(tmp_path / "nothing"), "--out", out, site=plugin_site)
     assert str(tmp_path / "nothing") in line

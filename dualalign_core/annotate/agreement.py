@@ -105,6 +105,22 @@ def agreement(
     )
 
 
+def kappa_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The text table's rows of :meth:`AgreementReport.as_dict`: kappas only (overall, binary, per label)."""
+    rows = [("overall", report["kappa"]), ("binary", report["binary_kappa"])]
+    rows += sorted((report.get("per_label_kappa") or {}).items())
+    return [(name, f"{value:.3f}") for name, value in rows]
+
+
+def counts_line(report: Mapping[str, Any]) -> str:
+    """The counts beside the kappa table: sentences compared, observed agreement, disagreements, one-sided."""
+    return (
+        f"{report['n']} sentences compared, observed agreement {report['observed_agreement']:.3f}, "
+        f"{report['disagreements']} disagreements; labelled by A only: {report['only_a']}, "
+        f"by B only: {report['only_b']}"
+    )
+
+
 def _name(labels: Iterable[Label]) -> str:
     names = sorted({lab.annotator for lab in labels})
     return "+".join(names) if names else ""

@@ -507,6 +507,19 @@ def _installed_negative_label() -> str:
     return registry.diseases[installed_pack_name(None, registry.diseases)].negative_label
 
 
+def pack_label_space(disease: str | None) -> tuple[list[str] | None, str | None]:
+    """The labels (negative first) and negative label of pack ``disease``, else of the one installed pack;
+    ``(None, None)`` when no name is given and not exactly one pack is installed (labels go unchecked)."""
+    from dualalign_core.disease import installed_pack_name
+    from dualalign_core.plugins import get_registry
+
+    registry = get_registry()
+    if disease is None and len(registry.names("disease")) != 1:
+        return None, None
+    pack = registry.get("disease", installed_pack_name(disease, registry.names("disease")), field_path="--disease")
+    return [pack.negative_label, *pack.labels], pack.negative_label
+
+
 def agreement_files(
     a_path: str | Path,
     b_path: str | Path,
@@ -514,13 +527,16 @@ def agreement_files(
     negative_label: str | None = None,
     labels: Sequence[str] | None = None,
     review_out: str | Path | None = None,
+    disease: str | None = None,
 ) -> AgreementReport:
     """``dualalign agreement A.jsonl B.jsonl``: kappa between two annotated files (matched by sentence id,
     else note id + sentence index, else record id, else line number); optionally write the disagreements
-    for review. Duplicate ids, null or unknown labels, and files with no sentence in common are bad input."""
+    for review. Duplicate ids, null or unknown labels, and files with no sentence in common are bad input.
+    Without ``labels``, the labels are those of pack ``disease`` (or of the one installed pack)."""
     if review_out is not None:  # before any work: never an input, a run's file or someone else's file
         check_review_target(review_out, field="--review", inputs=[a_path, b_path])
-    allowed = {*labels, negative_label} if labels is not None and negative_label is not None else None
+    known, negative_label = (labels, negative_label) if labels is not None else pack_label_space(disease)
+    allowed = {*known, negative_label} if known is not None and negative_label is not None else None
     rows_a = list(iter_jsonl(a_path, require=("label",)))
     rows_b = list(iter_jsonl(b_path, require=("label",)))
     # looked up once per call, and only if a row lacks ``binary`` (the registry may differ between calls)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -22,7 +23,10 @@ def usd(amount: float) -> str:
     for a budget that is not zero)."""
     if amount == round(amount, 2):
         return f"${amount:.2f}"
-    return "$" + f"{amount:.6f}".rstrip("0").rstrip(".")
+    text = f"{amount:.6f}".rstrip("0").rstrip(".")
+    if float(text) == 0:  # below a millionth: every digit up to the first significant one ($0.000000001)
+        text = format(Decimal(repr(amount)), "f")
+    return "$" + text
 
 
 @frozen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ from dualalign_core.llm.retry import retrying
 from dualalign_core.llm.throttle import AdaptiveLimiter, ErrorBreaker, TokenBucket
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 from dualalign_core.records import Usage, canonical_json
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from dualalign_core.context import CacheHit, RunContext
@@ -344,6 +347,7 @@ class LLMRuntime:
                 response = await self.batcher.call(key, request, ctx)
             else:
                 response = await self._with_retries(request)
+            response = sanitised(response)
             actual = self.cost(response, batch=batch)
         finally:
             if budget is not None:
@@ -407,6 +411,30 @@ class LLMRuntime:
             f"{b.window} requests (threshold {b.threshold:.0%}; last error: {b.last_error}); "
             "stopped cleanly — resume the run when the service recovers"
         )
+
+
+MAX_REPLY_TOKENS = 100_000_000  # per count of one reply: far beyond any model, far below SQLite's 2**63
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str decoded from JSON, only a lone surrogate is one
+
+
+def sanitised(response: LLMResponse) -> LLMResponse:
+    """A vendor's reply made safe to store, at the one boundary every backend's reply crosses: each token
+    count capped at :data:`MAX_REPLY_TOKENS` (a hostile or broken server can claim 2**63-1), lone surrogates
+    (text no UTF-8 file or database can hold) replaced by U+FFFD. The paid reply is then cached like any
+    other, so a resume never pays for it again and every path sees the same text."""
+    counts = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
+    capped: dict[str, Any] = {n: MAX_REPLY_TOKENS for n in counts if getattr(response, n) > MAX_REPLY_TOKENS}
+    if capped:
+        _log.warning(
+            "%s reported %s tokens (more than %d): capped",
+            response.model or "the backend",
+            ", ".join(f"{getattr(response, n)} {n.removesuffix('_tokens')}" for n in capped),
+            MAX_REPLY_TOKENS,
+        )
+    text = _SURROGATE.sub("\ufffd", response.text)
+    if capped or text != response.text:
+        return attrs.evolve(response, text=text, **capped)
+    return response
 
 
 def _cache_value(response: LLMResponse, usage: Usage) -> dict[str, Any]:

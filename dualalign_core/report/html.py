@@ -90,7 +90,7 @@ def render(m: dict[str, Any]) -> str:
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>DualAlign alignment audit — {escape(str(r['run_id']))}</title><style>{CSS}</style></head>"
-        f"<body><header><h1>DualAlign alignment audit</h1><p>{escape(str(r['name']))} · "
+        f"<body><header><h1>DualAlign alignment audit</h1><p>{escape(str(r['name'])) + ' · ' if r['name'] else ''}"
         f"{escape(str(r['run_id']))} · {escape(str(r['disease']))} · status {escape(str(r['status']))}</p>"
         f"</header><main><nav>{nav}</nav>{sections}"
         f'<p class="note">Synthetic data: not for clinical decisions.</p></main></body></html>\n'

@@ -26,7 +26,7 @@ from dualalign_core.run.manifest import add_llm_stats
 from dualalign_core.run.pipeline import Pipeline
 from dualalign_core.run.resume import config_diff, stored_run
 from dualalign_core.run.shard import ShardSpec
-from dualalign_core.run.stats import Stats
+from dualalign_core.run.stats import UNIT_STATUSES, Stats
 from dualalign_core.run.store import MANIFEST, RunStore, write_json_atomic
 from dualalign_core.run.view import read_manifest
 
@@ -52,6 +52,7 @@ def read_shard(path: Path) -> ShardRun:
         if doc is None or not store.has_plans():
             raise BadInput("holds no shard (made by dualalign run --shard K/N)", file=str(path))
         shard = ShardSpec.from_dict(doc)
+        check_unit_statuses(store, path)
         mine, finished = shard.persona_ids(store.personas()), store.finished_units()
         planned = store.plan_count(mine)
         return ShardRun(
@@ -63,6 +64,17 @@ def read_shard(path: Path) -> ShardRun:
             planned,
             planned - sum(1 for _, p in store.iter_plans(mine) if p.id in finished),
             read_manifest(path / MANIFEST),
+        )
+
+
+def check_unit_statuses(store: RunStore, path: Path) -> None:
+    """Every stored unit's status is one a run writes; a tampered one is :class:`BadInput` naming it."""
+    unknown = sorted(set(store.unit_status().values()) - set(UNIT_STATUSES), key=str)
+    if unknown:
+        raise BadInput(
+            f"unknown unit status {unknown[0]!r} (a run writes {', '.join(UNIT_STATUSES)}); the shard was altered",
+            file=str(path / "run.sqlite"),
+            field="units.status",
         )
 
 

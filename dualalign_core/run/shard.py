@@ -18,7 +18,7 @@ from dualalign_core.errors import BadInput
 from dualalign_core.records import Persona
 from dualalign_core.run.store import DB_NAME, RunStore
 
-_SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+_SPEC = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*")  # ASCII digits only (int() reads any script's)
 
 
 @frozen
@@ -39,6 +39,13 @@ class ShardSpec:
         if m is None or not 1 <= int(m[1]) <= int(m[2]):
             raise BadInput(f"{text!r} is not a shard K/N with 1 <= K <= N (e.g. 1/4)", field=field)
         return cls(int(m[1]), int(m[2]))
+
+    def check_cohort(self, patients: int, *, field: str = "--shard") -> None:
+        """A shard of ``patients`` that holds at least one of them, else :class:`BadInput` naming ``field``."""
+        if self.count > patients:
+            raise BadInput(
+                f"shard {self} of {patients} patient(s) would be empty: use at most {patients} shards", field=field
+            )
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> ShardSpec:

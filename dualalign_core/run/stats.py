@@ -7,6 +7,8 @@ from attrs import define, field
 from dualalign_core.records import Usage
 from dualalign_core.run.store import RunStore
 
+UNIT_STATUSES = ("accepted", "rejected", "failed")  # what a stored unit can be (each a counter below)
+
 
 @define
 class Stats:

@@ -18,6 +18,8 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*$")
 MAX_NAME = 40
 API_RANGE = ">=1.0,<2"
 CORE_REQUIREMENT = "dualalign-core>=0.1"
+# distributions this repository ships: a scaffold of the same name would replace one on `pip install -e .`
+BUNDLED = frozenset(f"dualalign-{n}" for n in ("core", "alzheimers", "anthropic", "llama", "local", "openai"))
 
 
 def names(name: str) -> dict[str, str]:
@@ -29,6 +31,12 @@ def names(name: str) -> dict[str, str]:
             field="NAME",
         )
     words = re.split(r"[-_]", name)
+    if "dualalign-" + "-".join(words) in BUNDLED:
+        raise BadInput(
+            f"{name!r} would write dualalign-{'-'.join(words)}, a distribution DualAlign ships (installing it "
+            "would replace that one): choose another name",
+            field="NAME",
+        )
     module = "dualalign_" + "_".join(words)
     return {
         "name": name,

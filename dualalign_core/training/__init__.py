@@ -105,6 +105,7 @@ def train_model(
         "labels": task_labels,
         "trained_labels": trained_labels if learn != task else None,
         "negative_label": labels[0],
+        "pack_labels": labels,  # what gold may carry: evaluate refuses anything else
         "mix": mix,
         "mixing": mixing.as_dict(),
         "seed": seed,
@@ -143,15 +144,40 @@ def train_model(
     return result
 
 
-def load_model(model_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
-    """Restore a trained classifier through the trainer that made it."""
+def model_meta(model_dir: str | Path) -> tuple[type[Trainer], dict[str, Any]]:
+    """The trainer that made ``model_dir`` and its checked ``dualalign-model.json``; :class:`BadInput` naming
+    the file and field when the directory is not one or its metadata is broken."""
     from dualalign_core.plugins import get_registry
 
     path = Path(model_dir) / MODEL_META
     if not path.is_file():
         raise BadInput(f"not a model directory (no {MODEL_META})", file=str(model_dir))
     meta = read_json(path, what="model metadata")
-    cls = get_registry().get("trainer", meta["trainer"], file=str(path), field_path="trainer")
+    if not isinstance(meta, dict):
+        raise BadInput("model metadata is not a JSON object", file=str(path))
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
+        raise BadInput("expected a list of at least two label names", file=str(path), field="labels")
+    if meta.get("task") not in ("binary", "multiclass"):
+        raise BadInput(f"unknown task {meta.get('task')!r} (binary or multiclass)", file=str(path), field="task")
+    if not isinstance(meta.get("negative_label", labels[0]), str):
+        raise BadInput("expected a label name", file=str(path), field="negative_label")
+    if not isinstance(meta.get("trainer"), str):
+        raise BadInput("expected the name of a registered trainer", file=str(path), field="trainer")
+    return get_registry().get("trainer", meta["trainer"], file=str(path), field_path="trainer"), meta
+
+
+def check_trained_model(model_dir: str | Path) -> dict[str, Any]:
+    """Cheap checks before any work: the metadata (:func:`model_meta`) and the trainer's own files check."""
+    cls, meta = model_meta(model_dir)
+    cls.check(model_dir)
+    return meta
+
+
+def load_model(model_dir: str | Path) -> tuple[Classifier, dict[str, Any]]:
+    """Restore a trained classifier through the trainer that made it."""
+    cls, meta = model_meta(model_dir)
+    cls.check(model_dir)
     return collapsed(cls.load(model_dir), meta), meta
 
 
@@ -167,6 +193,9 @@ def evaluate_model(model_dir: str | Path, gold: str | Path, *, out: str | Path |
     model, meta = load_model(model_dir)
     if meta["task"] == "binary":
         negative = meta.get("negative_label", meta["labels"][0])
+        known = meta.get("pack_labels") or meta.get("trained_labels")
+        if known:  # (a binary model older than pack_labels trained on binary labels: the gold is not checked)
+            check_labels(examples, [*known, *(x for x in meta["labels"] if x not in known)], str(gold))
         examples, labels = task_view(examples, [negative], "binary")
     else:
         check_labels(examples, meta["labels"], str(gold))
@@ -187,6 +216,7 @@ __all__ = [
     "MODEL_META",
     "Mixing",
     "build_trainer",
+    "check_trained_model",
     "evaluate_model",
     "load_model",
     "pack_labels",

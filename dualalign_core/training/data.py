@@ -77,7 +77,7 @@ def load_gold(path: str | Path) -> list[Example]:
         groups = {k: str(v) for k, v in doc.get("demographics", {}).items()}
         groups.update({k: str(v) for k, v in doc.items() if k not in RESERVED and isinstance(v, str)})
         unit = str(doc.get("patient_id", doc.get("id", f"line{no}")))
-        out.append(Example(doc["text"], doc["label"], groups, unit, "gold"))
+        out.append(Example(doc["text"], doc["label"], groups, unit, "gold", line=no))
     if not out:
         raise BadInput("no gold sentences", file=str(path))
     return out
@@ -89,12 +89,15 @@ def label_space(negative: str, examples: Sequence[Example]) -> list[str]:
 
 
 def check_labels(examples: Sequence[Example], labels: Sequence[str], file: str) -> None:
-    """Every gold label must be one of ``labels`` (the pack's negative label and its labels)."""
+    """Every gold label must be one of ``labels`` (the pack's negative label and its labels); an error names
+    the example's line in ``file``."""
     known = set(labels)
     for i, ex in enumerate(examples, 1):
         if ex.label not in known:
             raise BadInput(
-                f"unknown label {ex.label!r} (expected one of: {', '.join(labels)})", file=f"{file}:{i}", field="label"
+                f"unknown label {ex.label!r} (expected one of: {', '.join(labels)})",
+                file=f"{file}:{ex.line or i}",
+                field="label",
             )
 
 

@@ -65,13 +65,37 @@ class ClassifierAnnotator(Annotator):
     def model(self) -> str | None:
         return str(self.model_dir)
 
-    async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: Any) -> Annotation:
-        if self._loaded is None:  # one load; the notes in flight wait for it, then queue together
+    def preflight(self) -> None:
+        """Cheap checks before any work (``validate`` runs them too): the model's metadata and its files."""
+        from dualalign_core.api import check_trained_model
+
+        check_trained_model(self.model_dir)
+
+    async def open(self, ctx: Any) -> None:
+        """Before the first note: a model whose labels are not the pack's is refused, then the model loads;
+        either failure is bad input (exit 2), not a failure of every note."""
+        from dualalign_core.api import check_trained_model
+
+        meta = check_trained_model(self.model_dir)
+        disease = getattr(ctx, "disease", None)
+        if disease is not None:
+            self._check(meta, meta.get("negative_label", meta["labels"][0]), disease)
+        try:
+            await self._ensure_loaded()
+        except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+            raise BadInput(f"cannot load the model: {exc}", file=str(self.model_dir)) from None
+
+    async def _ensure_loaded(self) -> tuple[Any, dict[str, Any]]:
+        """One load; the notes in flight wait for it, then queue together."""
+        if self._loaded is None:
             self._load_lock = self._load_lock or asyncio.Lock()
             async with self._load_lock:
                 if self._loaded is None:
                     self._loaded = await asyncio.to_thread(_load, str(self.model_dir.resolve()))
-        classifier, meta = self._loaded
+        return self._loaded
+
+    async def annotate(self, note: Note, sentences: Sequence[Sentence], ctx: Any) -> Annotation:
+        classifier, meta = await self._ensure_loaded()
         negative = meta.get("negative_label", meta["labels"][0])
         disease = getattr(ctx, "disease", None)
         if disease is not None:

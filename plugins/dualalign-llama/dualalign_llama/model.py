@@ -5,6 +5,7 @@ wrapping with the head trained in full, save/load of LoRA and fully fine-tuned m
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,9 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from dualalign_core.api import packaged_file
+from dualalign_core.api import check_gguf, packaged_file
 from dualalign_llama.batching import collate, length_sorted_batches
 
+_log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")  # peft x transformers 5 noise
 
 CONFIG = "lora.json"
@@ -73,9 +75,8 @@ def resolve(model: str) -> tuple[str, dict[str, Any]]:
             )
         return str(path.parent), {"gguf_file": path.name}
     if model.endswith(".gguf"):
+        check_gguf(model, field="model")  # missing, empty or garbage: bad input, not a loader's crash
         path = Path(model).expanduser()
-        if not path.is_file():
-            raise ValueError(f"GGUF file not found: {model}")
         return str(path.parent), {"gguf_file": path.name}
     return model, {}
 
@@ -187,10 +188,25 @@ def load_base(
         label2id={lb: i for i, lb in enumerate(labels)},
         dtype=dtype,
         output_loading_info=True,
+        ignore_mismatched_sizes=True,  # a classifier checkpoint with another number of labels: a fresh head
     )
     model.config.pad_token_id = pad_token_id
-    fresh = sorted({k.rsplit(".", 1)[0] for k in info.get("missing_keys", ())})
+    resized = mismatched(info)
+    if resized:
+        _log.warning(
+            "%s: %s has another shape than %d labels need: re-initialised (trained from scratch)",
+            path,
+            ", ".join(resized),
+            len(labels),
+        )
+    fresh = sorted({k.rsplit(".", 1)[0] for k in [*info.get("missing_keys", ()), *resized]})
     return model, fresh
+
+
+def mismatched(info: dict[str, Any]) -> list[str]:
+    """The weights transformers' load report says it re-initialised for their shape (entries are names, or
+    ``(name, saved shape, new shape)`` tuples, depending on the version)."""
+    return sorted(k if isinstance(k, str) else str(k[0]) for k in info.get("mismatched_keys", ()) or ())
 
 
 def wrap_lora(

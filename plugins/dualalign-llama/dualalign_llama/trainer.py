@@ -6,6 +6,7 @@ Torch loads only when a trainer trains or loads. ``--model`` takes a checkpoint 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -130,6 +131,37 @@ class LoraTrainer(Trainer):
         from dualalign_llama.model import SavedClassifier
 
         return SavedClassifier.load(Path(model_dir))
+
+    @classmethod
+    def check(cls, model_dir: str | Path) -> None:
+        """What :meth:`load` reads, without torch: ``lora.json``, the tokenizer, and the adapter (its base
+        checkpoint, when a local path) or the whole model."""
+        check_saved(Path(model_dir))
+
+
+def check_saved(model_dir: Path) -> None:
+    """``model_dir`` holds a readable ``lora.json`` and the directories it names; else :class:`BadInput`."""
+    from dualalign_core.api import BadInput, check_gguf, check_hf_dir
+
+    config = model_dir / "lora.json"
+    try:
+        meta = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"unreadable trainer settings: {exc}", file=str(config)) from None
+    if not isinstance(meta, dict):
+        raise BadInput("trainer settings are not a JSON object", file=str(config))
+    if not (model_dir / "tokenizer").is_dir():
+        raise BadInput("no tokenizer directory (incomplete model)", file=str(model_dir))
+    if meta.get("method") == "full":
+        check_hf_dir(model_dir / "model")
+        return
+    if not (model_dir / "adapter" / "adapter_config.json").is_file():
+        raise BadInput("no adapter/adapter_config.json (incomplete model)", file=str(model_dir))
+    base = str(meta.get("base_model", ""))
+    if base.endswith(".gguf") and Path(base).is_absolute():
+        check_gguf(base, field="base_model")
+    elif Path(base).is_absolute() and not Path(base).exists():
+        raise BadInput(f"the base checkpoint {base} is gone", file=str(config), field="base_model")
 
 
 class FullTrainer(LoraTrainer):

@@ -20,6 +20,7 @@ failure); with ``on_length = "trim"`` it is cut after its last complete sentence
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,6 +34,8 @@ from dualalign_core.api import (
     LLMResponse,
     PermanentError,
     TransientError,
+    check_gguf,
+    check_hf_dir,
     options_schema,
 )
 from dualalign_local import engine, vllm_engine
@@ -205,16 +208,34 @@ class LocalBackend(LLMBackend):
     def num_gpus(self) -> float:
         return self.resources()["num_gpus"]
 
+    def preflight(self) -> None:
+        """Cheap checks before any work: a GGUF model starts with the GGUF magic bytes, a model directory
+        has a readable ``config.json`` (``validate`` runs this too)."""
+        super().preflight()
+        where = self.source.directory
+        if self.source.gguf_file:
+            check_gguf(where / self.source.gguf_file, field="model_path")
+        else:
+            check_hf_dir(where, field="model_path")
+
     async def open(self, ctx: RunContext) -> None:
-        """Create the vLLM engine before the first note (once per process); a failure is a config error.
-        The transformers model keeps loading on first use."""
-        if self.engine_name != "vllm" or self._engine is not None:
+        """Load the model before the first note (once per process): one that cannot load is a config error,
+        not a failure of every note. vLLM's engine is created in the calling thread (some versions need it)."""
+        if self._engine is not None:
             return
         self._seed = ctx.seed
+        if self.engine_name == "vllm":
+            try:
+                self.load_engine()
+            except ValueError as exc:
+                raise BadInput(f"{exc} (check model_path, tokenizer, gpu_memory_utilization, max_model_len)") from None
+            return
         try:
-            self.load_engine()
-        except ValueError as exc:
-            raise BadInput(f"{exc} (check model_path, tokenizer, gpu_memory_utilization, max_model_len)") from None
+            await asyncio.to_thread(self.load_engine)
+        except (OSError, ValueError, KeyError, ImportError) as exc:
+            raise BadInput(
+                f"cannot load the model: {exc}", file=str(self.source.directory), field="model_path"
+            ) from None
 
     def load_engine(self) -> engine.Engine:
         """The engine generating for this backend, created on first use (once per process and settings)."""
