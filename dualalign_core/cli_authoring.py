@@ -22,7 +22,7 @@ ROLES = (
 
 
 def new(
-    kind: str = typer.Argument(..., help="disease | backend | filter | sampler"),
+    kind: str = typer.Argument(..., help="disease | backend | filter | sampler | persona"),
     name: str = typer.Argument(..., help="Plugin name: lowercase words joined by '-' or '_' (e.g. parkinsons)."),
     out_dir: Path | None = typer.Option(
         None, "--out", "-o", help="Directory to create (default: ./dualalign-NAME); must be absent or empty."

@@ -37,6 +37,9 @@ class Persona:
     demographics: dict[str, str] = field(converter=_frozen_mapping, hash=False)
     risk_factors: tuple[str, ...] = field(converter=as_tuple)
     provenance: Provenance
+    # fields a persona source adds that are not demographics (``insurance``, ``education_years``...): prompt
+    # fields by name (the pack lists them in ``persona_fields``), never tabulated as demographics
+    attributes: dict[str, str] = field(factory=dict, converter=_frozen_mapping, hash=False)
 
     @property
     def sex(self) -> str | None:

@@ -33,7 +33,7 @@ def test_site_builds_strict(tmp_path: Path) -> None:
     assert 'id="dualalign_core.hookspecs.register_filters"' in hooks
     testing = (site / "reference" / "testing" / "index.html").read_text(encoding="utf-8")
     assert 'id="dualalign_core.testing.check_backend"' in testing
-    for tutorial in ("disease-pack", "backend", "filter", "sampler"):
+    for tutorial in ("disease-pack", "backend", "filter", "sampler", "persona"):
         page = (site / "tutorials" / tutorial / "index.html").read_text(encoding="utf-8")
         assert "Generate the package" in page and "pytest" in page
     assert "Changelog" in (site / "changelog" / "index.html").read_text(encoding="utf-8")

@@ -42,6 +42,12 @@ def test_filter_package_installs_and_its_tests_pass(tmp_path: Path) -> None:
     scaffold_and_test("filter", "repeat-guard", tmp_path)
 
 
+def test_persona_package_installs_and_its_tests_pass(tmp_path: Path) -> None:
+    """A persona source from ``dualalign new persona``: its table's extra columns are attributes, not
+    demographics, and its own tests (options through ``testing.sample_personas``, a real run) pass."""
+    scaffold_and_test("persona", "clinic-roster", tmp_path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "name"), [("disease", "toy_ms"), ("backend", "acme-llm"), ("sampler", "even")])
 def test_every_kind_installs_and_its_tests_pass(kind: str, name: str, tmp_path: Path) -> None:

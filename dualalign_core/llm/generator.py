@@ -44,6 +44,7 @@ def prompt_fields(plan: NotePlan, persona: Persona, disease: DiseasePack) -> dic
     risks = [factor_titles.get(r, r.replace("_", " ")) for r in persona.risk_factors]
     terms = "\n".join(f"- {t.term} ({_label_title(disease, t.label)})" for t in plan.required_terms)
     persona_fields = {name: _title(disease, name, str(value)) for name, value in persona.demographics.items()}
+    persona_fields |= {name: str(value) for name, value in persona.attributes.items()}
     history = history_fields(plan.context, plan.memory, plan.years_before_diagnosis)
     # a planned timeline speaks for the patient's history; without one, a persona source's own fields do
     merged = persona_fields | history if plan.context is not None else history | persona_fields

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dualalign_core.errors import BadInput
 
-KINDS = ("disease", "backend", "filter", "sampler")
+KINDS = ("disease", "backend", "filter", "sampler", "persona")
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*$")
 MAX_NAME = 40
 API_RANGE = ">=1.0,<2"

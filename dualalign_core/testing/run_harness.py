@@ -62,11 +62,19 @@ def run_context(
     return RunContext(run_id=run_id, seed=seed, disease=resolve_pack(disease), store=store)
 
 
-def sample_personas(ctx: RunContext, n: int = 3, *, source: str = "prevalence", seed: int = 1) -> list[Persona]:
-    """``n`` personas of the context's disease from a registered persona source (default: the core's)."""
+def sample_personas(
+    ctx: RunContext,
+    n: int = 3,
+    *,
+    source: str = "prevalence",
+    seed: int = 1,
+    options: dict[str, Any] | None = None,
+) -> list[Persona]:
+    """``n`` personas of the context's disease from a registered persona source (default: the core's), built
+    with ``options`` (checked against its options schema, as a run would)."""
     from dualalign_core.plugins import get_registry
 
-    component = get_registry().create("persona_source", source, {})
+    component = get_registry().create("persona_source", source, dict(options or {}))
     return component.sample(ctx.disease, n, seed, ctx)
 
 
