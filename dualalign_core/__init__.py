@@ -11,5 +11,5 @@ try:  # the one version literal is pyproject.toml's
     __version__ = version("dualalign-core")
 except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
     __version__ = "0+unknown"
-API_VERSION = "1.0"  # the plugin contract's version (dualalign_core.api); see CHANGELOG.md for the policy
+API_VERSION = "1.1"  # the plugin contract's version (dualalign_core.api); see CHANGELOG.md for the policy
 __all__ = ["API_VERSION", "__version__", "hookimpl"]

@@ -13,6 +13,7 @@ component names (see :mod:`dualalign_core.registry`), and duplicate entry-point 
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import difflib
 import importlib.metadata as md
@@ -20,6 +21,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any, Literal
 
@@ -236,6 +238,8 @@ def add_plugin(
             log.warning("plugin %r: %s", info.name, w.message)
         _check_hooks(pm, module)
         _register_components(pm, registry, info, module)
+        if info.name != CORE:
+            info.notes.extend(internal_imports(module))
     except BaseException as exc:
         registry.remove(info)
         if pm.is_registered(module):
@@ -244,6 +248,40 @@ def add_plugin(
         return
     for message in info.problems:
         _problem(info, message)
+
+
+PUBLIC_MODULES = frozenset(
+    {"dualalign_core", "dualalign_core.api", "dualalign_core.testing", "dualalign_core.hookspecs"}
+)
+"""What plugins may import from the core; every other module is internal and may change in any release."""
+MAX_SCANNED = 200  # files of a plugin package read for internal imports
+
+
+def internal_imports(module: Any) -> list[str]:
+    """A note per internal core module the plugin's source imports (its package's files, read, never run)."""
+    origin = getattr(module, "__file__", None)
+    if not origin:
+        return []
+    path = Path(origin)
+    files = sorted(path.parent.rglob("*.py"))[:MAX_SCANNED] if path.name == "__init__.py" else [path]
+    found: dict[str, str] = {}
+    for file in files:
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                if name.startswith("dualalign_core") and name not in PUBLIC_MODULES:
+                    found.setdefault(name, f"{file.name}:{getattr(node, 'lineno', 0)}")
+    return [
+        f"imports {name} ({where}): not part of the API, may change in any release; use dualalign_core.api "
+        "(see docs/migration.md)"
+        for name, where in sorted(found.items())
+    ]
 
 
 def _entry_points(group: str) -> list[md.EntryPoint]:

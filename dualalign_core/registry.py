@@ -183,7 +183,8 @@ class Registry:
                 {*self.names(kind), *(self.names("llm_backend") if kind in ("generator", "annotator") else [])}
             )
             raise BadInput(
-                f"unknown {_label(kind)} {name!r} (available: {', '.join(known) or 'none registered'})",
+                f"unknown {_label(kind)} {name!r} (available: {', '.join(known) or 'none registered'})"
+                + self._broken_hint(name),
                 file=file,
                 field=field_path,
             )
@@ -194,8 +195,23 @@ class Registry:
         key = self.lookup(kind, name, file=file, field_path=field_path)
         if key is None:
             known = ", ".join(self.names(kind)) or "none registered"
-            raise BadInput(f"unknown {_label(kind)} {name!r} (available: {known})", file=file, field=field_path)
+            raise BadInput(
+                f"unknown {_label(kind)} {name!r} (available: {known})" + self._broken_hint(name),
+                file=file,
+                field=field_path,
+            )
         return self._table(kind)[key]
+
+    def _broken_hint(self, name: str) -> str:
+        """For an unknown component: the broken or incompatible plugins that might have provided it, with why
+        (the plugin named like the component first), pointing at the migration guide."""
+        bare = name.split(":")[-1]
+        down = [p for p in self.plugins.values() if p.status in ("broken", "incompatible")]
+        down.sort(key=lambda p: (bare not in (p.name, p.distribution.removeprefix("dualalign-")), p.name))
+        if not down:
+            return ""
+        why = "; ".join(f"plugin {p.name!r} ({p.distribution}) is {p.status}: {p.error}" for p in down[:3])
+        return f"; {why} (see docs/migration.md)"
 
     def ref(self, kind: str, name: str, *, file: str | None = None, field_path: str | None = None) -> ComponentRef:
         """Where the component ``name`` comes from: plugin, distribution and version."""
