@@ -65,11 +65,16 @@ from dualalign_core.records import Label, Note, NotePlan, Persona, Provenance, R
 
 if TYPE_CHECKING:
     from dualalign_core.disease import DiseasePack, PromptTemplate, validate_pack_dir
+    from dualalign_core.sampling.personas import PrevalencePersonaSource
+    from dualalign_core.sampling.trajectory import StageScheduleSampler, term_applies
     from dualalign_core.training import check_trained_model, load_model
     from dualalign_core.training.metrics import scores
 
 # name -> module, for the names imported on first use (they pull in numpy / jsonschema)
 _LAZY = {
+    "PrevalencePersonaSource": "dualalign_core.sampling.personas",
+    "StageScheduleSampler": "dualalign_core.sampling.trajectory",
+    "term_applies": "dualalign_core.sampling.trajectory",
     "DiseasePack": "dualalign_core.disease",
     "PromptTemplate": "dualalign_core.disease",
     "validate_pack_dir": "dualalign_core.disease",
@@ -142,6 +147,10 @@ __all__ = [
     "TransientError",
     "error_message",
     "from_http_status",
+    # the core's samplers, as bases to extend (1.1), and the lexicon's applicability rule
+    "PrevalencePersonaSource",
+    "StageScheduleSampler",
+    "term_applies",
     # disease packs
     "DiseasePack",
     "PromptTemplate",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from dualalign_core.disease import DiseasePack
 
 
-def applies(term: Mapping[str, Any], demographics: Mapping[str, str]) -> bool:
+def term_applies(term: Mapping[str, Any], demographics: Mapping[str, str]) -> bool:
     """Whether a lexicon term can be planned for a persona: each variable of its ``applies_to`` (if any) has
     one of the listed categories (a persona without that variable does not qualify)."""
     return all(demographics.get(v) in allowed for v, allowed in (term.get("applies_to") or {}).items())
@@ -62,7 +62,7 @@ class Schedule:
         if key not in self._pools:
             rules = {term_id: {"applies_to": rule} for term_id, rule in self.applies_to.items()}
             self._pools[key] = tuple(
-                tuple(tuple(t for t in pool if applies(rules.get(t.term_id, {}), demographics)) for pool in stage)
+                tuple(tuple(t for t in pool if term_applies(rules.get(t.term_id, {}), demographics)) for pool in stage)
                 for stage in self.terms
             )
         return self._pools[key]
@@ -121,6 +121,9 @@ class Schedule:
         # edges descending (10, 6, 3, 1): a visit at t belongs to stage i where edge[i] >= t > edge[i+1]
         idx = np.searchsorted(-self.stage_edges, -years_before, side="left") - 1
         return np.clip(idx, 0, len(self.stages) - 1)
+
+
+applies = term_applies  # the name before API 1.1 (internal)
 
 
 class StageScheduleSampler(TrajectorySampler):

@@ -2,7 +2,8 @@
 
 - :func:`run_context` — the :class:`~dualalign_core.context.RunContext` a component sees in a run;
   :func:`example_pack` a small valid disease pack; :func:`sample_personas` personas from a registered source;
-  :func:`note_bundle` a filter's input for one note.
+  :func:`note_bundle` a filter's input for one note; :func:`registered` what the installed plugins register under a
+  name (a plugin's test that its entry point works).
 - :class:`FakeLLMServer` — a loopback vendor speaking the OpenAI and Anthropic wire protocols, with latency,
   429/500/timeout/... fault injection and an in-flight counter.
 - :func:`check_backend` — the LLM backend contract, checked against the fake server.
@@ -17,6 +18,7 @@ from dualalign_core.testing.run_harness import (
     PipelineResult,
     example_pack,
     note_bundle,
+    registered,
     run_context,
     run_pipeline,
     sample_personas,
@@ -33,6 +35,7 @@ __all__ = [
     "example_pack",
     "label_for",
     "note_bundle",
+    "registered",
     "run_context",
     "run_pipeline",
     "sample_personas",

@@ -78,6 +78,16 @@ def sample_personas(
     return component.sample(ctx.disease, n, seed, ctx)
 
 
+def registered(kind: str, name: str) -> Any:
+    """The class (a disease pack for ``kind="disease"``) the installed plugins register under ``name``: what a
+    plugin's own test asks to see that its entry point works. Kinds: ``disease``, ``persona_source``,
+    ``trajectory_sampler``, ``generator``, ``llm_backend``, ``annotator``, ``filter``, ``trainer``. Unknown:
+    :class:`~dualalign_core.errors.BadInput` listing what is registered (and any broken plugin, with why)."""
+    from dualalign_core.plugins import get_registry
+
+    return get_registry().get(kind, name)
+
+
 def note_bundle(
     text: str,
     *,
