@@ -16,8 +16,8 @@ import attrs
 from attrs import field, frozen
 
 from dualalign_core.errors import BadInput
-from dualalign_core.history.render import HISTORY_FIELDS
 from dualalign_core.jsonschemas import load_json, validate
+from dualalign_core.plan_fields import NUMBER_FIELDS, PLAN_FIELDS
 from dualalign_core.seeds import short_hash
 from dualalign_core.textio import read_text
 
@@ -25,15 +25,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-PLAN_FIELDS = (
-    frozenset({"age", "risk_factors", "years_before_diagnosis", "note_type", "stage", "n_mentions", "required_terms"})
-    | HISTORY_FIELDS
-)
-"""Prompt fields every pack has: the persona's age and risk factors, the note's plan and the patient's history
-at the note (:data:`~dualalign_core.history.render.HISTORY_FIELDS`). A pack's prompt may also use each of its
-demographic variables (``{sex}``, ``{age_band}``...) and its ``persona_fields``."""
-NUMBER_FIELDS = frozenset({"age", "n_mentions"})
 
 
 @frozen

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dualalign_core.errors import BadInput
+from dualalign_core.plan_fields import PLAN_FIELDS
 
 TOLERANCE = 1e-3
 
@@ -307,7 +308,6 @@ def check_manifest_against_tables(manifest: Mapping[str, Any], loaded: Mapping[s
         unknown = sorted(set(titles) - set(variables[var]))
         if unknown:
             raise _bad(path, f"demographic_titles.{var}.{unknown[0]}", f"{unknown[0]!r} is not a category of {var!r}")
-    from dualalign_core.disease import PLAN_FIELDS  # local import: disease imports this module
 
     for i, name in enumerate(manifest.get("persona_fields", ())):
         if name in variables or name in PLAN_FIELDS:

@@ -19,7 +19,7 @@ import torch
 from dualalign_core.api import Example, scores
 from dualalign_llama import model as M
 from dualalign_llama.batching import collate, length_grouped_batches
-from dualalign_llama.trainer import LoraSettings
+from dualalign_llama.settings import LoraSettings
 
 
 def class_weights(y: np.ndarray, n_labels: int) -> torch.Tensor:
