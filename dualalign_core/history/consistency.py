@@ -198,8 +198,8 @@ def _near_stop(clause: str, start: int, end: int) -> bool:
         for m in cue.finditer(before):
             if _words_between(before[m.end() :]) < STOP_WINDOW_BEFORE:
                 return True
-        m = cue.search(after)
-        if m is not None and _words_between(after[: m.start()]) < STOP_WINDOW_AFTER:
+        later = cue.search(after)
+        if later is not None and _words_between(after[: later.start()]) < STOP_WINDOW_AFTER:
             return True
     return False
 
