@@ -10,7 +10,7 @@ contradicts the note's :class:`~dualalign_core.history.records.NoteContext`:
 - ``dose``: a dose written right after an active drug ("sertraline 50 mg") whose amount differs from the
   planned dose.
 - ``score``: a score of the pack's ``scores`` table (one of its ``patterns`` and a number: "MoCA 24/30",
-  "MMSE of 21", "down from 26") whose value is neither this note's planned result nor the previous one (with
+  "MMSE of 21", "down from 26", "scored 21/30 on the MMSE") whose value is neither this note's planned result nor the previous one (with
   neither, any value contradicts).
 - ``social``: an assertion (a state's ``asserts`` regex) of a state other than its dimension's current one.
 
@@ -130,6 +130,7 @@ class Vocabulary:
     names: re.Pattern[str] | None = None  # any drug name or class, as a word
     scores: tuple[_Score, ...] = ()
     states: tuple[_State, ...] = ()
+    any_state: re.Pattern[str] | None = None  # any state's assertion (a quick test before the clause rules)
 
     @classmethod
     def from_history(cls, doc: Mapping[str, Any] | None) -> Vocabulary:
@@ -161,7 +162,8 @@ class Vocabulary:
             for sid, state in dim["states"].items()
             if state.get("asserts")
         )
-        return cls(drugs, classes, names, scores, states)
+        any_state = re.compile("|".join(f"(?:{st.pattern.pattern})" for st in states), re.I) if states else None
+        return cls(drugs, classes, names, scores, states, any_state)
 
 
 _VOCABULARIES: dict[int, tuple[Any, Vocabulary]] = {}
@@ -230,7 +232,7 @@ class Checker:
             out += self._medications(sentence)
         if "score" in self.kinds:
             out += self._scores(sentence)
-        if "social" in self.kinds:
+        if "social" in self.kinds and self.vocab.any_state is not None and self.vocab.any_state.search(sentence):
             out += self._social(sentence)
         return out
 
@@ -241,7 +243,7 @@ class Checker:
             out.append(
                 Contradiction("medication", f"says no medication changes, but {self.changed[0]} changed", sentence)
             )
-        if self.vocab.names is None:
+        if self.vocab.names is None or not self.vocab.names.search(sentence):
             return out
         for clause in _clauses(sentence, _CLAUSE):
             if _PAST.search(clause) or _HYPOTHETICAL.search(clause):
@@ -304,16 +306,26 @@ class Checker:
                 ((m.start(), m.end(), s) for s in self.vocab.scores for m in s.pattern.finditer(clause)),
                 key=lambda h: h[0],
             )
-            for i, (_, end, score) in enumerate(hits):
+            for i, (start, end, score) in enumerate(hits):
                 stop = hits[i + 1][0] if i + 1 < len(hits) else len(clause)
                 today, before = self.today.get(score.id), self.before.get(score.id)
-                for value in self._values(clause[end:stop], score):
+                ahead = self._ahead(clause[max(0, start - FIRST_NUMBER_WITHIN) : start], score) if i == 0 else []
+                for value in [*ahead, *self._values(clause[end:stop], score)]:
                     if value not in (today, before):
                         pairs = ((today, "today"), (before, "before"))
                         planned = [f"{v:g} {when}" for v, when in pairs if v is not None]
                         detail = f"{score.title} {value:g}, planned " + (" and ".join(planned) or "none")
                         out.append(Contradiction("score", detail, sentence.strip()))
         return out
+
+    @staticmethod
+    def _ahead(text: str, score: _Score) -> list[float]:
+        """``N/MAX`` results written just before the first score name of a clause ("scored 21/30 on the MMSE")."""
+        return [
+            float(m.group(1))
+            for m in _NUMBER.finditer(text)
+            if m.group(2) is not None and float(m.group(2)) == score.maximum and float(m.group(1)) <= score.maximum
+        ]
 
     @staticmethod
     def _values(rest: str, score: _Score) -> list[float]:
