@@ -145,7 +145,7 @@ def test_copy_forward_filter_flags_the_later_note():
     bundles = [
         _bundle(same, None, t=3.0, index=1),
         _bundle(same + " Lives alone.", None, t=2.0, index=2),
-        _bundle("Entirely different words describing a new visit today for knee pain and a cough.", None, t=1.0, index=3),
+        _bundle("Entirely different words: a new visit today for knee pain and a cough.", None, t=1.0, index=3),
         _bundle(same, None, persona="p2", t=1.0, index=1),
     ]
     f = CopyForwardFilter()

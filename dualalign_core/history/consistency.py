@@ -10,8 +10,8 @@ contradicts the note's :class:`~dualalign_core.history.records.NoteContext`:
 - ``dose``: a dose written right after an active drug ("sertraline 50 mg") whose amount differs from the
   planned dose.
 - ``score``: a score of the pack's ``scores`` table (one of its ``patterns`` and a number: "MoCA 24/30",
-  "MMSE of 21", "down from 26", "scored 21/30 on the MMSE") whose value is neither this note's planned result nor the previous one (with
-  neither, any value contradicts).
+  "MMSE of 21", "down from 26", "scored 21/30 on the MMSE") whose value is neither this note's planned result
+  nor the previous one (with neither, any value contradicts).
 - ``social``: an assertion (a state's ``asserts`` regex) of a state other than its dimension's current one.
 
 Negation and hedging are explicit word lists, applied per clause (a sentence split at ``;``, ``,`` and

@@ -74,7 +74,8 @@ class TimelinePlanner:
         grid = self._grid(start)
         events, onsets = self._problems(rng, grid)
         events += self._events(rng, grid)
-        conditions = [(r, None) for r in persona.risk_factors] + onsets
+        conditions: list[tuple[str, float | None]] = [(r, None) for r in persona.risk_factors]
+        conditions += onsets
         medications = self._medications(rng, conditions, start, grid)
         social = self._social(rng, persona, plans, grid)
         clinicians, authors = self._clinicians(rng, persona, plans)
