@@ -148,9 +148,7 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
         # as the config spells them (bare or plugin:name), resolved to the filters built from them, and those
         # whose options leave them warn-only (e.g. consistency and copy_forward unless ``enforce = true``)
         warn=frozenset(
-            f.name
-            for name, f in zip(filters_names, filters, strict=True)
-            if name in config.warn_filters or f.warn_only
+            f.name for name, f in zip(filters_names, filters, strict=True) if name in config.warn_filters or f.warn_only
         ),
     )
 
