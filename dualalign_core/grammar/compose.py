@@ -275,7 +275,9 @@ class NoteGrammar:
             if line is not None:
                 out.append(Written("A", line, neg, f"filler:risk:{r}"))
         kinds = [k for k in b.filler if o.vitals or k != "vitals"]
-        n_fill = max(o.min_filler, int(round(o.filler_ratio * n * (tl.filler_scale if tl else 1.0))))
+        n_fill = max(o.min_filler, int(round(o.filler_ratio * n)))
+        if tl is not None:
+            n_fill = max(o.min_filler, tl.filler_count(int(round(o.filler_ratio * n))))
         if kinds:
             chosen = ["vitals"] if "vitals" in kinds else []
             chosen += [kinds[int(i)] for i in rng.integers(len(kinds), size=max(0, n_fill - len(chosen)))]

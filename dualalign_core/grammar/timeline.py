@@ -13,8 +13,9 @@ sentence of the plan with that label, as a clause of the same sentence, so each 
 planned labelled mentions; with no such sentence it is left out (an omission contradicts nothing).
 
 The clinician's style (core dimensions; values a pack does not use are ignored): ``length`` (``terse``,
-``standard``, ``detailed``) scales the filler count, ``headers`` (``letters``, ``words``) writes ``S:`` or
-``Subjective:``, ``abbreviations`` (``few``, ``some``, ``many``) picks the timeline lines' wording.
+``standard``, ``detailed``) scales the filler count (at most :data:`MAX_EXTRA_FILLER` more), ``headers``
+(``letters``, ``words``) writes ``S:`` or ``Subjective:``, ``abbreviations`` (``few``, ``some``, ``many``) picks
+the timeline lines' wording.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from dualalign_core.history.records import NoteContext
 from dualalign_core.history.render import ago, medication_text, vitals_text
 
 LENGTH_SCALE = {"terse": 0.6, "standard": 1.0, "detailed": 1.5}
-"""Filler count multiplier by the clinician's ``length`` style."""
+"""Filler count multiplier by the clinician's ``length`` style ..."""
+
+MAX_EXTRA_FILLER = 6
+"""... adding at most this many sentences, so a dense note stays within the ``length_form`` filter's bounds."""
 
 HEADER_WORDS = {"S": "Subjective", "O": "Objective", "A": "Assessment", "P": "Plan"}
 """Section headers for the ``headers = words`` style (the segmenter and ``length_form`` read both forms)."""
@@ -76,9 +80,9 @@ class TimelineView:
         """Whether a candidate sentence is consistent with the context."""
         return not self.checker.sentence(text)
 
-    @property
-    def filler_scale(self) -> float:
-        return LENGTH_SCALE.get(self.length, 1.0)
+    def filler_count(self, n: int) -> int:
+        """The grammar's filler count ``n`` in the clinician's ``length`` style."""
+        return min(n + MAX_EXTRA_FILLER, int(round(n * LENGTH_SCALE.get(self.length, 1.0))))
 
     def header_names(self) -> Mapping[str, str]:
         return HEADER_WORDS if self.headers == "words" else {}
@@ -154,4 +158,13 @@ def join_clauses(head: str, clauses: Sequence[str]) -> str:
     return f"{head}: " + "; ".join(lower_first(c.rstrip(".")) for c in clauses) + "."
 
 
-__all__ = ["HEADER_WORDS", "LENGTH_SCALE", "MAX_DRAWS", "Item", "TimelineView", "join_clauses", "lower_first"]
+__all__ = [
+    "HEADER_WORDS",
+    "LENGTH_SCALE",
+    "MAX_DRAWS",
+    "MAX_EXTRA_FILLER",
+    "Item",
+    "TimelineView",
+    "join_clauses",
+    "lower_first",
+]
