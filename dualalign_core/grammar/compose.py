@@ -26,6 +26,7 @@ import attrs
 import numpy as np
 from attrs import frozen
 
+from dualalign_core.annotate.lexicon import LexiconAnnotator
 from dualalign_core.components import LabelledSpan
 from dualalign_core.grammar.bank import FALLBACK, PhraseBank, _Slots
 from dualalign_core.grammar.timeline import MAX_DRAWS, Item, TimelineView, join_clauses, lower_first
@@ -103,9 +104,7 @@ class NoteGrammar:
         self._rank = {lab: i for i, lab in enumerate(precedence(disease))}
         self._lexicon = {t["id"]: t for t in disease.lexicon.get("terms", ())}
         self._readings: dict[str, str] = {}
-        from dualalign_core.annotate.lexicon import LexiconAnnotator  # the annotator imports the grammar's kin
-
-        self._annotator = LexiconAnnotator()
+        self._annotator = LexiconAnnotator()  # reads timeline lines: a line a symptom reading is not negative
 
     # -- helpers -------------------------------------------------------------------------------------
     def _pick(self, rng: np.random.Generator, options: Sequence[Any]) -> Any:
