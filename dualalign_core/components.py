@@ -178,12 +178,15 @@ class Filter(Component):
     - ``cohort``: once, over every accepted note of the run, in plan order (e.g. near-duplicates).
 
     ``default_on``: whether a run whose config lists no filters uses it (the core's are on; others opt in).
+    ``warn_only``: when true (on the class or set by an instance from its options), the filter's verdicts go to
+    the ledger as warnings, like a filter the config lists in ``filters.warn``: they reject nothing.
     """
 
     kind: ClassVar[str] = "filter"
 
     stage: ClassVar[str] = "generated"
     default_on: ClassVar[bool] = False
+    warn_only: bool = False
 
     def check(self, bundle: NoteBundle, ctx: RunContext) -> Verdict | None:
         raise NotImplementedError

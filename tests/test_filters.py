@@ -28,6 +28,8 @@ def test_stages_and_names():
         "temporal_regression": "cohort",
         "identifiers": "generated",
         "length_form": "generated",
+        "consistency": "generated",
+        "copy_forward": "cohort",
     }
     for cls in FILTERS.values():
         assert cls.options_schema["type"] == "object"

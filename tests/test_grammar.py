@@ -186,6 +186,7 @@ def test_grammar_options_reach_the_notes_through_the_cli(tmp_path):
         return sum(label == "none" for label in labels), len(labels)
 
     few, n_few = negatives("filler_ratio = 0.0, negative_ratio = 0.0")
-    many, n_many = negatives("filler_ratio = 3.0, negative_ratio = 2.0")
+    # 2.5 fillers a mention: a 25-mention note stays under length_form's 1000 words with its timeline lines
+    many, n_many = negatives("filler_ratio = 2.5, negative_ratio = 2.0")
     assert n_many - many == n_few - few  # the planned mentions are the same ...
     assert many / n_many > few / n_few + 0.2  # ... with far more negative-label sentences around them

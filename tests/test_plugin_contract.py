@@ -31,6 +31,8 @@ CONTRACT_FIXTURES = [
     "dualalign_wrongbase",
 ]
 CORE_FILTERS = [
+    "consistency",
+    "copy_forward",
     "identifiers",
     "length_form",
     "near_duplicate",

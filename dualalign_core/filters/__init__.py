@@ -1,7 +1,9 @@
-"""Rejection filters: plan adherence, near-duplicates, temporal coherence, identifiers, length and form."""
+"""Rejection filters: plan adherence, near-duplicates, temporal coherence, identifiers, length and form,
+consistency with the patient's timeline and copy-forward."""
 
 from dualalign_core.filters.identifiers import IdentifierFilter
 from dualalign_core.filters.length_form import LengthFormFilter
+from dualalign_core.filters.longitudinal import ConsistencyFilter, CopyForwardFilter
 from dualalign_core.filters.near_duplicate import NearDuplicateFilter
 from dualalign_core.filters.plan_adherence import PlanAdherenceFilter
 from dualalign_core.filters.temporal import TemporalCoherenceFilter, TemporalRegressionFilter
@@ -13,10 +15,14 @@ FILTERS = {
     "temporal_regression": TemporalRegressionFilter,
     "identifiers": IdentifierFilter,
     "length_form": LengthFormFilter,
+    "consistency": ConsistencyFilter,
+    "copy_forward": CopyForwardFilter,
 }
 
 __all__ = [
     "FILTERS",
+    "ConsistencyFilter",
+    "CopyForwardFilter",
     "IdentifierFilter",
     "LengthFormFilter",
     "NearDuplicateFilter",

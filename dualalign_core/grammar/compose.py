@@ -9,6 +9,11 @@ chronic-disease management from the persona's risk factors, plans; ``filler_rati
 a few) and hard negatives (negated findings, family history, hypotheticals, other causes, resolved episodes;
 ``negative_ratio`` per mention, at least one), labelled with the negative label. One ``numpy`` generator seeded
 by the note's seed draws everything in a fixed order: the same seed writes the same note.
+
+With a timeline context on the plan (``plan.context``), the note also states the timeline (see
+:mod:`.timeline`): planned vitals and scores, medications and their changes, social state, recent events, in
+the clinician's style; every phrase-bank sentence that contradicts the context is drawn again. Without one,
+the note is exactly what the grammar wrote before timelines existed.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 from attrs import frozen
 
+from dualalign_core.annotate.lexicon import LexiconAnnotator
 from dualalign_core.components import LabelledSpan
 from dualalign_core.grammar.bank import FALLBACK, PhraseBank, _Slots
+from dualalign_core.grammar.timeline import MAX_DRAWS, Item, TimelineView, join_clauses, lower_first
 from dualalign_core.records import NotePlan, Persona
 
 SECTIONS = ("S", "O", "A", "P")
@@ -95,6 +103,8 @@ class NoteGrammar:
         self.third_party = getattr(disease, "third_party_label", None)
         self._rank = {lab: i for i, lab in enumerate(precedence(disease))}
         self._lexicon = {t["id"]: t for t in disease.lexicon.get("terms", ())}
+        self._readings: dict[str, str] = {}
+        self._annotator = LexiconAnnotator()  # reads timeline lines: a line a symptom reading is not negative
 
     # -- helpers -------------------------------------------------------------------------------------
     def _pick(self, rng: np.random.Generator, options: Sequence[Any]) -> Any:
@@ -139,6 +149,32 @@ class NoteGrammar:
         text = template.format_map(slots)
         return text[:1].upper() + text[1:]
 
+    def _draw(
+        self,
+        rng: np.random.Generator,
+        templates: Sequence[str],
+        persona: Persona,
+        pron: Mapping[str, str],
+        tl: TimelineView | None,
+    ) -> str | None:
+        """A filled template; with a timeline, one consistent with it (``None`` after :data:`MAX_DRAWS`)."""
+        if tl is None:
+            return self._fill(rng, self._pick(rng, templates), persona, pron)
+        for _ in range(MAX_DRAWS):
+            text = self._fill(rng, self._pick(rng, templates), persona, pron, **tl.slots)
+            if tl.ok(text):
+                return text
+        return None
+
+    def _reads(self, text: str) -> str:
+        """The label the core's lexicon annotator gives ``text`` (cached)."""
+        label = self._readings.get(text)
+        if label is None:
+            if len(self._readings) > 50_000:
+                self._readings.clear()
+            label = self._readings[text] = self._annotator.label_text(text, self.disease).label
+        return label
+
     def _voices_for(self, label: str) -> list[str]:
         """Voices in which a sentence about ``label`` keeps that label."""
         b = self.bank
@@ -150,10 +186,36 @@ class NoteGrammar:
 
     # -- sentences -----------------------------------------------------------------------------------
     def symptom(
-        self, rng: np.random.Generator, term_id: str, term: str, label: str, persona: Persona, pron: Mapping[str, str]
+        self,
+        rng: np.random.Generator,
+        term_id: str,
+        term: str,
+        label: str,
+        persona: Persona,
+        pron: Mapping[str, str],
+        tl: TimelineView | None = None,
     ) -> Written:
-        """One sentence expressing a required term, labelled with the plan's category."""
-        b, o = self.bank, self.options
+        """One sentence expressing a required term, labelled with the plan's category; with a timeline, one
+        consistent with it (after :data:`MAX_DRAWS` draws, the term's plain wording)."""
+        if tl is None:
+            return self._symptom(rng, term_id, term, label, persona, pron)
+        for _ in range(MAX_DRAWS):
+            w = self._symptom(rng, term_id, term, label, persona, pron, tl.slots)
+            if tl.ok(w.text):
+                return w
+        return Written(self._section(rng, "patient"), _cap(term) + ".", label, "symptom:term", term_id)
+
+    def _symptom(
+        self,
+        rng: np.random.Generator,
+        term_id: str,
+        term: str,
+        label: str,
+        persona: Persona,
+        pron: Mapping[str, str],
+        planned: Mapping[str, str] | None = None,
+    ) -> Written:
+        b, o, planned = self.bank, self.options, planned or {}
         voices = self._voices_for(label)
         weights = np.array([b.voice_weights.get(v, 1.0) for v in voices], dtype=float)
         voice = voices[int(rng.choice(len(voices), p=weights / weights.sum()))]
@@ -168,7 +230,7 @@ class NoteGrammar:
         else:  # the textbook wording: the term or one of its lexicon variants, in a frame (prose or shorthand)
             said = self._pick(rng, [term, *self._lexicon.get(term_id, {}).get("variants", ())])
             frame = self._pick(rng, b.term_frames)
-            text = self._fill(rng, frame, persona, pron, term=said, Term=said[:1].upper() + said[1:])
+            text = self._fill(rng, frame, persona, pron, term=said, Term=said[:1].upper() + said[1:], **planned)
             return Written(self._section(rng, "patient"), text, label, "symptom:term", term_id)
         if b.hedges and rng.random() < o.hedge_rate:
             clause = self._pick(rng, b.hedges).replace("{clause}", clause)
@@ -176,7 +238,7 @@ class NoteGrammar:
             clause = f"{clause} {self._pick(rng, b.times)}"
         clause = clause.format_map(_Slots(pron))
         frame = self._pick(rng, b.voices[voice])
-        text = self._fill(rng, frame, persona, pron, clause=clause, Clause=clause[:1].upper() + clause[1:])
+        text = self._fill(rng, frame, persona, pron, clause=clause, Clause=clause[:1].upper() + clause[1:], **planned)
         return Written(self._section(rng, voice), text, label, kind, term_id)
 
     @staticmethod
@@ -201,30 +263,33 @@ class NoteGrammar:
             if openings
             else self._fill(rng, "{age}{sex} seen for " + title.replace("{", "").replace("}", "") + ".", persona, pron)
         )
+        tl = TimelineView(self.disease, plan.context, plan.years_before_diagnosis) if plan.context else None
         for t in plan.required_terms:
-            out.append(self.symptom(rng, t.term_id, t.term, t.label, persona, pron))
+            out.append(self.symptom(rng, t.term_id, t.term, t.label, persona, pron, tl))
         n = len(plan.required_terms)
         # non-symptom content: risk-factor management, then filler kinds drawn in turn
         risk = [r for r in persona.risk_factors if r in b.risk_factor_lines]
         for r in risk[:3]:
-            out.append(
-                Written(
-                    "A",
-                    self._fill(rng, self._pick(rng, b.risk_factor_lines[r]), persona, pron),
-                    neg,
-                    f"filler:risk:{r}",
-                )
-            )
+            line = self._draw(rng, b.risk_factor_lines[r], persona, pron, tl)
+            if line is not None:
+                out.append(Written("A", line, neg, f"filler:risk:{r}"))
         kinds = [k for k in b.filler if o.vitals or k != "vitals"]
         n_fill = max(o.min_filler, int(round(o.filler_ratio * n)))
+        if tl is not None:
+            n_fill = max(o.min_filler, tl.filler_count(int(round(o.filler_ratio * n))))
         if kinds:
             chosen = ["vitals"] if "vitals" in kinds else []
             chosen += [kinds[int(i)] for i in rng.integers(len(kinds), size=max(0, n_fill - len(chosen)))]
             seen: set[str] = set()
+            planned_vitals = tl.vitals_line() if tl else None
             for k in chosen:
                 blk = b.filler[k]
-                text = self._fill(rng, self._pick(rng, blk.templates), persona, pron)
-                if text in seen:
+                if k == "vitals" and planned_vitals is not None:  # the planned vitals, once
+                    text: str | None = planned_vitals
+                    planned_vitals = None
+                else:
+                    text = self._draw(rng, blk.templates, persona, pron, tl)
+                if text is None or text in seen:
                     continue
                 seen.add(text)
                 out.append(Written(blk.section, text, neg, f"filler:{k}"))
@@ -233,19 +298,83 @@ class NoteGrammar:
             n_neg = max(1, int(round(o.negative_ratio * n)))
             for i in rng.integers(len(nk), size=n_neg):
                 blk = b.hard_negatives[nk[int(i)]]
-                text = self._fill(rng, self._pick(rng, blk.templates), persona, pron)
-                out.append(Written(blk.section, text, neg, f"negative:{nk[int(i)]}"))
+                line = self._draw(rng, blk.templates, persona, pron, tl)
+                if line is not None:
+                    out.append(Written(blk.section, line, neg, f"negative:{nk[int(i)]}"))
+        if tl is not None:
+            out = self._timeline(tl, out)
+            out += self._top_up(rng, out, persona, pron, tl)
         order = rng.permutation(len(out))
         by_section: dict[str, list[Written]] = {s: [] for s in SECTIONS}
         by_section["S"].append(Written("S", opening, neg, "opening"))
         for i in order:
             w = out[int(i)]
             by_section[w.section if w.section in by_section else "S"].append(w)
-        return _render(by_section)
+        return _render(by_section, tl.header_names() if tl else None)
+
+    # -- the timeline --------------------------------------------------------------------------------
+    def _timeline(self, tl: TimelineView, out: list[Written]) -> list[Written]:
+        """``out`` with the timeline written in: negative lines, and symptom-reading lines as clauses of
+        symptom sentences of their label (see :mod:`.timeline`)."""
+        neg = self.disease.negative_label
+        out = list(out)
+        joined: dict[str, list[str]] = {"social": [], "event": []}
+        for item in tl.items():
+            group = item.kind.split(":")[0]
+            plain = next((w for w in item.wordings if self._reads(w) == neg and tl.ok(w)), None)
+            if plain is not None and item.label is None:
+                if group in joined:
+                    joined[group].append(plain)
+                else:
+                    out.append(Written(item.section, plain, neg, f"timeline:{item.kind}"))
+                continue
+            self._ride(tl, item, out)
+        for group, head in (("social", tl.social_head()), ("event", tl.events_head())):
+            kept: list[str] = []
+            for clause in joined[group]:  # one line; a clause that would make it read as a symptom stays out
+                if self._reads(join_clauses(head, [*kept, clause])) == neg:
+                    kept.append(clause)
+            if kept:
+                out.append(Written("S", join_clauses(head, kept), neg, f"timeline:{group}"))
+        return out
+
+    def _top_up(
+        self, rng: np.random.Generator, out: list[Written], persona: Persona, pron: Mapping[str, str], tl: TimelineView
+    ) -> list[Written]:
+        """A filler sentence for each SOAP section left empty by sentences the context ruled out."""
+        have = {w.section for w in out} | {"S"}  # the opening is in S
+        extra = []
+        for section in SECTIONS:
+            kinds = [k for k, blk in self.bank.filler.items() if blk.section == section]
+            if section in have or not kinds:
+                continue
+            for _ in range(MAX_DRAWS):
+                k = kinds[int(rng.integers(len(kinds)))]
+                text = self._draw(rng, self.bank.filler[k].templates, persona, pron, tl)
+                if text is not None:
+                    extra.append(Written(section, text, self.disease.negative_label, f"filler:{k}"))
+                    break
+        return extra
+
+    def _ride(self, tl: TimelineView, item: Item, out: list[Written]) -> None:
+        """Add ``item`` as a clause of the first symptom sentence of its label that has none yet."""
+        for wording in item.wordings:
+            label = item.label or self._reads(wording)
+            for i, w in enumerate(out):
+                if w.label != label or not w.kind.startswith("symptom") or "; " in w.text or not w.text.endswith("."):
+                    continue
+                text = f"{w.text[:-1]}; {lower_first(wording.rstrip('.'))}."
+                if tl.ok(text):
+                    out[i] = attrs.evolve(w, text=text)
+                    return
 
 
-def _render(by_section: Mapping[str, list[Written]]) -> ComposedNote:
-    """``S: ...`` / ``O: ...`` lines, with the character span of every sentence."""
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _render(by_section: Mapping[str, list[Written]], headers: Mapping[str, str] | None = None) -> ComposedNote:
+    """``S: ...`` / ``O: ...`` lines (or ``Subjective: ...``: ``headers``), with the span of every sentence."""
     parts: list[str] = []
     spans: list[LabelledSpan] = []
     written: list[Written] = []
@@ -254,7 +383,7 @@ def _render(by_section: Mapping[str, list[Written]]) -> ComposedNote:
         items = by_section.get(section) or []
         if not items:
             continue
-        head = f"{section}: "
+        head = f"{(headers or {}).get(section, section)}: "
         parts.append(head)
         pos += len(head)
         for j, w in enumerate(items):

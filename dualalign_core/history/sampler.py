@@ -116,7 +116,7 @@ class TimelinePlanner:
         return out
 
     def _medications(
-        self, rng: np.random.Generator, conditions: Sequence[tuple[str, float | None]], start: float, grid: list[float]
+        self, rng: np.random.Generator, conditions: list[tuple[str, float | None]], start: float, grid: list[float]
     ) -> list[Medication]:
         table = self.doc.get("conditions", {})
         meds: list[Medication] = []
@@ -179,8 +179,10 @@ class TimelinePlanner:
             for dim in dims:
                 did, now = dim["id"], state[dim["id"]]
                 target = must.get(did)
+                when = t
                 if target is not None and t <= target[1] and now != target[0]:
                     nxt: str | None = target[0]
+                    when = target[1]  # from the implying note on, not from the next grid point (after it)
                 else:
                     if target is not None and now == target[0] and t <= target[1]:
                         continue  # held from the note that implies it on
@@ -192,9 +194,14 @@ class TimelinePlanner:
                             break
                 if nxt is not None and nxt != now:
                     state[did] = nxt
-                    # a forced change is dated at the implying note (inside this step), not at the step's end
-                    when = max(t, target[1]) if target is not None and nxt == target[0] else t
                     changes.append(SocialChange(did, nxt, round(when, 3), dim["states"][nxt]["text"]))
+        for dim in dims:  # an implying note after the last grid point (in the last step before diagnosis)
+            target = must.get(dim["id"])
+            if target is not None and state[dim["id"]] != target[0]:
+                state[dim["id"]] = target[0]
+                changes.append(
+                    SocialChange(dim["id"], target[0], round(target[1], 3), dim["states"][target[0]]["text"])
+                )
         return changes
 
     @staticmethod

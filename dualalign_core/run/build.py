@@ -150,8 +150,11 @@ def build_components(config: RunConfig, registry: Registry) -> Components:
         generator=build(registry, "generator", config.generator, config, "generator"),
         annotator=build(registry, "annotator", config.annotator, config, "annotator"),
         filters=filters,
-        # as the config spells them (bare or plugin:name), resolved to the filters built from them
-        warn=frozenset(f.name for name, f in zip(filters_names, filters, strict=True) if name in config.warn_filters),
+        # as the config spells them (bare or plugin:name), resolved to the filters built from them, and those
+        # whose options leave them warn-only (e.g. consistency and copy_forward unless ``enforce = true``)
+        warn=frozenset(
+            f.name for name, f in zip(filters_names, filters, strict=True) if name in config.warn_filters or f.warn_only
+        ),
     )
 
 
