@@ -14,7 +14,7 @@ import pytest
 from dualalign_core.components import NoteBundle
 from dualalign_core.context import RunContext
 from dualalign_core.disease import DiseasePack
-from dualalign_core.filters.longitudinal import ConsistencyFilter, CopyForwardFilter
+from dualalign_core.filters.continuity import ConsistencyFilter, CopyForwardFilter
 from dualalign_core.grammar import NoteGrammar
 from dualalign_core.history.consistency import contradictions
 from dualalign_core.history.timeline import Measurement, MedicationState, NoteContext, SocialChange

@@ -1,9 +1,9 @@
 """Rejection filters: plan adherence, near-duplicates, temporal coherence, identifiers, length and form,
 consistency with the patient's timeline and copy-forward."""
 
+from dualalign_core.filters.continuity import ConsistencyFilter, CopyForwardFilter
 from dualalign_core.filters.identifiers import IdentifierFilter
 from dualalign_core.filters.length_form import LengthFormFilter
-from dualalign_core.filters.longitudinal import ConsistencyFilter, CopyForwardFilter
 from dualalign_core.filters.near_duplicate import NearDuplicateFilter
 from dualalign_core.filters.plan_adherence import PlanAdherenceFilter
 from dualalign_core.filters.temporal import TemporalCoherenceFilter, TemporalRegressionFilter

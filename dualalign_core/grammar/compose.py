@@ -29,7 +29,7 @@ from attrs import frozen
 from dualalign_core.annotate.lexicon import LexiconAnnotator
 from dualalign_core.components import LabelledSpan
 from dualalign_core.grammar.bank import FALLBACK, PhraseBank, _Slots
-from dualalign_core.grammar.timeline import MAX_DRAWS, Item, TimelineView, join_clauses, lower_first
+from dualalign_core.grammar.timeline_lines import MAX_DRAWS, Item, TimelineView, join_clauses, lower_first
 from dualalign_core.records import NotePlan, Persona
 
 SECTIONS = ("S", "O", "A", "P")
