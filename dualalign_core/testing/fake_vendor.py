@@ -198,6 +198,13 @@ class FakeLLMServer:
             return "anthropic"
         return None
 
+    def authorize(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """None to serve the request; else the ``(status, body, headers)`` refusing it (a vendor stub checks its
+        authentication scheme here). The base accepts every request."""
+        return None
+
     def backend_options(self) -> dict[str, Any]:
         """The backend options that point a backend at this server (``check_backend`` passes them)."""
         return {"base_url": self.url + "/v1"}
@@ -283,6 +290,12 @@ class FakeLLMServer:
     ) -> bool:
         self.counts[f"{method} {re.sub(r'/(file|batch|msgbatch)_[^/]+', '/{id}', path)}"] += 1
         self.auth.append(next((headers[h] for h in _AUTH_HEADERS if headers.get(h)), ""))
+        refused = self.authorize(method, path, headers)
+        if refused is not None:
+            status, payload, extra = refused
+            _write(writer, status, json.dumps(payload).encode(), "application/json", extra)
+            await writer.drain()
+            return True
         wire = self.completion_wire(method, path)
         if wire is not None:
             self._completions += 1
