@@ -86,7 +86,7 @@ def check_backend(
         opts = {"model": model, **target, "timeout": 5.0, **(options or {})}
         _check_options(cls, opts)
         passed.append("options")
-        env = opts.get("api_key_env") or getattr(cls, "api_key_env", "")  # the option wins, as in the backend
+        env: str = opts.get("api_key_env") or getattr(cls, "api_key_env", "") or ""  # the option wins
         _check_preflight(cls, opts, env)
         passed.append("preflight")
         with _env(env, TEST_KEY):

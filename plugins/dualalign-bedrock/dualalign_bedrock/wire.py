@@ -71,7 +71,7 @@ def parse_converse(data: Mapping[str, Any], model: str | None = None) -> LLMResp
     if not isinstance(message, Mapping) or message.get("content") is None:
         raise TransientError("malformed response: no output message")
     blocks = message["content"]
-    tool = next((b["toolUse"] for b in blocks if "toolUse" in b and b["toolUse"].get("name") == TOOL), None)
+    tool: Any = next((b["toolUse"] for b in blocks if "toolUse" in b and b["toolUse"].get("name") == TOOL), None)
     if tool is not None:
         text = json.dumps(tool.get("input"), ensure_ascii=False)
     else:
@@ -79,7 +79,7 @@ def parse_converse(data: Mapping[str, Any], model: str | None = None) -> LLMResp
     usage = data.get("usage") or {}
     read = usage.get("cacheReadInputTokens") or 0
     write = usage.get("cacheWriteInputTokens") or 0
-    stop = data.get("stopReason")
+    stop: Any = data.get("stopReason")
     meta = data.get("ResponseMetadata") or {}
     return LLMResponse(
         text=text,

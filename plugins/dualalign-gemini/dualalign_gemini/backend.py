@@ -97,7 +97,7 @@ class GeminiBackend(LLMBackend):
     def _new_client(self) -> genai.Client:
         from google import genai
 
-        http: dict[str, Any] = {"timeout": int(self.options["timeout"] * 1000)}  # milliseconds
+        http: Any = {"timeout": int(self.options["timeout"] * 1000)}  # milliseconds
         if self.options.get("base_url"):
             http["base_url"] = self.options["base_url"]
         if self.options.get("api_version"):
@@ -113,13 +113,13 @@ class GeminiBackend(LLMBackend):
             )
         return genai.Client(api_key=self.api_key(), http_options=http)
 
-    def _config(self, request: LLMRequest) -> dict[str, Any]:
+    def _config(self, request: LLMRequest) -> Any:  # a GenerateContentConfigDict
         return config(request, self.structured, self.options.get("thinking_budget"))
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         try:
             resp = await self.client.aio.models.generate_content(
-                model=request.model, contents=contents(request), config=self._config(request)
+                model=request.model, contents=_any(contents(request)), config=self._config(request)
             )
         except LLMError:
             raise
@@ -129,7 +129,7 @@ class GeminiBackend(LLMBackend):
 
     # -- Batch Mode (Gemini API, inline requests) --------------------------------------------------------
     async def submit_batch(self, items: Sequence[BatchItem]) -> str:
-        src = [
+        src: Any = [
             {"contents": contents(it.request), "config": self._config(it.request), "metadata": {"key": it.custom_id}}
             for it in items
         ]
@@ -178,3 +178,8 @@ class GeminiBackend(LLMBackend):
         if self._client is not None:
             await self._client.aio.aclose()
             self._client = None
+
+
+def _any(value: Any) -> Any:
+    """A plain dict/list where the SDK's typed signature wants its TypedDicts (it accepts both)."""
+    return value

@@ -85,6 +85,7 @@ def parse_response(resp: Any) -> LLMResponse:
     """
     usage = getattr(resp, "usage_metadata", None)
     candidates = getattr(resp, "candidates", None) or []
+    finish: str | None
     if not candidates:
         feedback = getattr(resp, "prompt_feedback", None)
         if feedback is None or getattr(feedback, "block_reason", None) is None:
