@@ -13,7 +13,7 @@ import re
 import urllib.parse
 from typing import Any
 
-from dualalign_core.testing.fake_vendor import Answer, Ask, FakeLLMServer
+from dualalign_core.testing import Answer, Ask, FakeLLMServer
 
 _CONVERSE = re.compile(r"/model/([^/]+)/converse")
 _SIGV4 = re.compile(

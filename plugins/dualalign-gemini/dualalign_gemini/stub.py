@@ -12,7 +12,7 @@ import re
 import time
 from typing import Any
 
-from dualalign_core.testing.fake_vendor import Answer, Ask, FakeLLMServer
+from dualalign_core.testing import Answer, Ask, FakeLLMServer
 
 _COMPLETION = re.compile(r".*/models/([^/:]+):generateContent")
 _BATCH_CREATE = re.compile(r".*/models/([^/:]+):batchGenerateContent")

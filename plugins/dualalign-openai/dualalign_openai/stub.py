@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dualalign_core.testing.fake_vendor import FakeLLMServer
+from dualalign_core.testing import FakeLLMServer
 
 _CHAT = re.compile(r"/openai/deployments/([^/]+)/chat/completions")
 DEPLOYMENT = "notes-gpt4o"
