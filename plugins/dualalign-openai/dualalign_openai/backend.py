@@ -72,11 +72,10 @@ class OpenAIBackend(LLMBackend):
         },
         azure_deployment={"type": "string", "description": "Azure OpenAI: the deployment (unset: the model)."},
         api_version={"type": "string", "description": f"Azure OpenAI: the API version (unset: {AZURE_API_VERSION})."},
-        azure_auth={
+        azure_auth={  # no schema defaults for Azure: an OpenAI run's options (and run id) stay as they were
             "enum": ["key", "entra"],
-            "default": "key",
-            "description": f"Azure OpenAI: key ({AZURE_KEY_ENV}, or api_key_env) or entra (a Microsoft Entra ID "
-            f"token: {AZURE_TOKEN_ENV}, else azure-identity's DefaultAzureCredential).",
+            "description": f"Azure OpenAI: key ({AZURE_KEY_ENV}, or api_key_env; also when unset) or entra (a "
+            f"Microsoft Entra ID token: {AZURE_TOKEN_ENV}, else azure-identity's DefaultAzureCredential).",
         },
     )
 
@@ -98,7 +97,7 @@ class OpenAIBackend(LLMBackend):
     def preflight(self) -> None:
         """The key must be set for OpenAI itself; a ``base_url`` server needs none unless ``api_key_env`` names one;
         Azure needs its key, or with ``azure_auth = "entra"`` a token or azure-identity."""
-        if self.azure and self.options["azure_auth"] == "entra":
+        if self.azure and self.options.get("azure_auth") == "entra":
             self._entra_token()
         elif not self.options.get("base_url") or self.options.get("api_key_env"):
             self.api_key(required=True)
@@ -129,7 +128,7 @@ class OpenAIBackend(LLMBackend):
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         )
         if self.azure:
-            entra = self.options["azure_auth"] == "entra"
+            entra = self.options.get("azure_auth") == "entra"
             return openai.AsyncAzureOpenAI(
                 azure_endpoint=self.options["azure_endpoint"],
                 azure_deployment=self.deployment,
