@@ -56,6 +56,12 @@ DYNAMIC = {
     _schema("dualalign_local.backend", "LocalBackend"),
     ("plugins/dualalign-openai/dualalign_openai/backend.py", "token_param"):  # max_tokens with a base_url
     _schema("dualalign_openai.backend", "OpenAIBackend"),
+    ("plugins/dualalign-openai/dualalign_openai/backend.py", "azure_deployment"):  # the model
+    _schema("dualalign_openai.backend", "OpenAIBackend"),
+    ("plugins/dualalign-openai/dualalign_openai/backend.py", "api_version"):  # Azure's GA version when written
+    _schema("dualalign_openai.backend", "OpenAIBackend"),
+    ("plugins/dualalign-gemini/dualalign_gemini/backend.py", "project"):  # GOOGLE_CLOUD_PROJECT
+    _schema("dualalign_gemini.backend", "GeminiBackend"),
 }
 
 

@@ -19,7 +19,9 @@ MAX_NAME = 40
 API_RANGE = ">=1.0,<2"
 CORE_REQUIREMENT = "dualalign-core>=0.1"
 # distributions this repository ships: a scaffold of the same name would replace one on `pip install -e .`
-BUNDLED = frozenset(f"dualalign-{n}" for n in ("core", "alzheimers", "anthropic", "llama", "local", "openai"))
+BUNDLED = frozenset(
+    f"dualalign-{n}" for n in ("core", "alzheimers", "anthropic", "bedrock", "gemini", "llama", "local", "openai")
+)
 
 
 def names(name: str) -> dict[str, str]:

@@ -5,7 +5,8 @@
   :func:`note_bundle` a filter's input for one note; :func:`registered` what the installed plugins register under a
   name (a plugin's test that its entry point works).
 - :class:`FakeLLMServer` — a loopback vendor speaking the OpenAI and Anthropic wire protocols, with latency,
-  429/500/timeout/... fault injection and an in-flight counter.
+  429/500/timeout/... fault injection and an in-flight counter; subclass it (its wire hooks, with :class:`Ask`
+  and :class:`Answer`) for another vendor's wire.
 - :func:`check_backend` — the LLM backend contract, checked against the fake server.
 - :func:`run_pipeline` — ``dualalign run`` in this process, through the CLI.
 
@@ -13,7 +14,7 @@ Public and versioned with the plugin API (``dualalign_core.api.API_VERSION``).
 """
 
 from dualalign_core.testing.backend_contract import BackendReport, ContractError, check_backend
-from dualalign_core.testing.fake_vendor import RANDOM_FAULTS, FakeLLMServer, label_for
+from dualalign_core.testing.fake_vendor import RANDOM_FAULTS, Answer, Ask, FakeLLMServer, label_for
 from dualalign_core.testing.run_harness import (
     PipelineResult,
     example_pack,
@@ -27,6 +28,8 @@ from dualalign_core.testing.run_harness import (
 
 __all__ = [
     "RANDOM_FAULTS",
+    "Answer",
+    "Ask",
     "BackendReport",
     "ContractError",
     "FakeLLMServer",

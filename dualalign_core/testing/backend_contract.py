@@ -7,6 +7,9 @@ registers it, under ``name`` when given), ``options`` (``options_schema`` is a v
 naming the variable), ``complete`` (a chat request answered with text and token counts), ``json_schema`` (when
 ``supports_json_schema``), ``length`` (a cut-off reply says ``finish_reason == "length"``), ``rate_limit`` (429
 -> ``RateLimited``), ``server_error`` (500 -> ``TransientError``) and ``aclose``.
+
+A backend for another vendor's wire brings its own server: a :class:`FakeLLMServer` subclass speaking that wire
+(``check_backend(cls, server=MyVendorStub())``; see :mod:`dualalign_core.testing.fake_vendor`).
 """
 
 from __future__ import annotations
@@ -56,12 +59,15 @@ def check_backend(
     model: str = "test-model",
     options: dict[str, Any] | None = None,
     registered: bool = True,
+    server: FakeLLMServer | None = None,
 ) -> BackendReport:
     """Check an LLM backend class against the contract (see the module docstring).
 
     ``wire``: the protocol it speaks, ``openai`` (base URL ``<server>/v1``) or ``anthropic`` (``<server>``);
-    ``options``: extra constructor options (validated by its schema); ``registered=False`` skips the
-    registration check (a class not installed as a plugin). Returns a :class:`BackendReport`.
+    ``server``: instead, the plugin's own fake server for its vendor's wire (not yet started: its
+    ``backend_options()`` and ``environ()`` point the backend at it); ``options``: extra constructor options
+    (validated by its schema); ``registered=False`` skips the registration check (a class not installed as a
+    plugin). Returns a :class:`BackendReport`.
     """
     passed: list[str] = []
     if not (isinstance(cls, type) and issubclass(cls, LLMBackend)):
@@ -71,18 +77,22 @@ def check_backend(
     if registered:
         found = _registered_name(cls, name)
         passed.append("registered")
-    with FakeLLMServer() as server:
-        base_url = server.url + ("/v1" if wire == "openai" else "")
-        opts = {"model": model, "base_url": base_url, "timeout": 5.0, **(options or {})}
+    stub = server if server is not None else FakeLLMServer()
+    with stub, _environ(stub.environ()):
+        if server is not None:
+            target = stub.backend_options()
+        else:
+            target = {"base_url": stub.url + ("/v1" if wire == "openai" else "")}
+        opts = {"model": model, **target, "timeout": 5.0, **(options or {})}
         _check_options(cls, opts)
         passed.append("options")
-        env = getattr(cls, "api_key_env", "") or opts.get("api_key_env", "")
+        env: str = opts.get("api_key_env") or getattr(cls, "api_key_env", "") or ""  # the option wins
         _check_preflight(cls, opts, env)
         passed.append("preflight")
         with _env(env, TEST_KEY):
             backend = cls(**opts)
-            passed += asyncio.run(_exchange(backend, server, model))
-        return BackendReport(name=found, checks=tuple(passed), requests=server.completions)
+            passed += asyncio.run(_exchange(backend, stub, model))
+        return BackendReport(name=found, checks=tuple(passed), requests=stub.completions)
 
 
 def _registered_name(cls: type, name: str | None) -> str:
@@ -161,7 +171,7 @@ async def _exchange(backend: LLMBackend, server: FakeLLMServer, model: str) -> l
         seed=1,
     )
     try:
-        reply = await backend.complete(request)
+        reply = await _call(backend, request, "complete")
         _expect(isinstance(reply, LLMResponse), "complete", f"returned {type(reply).__name__}, not LLMResponse")
         _expect(bool(reply.text.strip()), "complete", "empty reply text")
         _expect(
@@ -178,11 +188,16 @@ async def _exchange(backend: LLMBackend, server: FakeLLMServer, model: str) -> l
                 max_tokens=100,
                 json_schema=LABEL_SCHEMA,
             )
-            data = json.loads((await backend.complete(ask)).text)
-            _expect(data.get("label") in ("finding", "none"), "json_schema", f"reply {data!r} ignores the schema")
+            text = (await _call(backend, ask, "json_schema")).text
+            try:
+                data = json.loads(text)
+            except ValueError:
+                raise ContractError(f"json_schema: the reply is not JSON: {text[:200]!r}") from None
+            ok = isinstance(data, dict) and data.get("label") in ("finding", "none")
+            _expect(ok, "json_schema", f"reply {data!r} ignores the schema")
             passed.append("json_schema")
         server.faults.append("length")
-        cut = await backend.complete(request)
+        cut = await _call(backend, request, "length")
         _expect(cut.finish_reason == "length", "length", f"a cut-off reply has finish_reason {cut.finish_reason!r}")
         passed.append("length")
         for fault, expected, check in (("429", RateLimited, "rate_limit"), ("500", TransientError, "server_error")):
@@ -204,9 +219,26 @@ async def _exchange(backend: LLMBackend, server: FakeLLMServer, model: str) -> l
     return passed
 
 
+async def _call(backend: LLMBackend, request: LLMRequest, check: str) -> LLMResponse:
+    """``backend.complete(request)``; anything it raises is a :class:`ContractError` naming ``check``."""
+    try:
+        return await backend.complete(request)
+    except Exception as exc:  # noqa: BLE001 - a contract failure, not a traceback
+        raise ContractError(f"{check}: complete() raised {type(exc).__name__}: {exc}") from None
+
+
 def _expect(ok: bool, check: str, message: str) -> None:
     if not ok:
         raise ContractError(f"{check}: {message}")
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set several environment variables for the block."""
+    with contextlib.ExitStack() as stack:
+        for name, value in values.items():
+            stack.enter_context(_env(name, value))
+        yield
 
 
 @contextlib.contextmanager

@@ -20,6 +20,13 @@ sentence with the first matching ``label_rules`` pattern (``(regex, label)`` pai
 ``in_flight`` / ``max_in_flight`` count completion requests being served now / at most at once (latency
 included), ``arrivals`` holds each one's arrival time and ``replied`` (by index into ``bodies``) when its
 reply was sent, so tests can observe concurrency, rate limits and the order of dependent requests.
+
+**Another vendor's wire** (the stub a backend plugin ships for ``check_backend``): subclass and override
+:meth:`FakeLLMServer.completion_wire` (which requests ask for a completion), :meth:`~FakeLLMServer.read_ask`
+(the request as an :class:`Ask`), :meth:`~FakeLLMServer.render_reply` (an :class:`Answer` as the vendor's reply
+body), :meth:`~FakeLLMServer.error_reply` (an error status as the vendor's body and headers) and
+:meth:`~FakeLLMServer.backend_options` / :meth:`~FakeLLMServer.environ` (what a backend needs to reach the
+server). Faults, latency, labelling and counting stay the base class's.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import email.parser
 import hashlib
 import itertools
@@ -57,6 +65,30 @@ DEFAULT_NOTE = (
     "S: Patient seen for follow-up (ref {ref}). No new complaints.\n"
     "O: Alert, oriented. Vitals within normal limits.\nA: Stable.\nP: Follow up in 3 months."
 )
+
+
+@dataclasses.dataclass
+class Ask:
+    """A completion request in vendor-neutral terms: ``messages`` as ``{"role", "content"}`` dicts (system
+    messages included or in ``system``), the JSON Schema asked for (or None) and the output token cap."""
+
+    messages: list[dict[str, str]]
+    system: str = ""
+    schema: dict[str, Any] | None = None
+    max_tokens: int = 1024
+    model: str = ""
+
+
+@dataclasses.dataclass
+class Answer:
+    """What the fake model replies: the text, the parsed JSON when it answered a schema (None otherwise or
+    when the fault broke it), ``finish`` (``stop`` or ``length``) and token counts."""
+
+    text: str
+    data: dict[str, Any] | None
+    finish: str
+    input_tokens: int
+    output_tokens: int
 
 
 def label_for(sentence: str, allowed: Sequence[str], rules: LabelRules = ()) -> tuple[str, str]:
@@ -104,8 +136,10 @@ class FakeLLMServer:
         self.auth: list[str] = []
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict[str, Any]] = {}
+        self.queries: list[str] = []  # the query string of each request ("" when none)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
+        self._completions = 0
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -161,7 +195,73 @@ class FakeLLMServer:
 
     @property
     def completions(self) -> int:
-        return self.counts["POST /v1/chat/completions"] + self.counts["POST /v1/messages"]
+        """Completion requests received (whatever their outcome)."""
+        return self._completions
+
+    # -- the vendor's wire (override for another vendor) ------------------------------------------------------
+    def completion_wire(self, method: str, path: str) -> str | None:
+        """The wire a request speaks when it asks for a completion (``openai``, ``anthropic``), else None."""
+        if method == "POST" and path == "/v1/chat/completions":
+            return "openai"
+        if method == "POST" and path == "/v1/messages":
+            return "anthropic"
+        return None
+
+    def authorize(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """None to serve the request; else the ``(status, body, headers)`` refusing it (a vendor stub checks its
+        authentication scheme here). The base accepts every request."""
+        return None
+
+    def backend_options(self) -> dict[str, Any]:
+        """The backend options that point a backend at this server (``check_backend`` passes them)."""
+        return {"base_url": self.url + "/v1"}
+
+    def environ(self) -> dict[str, str]:
+        """Environment variables a backend needs to talk to this server (fake credentials), set by
+        ``check_backend`` around its checks; the key variable named by ``api_key_env`` is set anyway."""
+        return {}
+
+    def read_ask(self, wire: str, path: str, req: dict[str, Any]) -> Ask:
+        """The request body as an :class:`Ask`."""
+        anthropic = wire == "anthropic"
+        schema = None
+        if anthropic and req.get("tools"):
+            schema = req["tools"][0]["input_schema"]
+        elif not anthropic and (req.get("response_format") or {}).get("type") == "json_schema":
+            schema = req["response_format"]["json_schema"]["schema"]
+        system = req.get("system")
+        system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in (system or []))
+        max_tokens = req.get("max_tokens") or req.get("max_completion_tokens") or 1024
+        return Ask(list(req["messages"]), system_text, schema, max_tokens, req.get("model", ""))
+
+    def render_reply(self, wire: str, req: dict[str, Any], ask: Ask, answer: Answer) -> dict[str, Any]:
+        """The vendor's reply body for ``answer``."""
+        return self._render_openai_anthropic(wire == "anthropic", req, ask, answer)
+
+    def error_reply(
+        self,
+        wire: str,
+        status: int,
+        kind: str,
+        message: str,
+        retry_after: float | None = None,
+        whole_seconds: bool = False,
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The vendor's error body and headers for ``status`` (``kind``: ``rate_limit_error``, ``api_error``);
+        a 429 says to wait ``retry_after`` seconds (rounded up to whole seconds with ``whole_seconds``)."""
+        headers: dict[str, str] = {}
+        if retry_after is not None:
+            headers["retry-after"] = str(max(1, round(retry_after)))
+            if not whole_seconds:
+                headers["retry-after-ms"] = str(int(retry_after * 1000))
+        return _error(wire == "anthropic", kind, message), headers
+
+    def request_text(self, wire: str, path: str, req: dict[str, Any]) -> str:
+        """The request's prompt as text (``fault_on`` looks for its substrings here)."""
+        ask = self.read_ask(wire, path, req)
+        return json.dumps(ask.messages)
 
     # -- HTTP -------------------------------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -183,7 +283,9 @@ class FakeLLMServer:
                     body = await reader.readexactly(int(headers["content-length"]))
                 elif headers.get("transfer-encoding", "").lower() == "chunked":
                     body = await _read_chunked(reader)
-                keep = await self._respond(method, target.split("?")[0], headers, body, writer)
+                path, _, query = target.partition("?")
+                self.queries.append(query)
+                keep = await self._respond(method, path, headers, body, writer)
                 if not keep or headers.get("connection", "").lower() == "close":
                     break
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
@@ -196,10 +298,17 @@ class FakeLLMServer:
         self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
     ) -> bool:
         self.counts[f"{method} {re.sub(r'/(file|batch|msgbatch)_[^/]+', '/{id}', path)}"] += 1
-        self.auth.append(headers.get("authorization") or headers.get("x-api-key") or "")
-        route = (method, path)
-        if route in (("POST", "/v1/chat/completions"), ("POST", "/v1/messages")):
-            return await self._completion(path, json.loads(body), writer, self.auth[-1])
+        self.auth.append(next((headers[h] for h in _AUTH_HEADERS if headers.get(h)), ""))
+        refused = self.authorize(method, path, headers)
+        if refused is not None:
+            status, payload, extra = refused
+            _write(writer, status, json.dumps(payload).encode(), "application/json", extra)
+            await writer.drain()
+            return True
+        wire = self.completion_wire(method, path)
+        if wire is not None:
+            self._completions += 1
+            return await self._completion(wire, path, json.loads(body), writer)
         status, payload, extra = self._api(method, path, headers, body)
         if isinstance(payload, bytes):
             _write(writer, status, payload, "application/octet-stream", extra)
@@ -215,49 +324,41 @@ class FakeLLMServer:
             return self.rng.choice(RANDOM_FAULTS)
         return None
 
-    async def _completion(self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter, auth: str = "") -> bool:
+    async def _completion(self, wire: str, path: str, req: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         self.arrivals.append(time.monotonic())
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         index = len(self.bodies)  # _serve_completion records this request's body first
         try:
-            return await self._serve_completion(path, req, writer, auth)
+            return await self._serve_completion(wire, path, req, writer)
         finally:
             self.in_flight -= 1
             self.replied[index] = time.monotonic()
 
-    async def _serve_completion(
-        self, path: str, req: dict[str, Any], writer: asyncio.StreamWriter, auth: str = ""
-    ) -> bool:
-        anthropic = path == "/v1/messages"
+    async def _serve_completion(self, wire: str, path: str, req: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
         self.bodies.append((path, req))
-        text = json.dumps(req.get("messages"))
+        text = self.request_text(wire, path, req)
         fault = next((f for needle, f in self.fault_on.items() if needle in text), None) or self._fault()
         if fault:
             self.faults_served[fault] += 1
         if self.latency:
             await asyncio.sleep(self.latency)
         if fault in ("429", "429s"):
-            hdrs = {"retry-after": str(max(1, round(self.retry_after)))}
-            if fault == "429":
-                hdrs["retry-after-ms"] = str(int(self.retry_after * 1000))
-            err = _error(anthropic, "rate_limit_error", "Rate limit reached")
+            whole = fault == "429s"
+            wait = float(max(1, round(self.retry_after))) if whole else self.retry_after
+            err, hdrs = self.error_reply(wire, 429, "rate_limit_error", "Rate limit reached", wait, whole)
             _write(writer, 429, json.dumps(err).encode(), "application/json", hdrs)
             await writer.drain()
             return True
-        if fault in ("500", "503"):
-            _write(
-                writer,
-                int(fault),
-                json.dumps(_error(anthropic, "api_error", "server error")).encode(),
-                "application/json",
-            )
+        if fault in ("401_echo", "500_echo"):  # a proxy quoting the credentials it was sent
+            message = f"invalid credentials in header Authorization: {self.auth[-1] if self.auth else ''}"
+            err, hdrs = self.error_reply(wire, int(fault[:3]), "authentication_error", message)
+            _write(writer, int(fault[:3]), json.dumps(err).encode(), "application/json", hdrs)
             await writer.drain()
             return True
-        if fault in ("401_echo", "500_echo"):
-            status = int(fault[:3])
-            err = _error(anthropic, "authentication_error", f"invalid credentials in header Authorization: {auth}")
-            _write(writer, status, json.dumps(err).encode(), "application/json")
+        if fault in ("500", "503"):
+            err, hdrs = self.error_reply(wire, int(fault), "api_error", "server error")
+            _write(writer, int(fault), json.dumps(err).encode(), "application/json", hdrs)
             await writer.drain()
             return True
         if fault == "timeout":
@@ -265,7 +366,7 @@ class FakeLLMServer:
             return False
         if fault == "drop":
             return False
-        reply = self._message(anthropic, req, fault)
+        reply = self.reply(wire, req, fault, path)
         data = json.dumps(reply).encode()
         if fault == "malformed":
             data = b'{"id": "x", "choices": [ {"message": '
@@ -281,21 +382,26 @@ class FakeLLMServer:
         return True
 
     # -- model behaviour ----------------------------------------------------------------------------------
+    def reply(self, wire: str, req: dict[str, Any], fault: str | None, path: str = "") -> dict[str, Any]:
+        """The reply body to a completion request (``fault``: ``badjson``, ``badlabel``, ``length`` or None)."""
+        ask = self.read_ask(wire, path, req)
+        return self.render_reply(wire, req, ask, self.answer(ask, fault))
+
     def _message(self, anthropic: bool, req: dict[str, Any], fault: str | None) -> dict[str, Any]:
-        schema = None
-        if anthropic and req.get("tools"):
-            schema = req["tools"][0]["input_schema"]
-        elif not anthropic and (req.get("response_format") or {}).get("type") == "json_schema":
-            schema = req["response_format"]["json_schema"]["schema"]
-        prompt = "\n".join(str(m.get("content")) for m in req["messages"])
-        if schema is None and _HINT in prompt:  # structured = "json_object" / "prompt": the schema is in the text
-            schema = json.JSONDecoder().raw_decode(prompt.split(_HINT, 1)[1])[0]
-        system = req.get("system")
-        system_text = system if isinstance(system, str) else "".join(b.get("text", "") for b in (system or []))
-        users = [m["content"] for m in req["messages"] if m["role"] == "user"] or [req["messages"][-1]["content"]]
+        return self.reply("anthropic" if anthropic else "openai", req, fault)
+
+    def answer(self, ask: Ask, fault: str | None) -> Answer:
+        """The fake model: a note for free text, labels for a schema; ``fault`` spoils it."""
+        schema = ask.schema
+        prompt = "\n".join(str(m.get("content")) for m in ask.messages)
+        if schema is None and _HINT in prompt + ask.system:  # structured as a prompt hint: the schema is in the text
+            schema = json.JSONDecoder().raw_decode((prompt + "\n" + ask.system).split(_HINT, 1)[1])[0]
+        chat = [m for m in ask.messages if m["role"] != "system"] or ask.messages
+        users = [m["content"] for m in chat if m["role"] == "user"] or [chat[-1]["content"]]
         # a corrective re-ask answers the original request; a trailing system hint is not the question
-        user = users[0] if any(m["role"] == "assistant" for m in req["messages"]) else users[-1]
+        user = users[0] if any(m["role"] == "assistant" for m in chat) else users[-1]
         finish = "length" if fault == "length" else "stop"
+        data: dict[str, Any] | None
         if schema is not None:
             data = self._annotate(schema, user, fault)
             text = json.dumps(data)
@@ -306,13 +412,19 @@ class FakeLLMServer:
             text, data = "Sure! Here are the labels: {labels: oops", None
         if fault == "length":
             text, data = text[: len(text) // 2], None
-        max_tokens = req.get("max_tokens") or req.get("max_completion_tokens") or 1024
-        inp = _tokens(prompt + system_text)
-        out = min(_tokens(text), max_tokens)
+        inp = _tokens(prompt + ask.system)
+        return Answer(text, data, finish, inp, min(_tokens(text), ask.max_tokens))
+
+    def _render_openai_anthropic(
+        self, anthropic: bool, req: dict[str, Any], ask: Ask, answer: Answer
+    ) -> dict[str, Any]:
+        text, data, finish = answer.text, answer.data, answer.finish
+        inp, out = answer.input_tokens, answer.output_tokens
         if anthropic:
+            system = req.get("system")
             cached = "cache_control" in json.dumps(system) if system else False
-            sys_tokens = _tokens(system_text)
-            if data is not None and fault != "badjson":
+            sys_tokens = _tokens(ask.system)
+            if data is not None and req.get("tools"):
                 content = [
                     {"type": "tool_use", "id": f"toolu_{next(_ids)}", "name": req["tools"][0]["name"], "input": data}
                 ]
@@ -497,6 +609,7 @@ class FakeLLMServer:
 
 
 _HINT = "matching this JSON Schema:\n"
+_AUTH_HEADERS = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 
 
 def _error(anthropic: bool, kind: str, message: str) -> dict[str, Any]:
@@ -510,7 +623,9 @@ def _write(
 ) -> None:
     reason = {
         200: "OK",
+        400: "Bad Request",
         401: "Unauthorized",
+        403: "Forbidden",
         404: "Not Found",
         429: "Too Many Requests",
         500: "Internal Server Error",

@@ -1,4 +1,7 @@
-"""OpenAI Chat Completions (and any OpenAI-compatible server) over the official ``openai`` SDK.
+"""OpenAI Chat Completions (and any OpenAI-compatible server, and Azure OpenAI) over the official ``openai`` SDK.
+
+Azure OpenAI (``azure_endpoint`` set): the SDK's ``AsyncAzureOpenAI`` client, a deployment, an API version, a
+key (``AZURE_OPENAI_API_KEY``) or a Microsoft Entra ID token, and Azure's own price table.
 
 The SDK's own retries are off (``max_retries=0``): retries, throttling, caching and cost live in the core.
 """
@@ -10,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dualalign_core.api import (
+    BadInput,
     BatchItem,
     BatchStatus,
     ClientPool,
@@ -40,6 +44,10 @@ FINISH = {
 ENDPOINT_PATH = "/chat/completions"
 ENDPOINT = "/v1/chat/completions"
 LOCAL_KEY = "not-needed"  # OpenAI-compatible local servers ignore the key but the SDK wants one
+AZURE_KEY_ENV = "AZURE_OPENAI_API_KEY"
+AZURE_TOKEN_ENV = "AZURE_OPENAI_AD_TOKEN"  # a Microsoft Entra ID token (the SDK's own variable)
+AZURE_SCOPE = "https://cognitiveservices.azure.com/.default"
+AZURE_API_VERSION = "2024-10-21"  # the latest GA data-plane inference version when written
 
 
 class OpenAIBackend(LLMBackend):
@@ -58,6 +66,17 @@ class OpenAIBackend(LLMBackend):
             "description": "No default here: max_tokens with a base_url, else max_completion_tokens.",
         },
         organization={"type": "string"},
+        azure_endpoint={
+            "type": "string",
+            "description": "Azure OpenAI: the resource endpoint (https://NAME.openai.azure.com). Unset: OpenAI.",
+        },
+        azure_deployment={"type": "string", "description": "Azure OpenAI: the deployment (unset: the model)."},
+        api_version={"type": "string", "description": f"Azure OpenAI: the API version (unset: {AZURE_API_VERSION})."},
+        azure_auth={  # no schema defaults for Azure: an OpenAI run's options (and run id) stay as they were
+            "enum": ["key", "entra"],
+            "description": f"Azure OpenAI: key ({AZURE_KEY_ENV}, or api_key_env; also when unset) or entra (a "
+            f"Microsoft Entra ID token: {AZURE_TOKEN_ENV}, else azure-identity's DefaultAzureCredential).",
+        },
     )
 
     def __init__(self, **options: Any) -> None:
@@ -67,22 +86,59 @@ class OpenAIBackend(LLMBackend):
         self.supports_json_schema = self.structured == "json_schema"  # type: ignore[misc]
         default_param = "max_tokens" if options.get("base_url") else "max_completion_tokens"  # dynamic default
         self.token_param: str = options.get("token_param", default_param)
+        self.azure: bool = bool(self.options.get("azure_endpoint"))
+        if self.azure:
+            if self.options.get("base_url"):
+                raise BadInput("openai: azure_endpoint and base_url are exclusive (Azure builds its own URLs)")
+            self.api_key_env = AZURE_KEY_ENV  # type: ignore[misc]
+            self.prices = package_prices(__package__ or "dualalign_openai", "azure_prices.json")  # type: ignore[misc]
+            self.deployment: str = self.options.get("azure_deployment") or self.model_name
 
     def preflight(self) -> None:
-        """The key must be set for OpenAI itself; a ``base_url`` server needs none unless ``api_key_env`` names one."""
-        if not self.options.get("base_url") or self.options.get("api_key_env"):
+        """The key must be set for OpenAI itself; a ``base_url`` server needs none unless ``api_key_env`` names one;
+        Azure needs its key, or with ``azure_auth = "entra"`` a token or azure-identity."""
+        if self.azure and self.options.get("azure_auth") == "entra":
+            self._entra_token()
+        elif not self.options.get("base_url") or self.options.get("api_key_env"):
             self.api_key(required=True)
+
+    def _entra_token(self) -> dict[str, Any]:
+        """The Entra ID credential argument of the Azure client: a token from the environment or a provider."""
+        import os
+
+        token = os.environ.get(AZURE_TOKEN_ENV)
+        if token:
+            return {"azure_ad_token": token}
+        try:
+            from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+        except ImportError:
+            raise BadInput(
+                f'openai with azure_auth = "entra" needs {AZURE_TOKEN_ENV} set or azure-identity installed '
+                "(pip install azure-identity)"
+            ) from None
+        return {"azure_ad_token_provider": get_bearer_token_provider(DefaultAzureCredential(), AZURE_SCOPE)}
 
     def _new_client(self, connections: int) -> openai.AsyncOpenAI:
         import httpx
         import openai
 
         base_url = self.options.get("base_url")
-        key = self.api_key(required=not base_url) or LOCAL_KEY
         # a kept-alive connection for every in-flight request of this client (no handshake per request)
         http_client = openai.DefaultAsyncHttpxClient(
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         )
+        if self.azure:
+            entra = self.options.get("azure_auth") == "entra"
+            return openai.AsyncAzureOpenAI(
+                azure_endpoint=self.options["azure_endpoint"],
+                azure_deployment=self.deployment,
+                api_version=self.options.get("api_version") or AZURE_API_VERSION,
+                **(self._entra_token() if entra else {"api_key": self.api_key()}),
+                timeout=self.options["timeout"],
+                max_retries=0,
+                http_client=http_client,
+            )
+        key = self.api_key(required=not base_url) or LOCAL_KEY
         return openai.AsyncOpenAI(
             api_key=key,
             base_url=base_url,
@@ -106,7 +162,7 @@ class OpenAIBackend(LLMBackend):
     def body(self, request: LLMRequest) -> dict[str, Any]:
         """The Chat Completions request body (also one line of a Batch API input file)."""
         body: dict[str, Any] = {
-            "model": request.model,
+            "model": self.deployment if self.azure else request.model,  # Azure routes by deployment
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             self.token_param: request.max_tokens,
         }
@@ -147,8 +203,9 @@ class OpenAIBackend(LLMBackend):
     async def submit_batch(self, items: Sequence[BatchItem]) -> str:
         import openai
 
+        endpoint = ENDPOINT_PATH if self.azure else ENDPOINT  # Azure's batch lines name the path without /v1
         lines = [
-            json.dumps({"custom_id": it.custom_id, "method": "POST", "url": ENDPOINT, "body": self.body(it.request)})
+            json.dumps({"custom_id": it.custom_id, "method": "POST", "url": endpoint, "body": self.body(it.request)})
             for it in items
         ]
         data = ("\n".join(lines) + "\n").encode("utf-8")
@@ -157,7 +214,9 @@ class OpenAIBackend(LLMBackend):
                 file=("dualalign-batch.jsonl", data, "application/jsonl"), purpose="batch"
             )
             batch = await self.client.batches.create(
-                input_file_id=upload.id, endpoint=ENDPOINT, completion_window="24h"
+                input_file_id=upload.id,
+                endpoint=endpoint,  # type: ignore[arg-type]
+                completion_window="24h",
             )
         except openai.APIError as exc:
             raise translate(exc) from None
