@@ -29,8 +29,8 @@ class HostileServer(FakeLLMServer):
         super().__init__(**kwargs)
         self.tokens, self.tail = tokens, tail
 
-    def _message(self, anthropic: bool, req: dict[str, Any], fault: str | None) -> dict[str, Any]:
-        reply = super()._message(anthropic, req, fault)
+    def reply(self, wire: str, req: dict[str, Any], fault: str | None, path: str = "") -> dict[str, Any]:
+        reply = super().reply(wire, req, fault, path)
         if self.tokens is not None:
             reply["usage"].update(prompt_tokens=self.tokens, completion_tokens=self.tokens, total_tokens=self.tokens)
         if self.tail and "response_format" not in req:  # free text (notes), not the labels' JSON
