@@ -190,3 +190,26 @@ def test_grammar_options_reach_the_notes_through_the_cli(tmp_path):
     many, n_many = negatives("filler_ratio = 2.5, negative_ratio = 2.0")
     assert n_many - many == n_few - few  # the planned mentions are the same ...
     assert many / n_many > few / n_few + 0.2  # ... with far more negative-label sentences around them
+
+
+def test_a_pack_without_a_grammar_writes_notes_the_default_filters_pass(tmp_path):
+    """Plain phrasing (no grammar.json): every SOAP section, one vitals line, an opening that reads, and no
+    rejection by the core's default filters, through the CLI."""
+    import json
+
+    from support import TOY_PACK, dualalign
+
+    cfg = tmp_path / "toy.toml"
+    cfg.write_text(
+        f'[run]\nseed = 3\npatients = 8\nmax_notes_per_patient = 4\n[disease]\npath = "{TOY_PACK.as_posix()}"\n'
+        '[generator]\nname = "template"\n'
+    )
+    assert dualalign("run", str(cfg), "--out", str(tmp_path / "run"), "-q").returncode == 0
+    assert dualalign("export", str(tmp_path / "run"), "--format", "jsonl", "--out", str(tmp_path / "x")).returncode == 0
+    notes = [json.loads(line) for line in (tmp_path / "x" / "notes.jsonl").read_text().splitlines()]
+    rejections = (tmp_path / "x" / "rejections.jsonl").read_text().splitlines()
+    assert len(notes) == 32 and {n["status"] for n in notes} == {"accepted"} and rejections == []
+    for note in notes:
+        text = note["text"]
+        assert all(f"\n{s}: " in "\n" + text for s in "SOAP"), text
+        assert text.count("BP ") == 1 and "seen for" not in text, text

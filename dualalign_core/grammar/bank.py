@@ -150,10 +150,39 @@ FALLBACK = PhraseBank(
     realisations={},
     term_frames=("{Pt} reports {term}.", "{Pt} endorses {term}.", "{Pt} describes {term}.", "Noted: {term}."),
     filler={
-        "vitals": Block("O", ("BP {sbp}/{dbp}, HR {hr}, T {temp} F.",)),
-        "exam": Block("O", ("Alert, well appearing, in no acute distress.",)),
-        "assessment": Block("A", ("Chronic conditions stable.",)),
-        "plan": Block("P", ("Continue current medications.", "Follow up in {months} months.")),
+        "vitals": Block("O", ("BP {sbp}/{dbp}, HR {hr}, T {temp} F, SpO2 {spo2}% on room air.",)),
+        "exam": Block(
+            "O",
+            (
+                "Alert, well appearing, in no acute distress.",
+                "Heart regular rate and rhythm, lungs clear to auscultation bilaterally.",
+                "Abdomen soft and nontender; no peripheral edema.",
+                "Skin warm and dry, no rashes noted on exposed areas.",
+            ),
+        ),
+        "ros": Block(
+            "S",
+            (
+                "Review of systems otherwise negative for fever, chest pain and shortness of breath.",
+                "Denies fever, chills or night sweats since the last visit.",
+                "Medications reviewed with the patient and the list reconciled.",
+            ),
+        ),
+        "assessment": Block(
+            "A",
+            (
+                "Chronic conditions stable on the current regimen.",
+                "Overall medically stable, no acute issues identified today.",
+            ),
+        ),
+        "plan": Block(
+            "P",
+            (
+                "Continue current medications without changes.",
+                "Follow up in {months} months, sooner if new concerns arise.",
+                "Labs ordered before the next visit; results will be reviewed by phone.",
+            ),
+        ),
     },
     fallback=True,
 )

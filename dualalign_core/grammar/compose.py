@@ -261,7 +261,7 @@ class NoteGrammar:
         opening = (
             self._fill(rng, self._pick(rng, openings), persona, pron)
             if openings
-            else self._fill(rng, "{age}{sex} seen for " + title.replace("{", "").replace("}", "") + ".", persona, pron)
+            else self._fill(rng, _plain_opening(title), persona, pron)
         )
         tl = TimelineView(self.disease, plan.context, plan.years_before_diagnosis) if plan.context else None
         for t in plan.required_terms:
@@ -279,7 +279,9 @@ class NoteGrammar:
             n_fill = max(o.min_filler, tl.filler_count(int(round(o.filler_ratio * n))))
         if kinds:
             chosen = ["vitals"] if "vitals" in kinds else []
-            chosen += [kinds[int(i)] for i in rng.integers(len(kinds), size=max(0, n_fill - len(chosen)))]
+            # plain phrasing (a pack without a grammar) has one vitals line a note, as a chart does
+            drawn = [k for k in kinds if k != "vitals"] if b.fallback and len(kinds) > 1 else kinds
+            chosen += [drawn[int(i)] for i in rng.integers(len(drawn), size=max(0, n_fill - len(chosen)))]
             seen: set[str] = set()
             planned_vitals = tl.vitals_line() if tl else None
             for k in chosen:
@@ -303,6 +305,7 @@ class NoteGrammar:
                     out.append(Written(blk.section, line, neg, f"negative:{nk[int(i)]}"))
         if tl is not None:
             out = self._timeline(tl, out)
+        if tl is not None or b.fallback:  # every SOAP section written (plain phrasing: the default filters pass)
             out += self._top_up(rng, out, persona, pron, tl)
         order = rng.permutation(len(out))
         by_section: dict[str, list[Written]] = {s: [] for s in SECTIONS}
@@ -339,9 +342,15 @@ class NoteGrammar:
         return out
 
     def _top_up(
-        self, rng: np.random.Generator, out: list[Written], persona: Persona, pron: Mapping[str, str], tl: TimelineView
+        self,
+        rng: np.random.Generator,
+        out: list[Written],
+        persona: Persona,
+        pron: Mapping[str, str],
+        tl: TimelineView | None,
     ) -> list[Written]:
-        """A filler sentence for each SOAP section left empty by sentences the context ruled out."""
+        """A filler sentence for each SOAP section left empty (by sentences the context ruled out, or by the
+        draw of a small plain-phrasing bank)."""
         have = {w.section for w in out} | {"S"}  # the opening is in S
         extra = []
         for section in SECTIONS:
@@ -371,6 +380,12 @@ class NoteGrammar:
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _plain_opening(title: str) -> str:
+    """The opening of a note whose pack gives none: ``Neurology consult: 67M seen today.``"""
+    title = title.replace("{", "").replace("}", "")
+    return f"{title[:1].upper()}{title[1:]}: {{age}}{{sex}} seen today."
 
 
 def _render(by_section: Mapping[str, list[Written]], headers: Mapping[str, str] | None = None) -> ComposedNote:
