@@ -26,7 +26,7 @@ from dualalign_core.records import Provenance, Usage
 
 if TYPE_CHECKING:
     from dualalign_core.disease import DiseasePack
-    from dualalign_core.llm.runtime import Budget
+    from dualalign_core.llm.budget import Budget
     from dualalign_core.run.store import RunStore
 
 # Test-only fault hook (documented in tests/llm/test_kill_resume.py): SIGKILL this process right after the

@@ -63,7 +63,7 @@ DYNAMIC = {
     ("dualalign_core/llm/generator.py", "max_tokens"): _runtime,  # by role: 1024 generating
     ("dualalign_core/llm/backend.py", "model"): _runtime,  # the backend's default_model
     ("dualalign_core/llm/backend.py", "api_key_env"): _runtime,  # the backend's api_key_env
-    ("dualalign_core/llm/runtime.py", "concurrency"): _runtime,  # the backend's concurrency attribute
+    ("dualalign_core/llm/settings.py", "concurrency"): _runtime,  # the backend's concurrency attribute
     ("dualalign_core/sampling/trajectory.py", "notes"):  # drawn per patient from the pack's schedule
     _schema("dualalign_core.sampling.trajectory", "StageScheduleSampler"),
     ("dualalign_core/sampling/uniform.py", "notes"): _schema("dualalign_core.sampling.uniform", "UniformSampler"),
@@ -145,7 +145,7 @@ def test_constructed_component_holds_every_schema_default(kind: str, name: str, 
     defaults = schema_defaults(cls.options_schema)  # type: ignore[attr-defined]
     assert component.options == defaults | given
     if kind == "llm_backend":  # its runtime's settings are the schema's
-        from dualalign_core.llm.runtime import RuntimeSettings
+        from dualalign_core.llm.settings import RuntimeSettings
 
         settings = RuntimeSettings.from_options(component.options, component.concurrency)
         for key in ("max_attempts", "backoff_initial", "backoff_max", "batch", "batch_size", "batch_poll_s"):

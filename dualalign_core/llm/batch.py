@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dualalign_core.llm.backend import BatchItem
 from dualalign_core.llm.faults import LLMCallFailed, LLMError
@@ -18,7 +18,19 @@ from dualalign_core.llm.types import LLMRequest, LLMResponse
 
 if TYPE_CHECKING:
     from dualalign_core.context import RunContext
-    from dualalign_core.llm.runtime import LLMRuntime
+    from dualalign_core.llm.backend import LLMBackend
+    from dualalign_core.llm.settings import RuntimeSettings
+
+
+class BatchHost(Protocol):
+    """What a :class:`Batcher` uses of the runtime that owns it (the runtime sits above this module)."""
+
+    backend: LLMBackend
+    settings: RuntimeSettings
+    counters: Any
+
+    def _count_retry(self) -> None: ...
+
 
 PREFIX = "batch-item:"
 
@@ -26,7 +38,7 @@ PREFIX = "batch-item:"
 class Batcher:
     """Pools one runtime's requests into vendor batches."""
 
-    def __init__(self, runtime: LLMRuntime):
+    def __init__(self, runtime: BatchHost):
         self.runtime = runtime
         self.backend = runtime.backend
         self.settings = runtime.settings

@@ -16,7 +16,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from dualalign_core.llm.faults import RateLimited, TransientError
 
 if TYPE_CHECKING:
-    from dualalign_core.llm.runtime import RuntimeSettings
+    from dualalign_core.llm.settings import RuntimeSettings
 
 RETRIED = (RateLimited, TransientError)
 

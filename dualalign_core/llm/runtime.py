@@ -20,9 +20,9 @@ import jsonschema
 from attrs import define, field, frozen
 
 from dualalign_core.errors import RunFailed
-from dualalign_core.llm.backend import RUNTIME_DEFAULTS as _D
 from dualalign_core.llm.backend import LLMBackend
 from dualalign_core.llm.batch import Batcher
+from dualalign_core.llm.budget import Budget, BudgetReached
 from dualalign_core.llm.faults import (
     LLMCallFailed,
     LLMError,
@@ -31,8 +31,9 @@ from dualalign_core.llm.faults import (
     RateLimited,
     TransientError,
 )
-from dualalign_core.llm.pricing import FREE, Price, price_for, usd
+from dualalign_core.llm.pricing import FREE, Price, price_for
 from dualalign_core.llm.retry import retrying
+from dualalign_core.llm.settings import RuntimeSettings
 from dualalign_core.llm.throttle import AdaptiveLimiter, ErrorBreaker, TokenBucket
 from dualalign_core.llm.types import LLMRequest, LLMResponse, Message
 from dualalign_core.records import Usage, canonical_json
@@ -47,36 +48,6 @@ CACHE_VERSION = 1
 
 class BreakerTripped(RunFailed):
     """The backend's error rate stayed above the threshold: the run stops cleanly and can be resumed."""
-
-
-class BudgetReached(RunFailed):
-    """The next call could cross ``--max-cost``: the run stops cleanly before spending it."""
-
-
-@frozen
-class RuntimeSettings:
-    """Runtime knobs, read from the backend's options (same names); their defaults are the options schema's
-    (:data:`~dualalign_core.llm.backend.RUNTIME_OPTIONS`), declared there once."""
-
-    concurrency: int = LLMBackend.concurrency
-    rpm: float | None = None
-    tpm: float | None = None
-    max_attempts: int = _D["max_attempts"]
-    backoff_initial: float = _D["backoff_initial"]
-    backoff_max: float = _D["backoff_max"]
-    breaker_window: int = _D["breaker_window"]
-    breaker_threshold: float = _D["breaker_threshold"]
-    batch: bool = _D["batch"]
-    batch_size: int = _D["batch_size"]
-    batch_flush_s: float = _D["batch_flush_s"]
-    batch_poll_s: float = _D["batch_poll_s"]
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any], concurrency: int) -> RuntimeSettings:
-        names = {a.name for a in attrs.fields(cls)} - {"concurrency"}
-        return cls(
-            concurrency=int(options.get("concurrency") or concurrency), **{k: options[k] for k in names if k in options}
-        )
 
 
 @define
@@ -161,31 +132,6 @@ def request_key(request: LLMRequest, provider: str = "") -> str:
         "schema": request.json_schema,
     }
     return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
-
-
-class Budget:
-    """A run-wide spending cap shared by every runtime of the run (``RunContext.budget``)."""
-
-    def __init__(self, limit_usd: float, spent_usd: float = 0.0):
-        self.limit = limit_usd
-        self.spent = spent_usd
-        self.reserved = 0.0
-
-    def reserve(self, worst_case: float) -> None:
-        if self.spent + self.reserved + worst_case > self.limit:
-            raise BudgetReached(
-                f"cost budget of {usd(self.limit)} would be crossed by the next LLM call "
-                f"(spent {usd(self.spent)}, in flight {usd(self.reserved)}); stopped before it"
-            )
-        self.reserved += worst_case
-
-    def settle(self, worst_case: float, actual: float) -> None:
-        self.reserved = max(0.0, self.reserved - worst_case)
-        self.spent += actual
-
-    @staticmethod
-    def of(ctx: RunContext | None) -> Budget | None:
-        return ctx.budget if ctx is not None else None
 
 
 class LLMRuntime:

@@ -70,7 +70,7 @@ class Pipeline:
     # -- setup --------------------------------------------------------------------------------------
     def _open(self) -> RunStore:
         if self.store is None:
-            from dualalign_core.llm.runtime import Budget
+            from dualalign_core.llm.budget import Budget
 
             self.store = store = RunStore(self.claim.take())  # the run directory, locked for this process
             spent = store.spent_usd()  # paid calls of units that never committed included
@@ -149,8 +149,8 @@ class Pipeline:
 
     async def run_async(self) -> dict[str, Any]:
         from dualalign_core.fidelity import fidelity_report
+        from dualalign_core.llm.budget import BudgetReached
         from dualalign_core.llm.pricing import usd
-        from dualalign_core.llm.runtime import BudgetReached
 
         preflight(self.components, self.config)  # e.g. a missing API key: exit 2 before any work
         resumed = (self.run_dir / DB_NAME).exists() and self._open().has_plans()

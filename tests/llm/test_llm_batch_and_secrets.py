@@ -12,7 +12,7 @@ from test_llm_backends import note_and_sentences
 
 from dualalign_core.context import RunContext
 from dualalign_core.llm import for_role
-from dualalign_core.llm.runtime import Budget, BudgetReached
+from dualalign_core.llm.budget import Budget, BudgetReached
 from dualalign_core.run.store import RunStore
 
 BATCH = {"batch": True, "batch_size": 3, "batch_flush_s": 0.05, "batch_poll_s": 0.05}
