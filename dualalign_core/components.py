@@ -29,12 +29,14 @@ def schema_defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Component:
-    """Common attributes: ``name`` and ``plugin`` are set by the host at registration; ``kind`` by the base."""
+    """Common attributes: ``name``, ``plugin`` and ``plugin_version`` are set by the host on each instance it
+    builds (the class is left as the plugin wrote it); ``kind`` by the base."""
 
     kind: ClassVar[str] = "component"  # the kind provenance names: generator, filter, ...
-    name: ClassVar[str] = ""
-    plugin: ClassVar[str] = ""
-    plugin_version: ClassVar[str] = ""
+    # who this instance is, set by the host when it builds it (never written onto the class)
+    name: str = ""
+    plugin: str = ""
+    plugin_version: str = ""
     options_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     concurrency: ClassVar[int] = 1
 

@@ -168,17 +168,12 @@ def _args(impl: pluggy.HookImpl, register: Callable[..., None]) -> dict[str, Any
 
 def _component_register(registry: Registry, info: PluginInfo, kind: str) -> Callable[[str, Any], None]:
     base = _base(kind)
-    taken = {id(c) for table in registry.components.values() for c in table.values()}
 
     def register(name: str, cls: Any) -> None:
         if not (isinstance(cls, type) and issubclass(cls, base)):
             what = cls.__name__ if isinstance(cls, type) else repr(cls)
             raise PluginError(f"{_label(kind)} {name!r}: {what} is not a subclass of {base.__module__}.{base.__name__}")
-        if id(cls) in taken:  # one class under two names: each registration gets its own name and plugin
-            cls = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
-        registry.add(kind, info, name, cls)
-        cls.name, cls.plugin, cls.plugin_version = name, info.distribution, info.version
-        taken.add(id(cls))
+        registry.add(kind, info, name, cls)  # identity stays with the registry: nothing is written onto cls
 
     return register
 

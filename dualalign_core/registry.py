@@ -135,16 +135,14 @@ class Registry:
         info.registered, info.components, info.problems = [], {}, []
 
     def settle(self) -> None:
-        """After loading: each plugin's ``components`` and each component class's ``name`` as configs spell
-        them (bare while unambiguous, else ``plugin:name``)."""
+        """After loading: each plugin's ``components`` as configs spell them (bare while unambiguous, else
+        ``plugin:name``)."""
         for info in self.plugins.values():
             info.components = {}
             for kind, bare in info.registered:
                 qualified = f"{info.name}{SEP}{bare}"
                 shown = self.display_name(kind, qualified)
                 info.components.setdefault(kind, []).append(shown)
-                if kind != "disease":
-                    self.components[kind][qualified].name = shown
 
     # -- lookup ---------------------------------------------------------------------------------------------
     @staticmethod
@@ -216,14 +214,17 @@ class Registry:
     def ref(self, kind: str, name: str, *, file: str | None = None, field_path: str | None = None) -> ComponentRef:
         """Where the component ``name`` comes from: plugin, distribution and version."""
         kind, key = self._resolve(kind, name, file, field_path)
-        obj = self._table(kind)[key]
+        return self._ref(kind, key)
+
+    def _ref(self, kind: str, key: str) -> ComponentRef:
+        owner = self.plugins.get(self._owner(key))
         return ComponentRef(
             kind=kind,
             name=self.display_name(kind, key),
             qualified=key,
             plugin=self._owner(key),
-            distribution=getattr(obj, "plugin", ""),
-            version=getattr(obj, "plugin_version", ""),
+            distribution=owner.distribution if owner else "",
+            version=owner.version if owner else "",
         )
 
     def create(
@@ -265,19 +266,23 @@ class Registry:
                 ),
             )
         cls = self._table(kind)[key]
+        ref = self._ref(kind, key)
         options = dict(options or {})
         validate(options, cls.options_schema, file=file, prefix=options_field)
         try:
-            return cls(**options)
+            return bind_identity(cls(**options), ref)
         except (TypeError, ValueError) as exc:
             raise BadInput(str(exc), file=file, field=options_field) from None
         except (DualAlignError, KeyboardInterrupt):
             raise
         except BaseException as exc:  # the plugin's constructor failed: name it, never a traceback
+            plugin = " ".join(filter(None, (ref.distribution, ref.version)))
             raise PluginError(
-                f"{describe_component(cls, kind)} failed to start: {describe_exception(exc)}",
-                plugin=cls.plugin,
-                component=cls.name,
+                f"{_label(kind)} {ref.name!r}"
+                + (f" (plugin {plugin})" if plugin else "")
+                + f" failed to start: {describe_exception(exc)}",
+                plugin=ref.distribution,
+                component=ref.name,
             ) from exc
 
     def names(self, kind: str) -> list[str]:
@@ -294,6 +299,14 @@ class Registry:
     def versions(self) -> dict[str, str]:
         """Plugin name -> version, for the plugins that loaded or tried to."""
         return {p.name: p.version for p in self.plugins.values() if p.status != "duplicate"}
+
+
+def bind_identity(component: Any, ref: ComponentRef) -> Any:
+    """``component`` (a built instance) carrying who it is: the name configs use, its plugin's distribution and
+    version, on the instance (never on the plugin's class, which may be frozen, shared or registered twice)."""
+    for attr, value in (("name", ref.name), ("plugin", ref.distribution), ("plugin_version", ref.version)):
+        object.__setattr__(component, attr, value)  # past a frozen attrs class's __setattr__: identity is ours
+    return component
 
 
 def describe_exception(exc: BaseException) -> str:

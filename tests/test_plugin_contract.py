@@ -384,3 +384,36 @@ def test_a_filter_spelled_plugin_colon_name_takes_its_options_and_warn_mode(tmp_
     assert any("< 5000" in r["reason"] for r in rows)  # the option given under the qualified name reached it
     assert not any(r["enforced"] for r in rows)  # warn-only: every note kept
     assert json.loads((run / "manifest.json").read_text())["counts"]["units"] == {"accepted": 3}
+
+
+def test_identity_lives_beside_the_instance_never_on_the_class() -> None:
+    """A frozen attrs filter class, registered twice under two names: the class is never written to (no dynamic
+    subclass either), and each built instance knows its own name, plugin and version."""
+    import attrs
+
+    from dualalign_core.api import Filter
+
+    @attrs.frozen
+    class Frozen(Filter):
+        limit: int = 1
+
+        def check(self, bundle, ctx):  # noqa: ANN001, ANN201
+            return None
+
+    before = dict(vars(Frozen))
+    registry, pm = Registry(), new_manager()
+
+    class Module:
+        @staticmethod
+        @hookspecs.hookimpl
+        def register_filters(register):  # noqa: ANN001, ANN205
+            register("frozen", Frozen)
+            register("frozen-too", Frozen)
+
+    add_plugin(pm, registry, PluginInfo(name="icy", distribution="dualalign-icy", version="2.0"), lambda: Module)
+    registry.settle()
+    assert registry.components["filter"]["icy:frozen"] is Frozen is registry.components["filter"]["icy:frozen-too"]
+    assert dict(vars(Frozen)) == before and Frozen.name == ""
+    one, two = registry.create("filter", "frozen"), registry.create("filter", "frozen-too", {"limit": 3})
+    assert (one.name, one.plugin, one.plugin_version) == ("frozen", "dualalign-icy", "2.0")
+    assert (two.name, two.limit) == ("frozen-too", 3) and type(one) is type(two) is Frozen

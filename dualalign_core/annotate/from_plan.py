@@ -45,7 +45,7 @@ def labels_for(
 class PlanAnnotator(Annotator):
     """Labels each sentence with what the generator's grammar wrote there (offline, exact)."""
 
-    name: ClassVar[str] = "plan"
+    name = "plan"
     concurrency: ClassVar[int] = 64
     options_schema: ClassVar[dict[str, Any]] = {"type": "object", "additionalProperties": False, "properties": {}}
 

@@ -339,7 +339,7 @@ class SentenceLabel:
 class LexiconAnnotator(Annotator):
     """Labels sentences from the disease lexicon; offline, deterministic, with assertion context."""
 
-    name: ClassVar[str] = "lexicon"
+    name = "lexicon"
     concurrency: ClassVar[int] = 1
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object",

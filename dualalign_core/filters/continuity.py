@@ -35,7 +35,7 @@ COPY_FORWARD_THRESHOLD = 0.5
 class ConsistencyFilter(Filter):
     """Flags a note that contradicts its planned timeline (medication, dose, score, social state)."""
 
-    name: ClassVar[str] = "consistency"
+    name = "consistency"
     stage: ClassVar[str] = "generated"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
@@ -71,7 +71,7 @@ class ConsistencyFilter(Filter):
 class CopyForwardFilter(Filter):
     """Flags a note that repeats the patient's previous accepted note near-verbatim (stage ``cohort``)."""
 
-    name: ClassVar[str] = "copy_forward"
+    name = "copy_forward"
     stage: ClassVar[str] = "cohort"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {

@@ -126,7 +126,7 @@ def find_identifiers(text: str, kinds: tuple[str, ...] = KINDS) -> list[Identifi
 class IdentifierFilter(Filter):
     """Rejects a note with any identifier-like text of the enabled ``kinds``."""
 
-    name: ClassVar[str] = "identifiers"
+    name = "identifiers"
     stage: ClassVar[str] = "generated"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {

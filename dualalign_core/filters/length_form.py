@@ -18,7 +18,7 @@ class LengthFormFilter(Filter):
     ``subjective`` and ``Exam``/``Vitals`` as ``objective`` (see :func:`dualalign_core.text.segment.sections`).
     """
 
-    name: ClassVar[str] = "length_form"
+    name = "length_form"
     stage: ClassVar[str] = "generated"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {

@@ -34,7 +34,7 @@ class NearDuplicateFilter(Filter):
     exact and LSH false positives never reject. Rejected notes are not indexed (no chains).
     """
 
-    name: ClassVar[str] = "near_duplicate"
+    name = "near_duplicate"
     stage: ClassVar[str] = "cohort"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {

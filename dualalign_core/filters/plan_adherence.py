@@ -53,7 +53,7 @@ class PlanAdherenceFilter(Filter):
     only when ``max_invented`` is set and exceeded.
     """
 
-    name: ClassVar[str] = "plan_adherence"
+    name = "plan_adherence"
     stage: ClassVar[str] = "annotated"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {

@@ -41,7 +41,7 @@ class StageViolation:
 class TemporalCoherenceFilter(Filter):
     """Rejects a note with more than ``max_violations`` stage-implausible affirmed mentions."""
 
-    name: ClassVar[str] = "temporal_coherence"
+    name = "temporal_coherence"
     stage: ClassVar[str] = "annotated"
     default_on: ClassVar[bool] = True
     options_schema: ClassVar[dict[str, Any]] = {
@@ -81,7 +81,7 @@ class TemporalCoherenceFilter(Filter):
 class TemporalRegressionFilter(TemporalCoherenceFilter):
     """Rejects later notes of a patient whose history regresses implausibly (stage ``cohort``)."""
 
-    name: ClassVar[str] = "temporal_regression"
+    name = "temporal_regression"
     stage: ClassVar[str] = "cohort"
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object",

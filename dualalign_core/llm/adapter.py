@@ -25,9 +25,7 @@ class BackendBound:
     def _bind(self, backend: LLMBackend) -> None:
         self.backend = backend
         self.runtime = LLMRuntime(backend)
-        self.name = backend.name  # type: ignore[misc]
-        self.plugin = backend.plugin  # type: ignore[misc]
-        self.plugin_version = backend.plugin_version  # type: ignore[misc]
+        self.name, self.plugin, self.plugin_version = backend.name, backend.plugin, backend.plugin_version
 
     @property  # type: ignore[override]
     def concurrency(self) -> int:

@@ -34,7 +34,7 @@ def _load(model_dir: str) -> tuple[Any, dict[str, Any]]:
 class ClassifierAnnotator(Annotator):
     """Labels sentences with a trained sentence classifier (any trainer's model directory)."""
 
-    name: ClassVar[str] = "classifier"
+    name = "classifier"
     concurrency: ClassVar[int] = 64  # notes in flight; their sentences share prediction batches
     options_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
