@@ -54,5 +54,5 @@ def test_the_readme_gives_the_sentence_ids_annotate_writes(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     ids = [json.loads(line)["sentence_id"] for line in out.read_text().splitlines()]
     assert ids[0] == "a-s000"
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
     assert "`ID:i`" not in readme and "`a-s000`" in readme
