@@ -3,6 +3,7 @@ longer resolve fail it). Skipped where the docs extra is not installed (``make d
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,6 @@ def test_site_builds_strict(tmp_path: Path) -> None:
         page = (site / "tutorials" / tutorial / "index.html").read_text(encoding="utf-8")
         assert "Generate the package" in page and "pytest" in page
     assert "Changelog" in (site / "changelog" / "index.html").read_text(encoding="utf-8")
+    for page in site.rglob("*.html"):  # Sphinx roles in docstrings render as code, never raw
+        raw = re.search(r":(?:meth|func|class|mod|attr|data|exc|obj):<code>", page.read_text(encoding="utf-8"))
+        assert raw is None, page
