@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(if $(NEEDS_TORCH),$(BIN)/python -m pip install -q "$(TORCH_PIN)")
-	$(BIN)/python -m pip install -q -e ".[parquet,report,hf,fhir,ray,dev]" $(foreach p,$(PLUGINS),-e "$(p)")
+	$(BIN)/python -m pip install -q -e ".[parquet,report,hf,fhir,ray,docs,dev]" $(foreach p,$(PLUGINS),-e "$(p)")
 	$(if $(wildcard scripts/post-install.sh),bash scripts/post-install.sh $(BIN)/python)
 	touch $(STAMP)
 
