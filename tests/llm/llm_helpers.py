@@ -89,6 +89,6 @@ FAST = {"timeout": 0.5, "backoff_initial": 0.01, "backoff_max": 0.05, "max_attem
 def make_backend(vendor: str, server: FakeLLMServer, **options: Any):
     from dualalign_core.plugins import get_registry
 
-    cls = get_registry().get("llm_backend", vendor)
     base = server.url + ("/v1" if vendor == "openai" else "")
-    return cls(**{"model": MODELS[vendor], "base_url": base, **FAST, **options})
+    # built by the registry, as a run builds it: the instance carries its name, plugin and version
+    return get_registry().create("llm_backend", vendor, {"model": MODELS[vendor], "base_url": base, **FAST, **options})
