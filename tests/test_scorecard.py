@@ -220,3 +220,11 @@ def test_graders_and_helpers():
 
     assert longest_run(np.array([1, 1, 0, 1, 1, 1, 0], dtype=bool)) == 3 and longest_run(np.zeros(3, bool)) == 0
     assert len({s[0] for s in SENTENCES}) == len(SENTENCES)
+
+
+def test_every_threshold_is_documented_as_coded():
+    from dualalign_core.score.thresholds import THRESHOLDS
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "scorecard.md").read_text(encoding="utf-8")
+    for name, (threshold, about) in THRESHOLDS.items():
+        assert f"| `{name}` | {about} | {threshold.text()} |" in docs, name
