@@ -75,10 +75,12 @@ def build_report(
     scorecard_path = _check_scorecard(path)
     try:
         metrics = collect_metrics(run_dir, embeddings=embeddings)
-        metrics["scorecard"] = _scorecard(run_dir, metrics, scorecard_path, embeddings, reference, control)
+        card = _scorecard(run_dir, metrics, embeddings, reference, control)
     except sqlite3.DatabaseError as exc:
         raise BadInput(f"cannot read the run database: {exc}", file=str(Path(run_dir) / DB_NAME)) from None
+    metrics["scorecard"] = card.as_dict()
     write_atomic(path, render(metrics))
+    _write_scorecard(card, scorecard_path)
     if json_out is not None:
         write_atomic(Path(json_out), json.dumps(metrics, indent=1, sort_keys=True, default=str) + "\n", field="--json")
     return path, metrics
@@ -94,17 +96,20 @@ def _check_scorecard(html_path: Path) -> Path:
 def _scorecard(
     run_dir: str | Path,
     metrics: dict[str, Any],
-    path: Path,
     embeddings: bool,
     reference: str | Path | None,
     control: str | Path | None,
-) -> dict[str, Any]:
-    """Score the run (reusing the report's embedding similarity), write ``scorecard.json``, return it."""
-    from dualalign_core.score import score_run, write_scorecard
+) -> Any:
+    """Score the run, reusing the report's embedding similarity."""
+    from dualalign_core.score import score_run
 
     similarity = metrics.get("diversity", {}).get("overall", {}).get("embedding_similarity")
-    card = score_run(
+    return score_run(
         run_dir, reference=reference, control=control, embeddings=embeddings, embedding_similarity=similarity
     )
+
+
+def _write_scorecard(card: Any, path: Path) -> None:
+    from dualalign_core.score import write_scorecard
+
     write_scorecard(card, path, field="--out")
-    return card.as_dict()
