@@ -49,6 +49,7 @@ def score_run(
         notes = corpus.synthetic_notes(view)
         labels = corpus.synthetic_labels(view) if ref is not None and ref.labelled else None
         run_id = str(view.manifest.get("run_id", ""))
+        manifest = view.manifest
         measures: list[Measure] = fidelity.fidelity_measures(view.manifest)
     embedder = None
     if embeddings and (ref is not None or embedding_similarity is None):
@@ -63,7 +64,7 @@ def score_run(
         measures += not_measured(privacy.REFERENCE_NAMES, "no reference (score RUN_DIR --reference REAL.jsonl)")
     else:
         measures += privacy.reference_measures(notes, ref, ctl, seed=seed)
-    measures.append(privacy.identifier_measure(notes))
+    measures.append(privacy.identifier_measure(notes, manifest, seed))
     measures.append(utility.utility_measure(Path(run_dir), Path(ablation) if ablation is not None else None))
     inputs: dict[str, Any] = {"run_dir": str(run_dir), "accepted_notes": len(notes)}
     inputs["reference"] = ref.describe() if ref is not None else None

@@ -20,10 +20,10 @@ from dualalign_core.score.records import Measure
 from dualalign_core.score.thresholds import measure
 
 DISTINCT_SAMPLE = 100  # distinct-n falls as a corpus grows: a fixed sample size keeps runs comparable
-NEAR_DUP_SAMPLE = 400
+NEAR_DUP_SAMPLE = 200  # all pairs compared: quadratic
 EMBED_SAMPLE = 100
 COMPRESS_SAMPLE = 200
-PAIRS = 2000  # note pairs sampled within and across patients
+PAIRS = 1000  # note pairs sampled within and across patients
 
 
 def _tfidf(notes: Sequence[SyntheticNote]) -> dict[str, dict[str, float]]:
