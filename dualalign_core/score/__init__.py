@@ -53,7 +53,8 @@ def score_run(
         measures: list[Measure] = fidelity.fidelity_measures(view.manifest)
     embedder = None
     if embeddings and (ref is not None or embedding_similarity is None):
-        embedder, _ = load_embedder()
+        loaded, _ = load_embedder()
+        embedder = corpus.CachedEmbedder(loaded) if loaded is not None else None
     if ref is None:
         measures += not_measured(realism.NAMES, "no reference (score RUN_DIR --reference REAL.jsonl)")
     else:

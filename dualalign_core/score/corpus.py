@@ -87,3 +87,18 @@ def synthetic_labels(view: RunView) -> list[str]:
     """The primary annotator's sentence labels on accepted notes."""
     accepted = {n.id for n in view.accepted}
     return [lb.label for lb in view.primary_labels.values() if lb.note_id in accepted]
+
+
+class CachedEmbedder:
+    """An embedder that embeds each text once (MAUVE's synthetic sample also serves embedding similarity)."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str], max_length: int = 128) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if (t, max_length) not in self.cache]
+        if missing:
+            for t, v in zip(missing, self.embedder(missing, max_length=max_length), strict=True):
+                self.cache[(t, max_length)] = v
+        return np.stack([self.cache[(t, max_length)] for t in texts]) if texts else np.zeros((0, 384))

@@ -1,7 +1,7 @@
 """Distance to closest record (DCR): each synthetic text's cosine distance to its nearest reference record,
 compared with the control's (real text the generator never saw: ``--control``, else a held-out split).
 
-Texts are TF-IDF word 1-2-gram vectors (hashed, IDF from the reference) reduced by a truncated SVD; the
+Texts are TF-IDF word vectors (hashed, IDF from the reference) reduced by a truncated SVD; the
 nearest neighbour is an exact search by chunked matrix products.
 """
 
@@ -14,8 +14,9 @@ import numpy as np
 
 from dualalign_core.errors import BadInput
 
-DIMS = 128
-FEATURES = 2**16  # hashed word 1-2-gram features
+DIMS = 64
+FEATURES = 2**16  # hashed word features
+SVD_FIT = 2000  # reference records the SVD is fitted on (a seeded sample beyond this)
 CONTROL_SHARE = 0.2  # of the reference held out as the control when none is given
 MAX_UNITS = 20_000  # synthetic texts sampled beyond this
 TOO_CLOSE_QUANTILE = 0.05  # "too close": nearer the reference than 95 % of the control is
@@ -33,13 +34,15 @@ def _sklearn() -> Any:
 def lexical_vectors(fit: Sequence[str], *others: Sequence[str], seed: int = 0) -> list[np.ndarray]:
     """Unit vectors for ``fit`` and each of ``others``, in the space fitted on ``fit``."""
     hashing_vectorizer, tfidf_transformer, truncated_svd = _sklearn()
-    hasher = hashing_vectorizer(n_features=FEATURES, ngram_range=(1, 2), alternate_sign=False, norm=None)
+    hasher = hashing_vectorizer(n_features=FEATURES, alternate_sign=False, norm=None)
     counts = hasher.transform(fit)
     used = np.unique(counts.indices)  # columns the reference never uses add nothing to its SVD
     tfidf = tfidf_transformer(sublinear_tf=True).fit(counts[:, used])
     mats = [tfidf.transform(hasher.transform(t)[:, used]) for t in (fit, *others)]
-    dims = max(1, min(DIMS, len(fit) - 1))
-    svd = truncated_svd(n_components=dims, random_state=seed, algorithm="randomized", n_iter=3).fit(mats[0])
+    dims = max(1, min(DIMS, len(fit) - 1, len(used) - 1))
+    rows = np.random.default_rng(seed).permutation(len(fit))[:SVD_FIT]
+    svd = truncated_svd(n_components=dims, random_state=seed, algorithm="randomized", n_iter=3)
+    svd.fit(mats[0][np.sort(rows)])
     out = []
     for m in mats:
         v = np.asarray(svd.transform(m), dtype=np.float32)
@@ -82,5 +85,5 @@ def dcr(synthetic: Sequence[str], reference: Sequence[str], control: Sequence[st
         "synthetic": len(synthetic),
         "reference": len(reference),
         "control": len(control),
-        "representation": f"TF-IDF word 1-2-grams, SVD {ref.shape[1]} dims, cosine distance",
+        "representation": f"TF-IDF words, SVD {ref.shape[1]} dims, cosine distance",
     }

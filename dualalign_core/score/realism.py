@@ -21,9 +21,9 @@ NAMES = [
     "realism.label_tvd",
     "realism.vocabulary_overlap",
 ]
-MAUVE_SAMPLE = 300  # texts per side embedded for MAUVE
+MAUVE_SAMPLE = 200  # texts per side embedded for MAUVE
 MAUVE_MAX_TOKENS = 128  # MiniLM input cut
-SECTION_SAMPLE = 2000
+SECTION_SAMPLE = 500
 TOP_WORDS = 1000
 
 

@@ -31,7 +31,20 @@ class Vocab:
 
     def encode(self, words: Sequence[str]) -> np.ndarray:
         ids = self.ids
-        return np.fromiter((ids.setdefault(w, len(ids) + 1) for w in words), dtype=np.uint64, count=len(words))
+        out = list(map(ids.get, words))
+        if None in out:
+            out = [ids.setdefault(w, len(ids) + 1) for w in words]
+        return np.array(out, dtype=np.uint64)
+
+
+def tokenised(text: str, vocab: Vocab) -> tuple[list[list[str]], np.ndarray, list[int]]:
+    """A text's sentences as words, all its word ids (one encode), and each sentence's start in them."""
+    sentences = [tokens(s) for s in split_sentences(text)]
+    starts, at = [], 0
+    for words in sentences:
+        starts.append(at)
+        at += len(words)
+    return sentences, vocab.encode([w for ws in sentences for w in ws]), starts
 
 
 def ngram_hashes(ids: np.ndarray, n: int) -> np.ndarray:
@@ -99,14 +112,14 @@ class ReferenceIndex:
         self.lsh = MinHashLSH(threshold=NEAR_JACCARD, num_perm=NUM_PERM)
         with self.lsh.insertion_session() as session:
             for rec, text in enumerate(texts, 1):
-                grams.append(ngram_hashes(vocab.encode(tokens(text)), NGRAM))
-                for sentence in split_sentences(text):
-                    words = tokens(sentence)
+                sentences, ids, starts = tokenised(text, vocab)
+                grams.append(ngram_hashes(ids, NGRAM))
+                for words, start in zip(sentences, starts, strict=True):
                     key = " ".join(words)
                     if len(words) < MIN_SENTENCE_TOKENS or key in self.sentences:
                         continue
                     self.sentences[key] = rec
-                    big = ngram_hashes(vocab.encode(words), 2)
+                    big = ngram_hashes(ids[start : start + len(words)], 2)
                     session.insert(len(self.bigrams), self._mh(big), check_duplication=False)
                     self.bigrams.append(frozenset(big.tolist()))
                     self.records.append(rec)
@@ -115,15 +128,17 @@ class ReferenceIndex:
     def _mh(self, bigrams: np.ndarray):  # noqa: ANN202 - datasketch is untyped
         return self._minhash(hashvalues=self.sign(bigrams))
 
-    def nearest(self, words: list[str], cache: dict[str, tuple[int, float] | None]) -> tuple[int, float] | None:
-        """(reference record, Jaccard) of the nearest reference sentence at or above NEAR_JACCARD, if any."""
-        key = " ".join(words)
+    def nearest(
+        self, key: str, ids: np.ndarray, cache: dict[str, tuple[int, float] | None]
+    ) -> tuple[int, float] | None:
+        """(reference record, Jaccard) of the reference sentence nearest the sentence ``key`` (word ``ids``) at
+        or above NEAR_JACCARD, if any."""
         if key in cache:
             return cache[key]
         if key in self.sentences:
             found: tuple[int, float] | None = (self.sentences[key], 1.0)
         else:
-            big = ngram_hashes(self.vocab.encode(words), 2)
+            big = ngram_hashes(ids, 2)
             mine = frozenset(big.tolist())
             best = (0, 0.0)
             for i in self.lsh.query(self._mh(big))[:MAX_CANDIDATES]:
@@ -147,17 +162,17 @@ class ReferenceIndex:
         cache: dict[str, tuple[int, float] | None] = {}
         out = []
         for text in texts:
-            h = ngram_hashes(self.vocab.encode(tokens(text)), NGRAM)
+            sentences, ids, starts = tokenised(text, self.vocab)
+            h = ngram_hashes(ids, NGRAM)
             mask = self.known(h)
             run = longest_run(mask)
             exact: list[tuple[int, int, float]] = []
             near: list[tuple[int, int, float]] = []
             best = 0.0
-            for i, sentence in enumerate(split_sentences(text)):
-                words = tokens(sentence)
+            for i, (words, start) in enumerate(zip(sentences, starts, strict=True)):
                 if len(words) < MIN_SENTENCE_TOKENS:
                     continue
-                hit = self.nearest(words, cache)
+                hit = self.nearest(" ".join(words), ids[start : start + len(words)], cache)
                 if hit is None:
                     continue
                 best = max(best, hit[1])
