@@ -21,23 +21,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "examples" / "alzheimers-template.toml"
 NOTES_PER_PATIENT = 4  # the template config's max_notes_per_patient
+ACCEPTED = 0.92  # share of planned template notes the default filters accept (near-duplicates rejected)
 
 
 def make_run(out: Path, notes: int, seed: int) -> Path:
     if not (out / "run.sqlite").exists():
-        patients = str(-(-notes // NOTES_PER_PATIENT))
+        patients = str(int(notes / ACCEPTED / NOTES_PER_PATIENT) + 1)
         cmd = ["dualalign", "run", str(CONFIG), "--out", str(out), "--patients", patients, "--seed", str(seed), "-q"]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return out
 
 
 def reference_jsonl(run: Path, path: Path, limit: int) -> Path:
-    """The reference run's accepted notes as ``{"text": ...}`` lines (the reader's input)."""
+    """The reference run's notes (accepted first) as ``{"text": ...}`` lines (the reader's input)."""
     from dualalign_core.run.view import RunView
 
     if not path.exists():
         with RunView(run) as view, path.open("w", encoding="utf-8") as fh:
-            for note in view.accepted[:limit]:
+            accepted = {n.id for n in view.accepted}
+            notes = sorted(view.notes.values(), key=lambda n: n.id not in accepted)
+            for note in notes[:limit]:
                 fh.write(json.dumps({"text": note.text}) + "\n")
     return path
 
