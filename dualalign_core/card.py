@@ -68,7 +68,7 @@ def _fmt(v: Any) -> str:
 def _scorecard(view: RunView) -> list[str]:
     """The verdicts of ``RUN_DIR/scorecard.json`` (``dualalign score``), or how to add them."""
     from dualalign_core.score import read_scorecard
-    from dualalign_core.score.render import markdown_lines
+    from dualalign_core.score.display import markdown_lines
 
     return markdown_lines(read_scorecard(view.dir), md)
 

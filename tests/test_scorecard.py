@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from scorecard_fixtures import SENTENCES, plant, reference_records, write_jsonl
 
+from dualalign_core.score.grades import Threshold
 from dualalign_core.score.realism import ks_distance
-from dualalign_core.score.records import Threshold
 from dualalign_core.score.replay import longest_run
 from support import dualalign
 

@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from dualalign_core.report import plots
-from dualalign_core.score.render import html_section as scorecard_section
+from dualalign_core.score.display import html_section as scorecard_section
 
 SECTIONS = (
     ("summary", "Summary"),

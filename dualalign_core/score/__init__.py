@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dualalign_core.atomic import atomic_write_text, check_file_target
-from dualalign_core.score.records import Measure, Scorecard, Threshold
+from dualalign_core.score.grades import Measure, Scorecard, Threshold
 from dualalign_core.score.thresholds import THRESHOLDS
 
 __all__ = ["SCORECARD", "THRESHOLDS", "Measure", "Scorecard", "Threshold", "score_run", "write_scorecard"]
@@ -35,7 +35,7 @@ def score_run(
     from dualalign_core.errors import BadInput
     from dualalign_core.report.diversity import load_embedder
     from dualalign_core.run.view import RunView
-    from dualalign_core.score import corpus, diversity, fidelity, privacy, realism, utility
+    from dualalign_core.score import corpus, homogeneity, privacy, realism, targets, utility
     from dualalign_core.score.thresholds import not_measured
 
     started = time.perf_counter()
@@ -50,7 +50,7 @@ def score_run(
         labels = corpus.synthetic_labels(view) if ref is not None and ref.labelled else None
         run_id = str(view.manifest.get("run_id", ""))
         manifest = view.manifest
-        measures: list[Measure] = fidelity.fidelity_measures(view.manifest)
+        measures: list[Measure] = targets.fidelity_measures(view.manifest)
     embedder = None
     if embeddings and (ref is not None or embedding_similarity is None):
         loaded, _ = load_embedder()
@@ -60,7 +60,7 @@ def score_run(
     else:
         units = corpus.synthetic_units(notes, ref.unit)
         measures += realism.realism_measures(units, labels, ref, embedder, seed)
-    measures += diversity.diversity_measures(notes, embedder, embedding_similarity=embedding_similarity, seed=seed)
+    measures += homogeneity.diversity_measures(notes, embedder, embedding_similarity=embedding_similarity, seed=seed)
     if ref is None:
         measures += not_measured(privacy.REFERENCE_NAMES, "no reference (score RUN_DIR --reference REAL.jsonl)")
     else:

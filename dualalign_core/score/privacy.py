@@ -11,7 +11,7 @@ import numpy as np
 from dualalign_core.filters.identifiers import KINDS, find_identifiers
 from dualalign_core.score.corpus import Corpus, SyntheticNote, synthetic_units
 from dualalign_core.score.dcr import dcr, split_control
-from dualalign_core.score.records import Measure
+from dualalign_core.score.grades import Measure
 from dualalign_core.score.replay import MIN_SENTENCE_TOKENS, NEAR_JACCARD, NGRAM, ReferenceIndex, Vocab
 from dualalign_core.score.thresholds import measure, not_measured
 

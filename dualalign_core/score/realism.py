@@ -11,7 +11,7 @@ import numpy as np
 
 from dualalign_core.report.diversity import sample, tokens
 from dualalign_core.score.corpus import Corpus
-from dualalign_core.score.records import Measure
+from dualalign_core.score.grades import Measure
 from dualalign_core.score.thresholds import measure
 
 NAMES = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dualalign_core.score.records import Measure, Threshold
+from dualalign_core.score.grades import Measure, Threshold
 
 # name -> (threshold, one-line description)
 THRESHOLDS: dict[str, tuple[Threshold, str]] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dualalign_core.score.records import Measure
+from dualalign_core.score.grades import Measure
 from dualalign_core.score.thresholds import measure
 from dualalign_core.textio import read_json
 

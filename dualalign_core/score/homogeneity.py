@@ -16,7 +16,7 @@ import numpy as np
 from dualalign_core.report import diversity as report_diversity
 from dualalign_core.report.diversity import tokens
 from dualalign_core.score.corpus import SyntheticNote
-from dualalign_core.score.records import Measure
+from dualalign_core.score.grades import Measure
 from dualalign_core.score.thresholds import measure
 
 DISTINCT_SAMPLE = 100  # distinct-n falls as a corpus grows: a fixed sample size keeps runs comparable

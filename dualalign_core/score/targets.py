@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dualalign_core.score.records import Measure
+from dualalign_core.score.grades import Measure
 from dualalign_core.score.thresholds import measure, not_measured
 
 NAMES = ["fidelity.max_demographic_tvd", "fidelity.max_risk_factor_error", "fidelity.max_category_error"]
