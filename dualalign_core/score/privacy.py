@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from dualalign_core.filters.identifiers import KINDS, find_identifiers
+from dualalign_core.filters.identifiers import KINDS, IdentifierFilter, find_identifiers
 from dualalign_core.score.corpus import Corpus, SyntheticNote, synthetic_units
 from dualalign_core.score.dcr import dcr, split_control
 from dualalign_core.score.grades import Measure
@@ -30,8 +30,9 @@ def identifiers_filtered(manifest: Mapping[str, Any]) -> bool:
     """Whether the run's identifiers filter checked every accepted note for every kind (its default)."""
     if "identifiers" not in {f.get("name") for f in manifest.get("filters", [])}:
         return False
-    options = manifest.get("config", {}).get("filters", {}).get("options", {}).get("identifiers", {})
-    return set(options.get("kinds", KINDS)) >= set(KINDS)
+    configured = manifest.get("config", {}).get("filters", {}).get("options", {}).get("identifiers", {})
+    default = IdentifierFilter.options_schema["properties"]["kinds"]["default"]  # the schema's, not ours
+    return set(configured.get("kinds") or default) >= set(KINDS)
 
 
 def identifier_measure(notes: Sequence[SyntheticNote], manifest: Mapping[str, Any], seed: int = 0) -> Measure:
