@@ -65,6 +65,14 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else md(v)
 
 
+def _scorecard(view: RunView) -> list[str]:
+    """The verdicts of ``RUN_DIR/scorecard.json`` (``dualalign score``), or how to add them."""
+    from dualalign_core.score import read_scorecard
+    from dualalign_core.score.display import markdown_lines
+
+    return markdown_lines(read_scorecard(view.dir), md)
+
+
 def dataset_card(view: RunView, fmt: str, files: Mapping[str, int], extra: str = "") -> str:
     """The card's Markdown. ``files`` maps each exported file or table to its row count."""
     m = view.manifest
@@ -138,8 +146,8 @@ def dataset_card(view: RunView, fmt: str, files: Mapping[str, int], extra: str =
             f"| {md(r['metric'])} | {md(r['key'])} | {_fmt(r['target'])} | {_fmt(r['measured'])} | "
             f"{md(r['distance'])}{' ' + md(r['unit']) if 'unit' in r else ''} |"
         )
+    lines += ["", *_scorecard(view)]
     lines += [
-        "",
         "Run `dualalign report RUN_DIR` for the full alignment audit (annotator-found categories, "
         "diversity, rejections by stratum).",
         "",

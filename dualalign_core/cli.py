@@ -573,19 +573,26 @@ def report(
         True, "--embeddings/--no-embeddings", help="Mean pairwise MiniLM similarity (needs the [embeddings] extra)."
     ),
     as_json: Path | None = typer.Option(None, "--json", help="Also write the report's numbers as JSON here."),
+    reference: Path | None = typer.Option(None, "--reference", help="Real text for the scorecard (see `score`)."),
+    control: Path | None = typer.Option(None, "--control", help="Held-out real text for the scorecard's DCR."),
 ) -> None:
-    """Write the alignment audit: one self-contained HTML file (plots embedded, no network needed)."""
+    """Write the alignment audit: one self-contained HTML file (plots embedded, no network needed), the
+    scorecard at its top and scorecard.json beside it."""
     from dualalign_core.report import build_report
 
-    path, _ = build_report(run_dir, out_path, embeddings=embeddings, json_out=as_json)
+    path, _ = build_report(
+        run_dir, out_path, embeddings=embeddings, json_out=as_json, reference=reference, control=control
+    )
     out.print(f"report -> {path}")
 
 
 from dualalign_core.cli_authoring import register as _register_authoring  # noqa: E402
+from dualalign_core.cli_score import register as _register_score  # noqa: E402
 from dualalign_core.cli_training import register as _register_training  # noqa: E402
 
 _register_training(app, handled)  # train, evaluate, ablate
 _register_authoring(app, handled)  # new
+_register_score(app, handled)  # score
 
 
 def _encoding_safe_streams() -> None:

@@ -51,10 +51,17 @@ def write_atomic(path: Path, text: str, *, field: str = "--out") -> None:
 
 
 def build_report(
-    run_dir: str | Path, out: str | Path | None = None, *, embeddings: bool = True, json_out: str | Path | None = None
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    embeddings: bool = True,
+    json_out: str | Path | None = None,
+    reference: str | Path | None = None,
+    control: str | Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Write the HTML report (default ``RUN_DIR/report.html``) and, with ``json_out``, its numbers as JSON;
-    returns the HTML path and the metrics. Both targets are checked before any work."""
+    """Write the HTML report (default ``RUN_DIR/report.html``), its scorecard (``scorecard.json`` beside it;
+    realism and replay with ``reference``) and, with ``json_out``, its numbers as JSON; returns the HTML path
+    and the metrics. Every target is checked before any work."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:  # pragma: no cover
@@ -67,11 +74,44 @@ def build_report(
         check_file_target(json_out, field="--json", owned=_is_report, what="report")
         if Path(json_out).resolve() == path.resolve():
             raise BadInput("is the same file as --out; choose another path", file=str(json_out), field="--json")
+    scorecard_path = _check_scorecard(path)
     try:
         metrics = collect_metrics(run_dir, embeddings=embeddings)
+        card = _scorecard(run_dir, metrics, embeddings, reference, control)
     except sqlite3.DatabaseError as exc:
         raise BadInput(f"cannot read the run database: {exc}", file=str(Path(run_dir) / DB_NAME)) from None
+    metrics["scorecard"] = card.as_dict()
     write_atomic(path, render(metrics))
+    _write_scorecard(card, scorecard_path)
     if json_out is not None:
         write_atomic(Path(json_out), json.dumps(metrics, indent=1, sort_keys=True, default=str) + "\n", field="--json")
     return path, metrics
+
+
+# -- the scorecard (dualalign_core.score): one block, kept apart from the sections above ----------------------
+def _check_scorecard(html_path: Path) -> Path:
+    from dualalign_core.score import SCORECARD, check_target
+
+    return check_target(html_path.parent / SCORECARD, field="--out")
+
+
+def _scorecard(
+    run_dir: str | Path,
+    metrics: dict[str, Any],
+    embeddings: bool,
+    reference: str | Path | None,
+    control: str | Path | None,
+) -> Any:
+    """Score the run, reusing the report's embedding similarity."""
+    from dualalign_core.score import score_run
+
+    similarity = metrics.get("diversity", {}).get("overall", {}).get("embedding_similarity")
+    return score_run(
+        run_dir, reference=reference, control=control, embeddings=embeddings, embedding_similarity=similarity
+    )
+
+
+def _write_scorecard(card: Any, path: Path) -> None:
+    from dualalign_core.score import write_scorecard
+
+    write_scorecard(card, path, field="--out")

@@ -83,13 +83,17 @@ class Embedder:
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
         self.model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
 
-    def __call__(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def __call__(self, texts: Sequence[str], batch_size: int = 32, max_length: int = 256) -> np.ndarray:
         torch = self.torch
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 enc = self.tokenizer(
-                    list(texts[i : i + batch_size]), padding=True, truncation=True, max_length=256, return_tensors="pt"
+                    list(texts[i : i + batch_size]),
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
                 )
                 hidden = self.model(**enc).last_hidden_state
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)

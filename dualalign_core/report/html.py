@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from dualalign_core.report import plots
+from dualalign_core.score.display import html_section as scorecard_section
 
 SECTIONS = (
     ("summary", "Summary"),
@@ -92,7 +93,7 @@ def render(m: dict[str, Any]) -> str:
         f"<title>DualAlign alignment audit — {escape(str(r['run_id']))}</title><style>{CSS}</style></head>"
         f"<body><header><h1>DualAlign alignment audit</h1><p>{escape(str(r['name'])) + ' · ' if r['name'] else ''}"
         f"{escape(str(r['run_id']))} · {escape(str(r['disease']))} · status {escape(str(r['status']))}</p>"
-        f"</header><main><nav>{nav}</nav>{sections}"
+        f"</header><main><nav>{nav}</nav>{scorecard_section(m.get('scorecard'))}{sections}"
         f'<p class="note">Synthetic data: not for clinical decisions.</p></main></body></html>\n'
     )
 
