@@ -91,13 +91,13 @@ async def run_window(
     should_stop: Callable[[], bool],
     window: int,
     *,
-    take: int = 1,
+    take: int | None = None,
 ) -> None:
     """Run ``work`` with at most ``window`` units in flight, streaming the input; everything finished since the
     last commit is handed to ``on_results`` at once, in plan order (one transaction: group commit). Finished
-    tasks are collected by callbacks, so the cost per unit does not grow with the window. ``work`` gets ``take``
-    units at a time (a list, when ``take`` > 1: a batch for a remote worker) and returns one result, or a list of
-    results and errors. A run-stopping error (budget, breaker) still lets finished units commit, then
+    tasks are collected by callbacks, so the cost per unit does not grow with the window. ``work`` gets one unit
+    and returns its result or, with ``take``, a list of up to ``take`` units (a batch for a remote worker) and
+    returns a list of results and errors. A run-stopping error (budget, breaker) still lets finished units commit, then
     propagates."""
     done: list[asyncio.Future[Any]] = []
     wake = asyncio.Event()
@@ -113,12 +113,13 @@ async def run_window(
 
     while True:
         while failure is None and not exhausted and in_flight < window and not should_stop():
-            batch = list(itertools.islice(source, min(take, window - in_flight)))
-            if len(batch) < min(take, window - in_flight):
+            want = min(take or 1, window - in_flight)
+            batch = list(itertools.islice(source, want))
+            if len(batch) < want:
                 exhausted = True
             if not batch:
                 break
-            task: asyncio.Future[Any] = asyncio.ensure_future(work(batch) if take > 1 else work(batch[0]))
+            task: asyncio.Future[Any] = asyncio.ensure_future(work(batch) if take else work(batch[0]))
             task.add_done_callback(finished)
             sizes[task] = len(batch)
             in_flight += len(batch)
