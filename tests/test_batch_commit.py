@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from dualalign_core.config import parse_config
+from dualalign_core.fidelity import fidelity_report
 from dualalign_core.filters.near_duplicate import NearDuplicateFilter
 from dualalign_core.filters.temporal import TemporalRegressionFilter
 from dualalign_core.run.pipeline import Pipeline
@@ -115,9 +116,10 @@ def test_streamed_cohort_filters_give_the_in_memory_verdicts(tmp_path):
 def test_planning_streams_into_the_store_what_plan_cohort_plans(tmp_path):
     pipe = _template_run(tmp_path, patients=5)
     cohort = pipe.sample()
-    pipe.plan()
+    pipe.plan(fidelity=lambda personas, plans: fidelity_report(pipe.components.disease, personas, plans, 1.0))
     with RunView(tmp_path / "run") as view:
         assert list(view.plans.values()) == cohort.plans
         assert list(view.personas.values()) == cohort.personas
         assert list(view.store.timelines()) == cohort.timelines
-        assert view.manifest["fidelity"]["notes"] == len(cohort.plans)
+        expected = fidelity_report(pipe.components.disease, cohort.personas, cohort.plans, 1.0)
+    assert view.manifest["fidelity"] == expected  # measured over the stream, as over the whole cohort
