@@ -340,7 +340,16 @@ def run_memory(sizes: list[int], command: str) -> list[dict[str, Any]]:
             out = Path(tmp) / f"{command}{n}"
             load = round(os.getloadavg()[0], 2)
             wall, peak = measured(
-                [sys.executable, "-m", "dualalign_core.cli", command, str(cfg), "--out", str(out), "-q"]
+                [
+                    sys.executable,
+                    "-m",
+                    "dualalign_core.cli",
+                    command,
+                    str(cfg),
+                    "--out",
+                    str(out),
+                    *(["-q"] if command == "run" else []),
+                ]
             )
             manifest = json.loads((out / "manifest.json").read_text())
             rows.append(

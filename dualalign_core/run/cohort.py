@@ -61,9 +61,10 @@ def cohort_rejections(
 def refill_units(
     store: RunStore, rejected: set[str], personas: dict[str, Persona], max_attempts: int
 ) -> list[WorkUnit]:
-    """The next attempt at each rejected note that has attempts left, in note-id order."""
+    """The next attempt at each rejected note that has attempts left, in note-id order (plans as stored:
+    decoded where each note is made, so a large refill holds their JSON, not their objects)."""
     attempts = store.unit_attempts(rejected)
-    plans = store.plans_by_id(rejected)
+    plans = store.stored_plans(rejected)
     return [
         WorkUnit(
             attempts[nid][0],

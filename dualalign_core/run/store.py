@@ -360,12 +360,13 @@ class RunStore:
                 return
             after = rows[-1][0]
 
-    def plans_by_id(self, plan_ids: Collection[str]) -> dict[str, NotePlan]:
-        """The plans of ``plan_ids`` (those stored), by id."""
+    def stored_plans(self, plan_ids: Collection[str]) -> dict[str, StoredPlan]:
+        """The plans of ``plan_ids`` (those stored) as stored, undecoded, by id."""
         rows = self.db.execute(
-            "SELECT id, data FROM plans WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(plan_ids)),)
+            "SELECT id, persona_id, data FROM plans WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(plan_ids)),),
         )
-        return {pid: from_dict(NotePlan, json.loads(data)) for pid, data in rows}
+        return {pid: StoredPlan(pid, persona_id, data) for pid, persona_id, data in rows}
 
     def plans_of(self, persona_id: str) -> list[tuple[int, NotePlan]]:
         """(seq, plan) of one patient's notes, in plan order."""
