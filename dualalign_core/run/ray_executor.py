@@ -14,7 +14,8 @@ duplicated. A replica that cannot be restarted turns its units into failed units
 
 The run's concurrency (and ``rpm``/``tpm``) are run-wide totals, split across the replicas. A cost budget
 is checked by the driver between units (replicas have no store), so a run may overshoot it by the units in
-flight. Replies reach the store when their unit commits: a replica lost mid-unit re-pays that unit's calls.
+flight. Replies reach the store when their unit commits: a replica lost mid-batch re-pays its batch's calls (Ray
+retries the batch whole).
 
 Keys: the variables ``[ray] forward_env`` names (and ``DUALALIGN_*``) reach each replica as an argument of its
 constructor (:class:`ForwardedEnv`, whose repr shows names only), which sets them in the replica's environment
