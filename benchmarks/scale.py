@@ -13,8 +13,20 @@
    makes its first ``--units`` notes through Ray (2 workers); flat means the note phase does not grow with
    the cohort.
 
+4. **Driver CPU per committed note** (``--driver-notes``, default 3000; filters off): the driver's CPU time
+   (``time.process_time``, every thread of the process) over the note phase divided by the notes committed.
+   The generator and annotator are instant (``runner_overhead.py``'s). Locally the figure is everything one
+   process does per note (plan decode, segmentation, commit), and the part that is not making the note (the
+   same calls in a bare loop subtracted); through Ray (1 and 2 replicas) it is the driver's alone: reading
+   plans, batches to and from the replicas, commit, and Ray's own threads in the driver process.
+5. **Run memory** (``--run-notes``, default 2000,20000): peak RSS of ``dualalign run`` (template generator,
+   full histories: no ``max_notes_per_patient`` cap, default filters, cohort filters included) as a subprocess.
+6. **Planning** (``--plan-notes``, default 10000,100000): ``dualalign plan`` wall time and peak RSS.
+
     .venv/bin/python benchmarks/scale.py [--notes 1000] [--concurrency 64] [--latency 0.5]
-        [--workers 1,2,4] [--memory 10000,100000] [--units 2000] [--skip throughput,ceiling,memory]
+        [--workers 1,2,4] [--memory 10000,100000] [--units 2000] [--driver-notes 3000]
+        [--run-notes 2000,20000] [--plan-notes 10000,100000]
+        [--skip throughput,ceiling,memory,driver,run,planning]
 
 Every figure comes from one invocation on one machine; ratios compare arms measured in the same run.
 """
@@ -167,9 +179,199 @@ def memory(sizes: list[int], units: int) -> list[dict[str, Any]]:
     return rows
 
 
+# -- driver CPU per committed note ----------------------------------------------------------------------
+def register_instant() -> None:
+    """Register an instant generator and annotator (``runner_overhead.py``'s) as ``instant`` in this process."""
+    from dualalign_core.components import Annotation, Annotator, Generation, Generator
+    from dualalign_core.plugins import get_registry
+    from dualalign_core.records import Label
+
+    text = "S: Pt reports resting tremor. Denies falls.\nO: BP 120/80.\nA: Stable.\nP: Follow up in 3 months.\n"
+
+    class InstantGenerator(Generator):
+        concurrency = 64
+
+        async def generate(self, plan, persona, seed, ctx):  # type: ignore[no-untyped-def]
+            return Generation(text=text, model="instant")
+
+    class InstantAnnotator(Annotator):
+        concurrency = 64
+
+        async def annotate(self, note, sentences, ctx):  # type: ignore[no-untyped-def]
+            return Annotation(
+                labels=tuple(
+                    Label(sentence_id=s.id, note_id=note.id, label="none", binary=False, annotator="instant")
+                    for s in sentences
+                )
+            )
+
+    registry = get_registry()
+    for kind, cls in (("generator", InstantGenerator), ("annotator", InstantAnnotator)):
+        cls.name, cls.plugin, cls.plugin_version = "instant", "benchmark", "0"
+        registry.components.setdefault(kind, {})["instant"] = cls
+
+
+def instant_replica() -> type:
+    """A Ray replica that registers the instant components before it builds the run's (pickled by value: this
+    module runs as ``__main__``)."""
+    from dualalign_core.run.ray_executor import Replica
+
+    class InstantReplica(Replica):
+        def __init__(self, *args: Any, **kw: Any):
+            register_instant()
+            super().__init__(*args, **kw)
+
+    return InstantReplica
+
+
+def driver_child(arm: str, notes: int, run_dir: Path) -> None:
+    """In a fresh process: plan, then time the note phase's CPU (Ray started before the clock)."""
+    import asyncio
+
+    from dualalign_core.config import parse_config
+    from dualalign_core.plugins import get_registry
+    from dualalign_core.run.pipeline import Pipeline
+
+    register_instant()
+    registry = get_registry()
+    per_patient = 10
+    doc: dict[str, Any] = {
+        "run": {"seed": 1, "patients": -(-notes // per_patient), "max_notes_per_patient": per_patient},
+        "disease": {"name": "alzheimers"},
+        "generator": {"name": "instant"},
+        "annotator": {"name": "instant"},
+        "filters": {"use": []},
+    }
+    bare_s = 0.0
+    if arm != "local":
+        import ray
+
+        from dualalign_core.run import ray_executor
+
+        ray_executor.Replica = instant_replica()  # type: ignore[misc]
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        doc["run"]["executor"] = "ray"
+        doc["ray"] = {"workers": int(arm.split("-")[1]), "num_cpus": 0}
+    pipeline = Pipeline(parse_config(doc), run_dir, registry=registry)
+    pipeline.plan()
+    cpu, wall = time.process_time(), time.monotonic()
+    manifest = pipeline.run()
+    cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    done = sum(manifest["counts"]["units"].values())
+    if arm == "local":  # the same note-making calls without the runner: what is not the driver's
+        from dualalign_core.run.note import NoteMaker
+        from dualalign_core.run.store import RunStore
+
+        async def bare() -> float:
+            store = RunStore(run_dir)
+            maker = NoteMaker(pipeline.config, pipeline.components, pipeline.ctx, None)
+            units = [u for _, u in zip(range(1000), store.iter_plans(), strict=False)]
+            persona = {p.id: p for p in store.personas()}
+            from dualalign_core.run.executor import WorkUnit
+
+            t = time.process_time()
+            for seq, plan in units:
+                await maker.attempt(WorkUnit(seq, plan, persona[plan.persona_id]), 0)
+            store.close()
+            return (time.process_time() - t) / len(units)
+
+        bare_s = asyncio.run(bare())
+    print(
+        json.dumps(
+            {
+                "arm": arm,
+                "notes": done,
+                "driver_ms_per_note": round(1000 * cpu / done, 3),
+                "note_making_ms_per_note": round(1000 * bare_s, 3),
+                "driver_less_note_making_ms": round(1000 * (cpu / done - bare_s), 3),
+                "wall_notes_per_s": round(done / wall, 1),
+            }
+        )
+    )
+
+
+def child_json(args: list[str]) -> dict[str, Any]:
+    """Run this script with ``args`` in a fresh process: its last line (JSON) and its peak RSS."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args} failed:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def driver(notes: int, arms: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for arm in arms:
+            rows.append(child_json(["--driver-child", arm, str(notes), str(Path(tmp) / arm)]))
+            rows[-1]["load_average"] = round(os.getloadavg()[0], 2)
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+# -- run memory and planning, measured from outside ------------------------------------------------------
+def measured(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a command."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{cmd} failed:\n{proc.stderr.read().decode()[-3000:] if proc.stderr else ''}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def full_history_config(notes: int, path: Path) -> Path:
+    """Template generator, ``plan`` annotator, full histories (~100 notes a patient), default filters."""
+    path.write_text(
+        f"[run]\nseed = 3\npatients = {max(1, round(notes / 100))}\n"
+        '[disease]\nname = "alzheimers"\n[generator]\nname = "template"\n[annotator]\nname = "plan"\n'
+    )
+    return path
+
+
+def run_memory(sizes: list[int], command: str) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            cfg = full_history_config(n, Path(tmp) / f"r{n}.toml")
+            out = Path(tmp) / f"{command}{n}"
+            load = round(os.getloadavg()[0], 2)
+            wall, peak = measured(
+                [
+                    sys.executable,
+                    "-m",
+                    "dualalign_core.cli",
+                    command,
+                    str(cfg),
+                    "--out",
+                    str(out),
+                    *(["-q"] if command == "run" else []),
+                ]
+            )
+            manifest = json.loads((out / "manifest.json").read_text())
+            rows.append(
+                {
+                    "command": command,
+                    "planned_notes": manifest["counts"]["plans"],
+                    "notes": manifest["counts"].get("notes", 0),
+                    "seconds": round(wall, 1),
+                    "peak_rss_mb": round(peak, 1),
+                    "load_average_at_start": load,
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
         memory_child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], int(sys.argv[5]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--driver-child":
+        driver_child(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=1000)
@@ -178,6 +380,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--memory", default="10000,100000")
     parser.add_argument("--units", type=int, default=2000)
+    parser.add_argument("--driver-notes", type=int, default=3000)
+    parser.add_argument("--run-notes", default="2000,20000")
+    parser.add_argument("--plan-notes", default="10000,100000")
     parser.add_argument("--skip", default="")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -208,6 +413,22 @@ def main() -> None:
                 f" ({r['plan_peak_rss_mb'] / base['plan_peak_rss_mb']:.2f} x), note phase peak"
                 f" {r['notes_peak_rss_mb']:.0f} MB ({r['notes_peak_rss_mb'] / base['notes_peak_rss_mb']:.2f} x)"
             )
+    if "driver" not in skip:
+        report["driver"] = rows = driver(args.driver_notes, ["local", "ray-1", "ray-2"])
+        for r in rows:
+            print(
+                f"{r['arm']:>6}: driver {r['driver_ms_per_note']:.3f} ms CPU per committed note"
+                f" (less note making {r['driver_less_note_making_ms']:.3f} ms); {r['wall_notes_per_s']} notes/s"
+                f" (load {r['load_average']})"
+            )
+    for section, command, sizes in (("run", "run", args.run_notes), ("planning", "plan", args.plan_notes)):
+        if section not in skip:
+            report[section] = rows = run_memory([int(n) for n in sizes.split(",") if n], command)
+            for r in rows:
+                print(
+                    f"dualalign {command}, {r['planned_notes']} planned notes: {r['seconds']} s, peak RSS"
+                    f" {r['peak_rss_mb']:.0f} MB ({r['peak_rss_mb'] / rows[0]['peak_rss_mb']:.2f} x)"
+                )
     print(json.dumps(report))
 
 

@@ -7,7 +7,7 @@ risk-factor rate errors (points), category proportions per stage, mentions per n
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,16 +69,40 @@ def risk_rows(disease: DiseasePack, personas: Sequence[Persona]) -> list[dict[st
     return rows
 
 
-def plan_rows(disease: DiseasePack, plans: Sequence[NotePlan], multiplier: float) -> list[dict[str, Any]]:
+class PlanTally:
+    """What the fidelity table needs of the plans, gathered in one pass (plans may stream from sampling)."""
+
+    def __init__(self) -> None:
+        self.labels: dict[str, Counter] = {}  # stage -> label counts of required terms
+        self.mentions: dict[str, list[int]] = {}  # stage -> each plan's n_mentions
+        self.per_patient: Counter = Counter()
+        self.notes = 0
+
+    def add(self, plan: NotePlan) -> None:
+        self.labels.setdefault(plan.stage, Counter()).update(t.label for t in plan.required_terms)
+        self.mentions.setdefault(plan.stage, []).append(plan.n_mentions)
+        self.per_patient[plan.persona_id] += 1
+        self.notes += 1
+
+    @classmethod
+    def of(cls, plans: Iterable[NotePlan]) -> PlanTally:
+        tally = cls()
+        for p in plans:
+            tally.add(p)
+        return tally
+
+
+def plan_rows(disease: DiseasePack, plans: Iterable[NotePlan] | PlanTally, multiplier: float) -> list[dict[str, Any]]:
+    tally = plans if isinstance(plans, PlanTally) else PlanTally.of(plans)
     sched = disease.schedule
     rows = []
     for stage in disease.stages:
-        stage_plans = [p for p in plans if p.stage == stage]
-        if not stage_plans:
+        if stage not in tally.mentions:
             continue
         target = sched["category_proportions"]["by_stage"][stage]
-        total = sum(len(p.required_terms) for p in stage_plans)
-        measured = _dist(Counter(t.label for p in stage_plans for t in p.required_terms), total)
+        counts = tally.labels[stage]
+        total = sum(counts.values())
+        measured = _dist(counts, total)
         err = max(abs(measured.get(lb, 0.0) - target.get(lb, 0.0)) for lb in disease.labels) * 100
         rows.append(
             {
@@ -92,7 +116,7 @@ def plan_rows(disease: DiseasePack, plans: Sequence[NotePlan], multiplier: float
             }
         )
         mean_target = sched["mentions_per_note"]["by_stage"][stage] * multiplier
-        mean_measured = float(np.mean([p.n_mentions for p in stage_plans]))
+        mean_measured = float(np.mean(tally.mentions[stage]))
         rows.append(
             {
                 "metric": "mentions_per_note",
@@ -101,10 +125,10 @@ def plan_rows(disease: DiseasePack, plans: Sequence[NotePlan], multiplier: float
                 "measured": round(mean_measured, 3),
                 "distance": round(abs(mean_measured - mean_target) / mean_target, 4) if mean_target else 0.0,
                 "unit": "relative",
-                "n_notes": len(stage_plans),
+                "n_notes": len(tally.mentions[stage]),
             }
         )
-    per_patient = Counter(p.persona_id for p in plans)
+    per_patient = tally.per_patient
     if per_patient:
         med = float(np.median(list(per_patient.values())))
         target = float(sched["notes_per_patient"]["median"])
@@ -122,24 +146,27 @@ def plan_rows(disease: DiseasePack, plans: Sequence[NotePlan], multiplier: float
 
 
 def fidelity_report(
-    disease: DiseasePack, personas: Sequence[Persona], plans: Sequence[NotePlan], multiplier: float
+    disease: DiseasePack, personas: Sequence[Persona], plans: Iterable[NotePlan], multiplier: float
 ) -> dict[str, Any]:
-    """The fidelity table stored in the manifest and printed by ``dualalign plan``."""
+    """The fidelity table stored in the manifest and printed by ``dualalign plan``; ``plans`` is read once
+    (a stream of plans as they are sampled and stored is enough)."""
     rows = demographic_rows(disease, [p.demographics for p in personas])
     rows += risk_rows(disease, personas)
-    rows += plan_rows(disease, plans, multiplier)
+    tally = PlanTally.of(plans)
+    rows += plan_rows(disease, tally, multiplier)
+    mentions = [m for stage in tally.mentions.values() for m in stage]
     demo = [r["distance"] for r in rows if r["metric"] == "demographic_tvd"]
     risk = [r["distance"] for r in rows if r["metric"] == "risk_factor_rate"]
     cats = [r["distance"] for r in rows if r["metric"] == "category_proportions"]
     return {
         "patients": len(personas),
-        "notes": len(plans),
+        "notes": tally.notes,
         "multiplier": multiplier,
         "summary": {
             "max_demographic_tvd": max(demo, default=0.0),
             "max_risk_factor_error_points": max(risk, default=0.0),
             "max_category_proportion_error_points": max(cats, default=0.0),
-            "mean_mentions_per_note": round(float(np.mean([p.n_mentions for p in plans])), 3) if plans else 0.0,
+            "mean_mentions_per_note": round(float(np.mean(mentions)), 3) if mentions else 0.0,
         },
         "rows": rows,
     }

@@ -12,13 +12,14 @@ Two filters share the lexicon reading:
   affirmed, for terms whose label is in ``progressive_labels`` (default: every label). Negation is off by
   default because patients with anosognosia deny symptoms their earlier notes record; a clinician
   writing that a progressive symptom "resolved" is the implausible case. The later note is rejected; the earlier
-  one is kept (plan order, as for near-duplicates).
+  one is kept (plan order, as for near-duplicates). Patients are independent: the pipeline streams them one
+at a time through :meth:`TemporalRegressionFilter.cohort_checker` (bounded memory).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from attrs import frozen
@@ -105,34 +106,53 @@ class TemporalRegressionFilter(TemporalCoherenceFilter):
     def check(self, bundle: NoteBundle, ctx: Any) -> Verdict | None:
         return None  # a cohort filter: see check_cohort
 
+    def cohort_checker(self, ctx: Any, note_text: Callable[[str], str] | None = None) -> _Patients:
+        """Streaming check: ``add`` each patient's accepted notes (one patient a call, in any order); the
+        verdicts depend on that patient's notes only, so nothing is kept between patients."""
+        return _Patients(self, ctx)
+
     def check_cohort(self, bundles: Sequence[NoteBundle], ctx: Any) -> dict[str, Verdict]:
-        disease = ctx.disease
-        labels = set(self.progressive_labels if self.progressive_labels is not None else disease.labels)
         by_patient: dict[str, list[NoteBundle]] = defaultdict(list)
         for b in bundles:
             by_patient[b.persona.id].append(b)
+        checker = self.cohort_checker(ctx)
         out: dict[str, Verdict] = {}
         for notes in by_patient.values():
-            notes.sort(key=lambda b: (-b.plan.years_before_diagnosis, b.plan.index))
-            max_stage, max_stage_note = -1, ""
-            affirmed: dict[str, str] = {}  # term id -> first note affirming it
-            for b in notes:
-                reasons = []
-                idx = stage_index(disease, b.plan.stage)
-                if idx is not None and idx < max_stage:
-                    reasons.append(f"stage {b.plan.stage} after {disease.stages[max_stage]} in note {max_stage_note}")
-                mentions = bundle_mentions(b, disease)
-                for m in mentions:
-                    if m.label in labels and m.term_id in affirmed and m.assertion.categories & self.regress_assertions:
-                        reasons.append(f"{m.text!r} {m.assertion.status} after note {affirmed[m.term_id]} affirmed it")
-                if reasons:
-                    out[b.note.id] = Verdict(
-                        "history regresses: " + "; ".join(reasons[:5]), value=float(len(reasons)), threshold=0.0
-                    )
-                    continue  # a rejected note does not shape the history
-                if idx is not None and idx > max_stage:
-                    max_stage, max_stage_note = idx, b.note.id
-                for m in mentions:
-                    if m.affirmed:
-                        affirmed.setdefault(m.term_id, b.note.id)
+            out.update(checker.add(notes))
+        return out
+
+
+class _Patients:
+    """:class:`TemporalRegressionFilter` one patient at a time."""
+
+    def __init__(self, f: TemporalRegressionFilter, ctx: Any):
+        self.f, self.disease = f, ctx.disease
+        self.labels = set(f.progressive_labels if f.progressive_labels is not None else self.disease.labels)
+
+    def add(self, bundles: Sequence[NoteBundle]) -> dict[str, Verdict]:
+        """Verdicts on one patient's accepted notes, ordered in time (most years before diagnosis first)."""
+        disease, regress = self.disease, self.f.regress_assertions
+        notes = sorted(bundles, key=lambda b: (-b.plan.years_before_diagnosis, b.plan.index))
+        out: dict[str, Verdict] = {}
+        max_stage, max_stage_note = -1, ""
+        affirmed: dict[str, str] = {}  # term id -> first note affirming it
+        for b in notes:
+            reasons = []
+            idx = stage_index(disease, b.plan.stage)
+            if idx is not None and idx < max_stage:
+                reasons.append(f"stage {b.plan.stage} after {disease.stages[max_stage]} in note {max_stage_note}")
+            mentions = bundle_mentions(b, disease)
+            for m in mentions:
+                if m.label in self.labels and m.term_id in affirmed and m.assertion.categories & regress:
+                    reasons.append(f"{m.text!r} {m.assertion.status} after note {affirmed[m.term_id]} affirmed it")
+            if reasons:
+                out[b.note.id] = Verdict(
+                    "history regresses: " + "; ".join(reasons[:5]), value=float(len(reasons)), threshold=0.0
+                )
+                continue  # a rejected note does not shape the history
+            if idx is not None and idx > max_stage:
+                max_stage, max_stage_note = idx, b.note.id
+            for m in mentions:
+                if m.affirmed:
+                    affirmed.setdefault(m.term_id, b.note.id)
         return out

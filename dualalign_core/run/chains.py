@@ -26,7 +26,7 @@ from dualalign_core.history.memory import Summariser
 from dualalign_core.history.timeline import NoteMemory
 from dualalign_core.records import NotePlan, Persona
 from dualalign_core.run.executor import Executor, WorkUnit
-from dualalign_core.run.store import RunStore, UnitResult
+from dualalign_core.run.store import RunStore, UnitResult, unit_records
 from dualalign_core.run.view import patient_history
 
 Work = Callable[[WorkUnit], Awaitable[UnitResult]]
@@ -53,13 +53,15 @@ class Chain:
         earlier = [b for b in self.history if b.plan.index < plan.index]
         return WorkUnit(seq, plan, self.persona, memory=summarise(plan, earlier))
 
-    def advance(self, plan: NotePlan, result: UnitResult | None) -> bool:
-        """Record the unit's outcome; False if the chain is blocked (failed, or never run: the run stopped)."""
+    def advance(self, result: UnitResult | None) -> bool:
+        """Record the outcome of the first unfinished note; False if the chain is blocked (failed, or never run:
+        the run stopped)."""
         if result is None or result.status not in FINISHED:
             return False
-        self.todo.pop(0)
-        if result.status == "accepted" and result.note is not None:  # what the commit wrote for it
-            self.history.append(NoteBundle(self.persona, plan, result.note, result.sentences, result.labels))
+        _, plan = self.todo.pop(0)
+        note, sentences, labels = unit_records(result)  # what the commit wrote for it
+        if result.status == "accepted" and note is not None:
+            self.history.append(NoteBundle(self.persona, plan, note, sentences, labels))
         return True
 
 
@@ -86,10 +88,8 @@ class NoteScheduler:
     ) -> None:
         """Make every unfinished note of the patients in ``mine`` (None: every patient)."""
         if self.summarise is None:  # streamed from the store: the driver's memory does not grow with the cohort
-            units = (
-                WorkUnit(seq, plan, self.personas[plan.persona_id])
-                for seq, plan in self.store.iter_plans(mine)
-                if plan.id not in self.finished
+            units = (  # plans as stored: decoded where each note is made (a replica, or the note maker)
+                WorkUnit(seq, plan, self.personas[plan.persona_id]) for seq, plan in self.store.iter_stored_plans(mine)
             )
             return await self.executor.run(units, work, on_results, should_stop)
         patients = [p for pid, p in self.personas.items() if mine is None or pid in mine]
@@ -102,7 +102,7 @@ class NoteScheduler:
         """Make notes again (cohort refills), each remembering the patient's accepted notes before it as
         stored now (with ``memory = "notes"``; the later notes keep what they were given)."""
         if self.summarise is not None:
-            units = [attrs.evolve(u, memory=self.memory_before(u.plan, self.summarise)) for u in units]
+            units = [attrs.evolve(u, memory=self.memory_before(u.note_plan(), self.summarise)) for u in units]
         await self.executor.run(units, work, on_results, should_stop)
 
     def memory_before(self, plan: NotePlan, summarise: Summariser) -> NoteMemory:
@@ -156,7 +156,7 @@ class NoteScheduler:
                     except BaseException:
                         self.stopping = True  # the others finish the note they are making, then stop
                         raise
-                    if not chain.advance(unit.plan, result):
+                    if not chain.advance(result):
                         break
                 if self.stopping or should_stop():
                     return
@@ -182,11 +182,7 @@ class NoteScheduler:
             if not units:
                 return
             results = await self._many(list(units.values()), work, on_results, should_stop)
-            chains = [
-                c
-                for c in chains
-                if id(c) in units and c.advance(units[id(c)].plan, results.get(units[id(c)].plan.id)) and c.todo
-            ]
+            chains = [c for c in chains if id(c) in units and c.advance(results.get(units[id(c)].plan.id)) and c.todo]
 
 
 __all__ = ["SCHEDULERS", "Chain", "NoteScheduler"]

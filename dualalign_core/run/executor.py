@@ -7,15 +7,17 @@ units to workers and stream results back through the same ``on_result`` callback
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import attrs
 from attrs import frozen
 
 from dualalign_core.history.timeline import NoteMemory
 from dualalign_core.records import NotePlan, Persona, Usage
 from dualalign_core.run.lifecycle import close_components, open_components
-from dualalign_core.run.store import RunStore, UnitResult
+from dualalign_core.run.store import RunStore, StoredPlan, UnitResult
 
 if TYPE_CHECKING:
     from dualalign_core.config import RunConfig
@@ -23,10 +25,11 @@ if TYPE_CHECKING:
 
 @frozen
 class WorkUnit:
-    """One note to make: its plan, its patient and its position in the run."""
+    """One note to make: its plan (as stored, decoded where the note is made: :meth:`decoded`), its patient
+    and its position in the run."""
 
     seq: int
-    plan: NotePlan
+    plan: NotePlan | StoredPlan
     persona: Persona
     attempt: int = 0
     prior_rejections: tuple = ()  # (stage, Rejection) of earlier attempts, kept in the ledger
@@ -37,6 +40,14 @@ class WorkUnit:
     # with memory = "notes": the summary of the patient's earlier accepted notes, computed by the driver from
     # the store (a worker has none); None: the note remembers only the planned timeline
     memory: NoteMemory | None = None
+
+    def decoded(self) -> WorkUnit:
+        """The unit with its plan decoded (itself if it is)."""
+        return self if isinstance(self.plan, NotePlan) else attrs.evolve(self, plan=self.note_plan())
+
+    def note_plan(self) -> NotePlan:
+        """The unit's plan, decoded."""
+        return self.plan if isinstance(self.plan, NotePlan) else self.plan.decode()
 
 
 class Executor(Protocol):
@@ -70,26 +81,69 @@ class LocalExecutor:
         on_results: Callable[[list[UnitResult]], None],
         should_stop: Callable[[], bool],
     ) -> None:
-        pending: set[asyncio.Task[UnitResult]] = set()
-        source = iter(units)
-        exhausted = False
-        failure: BaseException | None = None
-        while True:
-            while failure is None and not exhausted and len(pending) < self.max_in_flight and not should_stop():
-                unit = next(source, None)
-                if unit is None:
-                    exhausted = True
-                    break
-                pending.add(asyncio.ensure_future(work(unit)))
-            if not pending:
-                if failure is not None:
-                    raise failure
-                return
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            ok = [t.result() for t in done if t.exception() is None]
-            failure = failure or next((t.exception() for t in done if t.exception() is not None), None)
-            if ok:  # a run-stopping error (budget, breaker) still lets finished units commit
-                on_results(sorted(ok, key=lambda r: r.seq))
+        await run_window(units, work, on_results, should_stop, self.max_in_flight)
+
+
+async def run_window(
+    units: Iterable[WorkUnit],
+    work: Callable[[Any], Awaitable[Any]],
+    on_results: Callable[[list[UnitResult]], None],
+    should_stop: Callable[[], bool],
+    window: int,
+    *,
+    take: int | None = None,
+) -> None:
+    """Run ``work`` with at most ``window`` units in flight, streaming the input; everything finished since the
+    last commit is handed to ``on_results`` at once, in plan order (one transaction: group commit). Finished
+    tasks are collected by callbacks, so the cost per unit does not grow with the window. ``work`` gets one unit
+    and returns its result or, with ``take``, a list of up to ``take`` units (a batch for a remote worker) and
+    returns a list of results and errors. A run-stopping error (budget, breaker) still lets finished units commit, then
+    propagates."""
+    done: list[asyncio.Future[Any]] = []
+    wake = asyncio.Event()
+    source = iter(units)
+    in_flight = 0
+    sizes: dict[asyncio.Future[Any], int] = {}  # task -> units it makes
+    exhausted = False
+    failure: BaseException | None = None
+
+    def finished(task: asyncio.Future[Any]) -> None:
+        done.append(task)
+        wake.set()
+
+    while True:
+        while failure is None and not exhausted and in_flight < window and not should_stop():
+            want = min(take or 1, window - in_flight)
+            batch = list(itertools.islice(source, want))
+            if len(batch) < want:
+                exhausted = True
+            if not batch:
+                break
+            task: asyncio.Future[Any] = asyncio.ensure_future(work(batch) if take else work(batch[0]))
+            task.add_done_callback(finished)
+            sizes[task] = len(batch)
+            in_flight += len(batch)
+        if not sizes:
+            if failure is not None:
+                raise failure
+            return
+        await wake.wait()
+        wake.clear()
+        ready, done[:] = list(done), []
+        ok: list[UnitResult] = []
+        for task in ready:
+            in_flight -= sizes.pop(task)
+            if task.exception() is not None:
+                failure = failure or task.exception()
+                continue
+            got = task.result()
+            for result in got if isinstance(got, list) else [got]:
+                if isinstance(result, BaseException):
+                    failure = failure or result
+                else:
+                    ok.append(result)
+        if ok:
+            on_results(sorted(ok, key=lambda r: r.seq))
 
 
 def executor_for(config: RunConfig, run_id: str, store: RunStore, components: Any) -> Executor:

@@ -110,6 +110,7 @@ class NoteMaker:
 
         Every attempt's verdicts stay in the rejection ledger, each with its ``attempt``.
         """
+        unit = unit.decoded()  # a plan arrives as stored: decoded here, where the note is made
         ledger = list(unit.prior_rejections)
         attempt = unit.attempt
         # Every attempt is paid for and the unit carries the sum, including what the stored unit it replaces
@@ -129,7 +130,7 @@ class NoteMaker:
 
     async def attempt(self, unit: WorkUnit, attempt: int) -> UnitResult:
         """One attempt at a note: generate, filter, segment, annotate, filter."""
-        plan, persona, ctx, c = unit.plan, unit.persona, self.ctx, self.components
+        plan, persona, ctx, c = unit.note_plan(), unit.persona, self.ctx, self.components
         usage = Usage()
         try:
             seed = derive_seed(self.config.seed, "note", plan.id, *((attempt,) if attempt else ()))

@@ -1,9 +1,10 @@
 """The coordinator of one run: open or reconcile the run directory, plan, hand notes to an executor, refill
 what cohort filters reject, and keep the manifest.
 
-Plans are sampled once and stored; notes are units of work committed one transaction each, so a killed run
-resumes where it stopped. Every record's seed is derived from the run seed and its id, so the same config and
-seed give the same personas, plans and prompts whatever the order of execution."""
+Plans are sampled once and stored, a patient at a time; notes are units of work committed in batches of whole
+units (one transaction a batch), so a killed run resumes where it stopped. Every record's seed is derived from
+the run seed and its id, so the same config and seed give the same personas, plans and prompts whatever the
+order of execution."""
 
 from __future__ import annotations
 
@@ -18,19 +19,19 @@ from dualalign_core.config import RunConfig
 from dualalign_core.context import RunContext
 from dualalign_core.errors import ComponentError, RunFailed
 from dualalign_core.history.memory import summariser_for
-from dualalign_core.plugins import Registry, get_registry, plugin_call
-from dualalign_core.records import NotePlan, Persona, Rejection
+from dualalign_core.plugins import Registry, get_registry
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
 from dualalign_core.run.chains import NoteScheduler
-from dualalign_core.run.executor import Executor, WorkUnit, close_run, executor_for, open_run
+from dualalign_core.run.cohort import cohort_rejections, refill_units
+from dualalign_core.run.executor import Executor, close_run, executor_for, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
-from dualalign_core.run.note import NoteMaker, cohort_verdicts, rejection
-from dualalign_core.run.plan import Cohort, plan_cohort
+from dualalign_core.run.note import NoteMaker
+from dualalign_core.run.plan import Cohort, plan_cohort, stream_cohort
+from dualalign_core.run.planner import Fidelity, store_cohort
 from dualalign_core.run.resume import Claim, check_same_pipeline, reconcile, run_id_for
 from dualalign_core.run.shard import ShardSpec, manifest_fields, resolve_shard
 from dualalign_core.run.stats import Stats
 from dualalign_core.run.store import DB_NAME, MANIFEST, RunStore, UnitResult, write_json_atomic
-from dualalign_core.run.view import load_bundles
 from dualalign_core.signals import stop_reason as interrupt_reason
 
 
@@ -94,23 +95,26 @@ class Pipeline:
         """Personas, note plans and timelines for the whole cohort (pure: no store, no LLM)."""
         return plan_cohort(self.config, self.components, self.ctx)
 
-    def plan(
-        self, *, fidelity: Callable[[list[Persona], list[NotePlan]], dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
-        """Sample and store personas and plans unless the store has them; returns the manifest."""
+    def plan(self, *, fidelity: Fidelity | None = None) -> dict[str, Any]:
+        """Plan and store personas and plans (streamed: one batch of patients in memory) unless the store has
+        them; returns the manifest. A fresh run whose planning fails leaves no database behind."""
         fresh = self.store is None and not (self.run_dir / DB_NAME).exists()
-        sampled, meta = None, manifest_fields(self.shard)  # a shard records its spec with its plans
-        if fresh:  # sample (and measure) before the store exists: a failure here leaves nothing behind
-            sampled = self.sample()
-            meta |= {"fidelity": fidelity(sampled.personas, sampled.plans)} if fidelity is not None else {}
         store = self._open()
         if not store.has_plans():
-            cohort = sampled or self.sample()
-            if fidelity is not None and "fidelity" not in meta:
-                meta["fidelity"] = fidelity(cohort.personas, cohort.plans)
-            meta |= {"config": self.config.to_dict(), "run_id": self.run_id, "pipeline": self.pipeline}
-            store.put_plans(cohort.personas, cohort.plans, meta, timelines=cohort.timelines)
-        return self.write_manifest(status="planned" if not store.finished_units() else "running")
+            meta = manifest_fields(self.shard) | {  # a shard records its spec with its plans
+                "config": self.config.to_dict(),
+                "run_id": self.run_id,
+                "pipeline": self.pipeline,
+            }
+            try:
+                store_cohort(store, stream_cohort(self.config, self.components, self.ctx), meta, fidelity)
+            except BaseException:
+                if fresh:
+                    self.close()
+                    for suffix in ("", "-wal", "-shm"):
+                        (self.run_dir / (DB_NAME + suffix)).unlink(missing_ok=True)
+                raise
+        return self.write_manifest(status="planned" if not store.finished_count() else "running")
 
     # -- manifest -----------------------------------------------------------------------------------
     def write_manifest(self, **fields: Any) -> dict[str, Any]:
@@ -159,7 +163,6 @@ class Pipeline:
         store = self._open()
         manifest = self.write_manifest(resumes=resumes_of(self.run_dir) + (1 if resumed and self.resume else 0))
         personas = {p.id: p for p in store.personas()}
-        finished = store.finished_units()
         mine = self.shard.persona_ids(list(personas.values())) if self.shard else None  # None: every patient
         planned = store.plan_count(mine)
         st = self.stats = Stats.of(store, planned)
@@ -179,6 +182,7 @@ class Pipeline:
         executor = self.executor = self.executor or executor_for(self.config, self.run_id, store, self.components)
         maker = NoteMaker(self.config, self.components, self.ctx, store)
         summarise = summariser_for(self.config, self.components.disease)  # None: notes remember the timeline only
+        finished = store.finished_units() if summarise else set()  # chains read it; independent units ask SQL
         scheduler = NoteScheduler(executor, store, personas, finished, summarise)  # chains if notes remember notes
         if self.progress:
             self.progress(st)
@@ -201,8 +205,8 @@ class Pipeline:
             raise
         finally:
             await close_run(executor, self.components)
-        unfinished = planned - len(store.finished_units())  # failed units included: resume retries them
-        held_back = planned - len(store.unit_status())  # never started
+        unfinished = planned - store.finished_count()  # failed units included: resume retries them
+        held_back = planned - sum(store.counts()["units"].values())  # never started
         if reason is None and should_stop() and (held_back or self._cohort_pending):  # the budget held them back
             reason = f"cost budget of {usd(budget or 0.0)} reached (spent {usd(st.usage.cost_usd)})"
         status = "stopped" if reason else "finished"
@@ -250,22 +254,8 @@ class Pipeline:
         store = self._open()
         for _ in range(self.config.max_attempts):
             rejected = self.run_cohort_filters()
-            attempts = store.unit_attempts()
             personas = {p.id: p for p in store.personas()} if rejected else {}
-            plans = {p.id: p for p in store.plans()} if rejected else {}
-            refill = []
-            for note_id in sorted(rejected):
-                seq, attempt = attempts[note_id]
-                if attempt + 1 < self.config.max_attempts:
-                    refill.append(
-                        WorkUnit(
-                            seq,
-                            plans[note_id],
-                            personas[plans[note_id].persona_id],
-                            attempt=attempt + 1,
-                            prior_rejections=tuple(store.rejections_of(note_id)),
-                        )
-                    )
+            refill = refill_units(store, rejected, personas, self.config.max_attempts)
             if not refill:
                 return
             if should_stop():
@@ -275,22 +265,12 @@ class Pipeline:
         self.run_cohort_filters()
 
     def run_cohort_filters(self) -> set[str]:
-        """Run cohort-stage filters over accepted notes in plan order; replaces earlier cohort verdicts."""
+        """Run cohort-stage filters over accepted notes in plan order (streamed patient by patient where the
+        filter can: :mod:`dualalign_core.run.cohort`); replaces earlier cohort verdicts."""
         cohort = [f for f in self.components.filters if f.stage == "cohort" and self.shard is None]  # shard: merge
         store = self._open()
-        if not cohort:
-            store.replace_cohort_rejections([])
-            return set()
-        bundles = load_bundles(store, accepted_only=True, include_cohort=False)
-        attempts = store.unit_attempts()
-        rejections: list[Rejection] = []
-        for f in cohort:
-            with plugin_call(f, "check_cohort", "filter"):
-                verdicts = cohort_verdicts(f, f.check_cohort(bundles, self.ctx), bundles)  # only ids it was given
-            rejections.extend(  # every id is an accepted note's (checked), so it has a unit
-                rejection(f, nid, attempts[nid][1], v, self.config, self.ctx, self.components.warn)
-                for nid, v in sorted(verdicts.items())
-            )
+        c = self.components
+        rejections = cohort_rejections(store, cohort, self.config, self.ctx, c.warn) if cohort else []
         store.replace_cohort_rejections(rejections)
         return {r.record_id for r in rejections if r.enforced}
 

@@ -2,9 +2,10 @@
 
 Each actor is one replica (:class:`~dualalign_core.run.worker.NoteWorker`): it builds the run's components
 once, so a local model loads once per replica, and makes many notes concurrently on its own event loop. The
-driver keeps a bounded window of units in flight (the same window as the local executor), sends each unit
-to the least-loaded replica and commits results as they return: it stays the store's only writer, and
-memory stays flat at any cohort size. Records' seeds derive from the run seed and their ids, so a Ray run
+driver keeps a bounded window of units in flight (the same window as the local executor), sends them in
+batches to the least-loaded replica, and commits each batch of results in one transaction as it returns
+(rows encoded by the replica): it stays the store's only writer, its work per note is small, and memory stays
+flat at any cohort size. Records' seeds derive from the run seed and their ids, so a Ray run
 stores, and exports, exactly what a local run of the same config and seed does.
 
 Faults: a replica that dies (node lost, OOM, SIGKILL) is restarted by Ray and its calls in flight are
@@ -13,7 +14,8 @@ duplicated. A replica that cannot be restarted turns its units into failed units
 
 The run's concurrency (and ``rpm``/``tpm``) are run-wide totals, split across the replicas. A cost budget
 is checked by the driver between units (replicas have no store), so a run may overshoot it by the units in
-flight. Replies reach the store when their unit commits: a replica lost mid-unit re-pays that unit's calls.
+flight. Replies reach the store when their unit commits: a replica lost mid-batch re-pays its batch's calls (Ray
+retries the batch whole).
 
 Keys: the variables ``[ray] forward_env`` names (and ``DUALALIGN_*``) reach each replica as an argument of its
 constructor (:class:`ForwardedEnv`, whose repr shows names only), which sets them in the replica's environment
@@ -37,7 +39,7 @@ from dualalign_core.config import RunConfig
 from dualalign_core.errors import BadInput, RunFailed
 from dualalign_core.records import Usage
 from dualalign_core.redact import install_log_redaction
-from dualalign_core.run.executor import LocalExecutor, WorkUnit
+from dualalign_core.run.executor import WorkUnit, run_window
 from dualalign_core.run.manifest import add_llm_stats
 from dualalign_core.run.store import RunStore, UnitResult
 from dualalign_core.run.worker import NoteWorker, worker_config
@@ -45,6 +47,7 @@ from dualalign_core.signals import reclaim as reclaim_sigterm
 
 MAX_RESTARTS = 4  # per replica
 MAX_TASK_RETRIES = 4  # per call, when its replica dies
+MAX_BATCH = 64  # units per call to a replica
 
 
 @attrs.frozen
@@ -79,6 +82,9 @@ class Replica:
 
     async def process(self, unit: WorkUnit) -> UnitResult:
         return await self.worker.process(unit)
+
+    async def process_many(self, units: list[WorkUnit]) -> list[UnitResult | BaseException]:
+        return await self.worker.process_many(units)
 
     async def finish(self) -> dict[str, Any]:
         """Close the components; the replica's LLM stats and throughput."""
@@ -210,37 +216,49 @@ class RayExecutor:
         on_results: Callable[[list[UnitResult]], None],
         should_stop: Callable[[], bool],
     ) -> None:
-        """Like :class:`LocalExecutor`, with each unit made by a replica instead of ``work``."""
+        """Like :class:`LocalExecutor`, with the units sent to the replicas in batches (one call each way per
+        batch: see :meth:`batch_size`) instead of made by ``work``."""
         await self.start()
-        await LocalExecutor(self.max_in_flight).run(units, self._remote, on_results, should_stop)
+        await run_window(units, self._remote, on_results, should_stop, self.max_in_flight, take=self.batch_size())
 
-    async def _remote(self, unit: WorkUnit) -> UnitResult:
+    def batch_size(self) -> int:
+        """Units per call to a replica: a quarter of each replica's share of the window (at most 64), so each
+        has several batches in flight and a slow note holds back few others."""
+        return max(1, min(MAX_BATCH, self.max_in_flight // (4 * max(1, len(self.actors)))))
+
+    async def _remote(self, units: list[WorkUnit]) -> list[UnitResult | BaseException]:
         ray = self._ray
-        pid = unit.plan.id
-        unit = _with_store_state(unit, self.store)
+        units = _with_store_state(units, self.store)
         i = min(range(len(self.actors)), key=self.load.__getitem__)
-        self.load[i] += 1
+        self.load[i] += len(units)
         try:
-            return await self.actors[i].process.remote(unit)
-        except ray.exceptions.RayTaskError as exc:  # raised inside the replica: the note maker's own errors
-            raise _cause(exc) from None  # (budget, error-rate breaker) stop the run as locally
-        except ray.exceptions.RayError as exc:  # the replica is gone for good: a failed unit, resumable
-            return UnitResult(
-                pid,
-                unit.seq,
-                "failed",
-                error=f"Ray worker lost: {type(exc).__name__}",
-                usage=unit.spent or Usage(),
-                attempt=unit.attempt,
-            )
+            return await self.actors[i].process_many.remote(units)
+        except ray.exceptions.RayTaskError as exc:  # raised inside the replica, outside any note
+            raise _cause(exc) from None
+        except ray.exceptions.RayError as exc:  # the replica is gone for good: failed units, resumable
+            return [
+                UnitResult(
+                    u.plan.id,
+                    u.seq,
+                    "failed",
+                    error=f"Ray worker lost: {type(exc).__name__}",
+                    usage=u.spent or Usage(),
+                    attempt=u.attempt,
+                )
+                for u in units
+            ]
         finally:
-            self.load[i] -= 1
+            self.load[i] -= len(units)
 
 
-def _with_store_state(unit: WorkUnit, store: RunStore) -> WorkUnit:
-    """The unit with what the replica cannot read: its predecessor's usage and its own cached replies."""
-    pid = unit.plan.id
-    return attrs.evolve(unit, spent=store.unit_usage(pid), owned_replies=store.replies_owned(pid))
+def _with_store_state(units: list[WorkUnit], store: RunStore) -> list[WorkUnit]:
+    """The units with what a replica cannot read: each one's predecessor's usage and its own cached replies
+    (one query each for the batch; a unit with neither goes as it is)."""
+    states = store.unit_states([u.plan.id for u in units])
+    return [
+        attrs.evolve(u, spent=state[0], owned_replies=state[1]) if (state := states.get(u.plan.id)) else u
+        for u in units
+    ]
 
 
 def _cause(exc: BaseException) -> BaseException:

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
 from attrs import field, frozen
 
 from dualalign_core.atomic import atomic_write_json
@@ -80,6 +81,31 @@ TABLES: dict[str, tuple[str, type]] = {
 
 
 @frozen
+class StoredPlan:
+    """A plan as the store holds it (its ids and canonical JSON): what a unit carries to where it is made,
+    decoded there, so the driver never parses or pickles the plan's timeline context."""
+
+    id: str
+    persona_id: str
+    data: str
+
+    def decode(self) -> NotePlan:
+        return from_dict(NotePlan, json.loads(self.data))
+
+
+@frozen
+class UnitRows:
+    """A unit's rows exactly as :meth:`RunStore.commit_units` writes them (see :func:`encode_unit`): made where
+    the unit was made (a replica), so the driver's commit is inserts only."""
+
+    unit: tuple[Any, ...]  # (id, seq, status, error, input_tokens, output_tokens, cost_usd, attempt)
+    note: tuple[Any, ...] | None  # (id, plan_id, persona_id, seq, data)
+    sentences: tuple[tuple[Any, ...], ...]
+    labels: tuple[tuple[Any, ...], ...]
+    rejections: tuple[tuple[Any, ...], ...]
+
+
+@frozen
 class UnitResult:
     """Everything one unit of work produced; committed atomically."""
 
@@ -98,6 +124,66 @@ class UnitResult:
     # committed with the unit by the driver, the store's only writer
     replies: tuple[tuple[str, dict, str | None], ...] = field(default=(), converter=as_tuple)
     spend: tuple[tuple[Usage, str | None], ...] = field(default=(), converter=as_tuple)
+    # the note's rows, encoded by the worker (:func:`packed`): then ``note``, ``sentences`` and ``labels`` are
+    # left out of the result (see :func:`unit_records`)
+    rows: UnitRows | None = None
+
+
+def encode_unit(result: UnitResult) -> UnitRows:
+    """The rows a unit writes (canonical JSON of each record; the error redacted: a server may echo a key)."""
+    u, n = result.usage, result.note
+    return UnitRows(
+        unit=(
+            result.plan_id,
+            result.seq,
+            result.status,
+            redact_optional(result.error),
+            u.input_tokens,
+            u.output_tokens,
+            u.cost_usd,
+            result.attempt,
+        ),
+        note=None if n is None else (n.id, n.plan_id, n.persona_id, result.seq, canonical_json(to_dict(n))),
+        sentences=tuple((s.id, s.note_id, s.index, canonical_json(to_dict(s))) for s in result.sentences),
+        labels=tuple(
+            (f"{lb.sentence_id}:{lb.annotator}", lb.sentence_id, lb.note_id, lb.annotator, canonical_json(to_dict(lb)))
+            for lb in result.labels
+        ),
+        rejections=tuple(_rejection_row(stage, r) for stage, r in result.rejections),
+    )
+
+
+def packed(result: UnitResult) -> UnitResult:
+    """The result as a worker ships it: its rows encoded, the records they encode left out (smaller to send,
+    nothing to encode on the driver)."""
+    if result.rows is not None:
+        return result
+    return attrs.evolve(result, rows=encode_unit(result), note=None, sentences=(), labels=())
+
+
+def unit_records(result: UnitResult) -> tuple[Note | None, tuple[Sentence, ...], tuple[Label, ...]]:
+    """The note, sentences and labels of a result, decoded from its rows if a worker packed it."""
+    rows = result.rows
+    if rows is None or result.note is not None:
+        return result.note, result.sentences, result.labels
+    note = from_dict(Note, json.loads(rows.note[-1])) if rows.note is not None else None
+    return (
+        note,
+        tuple(from_dict(Sentence, json.loads(r[-1])) for r in rows.sentences),
+        tuple(from_dict(Label, json.loads(r[-1])) for r in rows.labels),
+    )
+
+
+def _rejection_row(stage: str, r: Rejection) -> tuple[Any, ...]:
+    return (
+        f"{r.record_id}:{r.filter}:{r.attempt}",
+        r.record_id,
+        r.filter,
+        stage,
+        canonical_json(to_dict(r)),
+        int(r.enforced),
+        r.attempt,
+    )
 
 
 class RunStore:
@@ -181,6 +267,43 @@ class RunStore:
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, canonical_json(value)))
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('planned', 'true')")
 
+    def clear_plans(self) -> None:
+        """Forget a plan phase that never finished (a planning process killed part way)."""
+        with self._tx():
+            for table in ("personas", "plans", "timelines"):
+                self.db.execute(f"DELETE FROM {table}")
+
+    def append_plans(
+        self, personas: Sequence[Persona], plans: Sequence[NotePlan], timelines: Sequence[Timeline] = ()
+    ) -> None:
+        """Store the next patients of the cohort, their plans and timelines, in one transaction (planning
+        streams patients in batches; :meth:`finish_plans` marks the plan phase done)."""
+        with self._tx():
+            tables: tuple[tuple[str, Sequence[Any]], ...] = (
+                ("timelines", timelines),
+                ("personas", personas),
+                ("plans", plans),
+            )
+            for table, rows in tables:
+                start = self.db.execute(f"SELECT COALESCE(MAX(seq) + 1, 0) FROM {table}").fetchone()[0]
+                if table == "plans":
+                    self.db.executemany(
+                        "INSERT INTO plans VALUES (?, ?, ?, ?)",
+                        ((p.id, p.persona_id, start + i, canonical_json(to_dict(p))) for i, p in enumerate(plans)),
+                    )
+                    continue
+                self.db.executemany(
+                    f"INSERT INTO {table} VALUES (?, ?, ?)",
+                    ((_record_key(r), start + i, canonical_json(to_dict(r))) for i, r in enumerate(rows)),
+                )
+
+    def finish_plans(self, meta: dict[str, Any]) -> None:
+        """Record ``meta`` and mark the plan phase done, in one transaction."""
+        with self._tx():
+            for key, value in meta.items():
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, canonical_json(value)))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('planned', 'true')")
+
     def personas(self) -> list[Persona]:
         return list(self.iter_records("personas"))
 
@@ -218,6 +341,33 @@ class RunStore:
                 return
             after = rows[-1][0]
 
+    def iter_stored_plans(
+        self, personas: Collection[str] | None = None, page: int = 1000
+    ) -> Iterator[tuple[int, StoredPlan]]:
+        """(seq, plan as stored) of every plan whose unit is not finished (none, or failed), in plan order, a
+        page at a time (of ``personas`` only, if given): nothing decoded, nothing held beyond a page."""
+        after = -1
+        where, params = _of_personas(personas)
+        while True:
+            rows = self.db.execute(
+                f"SELECT seq, id, persona_id, data FROM plans WHERE seq > ? AND {where} AND id NOT IN "
+                "(SELECT id FROM units WHERE status != 'failed') ORDER BY seq LIMIT ?",
+                (after, *params, page),
+            ).fetchall()
+            for seq, pid, persona_id, data in rows:
+                yield seq, StoredPlan(pid, persona_id, data)
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
+    def stored_plans(self, plan_ids: Collection[str]) -> dict[str, StoredPlan]:
+        """The plans of ``plan_ids`` (those stored) as stored, undecoded, by id."""
+        rows = self.db.execute(
+            "SELECT id, persona_id, data FROM plans WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(plan_ids)),),
+        )
+        return {pid: StoredPlan(pid, persona_id, data) for pid, persona_id, data in rows}
+
     def plans_of(self, persona_id: str) -> list[tuple[int, NotePlan]]:
         """(seq, plan) of one patient's notes, in plan order."""
         rows = self.db.execute("SELECT seq, data FROM plans WHERE persona_id=? ORDER BY seq", (persona_id,))
@@ -250,73 +400,63 @@ class RunStore:
         self.commit_units([result])
 
     def commit_units(self, results: Sequence[UnitResult], *, meta: dict[str, Any] | None = None) -> None:
-        """Group commit: several whole units (each all-or-nothing), and ``meta`` keys, in one transaction."""
+        """Group commit: many whole units (each all-or-nothing: a crash loses whole units, never part of one),
+        and ``meta`` keys, in one transaction; each replaces any earlier stored attempt at its note. The rows are
+        the worker's (:func:`packed`) or encoded here; every table is written with one statement per batch."""
+        rows = {r.plan_id: r.rows or encode_unit(r) for r in results}  # a note twice in a batch: its last result
         with self._tx():
-            for result in results:
-                self._write_unit(result)
+            ids = json.dumps(list(rows))
+            notes = "SELECT id FROM notes WHERE plan_id IN (SELECT value FROM json_each(?))"
+            for table, column in (("sentences", "note_id"), ("labels", "note_id"), ("rejections", "record_id")):
+                self.db.execute(f"DELETE FROM {table} WHERE {column} IN ({notes})", (ids,))
+            for table in ("notes", "units"):
+                column = "plan_id" if table == "notes" else "id"
+                self.db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (ids,))
+            batch = list(rows.values())
+            self.db.executemany("INSERT INTO notes VALUES (?, ?, ?, ?, ?)", (r.note for r in batch if r.note))
+            self.db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?)", (x for r in batch for x in r.sentences))
+            self.db.executemany("INSERT INTO labels VALUES (?, ?, ?, ?, ?)", (x for r in batch for x in r.labels))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (x for r in batch for x in r.rejections),
+            )
+            self.db.executemany("INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (r.unit for r in batch))
+            for result in results:  # the reply cache in unit order, as one unit at a time would leave it
+                if result.replies or result.spend or result.billed:
+                    self._put_replies(result.replies)  # a store-less worker's replies and paid calls (Ray)
+                    self._put_spend(result.spend, result.plan_id)
+                    self.db.executemany("UPDATE llm_cache SET billed=1 WHERE key=?", ((k,) for k in result.billed))
             for key, value in (meta or {}).items():
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, canonical_json(value)))
 
-    def _write_unit(self, result: UnitResult) -> None:
-        pid = result.plan_id
-        self._delete_unit(pid)
-        if result.note is not None:
-            n = result.note
-            self.db.execute(
-                "INSERT INTO notes VALUES (?, ?, ?, ?, ?)",
-                (n.id, n.plan_id, n.persona_id, result.seq, canonical_json(to_dict(n))),
+    def unit_states(self, plan_ids: Collection[str]) -> dict[str, tuple[Usage, tuple[tuple[str, dict[str, Any]], ...]]]:
+        """For units a worker without the store will make: what each stored unit recorded (its usage) and the
+        cached replies it paid for and has not recorded yet (:meth:`replies_owned`); two queries for the batch.
+        Units with neither are left out."""
+        ids = json.dumps(sorted(plan_ids))
+        out: dict[str, tuple[Usage, tuple[tuple[str, dict[str, Any]], ...]]] = {
+            pid: (Usage(i, o, c), ())
+            for pid, i, o, c in self.db.execute(
+                "SELECT id, input_tokens, output_tokens, cost_usd FROM units "
+                "WHERE id IN (SELECT value FROM json_each(?))",
+                (ids,),
             )
-        self.db.executemany(
-            "INSERT INTO sentences VALUES (?, ?, ?, ?)",
-            ((s.id, s.note_id, s.index, canonical_json(to_dict(s))) for s in result.sentences),
-        )
-        self.db.executemany(
-            "INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
-            (
-                (
-                    f"{lb.sentence_id}:{lb.annotator}",
-                    lb.sentence_id,
-                    lb.note_id,
-                    lb.annotator,
-                    canonical_json(to_dict(lb)),
-                )
-                for lb in result.labels
-            ),
-        )
-        self._put_rejections(result.rejections)
-        self._put_replies(result.replies)  # a store-less worker's replies and paid calls (Ray)
-        self._put_spend(result.spend, pid)
-        u, error = result.usage, redact_optional(result.error)  # a server may echo a key in its error
-        self.db.execute(
-            "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (pid, result.seq, result.status, error, u.input_tokens, u.output_tokens, u.cost_usd, result.attempt),
-        )
-        self.db.executemany("UPDATE llm_cache SET billed=1 WHERE key=?", ((k,) for k in result.billed))
-
-    def _delete_unit(self, plan_id: str) -> None:
-        note_ids = [r[0] for r in self.db.execute("SELECT id FROM notes WHERE plan_id=?", (plan_id,))]
-        for nid in note_ids:
-            self.db.execute("DELETE FROM sentences WHERE note_id=?", (nid,))
-            self.db.execute("DELETE FROM labels WHERE note_id=?", (nid,))
-            self.db.execute("DELETE FROM rejections WHERE record_id=?", (nid,))
-        self.db.execute("DELETE FROM notes WHERE plan_id=?", (plan_id,))
-        self.db.execute("DELETE FROM units WHERE id=?", (plan_id,))
+        }
+        replies: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for owner, key, value in self.db.execute(
+            "SELECT owner, key, value FROM llm_cache WHERE owner IN (SELECT value FROM json_each(?)) AND NOT billed "
+            "ORDER BY owner, key",
+            (ids,),
+        ):
+            replies.setdefault(owner, []).append((key, json.loads(value)))
+        for pid, owned in replies.items():
+            out[pid] = (out.get(pid, (Usage(), ()))[0], tuple(owned))
+        return out
 
     def _put_rejections(self, rejections: Iterable[tuple[str, Rejection]]) -> None:
         self.db.executemany(
             "INSERT OR REPLACE INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    f"{r.record_id}:{r.filter}:{r.attempt}",
-                    r.record_id,
-                    r.filter,
-                    stage,
-                    canonical_json(to_dict(r)),
-                    int(r.enforced),
-                    r.attempt,
-                )
-                for stage, r in rejections
-            ),
+            (_rejection_row(stage, r) for stage, r in rejections),
         )
 
     def replace_cohort_rejections(self, rejections: Sequence[Rejection]) -> None:
@@ -337,9 +477,35 @@ class RunStore:
             nid: ("rejected" if nid in rejected else "accepted") for (nid,) in self.db.execute("SELECT id FROM notes")
         }
 
-    def unit_attempts(self) -> dict[str, tuple[int, int]]:
-        """plan id -> (seq, attempt) of its stored unit."""
-        return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT id, seq, attempt FROM units")}
+    def unit_attempts(self, plan_ids: Collection[str] | None = None) -> dict[str, tuple[int, int]]:
+        """plan id -> (seq, attempt) of its stored unit (of ``plan_ids`` only, if given)."""
+        if plan_ids is None:
+            return {r[0]: (r[1], r[2]) for r in self.db.execute("SELECT id, seq, attempt FROM units")}
+        rows = self.db.execute(
+            "SELECT id, seq, attempt FROM units WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(plan_ids)),),
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def accepted_among(self, note_ids: Collection[str]) -> set[str]:
+        """The ids among ``note_ids`` of notes whose unit is accepted."""
+        rows = self.db.execute(
+            "SELECT n.id FROM notes n JOIN units u ON u.id = n.plan_id WHERE u.status='accepted' AND "
+            "n.id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(note_ids)),),
+        )
+        return {r[0] for r in rows}
+
+    def finished_count(self) -> int:
+        """Units accepted or rejected (failed ones are retried on resume)."""
+        return self.db.execute("SELECT COUNT(*) FROM units WHERE status != 'failed'").fetchone()[0]
+
+    def note_text(self, note_id: str) -> str:
+        """A stored note's text."""
+        row = self.db.execute("SELECT json_extract(data, '$.text') FROM notes WHERE id=?", (note_id,)).fetchone()
+        if row is None:
+            raise KeyError(note_id)
+        return row[0]
 
     def rejections_of(self, record_id: str) -> list[tuple[str, Rejection]]:
         """Ledger entries of a note, every attempt's, as (stage, rejection)."""
@@ -556,6 +722,10 @@ class RunStore:
             else 0.0
         )
         return round(max(units, ledger), 10)
+
+
+def _record_key(record: Persona | Timeline) -> str:
+    return record.persona_id if isinstance(record, Timeline) else record.id
 
 
 def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:

@@ -97,6 +97,14 @@ def patient_history(store: RunStore, persona: Persona, plans: dict[str, NotePlan
     ]
 
 
+def patient_bundles(store: RunStore) -> Iterator[list[NoteBundle]]:
+    """Each patient's accepted notes as bundles (plan order), patients in cohort order, one patient held at a
+    time: the whole stream is in plan order. Cohort filters stream through it."""
+    for persona in store.personas():
+        if bundles := patient_history(store, persona, {p.id: p for _, p in store.plans_of(persona.id)}):
+            yield bundles
+
+
 class RunView:
     """Everything the report, the card, the exports, training and the CLI read from a run directory."""
 

@@ -2,7 +2,9 @@
 
 It builds the run's components once (a local model loads once per replica), makes the notes it is sent and
 returns each :class:`~dualalign_core.run.store.UnitResult` with the replies it fetched and the calls it paid
-for, which the driver, the store's only writer, commits with the unit. A unit arrives with what the driver
+for, which the driver, the store's only writer, commits with the unit. Units come in batches and results go
+back in batches (:meth:`NoteWorker.process_many`), each with its rows already encoded
+(:func:`~dualalign_core.run.store.packed`): the driver's work per note is an insert. A unit arrives with what the driver
 knows of it: the usage its stored predecessor recorded and the cached replies it already paid for (so a
 unit re-done after a crash reuses them and records their original cost, as a local run does).
 
@@ -11,6 +13,7 @@ Ray-agnostic: :mod:`dualalign_core.run.ray_executor` wraps it in an actor; tests
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
@@ -25,7 +28,7 @@ from dualalign_core.run.build import build_components
 from dualalign_core.run.executor import WorkUnit
 from dualalign_core.run.lifecycle import close_components, open_components
 from dualalign_core.run.note import NoteMaker
-from dualalign_core.run.store import UnitResult
+from dualalign_core.run.store import UnitResult, packed
 
 # Test-only fault hook: "PATH:N" makes the first worker to start its N-th unit create PATH and SIGKILL its own
 # process (once per PATH), i.e. a worker lost with units in flight (tests/test_ray_executor.py).
@@ -86,7 +89,13 @@ class NoteWorker:
             spend = [(u, k) for u, k, owner in memory.spend if owner == uid]
             memory.spend[:] = [s for s in memory.spend if s[2] != uid]
         replies = tuple((k, v, o) for k, v, o in mine if k not in shipped)
-        return attrs.evolve(result, replies=replies, spend=tuple(spend))
+        return packed(attrs.evolve(result, replies=replies, spend=tuple(spend)))  # rows encoded here, not by the driver
+
+    async def process_many(self, units: list[WorkUnit]) -> list[UnitResult | BaseException]:
+        """Make a batch of notes concurrently; each one's result, or the run-stopping error (budget, breaker)
+        it raised, in the batch's order (the driver commits the results, then stops on the error)."""
+        outcomes = await asyncio.gather(*(self.process(u) for u in units), return_exceptions=True)
+        return list(outcomes)
 
     def llm_stats(self) -> dict[str, Any]:
         """This replica's LLM runtime stats by role (the driver adds the replicas up)."""
