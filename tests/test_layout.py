@@ -35,30 +35,28 @@ def test_the_coordinator_stays_small():
     assert len((CORE / "run" / "pipeline.py").read_text().splitlines()) <= 300
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    """Modules of the core imported when ``path`` is imported (not under TYPE_CHECKING, not inside functions)."""
+def _imports(path: Path) -> set[str]:
+    """Modules of the core ``path`` imports anywhere: at the top, under TYPE_CHECKING, or lazily in a function
+    (a lazy import still ties the two modules: hiding it does not remove the arrow)."""
     tree = ast.parse(path.read_text())
     out: set[str] = set()
     package = _module(path) if path.name == "__init__.py" else _module(path).rpartition(".")[0]
-    for node in tree.body:
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            continue
-        for sub in [node] if not isinstance(node, ast.Try) else node.body:
-            if isinstance(sub, ast.ImportFrom):
-                base = sub.module or ""
-                if sub.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - sub.level + 1] + [base]).strip(".")
-                if base.startswith("dualalign_core"):
-                    out.add(base)
-                    out.update(f"{base}.{a.name}" for a in sub.names)
-            elif isinstance(sub, ast.Import):
-                out.update(a.name for a in sub.names if a.name.startswith("dualalign_core"))
+    for sub in ast.walk(tree):
+        if isinstance(sub, ast.ImportFrom):
+            base = sub.module or ""
+            if sub.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - sub.level + 1] + [base]).strip(".")
+            if base.startswith("dualalign_core"):
+                out.add(base)
+                out.update(f"{base}.{a.name}" for a in sub.names)
+        elif isinstance(sub, ast.Import):
+            out.update(a.name for a in sub.names if a.name.startswith("dualalign_core"))
     return out
 
 
 def test_no_import_cycles_between_modules():
     known = {_module(p): p for p in MODULES}
-    graph = {m: {i for i in _top_level_imports(p) if i in known and i != m} for m, p in known.items()}
+    graph = {m: {i for i in _imports(p) if i in known and i != m} for m, p in known.items()}
 
     def packages_of(m: str) -> set[str]:  # importing a.b.c imports a.b and a first: not a cycle of jobs
         parts = m.split(".")

@@ -150,7 +150,7 @@ def test_the_ray_executor_reserves_the_backends_gpus(fake_vllm: type[FakeLLM], t
     from dualalign_core.config import load_config
     from dualalign_core.plugins import get_registry
     from dualalign_core.run.build import build_components
-    from dualalign_core.run.executor import executor_for
+    from dualalign_core.run.chains import executor_for
 
     path = config(tmp_path, f'engine = "vllm", model_path = "{model_dir}", tensor_parallel_size = 2')
     text = path.read_text().replace("[run]\n", '[run]\nexecutor = "ray"\n')

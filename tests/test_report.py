@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from dualalign_core.cli import app
 from dualalign_core.report import build_report, collect_metrics
-from dualalign_core.report.diversity import distinct_n, mean_pairwise_similarity, near_duplicate_rate
 from dualalign_core.report.html import SECTIONS
+from dualalign_core.text.diversity import distinct_n, mean_pairwise_similarity, near_duplicate_rate
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -128,7 +128,7 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
 
 @pytest.mark.slow
 def test_embedding_similarity_when_the_offline_minilm_is_installed():
-    from dualalign_core.report.diversity import load_embedder
+    from dualalign_core.text.diversity import load_embedder
 
     embedder, note = load_embedder()
     if embedder is None:

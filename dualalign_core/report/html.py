@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
 from dualalign_core.report import plots
+from dualalign_core.report.markup import _Raw, fmt, img, note, pct, table
 from dualalign_core.score.display import html_section as scorecard_section
 
 SECTIONS = (
@@ -45,40 +45,6 @@ th:first-child,td:first-child{text-align:left}th{background:#f6f8fa}.note{color:
 .ln-notes details{border-bottom:1px solid #d0d7de;padding:.2rem 0}.ln-notes details:target{background:#fff8c5}
 .ln-notes pre{white-space:pre-wrap;font-size:.82rem;background:#f6f8fa;padding:.5rem;margin:.3rem 0}
 """
-
-
-def fmt(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.3g}"
-    return escape(str(v))
-
-
-def pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.1f}%"
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if isinstance(c, _Raw) else fmt(c)}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
-
-
-class _Raw(str):
-    """Already-escaped HTML for a table cell."""
-
-
-def img(uri: str, alt: str) -> str:
-    return f'<img src="{uri}" alt="{escape(alt)}">'
-
-
-def note(text: str) -> str:
-    return f'<p class="note">{escape(text)}</p>'
 
 
 def render(m: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from dualalign_core.report import patient_svg, plots
-from dualalign_core.report.html import fmt, img, note, pct, table
+from dualalign_core.report.markup import fmt, img, note, pct, table
 
 NOTE_ANCHOR = "longitudinal-note-"
 

@@ -14,8 +14,9 @@ import numpy as np
 from dualalign_core.fidelity import demographic_rows, risk_rows
 from dualalign_core.filters.plan_adherence import adherence, terms_verbatim
 from dualalign_core.records import Note
-from dualalign_core.report import diversity, longitudinal
+from dualalign_core.report import longitudinal
 from dualalign_core.run.view import RunView
+from dualalign_core.text import diversity
 
 TEMPORAL_FILTERS = ("temporal_coherence", "temporal_regression")
 

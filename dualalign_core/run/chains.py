@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -25,9 +26,12 @@ from dualalign_core.components import NoteBundle
 from dualalign_core.history.memory import Summariser
 from dualalign_core.history.timeline import NoteMemory
 from dualalign_core.records import NotePlan, Persona
-from dualalign_core.run.executor import Executor, WorkUnit
+from dualalign_core.run.executor import Executor, LocalExecutor, WorkUnit
 from dualalign_core.run.store import RunStore, UnitResult, unit_records
 from dualalign_core.run.view import patient_history
+
+if TYPE_CHECKING:
+    from dualalign_core.config import RunConfig
 
 Work = Callable[[WorkUnit], Awaitable[UnitResult]]
 OnResults = Callable[[list[UnitResult]], None]
@@ -185,4 +189,24 @@ class NoteScheduler:
             chains = [c for c in chains if id(c) in units and c.advance(results.get(units[id(c)].plan.id)) and c.todo]
 
 
-__all__ = ["SCHEDULERS", "Chain", "NoteScheduler"]
+def executor_for(config: RunConfig, run_id: str, store: RunStore, components: Any) -> Executor:
+    """The executor the config names (``run.executor``), sized by the run's concurrency: at most twice the
+    larger of the generator's and the annotator's in flight."""
+    gen, ann = components.generator, components.annotator
+    window = 2 * max(gen.concurrency, ann.concurrency)
+    if config.executor.name == "ray":
+        from dualalign_core.run.ray_executor import RayExecutor
+
+        resources = getattr(getattr(gen, "backend", gen), "resources", None)  # e.g. a local model on a GPU
+        return RayExecutor(
+            config,
+            run_id,
+            store,
+            concurrency={"generator": gen.concurrency, "annotator": ann.concurrency},
+            max_in_flight=window,
+            gpus_per_worker=float(resources().get("num_gpus", 0)) if callable(resources) else 0.0,
+        )
+    return LocalExecutor(max_in_flight=window)
+
+
+__all__ = ["SCHEDULERS", "Chain", "NoteScheduler", "executor_for"]

@@ -17,10 +17,10 @@ from attrs import frozen
 from dualalign_core.history.timeline import NoteMemory
 from dualalign_core.records import NotePlan, Persona, Usage
 from dualalign_core.run.lifecycle import close_components, open_components
-from dualalign_core.run.store import RunStore, StoredPlan, UnitResult
+from dualalign_core.run.store import StoredPlan, UnitResult
 
 if TYPE_CHECKING:
-    from dualalign_core.config import RunConfig
+    pass
 
 
 @frozen
@@ -144,26 +144,6 @@ async def run_window(
                     ok.append(result)
         if ok:
             on_results(sorted(ok, key=lambda r: r.seq))
-
-
-def executor_for(config: RunConfig, run_id: str, store: RunStore, components: Any) -> Executor:
-    """The executor the config names (``run.executor``), sized by the run's concurrency: at most twice the
-    larger of the generator's and the annotator's in flight."""
-    gen, ann = components.generator, components.annotator
-    window = 2 * max(gen.concurrency, ann.concurrency)
-    if config.executor.name == "ray":
-        from dualalign_core.run.ray_executor import RayExecutor
-
-        resources = getattr(getattr(gen, "backend", gen), "resources", None)  # e.g. a local model on a GPU
-        return RayExecutor(
-            config,
-            run_id,
-            store,
-            concurrency={"generator": gen.concurrency, "annotator": ann.concurrency},
-            max_in_flight=window,
-            gpus_per_worker=float(resources().get("num_gpus", 0)) if callable(resources) else 0.0,
-        )
-    return LocalExecutor(max_in_flight=window)
 
 
 async def open_run(executor: Any, components: Any, ctx: Any) -> None:

@@ -21,9 +21,9 @@ from dualalign_core.errors import ComponentError, RunFailed
 from dualalign_core.history.memory import summariser_for
 from dualalign_core.plugins import Registry, get_registry
 from dualalign_core.run.build import build_components, preflight, resolved_pipeline
-from dualalign_core.run.chains import NoteScheduler
+from dualalign_core.run.chains import NoteScheduler, executor_for
 from dualalign_core.run.cohort import cohort_rejections, refill_units
-from dualalign_core.run.executor import Executor, close_run, executor_for, open_run
+from dualalign_core.run.executor import Executor, close_run, open_run
 from dualalign_core.run.manifest import add_llm_stats, compose_manifest, now, resumes_of, stored_llm_stats
 from dualalign_core.run.note import NoteMaker
 from dualalign_core.run.plan import Cohort, plan_cohort, stream_cohort

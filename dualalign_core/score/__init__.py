@@ -33,10 +33,10 @@ def score_run(
 ) -> Scorecard:
     """Every measure of the run in ``run_dir``; without ``reference`` realism and replay say so instead."""
     from dualalign_core.errors import BadInput
-    from dualalign_core.report.diversity import load_embedder
     from dualalign_core.run.view import RunView
     from dualalign_core.score import corpus, homogeneity, privacy, realism, targets, utility
     from dualalign_core.score.thresholds import not_measured
+    from dualalign_core.text.diversity import load_embedder
 
     started = time.perf_counter()
     if control is not None and reference is None:

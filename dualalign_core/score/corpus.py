@@ -12,8 +12,8 @@ import numpy as np
 from attrs import frozen
 
 from dualalign_core.errors import BadInput
-from dualalign_core.report.diversity import tokens
 from dualalign_core.run.view import RunView
+from dualalign_core.text.diversity import tokens
 
 SENTENCE_UNIT_MAX = 40  # median tokens per record below this: the file holds sentences, not notes
 _SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")

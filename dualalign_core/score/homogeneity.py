@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from dualalign_core.report import diversity as report_diversity
-from dualalign_core.report.diversity import tokens
 from dualalign_core.score.corpus import SyntheticNote
 from dualalign_core.score.grades import Measure
 from dualalign_core.score.thresholds import measure
+from dualalign_core.text import diversity as report_diversity
+from dualalign_core.text.diversity import tokens
 
 DISTINCT_SAMPLE = 100  # distinct-n falls as a corpus grows: a fixed sample size keeps runs comparable
 NEAR_DUP_SAMPLE = 200  # all pairs compared: quadratic

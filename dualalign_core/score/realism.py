@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from dualalign_core.report.diversity import sample, tokens
 from dualalign_core.score.corpus import Corpus
 from dualalign_core.score.grades import Measure
 from dualalign_core.score.thresholds import measure
+from dualalign_core.text.diversity import sample, tokens
 
 NAMES = [
     "realism.mauve",

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from attrs import frozen
 
-from dualalign_core.report.diversity import tokens
 from dualalign_core.score.corpus import split_sentences
+from dualalign_core.text.diversity import tokens
 
 NGRAM = 8  # word n-grams for the span and the shared share
 MIN_SENTENCE_TOKENS = 8  # shorter sentences (boilerplate: "No acute distress.") never count as replay
