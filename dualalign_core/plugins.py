@@ -174,6 +174,11 @@ def _component_register(registry: Registry, info: PluginInfo, kind: str) -> Call
             what = cls.__name__ if isinstance(cls, type) else repr(cls)
             raise PluginError(f"{_label(kind)} {name!r}: {what} is not a subclass of {base.__module__}.{base.__name__}")
         registry.add(kind, info, name, cls)  # identity stays with the registry: nothing is written onto cls
+        if kind == "filter" and getattr(cls, "default_on", False) and info.name != CORE:
+            info.notes.append(
+                f"filter {name!r} says default_on, which only the core's filters are: it runs where a config "
+                "lists it under [filters] use"
+            )
 
     return register
 

@@ -290,10 +290,14 @@ class Registry:
         return sorted(self.display_name(kind, key) for key in self._table(kind))
 
     def default_filters(self) -> list[str]:
-        """The filters a run uses when its config lists none: those whose class is ``default_on``."""
+        """The filters a run uses when its config lists none: the core's filters whose class is ``default_on``.
+        A plugin's filter never joins them (installing a plugin must not change what an existing config runs):
+        a config names it under ``[filters] use``."""
         table = self.components.get("filter", {})
         return sorted(
-            self.display_name("filter", key) for key, cls in table.items() if getattr(cls, "default_on", False)
+            self.display_name("filter", key)
+            for key, cls in table.items()
+            if getattr(cls, "default_on", False) and self._owner(key) == CORE
         )
 
     def versions(self) -> dict[str, str]:

@@ -47,3 +47,26 @@ def test_the_migration_guide_covers_the_moves_the_messages_name() -> None:
     guide = (ROOT / "docs" / "migration.md").read_text(encoding="utf-8")
     for moved in ("dualalign_core.llm.errors", "dualalign_core.llm.faults", "dualalign_core.components", "1.0 → 1.1"):
         assert moved in guide
+
+
+def test_a_plugin_filter_saying_default_on_runs_only_where_a_config_names_it(tmp_path: Path) -> None:
+    """Installing a plugin never changes what an existing config runs: its ``default_on`` filter stays out of a
+    config that lists no filters (same run id, nothing rejected) and runs where the config names it."""
+    import json
+
+    site = tmp_path / "site"
+    pip_install_target(site, str(FIXTURES / "dualalign_eager"))
+    cfg = tmp_path / "c.toml"
+    pack = TOY_PACK.as_posix()
+    cfg.write_text(f'[run]\nseed = 2\npatients = 2\n[disease]\npath = "{pack}"\n[generator]\nname = "template"\n')
+    plain = dualalign("run", str(cfg), "--out", str(tmp_path / "plain"), "-q")
+    eager = dualalign("run", str(cfg), "--out", str(tmp_path / "eager"), "-q", env=cli_env(site))
+    assert plain.returncode == eager.returncode == 0, eager.stderr
+    a, b = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("plain", "eager"))
+    assert a["run_id"] == b["run_id"] and b["counts"]["units"] == a["counts"]["units"]
+    listed = {r["name"]: r for r in json.loads(dualalign("plugins", "--json", env=cli_env(site)).stdout)}
+    assert any("only the core's filters" in n for n in listed["eager"]["notes"])
+    named = tmp_path / "named.toml"
+    named.write_text(cfg.read_text() + '[filters]\nuse = ["reject-all"]\n')
+    run = dualalign("run", str(named), "--out", str(tmp_path / "named"), "-q", env=cli_env(site))
+    assert "reject-all" in (tmp_path / "named" / "manifest.json").read_text(), run.stderr
