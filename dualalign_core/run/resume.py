@@ -55,7 +55,8 @@ def reconcile(config: RunConfig, run_dir: Path, *, resume: bool) -> tuple[RunCon
 
     A directory holding a run needs ``resume``; a config read from a document must then match the stored run's
     identity (the first difference is :class:`BadInput`); one built in code stands for the stored run. The
-    limits are the invocation's (a raised budget continues a stopped run), the rest is the run's.
+    limits and the executor are the invocation's (a raised budget continues a stopped run; ``--executor local``
+    resumes a Ray run here), the rest is the run's.
     """
     if not holds_run(run_dir):
         return config, None
@@ -76,7 +77,8 @@ def reconcile(config: RunConfig, run_dir: Path, *, resume: bool) -> tuple[RunCon
             file=config.path or str(run_dir),
             field=key,
         )
-    return attrs.evolve(stored_cfg, max_cost_usd=config.max_cost_usd), run_id
+    # how the notes are made is the invocation's (a killed Ray run may resume locally), what they are the run's
+    return attrs.evolve(stored_cfg, max_cost_usd=config.max_cost_usd, executor=config.executor), run_id
 
 
 class Claim:

@@ -220,6 +220,7 @@ def test_driver_sigkill_then_resume_exports_what_an_uninterrupted_run_does(clust
             done = len(view.unit_outcomes())
         resumed = run_ok("--resume", "--out", str(run), "--executor", resume_on, env=env())
         assert manifest(run)["status"] == "finished", resumed.stderr
+        assert manifest(run)["executor"]["name"] == resume_on  # the invocation's executor, not the killed run's
         assert export(tmp_path / "ref", tmp_path / "e1") == export(run, tmp_path / "e2")
     assert done < manifest(run)["counts"]["units"]["accepted"] + 1  # it was killed before the end
 
