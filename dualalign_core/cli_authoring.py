@@ -69,12 +69,15 @@ def options_doc(name: str) -> list[dict[str, Any]]:
 
         known = sorted({n for table in get_registry().components.values() for n in table})
         raise BadInput(f"no component named {name!r} (registered: {', '.join(known) or 'none'})", field="--options")
+    from dualalign_core.plugins import get_registry
+
+    refs = {kind: get_registry().ref(kind, name) for kind, _ in matches}
     return [
         {
             "name": name,
             "kind": kind,
-            "plugin": getattr(cls, "plugin", ""),
-            "version": getattr(cls, "plugin_version", ""),
+            "plugin": refs[kind].distribution,
+            "version": refs[kind].version,
             "class": f"{cls.__module__}.{cls.__qualname__}",
             **({"default_on": bool(getattr(cls, "default_on", True))} if kind == "filter" else {}),
             "options_schema": schema_with_defaults(cls),
@@ -134,12 +137,13 @@ def _row(registry: Any, where: str, kind: str, name: str, options: dict[str, Any
         cls = registry.get(kind, name)
     except BadInput:
         kind, cls = "llm_backend", registry.get("llm_backend", name)  # a backend serving as generator/annotator
+    ref = registry.ref(kind, name)  # who it is lives in the registry, not on the class
     return {
         "field": where,
         "kind": kind,
         "name": name,
-        "plugin": getattr(cls, "plugin", ""),
-        "version": getattr(cls, "plugin_version", ""),
+        "plugin": ref.distribution,
+        "version": ref.version,
         "options": {**option_defaults(cls), **options},
     }
 

@@ -81,6 +81,9 @@ def validate(document: Any, schema: str | dict[str, Any], *, file: str | None = 
         if extra:
             path.append(extra[0])
             message = f"unknown field {extra[0]!r}"
+    elif error.validator == "pattern" and isinstance(error.schema, dict) and error.schema.get("description"):
+        # a pattern reads badly as a message: say what the field expects instead
+        message = f"{error.instance!r} is not valid here: {error.schema['description']}"
     raise BadInput(message, file=file, field=_where(path, prefix))
 
 

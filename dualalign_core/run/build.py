@@ -177,6 +177,37 @@ def preflight(components: Components, config: RunConfig) -> None:
             except BadInput as exc:
                 raise BadInput(str(exc), file=config.path, field=where) from None
     check_prices(components, config)
+    check_ray_address(config)
+
+
+RAY_CONNECT_TIMEOUT_S = 5.0
+
+
+def check_ray_address(config: RunConfig) -> None:
+    """Before any work, a Ray cluster the config names must be listening: ``HOST:PORT`` (or ``ray://HOST:PORT``)
+    gets one TCP connection, so a wrong or dead address is exit 2 at once, not minutes of Ray's retries after
+    the run was planned. ``ray://`` needs the ``ray[client]`` extra."""
+    address = config.executor.address if config.executor.name == "ray" else None
+    if not address or address == "auto":
+        return
+    import importlib.util
+    import socket
+
+    if address.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise BadInput(
+            f"{address}: a ray:// address needs the Ray client: pip install 'ray[client]'",
+            file=config.path,
+            field="ray.address",
+        )
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError) as exc:
+        raise BadInput(
+            f"nothing answers at {address} ({getattr(exc, 'strerror', None) or exc}): is the Ray head running there?",
+            file=config.path,
+            field="ray.address",
+        ) from None
 
 
 def check_prices(components: Components, config: RunConfig) -> None:

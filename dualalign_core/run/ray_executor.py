@@ -144,8 +144,8 @@ class RayExecutor:
                     logging_level=logging.WARNING,
                     configure_logging=False,
                 )
-            except ConnectionError as exc:
-                raise BadInput(f"cannot join the Ray cluster: {exc}", field="ray.address") from None
+            except (ConnectionError, ValueError, RuntimeError) as exc:  # unreachable, refused, wrong kind of address
+                raise BadInput(f"cannot join the Ray cluster at {address}: {exc}", field="ray.address") from None
             finally:
                 reclaim_sigterm()  # ray.init installs a SIGTERM handler that exits at once
             self._owns_runtime = True

@@ -275,3 +275,21 @@ def test_ray_missing_is_exit_2_with_the_install_hint(tmp_path, monkeypatch):
     result = dualalign("run", str(TEMPLATE), "--out", str(tmp_path / "r"), "--executor", "ray")
     assert result.returncode == 2 and "dualalign-core[ray]" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ("not a url", "is not valid here"),
+        ("http://127.0.0.1:1", "is not valid here"),
+        ("127.0.0.1:1", "nothing answers at 127.0.0.1:1"),
+    ],
+)
+def test_a_bad_ray_address_is_exit_2_before_anything_is_written(tmp_path, address, says):
+    """A malformed address, an HTTP URL or a dead one: one line naming ray.address, at once (no minutes of Ray's
+    retries), and no half-made run directory left behind."""
+    result = dualalign(
+        "run", str(TEMPLATE), "--out", str(tmp_path / "r"), "--executor", "ray", "--ray-address", address
+    )
+    assert result.returncode == 2 and "ray.address" in result.stderr and says in result.stderr, result.stderr
+    assert "internal error" not in result.stderr and not (tmp_path / "r").exists()
