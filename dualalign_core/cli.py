@@ -363,6 +363,10 @@ def merge(
     max_cost: float | None = typer.Option(
         None, "--max-cost", min=0, help="The merged run's budget, all shards' spend included (default: shard 1's)."
     ),
+    executor: str | None = typer.Option(
+        None, "--executor", help="Where the cohort refill makes notes: local (default) or ray."
+    ),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (with --executor ray)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Merge the shards of one run into one run directory and run its cohort filters (and their refill)."""
@@ -373,7 +377,14 @@ def merge(
     checked = check_merge(shards, out_dir)
     try:
         with RunProgress(enabled=not quiet, console=console) as progress:
-            manifest = merge_shards(checked, out_dir, progress=progress.update, max_cost_usd=max_cost)
+            manifest = merge_shards(
+                checked,
+                out_dir,
+                progress=progress.update,
+                max_cost_usd=max_cost,
+                executor=executor,
+                ray_address=ray_address,
+            )
     except KeyboardInterrupt:  # the merge is built aside: nothing of it is kept
         again = " ".join(["dualalign merge", *map(str, shards), "--out", str(out_dir)])
         raise Interrupted(f"nothing was written; merge again with: {again}") from None

@@ -215,3 +215,35 @@ def test_resume_without_shard_continues_the_directory_s_shard(made, plugin_site,
     m = _manifest(shard)
     assert m["shard"] == {"index": 1, "count": 2} and m["status"] == "finished"
     assert m["counts"]["units"] == _manifest(made["shards"][0])["counts"]["units"]  # shard 1's notes only
+
+
+def test_shards_made_for_a_dead_ray_cluster_merge_locally(plugin_site, tmp_path):
+    """The executor is how notes are made, not what they are: shards whose config names a Ray cluster that is
+    gone merge here (merge's default) and equal the unsharded run; ``merge --executor ray`` with a dead
+    address is exit 2 naming ray.address."""
+    cfg = _config(tmp_path / "toy.toml")
+    ray_cfg = tmp_path / "ray.toml"
+    ray_cfg.write_text(
+        cfg.read_text().replace("[run]\n", '[run]\nexecutor = "ray"\n', 1) + '[ray]\naddress = "127.0.0.1:1"\n'
+    )
+    shards = []
+    for k in (1, 2):  # each shard is made locally (--executor local), its config still naming the dead cluster
+        _ok(
+            "run",
+            str(ray_cfg),
+            "--shard",
+            f"{k}/2",
+            "--executor",
+            "local",
+            "--out",
+            str(tmp_path / str(k)),
+            site=plugin_site,
+        )
+        shards.append(str(tmp_path / str(k)))
+    _ok("merge", *shards, "--out", str(tmp_path / "merged"), site=plugin_site)
+    assert _manifest(tmp_path / "merged")["executor"]["name"] == "local"
+    _ok("run", str(cfg), "--out", str(tmp_path / "reference"), site=plugin_site)
+    merged = _export(tmp_path / "merged", tmp_path / "e1", plugin_site)
+    assert merged == _export(tmp_path / "reference", tmp_path / "e2", plugin_site)
+    line = _refused("merge", *shards, "--out", str(tmp_path / "m2"), "--executor", "ray", site=plugin_site)
+    assert "ray.address" in line and "nothing answers" in line

@@ -143,14 +143,18 @@ def merge_shards(
     registry: Registry | None = None,
     progress: Callable[[Stats], None] | None = None,
     max_cost_usd: float | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Merge checked shards (:func:`check_merge`) into the new run directory ``out``; returns its manifest.
     The merged run's cost budget is ``max_cost_usd`` if given, else shard 1's, against every shard's spend.
+    Its cohort refill runs where ``executor`` says (default: here, locally; the shards' Ray cluster may be gone).
     Each shard is locked while it is read (a shard another process is resuming is refused, naming its pid)."""
     with ExitStack() as shard_locks:
         for s in shards:
             shard_locks.enter_context(locked(s.dir, create=False, what="shard"))
-        return _merge(shards, out, registry=registry, progress=progress, max_cost_usd=max_cost_usd)
+        how = {"executor": executor or "local", "ray_address": ray_address}
+        return _merge(shards, out, registry=registry, progress=progress, max_cost_usd=max_cost_usd, how=how)
 
 
 def _merge(
@@ -160,6 +164,7 @@ def _merge(
     registry: Registry | None,
     progress: Callable[[Stats], None] | None,
     max_cost_usd: float | None,
+    how: dict[str, Any],
 ) -> dict[str, Any]:
     with new_dir(out, "merge") as tmp:
         with RunStore(tmp) as store:
@@ -174,7 +179,7 @@ def _merge(
         config, _ = stored_run(tmp, shards[0].manifest.get("config_path") or str(shards[0].dir))
         if config is None:
             raise BadInput("holds no config", file=str(shards[0].dir))
-        config = config.override(max_cost_usd=max_cost_usd)
+        config = config.override(max_cost_usd=max_cost_usd, **how)
         pipeline = Pipeline(config, tmp, registry=registry, resume=True, progress=progress)
         try:
             manifest = pipeline.run()  # no unfinished note: the cohort phase only
