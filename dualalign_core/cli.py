@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dualalign_core.errors import (
@@ -51,6 +52,16 @@ _RUN_ERRNOS = {errno.ENOSPC, errno.EIO, errno.ENOMEM, getattr(errno, "EDQUOT", e
 def debug() -> bool:
     """``DUALALIGN_DEBUG=1``: print tracebacks under the one-line messages."""
     return os.environ.get("DUALALIGN_DEBUG", "") not in ("", "0", "false", "no")
+
+
+def _reader_went_away(exc: SystemExit) -> bool:
+    """Whether rich raised this exit because whoever read stdout closed it (a broken pipe), not a plugin."""
+    tb = exc.__traceback__
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    return bool(frames) and frames[-1].startswith("rich") and isinstance(exc.__context__, BrokenPipeError)
 
 
 def classify(exc: BaseException) -> tuple[int, str]:
@@ -87,6 +98,8 @@ def classify(exc: BaseException) -> tuple[int, str]:
         return 2, f"error: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
     if isinstance(exc, tomllib.TOMLDecodeError):
         return 2, f"error: invalid TOML: {exc}"
+    if isinstance(exc, SystemExit) and _reader_went_away(exc):  # `dualalign ... | head`: nothing to say
+        return 141, ""
     if isinstance(exc, SystemExit):  # plugin or library code called sys.exit() inside a command
         return 1, f"error: plugin code called sys.exit({exc.code!r}) (DUALALIGN_DEBUG=1 shows where)"
     return 1, f"internal error: {describe_exception(exc)} (a bug; DUALALIGN_DEBUG=1 shows the traceback)"
@@ -148,7 +161,8 @@ def handled(fn: F) -> F:
             code, message = classify(exc)
             if debug():
                 sys.stderr.write(redact("".join(traceback.format_exception(exc))))
-            report_error(message)
+            if message:
+                report_error(message)
             raise typer.Exit(code) from None
 
     wrapper._dualalign_handled = True  # type: ignore[attr-defined]
@@ -411,15 +425,27 @@ def plugins(
     if as_json:
         out.print_json(json.dumps(rows))
         return
+    if not out.is_terminal or out.width < 100:  # piped or narrow: one plain block a plugin, nothing cut short
+        out.print(f"dualalign plugins (API {API_VERSION})", markup=False, highlight=False)
+        for p in rows:
+            head = f"{p['name']}  {p['distribution']} {p['version']}  API {p['api'] or '-'}  {p['status']}"
+            lines = [head + (f": {p['error']}" if p["error"] else "")]
+            lines += [f"  {k}: {', '.join(v)}" for k, v in sorted(p["components"].items())]
+            lines += [f"  problem: {m}" for m in p["problems"]] + [f"  note: {m}" for m in p["notes"]]
+            out.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+        return
     table = Table(title=f"dualalign plugins (API {API_VERSION})")
-    for col in ("plugin", "distribution", "version", "API", "status", "components"):
-        table.add_column(col)
+    for col in ("plugin", "distribution", "version", "API"):  # names are never cut short, whatever the width
+        table.add_column(col, overflow="fold", min_width=len(col))
+    for col in ("status", "components"):
+        table.add_column(col, overflow="fold")
     colour = {"ok": "green", "incompatible": "yellow", "duplicate": "yellow"}
     for p in rows:
         comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(p["components"].items()))
-        status = f"[{colour.get(p['status'], 'red')}]{p['status']}[/]" + (f": {p['error']}" if p["error"] else "")
-        status += "".join(f"\n[yellow]{m}[/yellow]" for m in p["problems"])
-        status += "".join(f"\n[dim]{m}[/dim]" for m in p["notes"])
+        error = f": {escape(p['error'])}" if p["error"] else ""
+        status = f"[{colour.get(p['status'], 'red')}]{p['status']}[/]" + error
+        status += "".join(f"\n[yellow]{escape(m)}[/yellow]" for m in p["problems"])
+        status += "".join(f"\n[dim]{escape(m)}[/dim]" for m in p["notes"])
         table.add_row(p["name"], p["distribution"], p["version"], p["api"] or "-", status, comps)
     out.print(table)
 

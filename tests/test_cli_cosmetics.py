@@ -56,3 +56,18 @@ def test_the_readme_gives_the_sentence_ids_annotate_writes(tmp_path: Path) -> No
     assert ids[0] == "a-s000"
     readme = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
     assert "`ID:i`" not in readme and "`a-s000`" in readme
+
+
+def test_a_closed_pipe_is_a_quiet_exit_not_a_plugin_error(tmp_path):
+    """``dualalign plugins | head -1``: the reader went away; no "plugin code called sys.exit" and nothing on
+    stderr; piped, the plugins list is one plain block a plugin with every name whole."""
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m dualalign_core.cli plugins | head -1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("dualalign plugins (API") and "sys.exit" not in done.stderr, done.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "dualalign_core.cli", "plugins"], capture_output=True, text=True, timeout=120
+    )
+    assert "dualalign-alzheimers 0.1.0" in listed.stdout and "…" not in listed.stdout
