@@ -144,12 +144,14 @@ def plant(run_dir: Path, kind: int, rate: float, seed: int = 0) -> set[str]:
         rows = [r for r in db.execute("SELECT id, data FROM notes ORDER BY id") if r[0] in accepted]
         rng = random.Random(seed)
         chosen = rng.sample(rows, max(1, int(round(len(rows) * rate))))
+        from dualalign_core.text.segment import segment
+
         for i, (nid, data) in enumerate(chosen):
             doc = json.loads(data)
-            parts = doc["text"].split(". ")
-            at = rng.randrange(1, len(parts))
-            parts.insert(at, SENTENCES[i % len(SENTENCES)][kind].rstrip("."))
-            doc["text"] = ". ".join(parts)
+            text = doc["text"]
+            ends = [s.end for s in segment(text)][:-1] or [len(text)]  # after a whole sentence, as a writer would
+            at = ends[rng.randrange(len(ends))]
+            doc["text"] = f"{text[:at]} {SENTENCES[i % len(SENTENCES)][kind]}{text[at:]}"
             db.execute("UPDATE notes SET data = ? WHERE id = ?", (json.dumps(doc), nid))
         db.commit()
         return {nid for nid, _ in chosen}

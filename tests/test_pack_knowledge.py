@@ -82,7 +82,7 @@ def test_template_run_writes_and_labels_in_the_packs_terms_only(template_run):
     assert found == {"no_symptom", "motor_symptoms", "nonmotor_symptoms", "reported_by_family"}
     assert all(lab["binary"] == (lab["label"] != "no_symptom") for lab in labels)
     # the note-type titles of the pack open the notes
-    assert any(s["text"].endswith("seen for general practice visit.") for s in sentences)
+    assert any(s["text"].startswith("General practice visit: ") for s in sentences)
 
 
 def test_the_binary_task_of_a_run_has_both_classes_and_the_packs_negative_label(template_run):
