@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import traceback
@@ -173,3 +174,16 @@ def pip_install_target(target: Path, *packages: Path | str) -> Path:
         capture_output=True,
     )
     return target
+
+
+def committed_units(run: Path) -> int:
+    """Units the run has committed so far (0 before its store exists), read without disturbing the writer."""
+    if not (run / "run.sqlite").exists():
+        return 0
+    db = sqlite3.connect(f"file:{run / 'run.sqlite'}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(db.execute("SELECT count(*) FROM units").fetchone()[0])
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0
+    finally:
+        db.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 from test_cli_errors import assert_clean, faulty, faulty_config, faulty_env, faulty_site  # noqa: F401
 
 from dualalign_core.run.view import RunView
-from support import dualalign
+from support import committed_units, dualalign
 
 SIGNALS = [(signal.SIGTERM, 143), (signal.SIGINT, 130)]
 IDS = ["SIGTERM", "SIGINT"]
@@ -28,19 +27,6 @@ IDS = ["SIGTERM", "SIGINT"]
 
 def manifest(run: Path) -> dict:
     return json.loads((run / "manifest.json").read_text())
-
-
-def committed_units(run: Path) -> int:
-    """Units the run has committed so far (0 before its store exists), read without disturbing the writer."""
-    if not (run / "run.sqlite").exists():
-        return 0
-    db = sqlite3.connect(f"file:{run / 'run.sqlite'}?mode=ro", uri=True, timeout=5)
-    try:
-        return int(db.execute("SELECT count(*) FROM units").fetchone()[0])
-    except sqlite3.OperationalError:  # the schema is not there yet
-        return 0
-    finally:
-        db.close()
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:

@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from dualalign_core.run.view import RunView
 from dualalign_core.run.worker import KILL_WORKER_ENV, share
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from support import cli_env, dualalign  # noqa: E402
+from support import cli_env, committed_units, dualalign  # noqa: E402
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.skipif("alzheimers" not in get_registry().names("disease"), reason="needs the AD pack")
@@ -223,19 +222,6 @@ def test_driver_sigkill_then_resume_exports_what_an_uninterrupted_run_does(clust
         assert manifest(run)["executor"]["name"] == resume_on  # the invocation's executor, not the killed run's
         assert export(tmp_path / "ref", tmp_path / "e1") == export(run, tmp_path / "e2")
     assert done < manifest(run)["counts"]["units"]["accepted"] + 1  # it was killed before the end
-
-
-def committed_units(run: Path) -> int:
-    """Units the run has committed so far (0 before its store exists), read beside the writer."""
-    if not (run / "run.sqlite").exists():
-        return 0
-    db = sqlite3.connect(f"file:{run / 'run.sqlite'}?mode=ro", uri=True, timeout=5)
-    try:
-        return int(db.execute("SELECT count(*) FROM units").fetchone()[0])
-    except sqlite3.OperationalError:  # the schema is not there yet
-        return 0
-    finally:
-        db.close()
 
 
 def test_sigterm_leaves_a_ray_run_interrupted_and_resumable(cluster, tmp_path):
